@@ -1,0 +1,37 @@
+/*!
+Test support shared by eoforge's integration tests.
+
+- [`fixtures`] finds the real Earth-observation fixtures (`$EOFORGE_FIXTURES`, else `../shared/fixtures` beside
+  the repository).
+- [`S3Server`] starts a real S3-compatible server (SeaweedFS, the `weed` binary from the project's Python venv or
+  `$EOFORGE_WEED`) on free loopback ports, creates buckets, and can be killed and restarted mid-test.
+
+Both skip (with a message on stderr) when their resource is absent, unless `EOFORGE_REQUIRE_FIXTURES=1` or
+`EOFORGE_REQUIRE_S3=1` is set, in which case a missing resource fails the test. `make test` sets both, so the
+project's test command can never pass by skipping.
+*/
+#![deny(missing_docs)]
+#![allow(clippy::print_stderr)]
+
+mod fixtures;
+mod s3_server;
+
+pub use crate::fixtures::{fixture, fixtures};
+pub use crate::s3_server::S3Server;
+
+/// The repository root (the workspace directory).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+/// Either skips the calling test (returns `false`, after saying why) or panics when `require_var` is set.
+fn skip_or_fail(require_var: &str, what: &str) -> bool {
+    if std::env::var(require_var).is_ok_and(|v| v == "1") {
+        panic!("{what} ({require_var}=1 makes this a failure)");
+    }
+    eprintln!("SKIPPED: {what} (set {require_var}=1 to make this fail)");
+    false
+}
