@@ -75,7 +75,18 @@ impl StoreUrl {
             path: path.display().to_string(),
             source,
         })?;
-        let text = absolute.to_string_lossy();
+        // Resolve `.` and `..` lexically (like a shell would for a path that may not exist yet).
+        let mut normal = PathBuf::new();
+        for part in absolute.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    normal.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => normal.push(other),
+            }
+        }
+        let text = normal.to_string_lossy();
         let prefix = Path::parse(text.trim_start_matches('/'))
             .map_err(|e| Error::InvalidUrl { url: text.to_string(), reason: e.to_string() })?;
         Ok(Self { scheme: Scheme::Local, prefix })
@@ -172,6 +183,8 @@ mod tests {
         let b = StoreUrl::parse("file:///tmp/x").expect("valid");
         assert_eq!(a, b);
         assert_eq!(a.local_path(), Some(PathBuf::from("/tmp/x")));
+        let dotted = StoreUrl::parse("/tmp/a/../x/./").expect("valid");
+        assert_eq!(dotted, a);
         let rel = StoreUrl::parse("rel/dir").expect("valid");
         assert!(rel.local_path().expect("local").is_absolute());
     }

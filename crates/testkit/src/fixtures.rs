@@ -8,7 +8,7 @@ pub fn fixtures() -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::workspace_root().join("../shared/fixtures"));
     if root.join("README.md").is_file() {
-        Some(root)
+        Some(root.canonicalize().unwrap_or(root))
     } else {
         crate::skip_or_fail("EOFORGE_REQUIRE_FIXTURES", &format!("fixtures not found at {}", root.display()));
         None

@@ -1,0 +1,117 @@
+//! Coordinate reference systems and bbox reprojection (lon/lat ↔ UTM and any EPSG pair).
+
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+
+use crate::error::{Error, Result};
+use crate::geo::Bounds;
+
+/// A coordinate reference system: its EPSG code when it has one, and its WKT.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Crs {
+    /// EPSG code, when the CRS is identified as one.
+    pub epsg: Option<u32>,
+    /// OGC WKT.
+    pub wkt: String,
+}
+
+impl Crs {
+    /// The CRS for an EPSG code.
+    pub fn from_epsg(code: u32) -> Result<Self> {
+        let srs = SpatialRef::from_epsg(code).map_err(|e| crs_err(format!("EPSG:{code}"), &e))?;
+        Self::from_srs(&srs)
+    }
+
+    /// The CRS described by WKT (or anything GDAL's `SetFromUserInput` accepts in WKT form).
+    pub fn from_wkt(wkt: &str) -> Result<Self> {
+        let srs = SpatialRef::from_wkt(wkt).map_err(|e| crs_err("parse WKT".into(), &e))?;
+        Self::from_srs(&srs)
+    }
+
+    pub(crate) fn from_srs(srs: &SpatialRef) -> Result<Self> {
+        let wkt = srs.to_wkt().map_err(|e| crs_err("export WKT".into(), &e))?;
+        let epsg = srs
+            .auth_name()
+            .filter(|name| name.eq_ignore_ascii_case("EPSG"))
+            .and_then(|_| srs.auth_code().ok())
+            .and_then(|code| u32::try_from(code).ok());
+        Ok(Self { epsg, wkt })
+    }
+
+    /// WGS 84 longitude/latitude (EPSG:4326), in lon, lat order.
+    pub fn wgs84() -> Result<Self> {
+        Self::from_epsg(4326)
+    }
+
+    fn srs(&self) -> Result<SpatialRef> {
+        let mut srs = match self.epsg {
+            Some(code) => SpatialRef::from_epsg(code),
+            None => SpatialRef::from_wkt(&self.wkt),
+        }
+        .map_err(|e| crs_err("load CRS".into(), &e))?;
+        // x = longitude/easting first, whatever the authority's axis order.
+        srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+        Ok(srs)
+    }
+}
+
+/// Reprojects bounds from one CRS to another, densifying the edges so curved edges are covered.
+pub fn reproject_bounds(bounds: &Bounds, from: &Crs, to: &Crs) -> Result<Bounds> {
+    let what = || format!("reproject bounds from {} to {}", label(from), label(to));
+    let transform = CoordTransform::new(&from.srs()?, &to.srs()?).map_err(|e| crs_err(what(), &e))?;
+    let out = transform
+        .transform_bounds(&[bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y], 21)
+        .map_err(|e| crs_err(what(), &e))?;
+    if out.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Crs { what: what(), reason: "bounds fall outside the target CRS".into() });
+    }
+    Ok(Bounds::new(out[0], out[1], out[2], out[3]))
+}
+
+/// The WGS 84 / UTM zone EPSG code containing a lon/lat point (326xx north, 327xx south).
+pub fn utm_epsg(lon: f64, lat: f64) -> Result<u32> {
+    if !(-180.0..=180.0).contains(&lon) || !(-80.0..=84.0).contains(&lat) {
+        return Err(Error::Crs {
+            what: format!("UTM zone of lon {lon}, lat {lat}"),
+            reason: "outside the UTM range (lon −180..180, lat −80..84)".into(),
+        });
+    }
+    let zone = (((lon + 180.0) / 6.0).floor() as u32).min(59) + 1;
+    Ok(if lat >= 0.0 { 32_600 + zone } else { 32_700 + zone })
+}
+
+fn label(crs: &Crs) -> String {
+    crs.epsg.map_or_else(|| "a custom CRS".to_owned(), |c| format!("EPSG:{c}"))
+}
+
+fn crs_err(what: String, e: &gdal::errors::GdalError) -> Error {
+    Error::Crs { what, reason: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utm_zones() {
+        assert_eq!(utm_epsg(-9.5, 29.8).expect("zone"), 32_629);
+        assert_eq!(utm_epsg(15.0, 46.0).expect("zone"), 32_633);
+        assert_eq!(utm_epsg(151.2, -33.9).expect("zone"), 32_756);
+        assert_eq!(utm_epsg(180.0, 0.0).expect("zone"), 32_660);
+        assert!(utm_epsg(0.0, 89.0).is_err());
+    }
+
+    #[test]
+    fn lonlat_to_utm_and_back() {
+        let wgs = Crs::wgs84().expect("4326");
+        let utm = Crs::from_epsg(32_629).expect("32629");
+        assert_eq!(utm.epsg, Some(32_629));
+        let ll = Bounds::new(-9.4, 29.5, -9.3, 29.6);
+        let b = reproject_bounds(&ll, &wgs, &utm).expect("forward");
+        // Zone 29's central meridian is −9° (easting 500 km): −9.4° at 29.5° N lies ~38.7 km west of it.
+        assert!((b.min_x - 461_229.0).abs() < 5.0 && b.max_x < 500_000.0, "{b:?}");
+        assert!(b.min_y > 3_260_000.0 && b.max_y < 3_290_000.0, "{b:?}");
+        let back = reproject_bounds(&b, &utm, &wgs).expect("back");
+        assert!(back.min_x <= ll.min_x + 1e-6 && back.max_y >= ll.max_y - 1e-6, "{back:?}");
+        assert!((back.min_x - ll.min_x).abs() < 0.01, "{back:?}");
+    }
+}

@@ -1,0 +1,430 @@
+//! [`Raster`]: an open GDAL dataset with its metadata and windowed, optionally resampled reads into ndarray.
+
+use std::path::Path;
+use std::sync::Once;
+
+use gdal::raster::{RasterBand, ResampleAlg};
+use gdal::{Dataset, DatasetOptions, GdalOpenFlags, Metadata};
+use ndarray::{Array3, Axis};
+
+use eoforge_storage::StoreOptions;
+
+use crate::crs::Crs;
+use crate::dtype::{DataType, Pixel};
+use crate::error::{Error, Result};
+use crate::geo::{Bounds, GeoTransform, Grid, Window};
+
+/// How pixels are interpolated when a read changes resolution.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resampling {
+    /// Nearest neighbour: exact source values (labels, masks).
+    #[default]
+    Nearest,
+    /// Bilinear interpolation of the 2x2 neighbourhood (continuous bands, upsampling).
+    Bilinear,
+    /// Area-weighted average (continuous bands, downsampling).
+    Average,
+}
+
+impl Resampling {
+    fn gdal(self) -> ResampleAlg {
+        match self {
+            Self::Nearest => ResampleAlg::NearestNeighbour,
+            Self::Bilinear => ResampleAlg::Bilinear,
+            Self::Average => ResampleAlg::Average,
+        }
+    }
+
+    /// GDAL's name, as used by overview building and the COG driver.
+    pub fn gdal_name(self) -> &'static str {
+        match self {
+            Self::Nearest => "NEAREST",
+            Self::Bilinear => "BILINEAR",
+            Self::Average => "AVERAGE",
+        }
+    }
+}
+
+/// Metadata of one band.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct BandInfo {
+    /// 1-based band index.
+    pub index: usize,
+    /// GDAL data type name (`UInt16`, …).
+    pub dtype: String,
+    /// Nodata value, if set.
+    pub nodata: Option<f64>,
+    /// Native block (tile or strip) size, width x height.
+    pub block_size: [usize; 2],
+    /// Band description (often the band name, e.g. `B04`).
+    pub description: String,
+    /// Colour interpretation (`Red`, `Gray`, `Undefined`, …).
+    pub color_interpretation: String,
+    /// Number of overview levels.
+    pub overviews: usize,
+}
+
+/// Metadata of a raster, as `eoforge-prep info` prints it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RasterInfo {
+    /// The location as given (path or URL).
+    pub location: String,
+    /// GDAL driver short name (`GTiff`, …).
+    pub driver: String,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Number of bands.
+    pub band_count: usize,
+    /// Geotransform, when the raster is georeferenced.
+    pub geo_transform: Option<GeoTransform>,
+    /// Map bounds, when georeferenced.
+    pub bounds: Option<Bounds>,
+    /// Coordinate reference system, when set.
+    pub crs: Option<Crs>,
+    /// Compression named in the file's image structure metadata, if any.
+    pub compression: Option<String>,
+    /// Pixel or band interleaving, if reported.
+    pub interleave: Option<String>,
+    /// GDAL's layout hint (`COG` for cloud-optimized files written by GDAL 3.1+), if reported.
+    pub layout: Option<String>,
+    /// Per-band metadata.
+    pub bands: Vec<BandInfo>,
+}
+
+/// An open raster (local file or `s3://` object read through GDAL's `/vsis3/`).
+///
+/// Not `Sync` (GDAL datasets are single-threaded): open one per thread.
+pub struct Raster {
+    dataset: Dataset,
+    location: String,
+}
+
+impl std::fmt::Debug for Raster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Raster").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
+impl Raster {
+    /// Opens a raster from a local path, `file://` or `s3://` URL, with store options from the environment.
+    pub fn open(location: &str) -> Result<Self> {
+        Self::open_with(location, &StoreOptions::from_env())
+    }
+
+    /// Opens a raster with explicit store options (S3 endpoint, credentials, retries).
+    pub fn open_with(location: &str, options: &StoreOptions) -> Result<Self> {
+        route_gdal_errors_to_tracing();
+        let path = crate::vsi::gdal_path(location, options)?;
+        if !path.starts_with("/vsi") && !Path::new(&path).exists() {
+            return Err(Error::NotFound { path: location.to_owned() });
+        }
+        let flags = GdalOpenFlags::GDAL_OF_RASTER | GdalOpenFlags::GDAL_OF_READONLY | GdalOpenFlags::GDAL_OF_VERBOSE_ERROR;
+        let dataset = Dataset::open_ex(&path, DatasetOptions { open_flags: flags, ..DatasetOptions::default() })
+            .map_err(|e| {
+                let reason = gdal_message(&e);
+                if reason.contains("does not exist") || reason.contains("HTTP response code: 404") {
+                    Error::NotFound { path: location.to_owned() }
+                } else {
+                    Error::Open { path: location.to_owned(), reason }
+                }
+            })?;
+        let raster = Self { dataset, location: location.to_owned() };
+        if raster.band_count() == 0 {
+            return Err(Error::Open { path: location.to_owned(), reason: "it has no raster bands".into() });
+        }
+        Ok(raster)
+    }
+
+    /// The location as given.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The underlying GDAL dataset, for operations this crate does not wrap.
+    pub fn dataset(&self) -> &Dataset {
+        &self.dataset
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> usize {
+        self.dataset.raster_size().0
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> usize {
+        self.dataset.raster_size().1
+    }
+
+    /// Number of bands.
+    pub fn band_count(&self) -> usize {
+        self.dataset.raster_count()
+    }
+
+    /// The geotransform, or `None` when the raster is not georeferenced.
+    pub fn geo_transform(&self) -> Option<GeoTransform> {
+        self.dataset.geo_transform().ok().map(GeoTransform)
+    }
+
+    /// The CRS, or `None` when unset.
+    pub fn crs(&self) -> Option<Crs> {
+        let srs = self.dataset.spatial_ref().ok()?;
+        Crs::from_srs(&srs).ok().filter(|c| !c.wkt.is_empty())
+    }
+
+    /// The data type of band `index` (1-based), if it is one eoforge supports.
+    pub fn dtype(&self, index: usize) -> Result<DataType> {
+        let band = self.band(index)?;
+        DataType::from_gdal(band.band_type()).ok_or_else(|| Error::UnsupportedDtype {
+            path: self.location.clone(),
+            band: index,
+            dtype: band.band_type().name(),
+        })
+    }
+
+    /// Nodata value of band `index` (1-based), if set.
+    pub fn nodata(&self, index: usize) -> Result<Option<f64>> {
+        Ok(self.band(index)?.no_data_value())
+    }
+
+    /// All metadata in one serializable value.
+    pub fn info(&self) -> Result<RasterInfo> {
+        let geo_transform = self.geo_transform();
+        let bounds = geo_transform.map(|transform| Grid { width: self.width(), height: self.height(), transform }.bounds());
+        let structure = |key: &str| self.dataset.metadata_item(key, "IMAGE_STRUCTURE");
+        let mut bands = Vec::with_capacity(self.band_count());
+        for index in 1..=self.band_count() {
+            let band = self.band(index)?;
+            let (bw, bh) = band.block_size();
+            bands.push(BandInfo {
+                index,
+                dtype: band.band_type().name(),
+                nodata: band.no_data_value(),
+                block_size: [bw, bh],
+                description: band.description().unwrap_or_default(),
+                color_interpretation: band.color_interpretation().name(),
+                overviews: band.overview_count().map_or(0, |n| n.max(0) as usize),
+            });
+        }
+        Ok(RasterInfo {
+            location: self.location.clone(),
+            driver: self.dataset.driver().short_name(),
+            width: self.width(),
+            height: self.height(),
+            band_count: self.band_count(),
+            geo_transform,
+            bounds,
+            crs: self.crs(),
+            compression: structure("COMPRESSION"),
+            interleave: structure("INTERLEAVE"),
+            layout: structure("LAYOUT"),
+            bands,
+        })
+    }
+
+    /// Reads a pixel window of the given bands (1-based; `None` = all) at native resolution into a
+    /// `(bands, rows, cols)` array.
+    pub fn read_window<T: Pixel>(&self, window: Window, bands: Option<&[usize]>) -> Result<Array3<T>> {
+        self.check_window(window)?;
+        let src = [window.col as f64, window.row as f64, window.width as f64, window.height as f64];
+        self.read_resampled(src, (window.width, window.height), bands, Resampling::Nearest)
+    }
+
+    /// Reads a window of the given bands resampled to `out_size` (cols, rows) pixels.
+    pub fn read_window_resampled<T: Pixel>(
+        &self,
+        window: Window,
+        out_size: (usize, usize),
+        bands: Option<&[usize]>,
+        resampling: Resampling,
+    ) -> Result<Array3<T>> {
+        self.check_window(window)?;
+        let src = [window.col as f64, window.row as f64, window.width as f64, window.height as f64];
+        self.read_resampled(src, out_size, bands, resampling)
+    }
+
+    /// Reads the given bands onto a target grid in this raster's CRS (e.g. a 20 m band onto the 10 m grid of its
+    /// patch), resampling with `resampling`. The grid may cover fractional source pixels.
+    pub fn read_onto_grid<T: Pixel>(&self, grid: &Grid, bands: Option<&[usize]>, resampling: Resampling) -> Result<Array3<T>> {
+        let grid_err = |reason: String| Error::Grid { path: self.location.clone(), reason };
+        let transform = self.geo_transform().ok_or_else(|| grid_err("the raster is not georeferenced".into()))?;
+        if !transform.is_north_up() || !grid.transform.is_north_up() {
+            return Err(grid_err("rotated geotransforms are not supported".into()));
+        }
+        if grid.width == 0 || grid.height == 0 {
+            return Err(grid_err("the target grid is empty".into()));
+        }
+        let b = grid.bounds();
+        let (c0, r0) = transform.map_to_pixel(b.min_x, b.max_y).ok_or_else(|| grid_err("degenerate geotransform".into()))?;
+        let (c1, r1) = transform.map_to_pixel(b.max_x, b.min_y).ok_or_else(|| grid_err("degenerate geotransform".into()))?;
+        let (c0, r0, c1, r1) = (snap(c0), snap(r0), snap(c1), snap(r1));
+        let (w, h) = (self.width() as f64, self.height() as f64);
+        if c0 < 0.0 || r0 < 0.0 || c1 > w || r1 > h {
+            return Err(grid_err(format!(
+                "the grid covers source pixels {c0:.3}..{c1:.3} x {r0:.3}..{r1:.3}, outside the raster's {w}x{h}"
+            )));
+        }
+        self.read_resampled([c0, r0, c1 - c0, r1 - r0], (grid.width, grid.height), bands, resampling)
+    }
+
+    /// Core read: source window in fractional pixels `[col, row, width, height]`, output `(cols, rows)`.
+    fn read_resampled<T: Pixel>(
+        &self,
+        src: [f64; 4],
+        out_size: (usize, usize),
+        bands: Option<&[usize]>,
+        resampling: Resampling,
+    ) -> Result<Array3<T>> {
+        let all: Vec<usize> = (1..=self.band_count()).collect();
+        let bands = bands.unwrap_or(&all);
+        if bands.is_empty() {
+            return Err(Error::Invalid { path: self.location.clone(), reason: "no bands selected".into() });
+        }
+        let (cols, rows) = out_size;
+        if cols == 0 || rows == 0 {
+            return Err(Error::Invalid { path: self.location.clone(), reason: "output size is empty".into() });
+        }
+        for &index in bands {
+            self.check_readable_as::<T>(index)?;
+        }
+        let mut out = Array3::<T>::default((bands.len(), rows, cols));
+        for (slot, &index) in bands.iter().enumerate() {
+            let band = self.band(index)?;
+            let mut plane = out.index_axis_mut(Axis(0), slot);
+            let buf = plane.as_slice_mut().ok_or_else(|| Error::Invalid {
+                path: self.location.clone(),
+                reason: "output array is not contiguous".into(),
+            })?;
+            read_band(&band, src, out_size, resampling, buf).map_err(|e| Error::Read {
+                path: self.location.clone(),
+                what: format!("band {index} window {:.3},{:.3} {:.3}x{:.3}", src[0], src[1], src[2], src[3]),
+                reason: gdal_message(&e),
+            })?;
+        }
+        Ok(out)
+    }
+
+    fn check_window(&self, window: Window) -> Result<()> {
+        if window.fits(self.width(), self.height()) {
+            Ok(())
+        } else {
+            Err(Error::WindowOutOfBounds { path: self.location.clone(), window, width: self.width(), height: self.height() })
+        }
+    }
+
+    fn check_readable_as<T: Pixel>(&self, index: usize) -> Result<()> {
+        let dtype = self.dtype(index)?;
+        if dtype.fits_in(T::DTYPE) {
+            Ok(())
+        } else {
+            Err(Error::DtypeMismatch { path: self.location.clone(), band: index, band_dtype: dtype.name().into(), requested: T::DTYPE.name() })
+        }
+    }
+
+    pub(crate) fn band(&self, index: usize) -> Result<RasterBand<'_>> {
+        let count = self.band_count();
+        if index == 0 || index > count {
+            return Err(Error::BandOutOfRange { path: self.location.clone(), band: index, count });
+        }
+        self.dataset.rasterband(index).map_err(|e| Error::Read {
+            path: self.location.clone(),
+            what: format!("band {index}"),
+            reason: gdal_message(&e),
+        })
+    }
+}
+
+/// Rounds values within 1e-6 of an integer, so grid edges computed in floating point land on pixel edges.
+fn snap(v: f64) -> f64 {
+    if (v - v.round()).abs() < 1e-6 { v.round() } else { v }
+}
+
+/// Reads one band window into `buf`, using GDAL's floating-point window when the window is fractional.
+#[allow(unsafe_code)]
+fn read_band<T: Pixel>(
+    band: &RasterBand<'_>,
+    src: [f64; 4],
+    out_size: (usize, usize),
+    resampling: Resampling,
+    buf: &mut [T],
+) -> gdal::errors::Result<()> {
+    let integral = src.iter().all(|v| v.fract() == 0.0);
+    if integral {
+        return band.read_into_slice::<T>(
+            (src[0] as isize, src[1] as isize),
+            (src[2] as usize, src[3] as usize),
+            out_size,
+            buf,
+            Some(resampling.gdal()),
+        );
+    }
+    // GDAL needs an integer window that contains the fractional one, plus the exact window in the extra args.
+    let (x0, y0) = (src[0].floor(), src[1].floor());
+    let (x1, y1) = ((src[0] + src[2]).ceil(), (src[1] + src[3]).ceil());
+    let mut extra = gdal_sys::GDALRasterIOExtraArg {
+        nVersion: 1,
+        eResampleAlg: resampling.gdal().to_gdal(),
+        pfnProgress: None,
+        pProgressData: std::ptr::null_mut(),
+        bFloatingPointWindowValidity: 1,
+        dfXOff: src[0],
+        dfYOff: src[1],
+        dfXSize: src[2],
+        dfYSize: src[3],
+    };
+    assert_eq!(buf.len(), out_size.0 * out_size.1, "buffer size matches the output size");
+    // SAFETY: `buf` holds exactly out_size.0 * out_size.1 elements of T (asserted above), GDAL writes that many
+    // elements of the type named by `T::gdal_ordinal()` with default pixel/line spacing; `extra` outlives the call.
+    let rv = unsafe {
+        gdal_sys::GDALRasterIOEx(
+            band.c_rasterband(),
+            gdal_sys::GDALRWFlag::GF_Read,
+            x0 as i32,
+            y0 as i32,
+            (x1 - x0) as i32,
+            (y1 - y0) as i32,
+            buf.as_mut_ptr().cast(),
+            out_size.0 as i32,
+            out_size.1 as i32,
+            T::gdal_ordinal(),
+            0,
+            0,
+            &mut extra,
+        )
+    };
+    if rv == gdal_sys::CPLErr::CE_None {
+        Ok(())
+    } else {
+        Err(gdal::errors::GdalError::CplError { class: rv, number: 0, msg: last_gdal_error() })
+    }
+}
+
+#[allow(unsafe_code)]
+fn last_gdal_error() -> String {
+    // SAFETY: CPLGetLastErrorMsg returns a pointer to a NUL-terminated thread-local string owned by GDAL.
+    unsafe { std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()) }.to_string_lossy().into_owned()
+}
+
+/// GDAL's own message, without the wrapper's error-class preamble.
+pub(crate) fn gdal_message(e: &gdal::errors::GdalError) -> String {
+    match e {
+        gdal::errors::GdalError::CplError { msg, .. } if !msg.is_empty() => msg.clone(),
+        gdal::errors::GdalError::NullPointer { msg, .. } if !msg.is_empty() => msg.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// GDAL prints errors to stderr by default; send them to `tracing` instead (they also come back as typed errors).
+pub(crate) fn route_gdal_errors_to_tracing() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        gdal::config::set_error_handler(|class, number, message| match class {
+            gdal::errors::CplErrType::Debug => tracing::trace!(target: "gdal", number, "{message}"),
+            gdal::errors::CplErrType::None => {}
+            gdal::errors::CplErrType::Warning => tracing::debug!(target: "gdal", number, "{message}"),
+            _ => tracing::debug!(target: "gdal", number, "error: {message}"),
+        });
+    });
+}
