@@ -1,1 +1,7 @@
-fn main() {}
+//! `eoforge-prep`: the data-preparation command line.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    eoforge_prep::main(std::env::args_os())
+}

@@ -74,6 +74,8 @@ impl S3Server {
             if text.contains("created bucket") || text.contains("already exist") {
                 return;
             }
+            // Invalid names are final; anything else (master not elected yet) is retried for a while.
+            assert!(!text.contains("bucket name"), "could not create bucket {name}: {text}");
             assert!(Instant::now() < deadline, "could not create bucket {name}: {text}");
             std::thread::sleep(Duration::from_millis(300));
         }

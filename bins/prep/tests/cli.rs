@@ -1,0 +1,133 @@
+//! The `eoforge-prep` binary end to end: real fixtures, local folders and a real S3 server.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use eoforge_testkit::{S3Server, fixture};
+
+fn prep(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eoforge-prep"));
+    cmd.args(args).env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").env_remove("EOFORGE_S3_ENDPOINT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run eoforge-prep")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let out = prep(&["--help"], &[]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for needle in ["info", "cp", "s3://", "AWS_ACCESS_KEY_ID", "--s3-endpoint"] {
+        assert!(help.contains(needle), "--help lacks {needle}: {help}");
+    }
+    let out = prep(&["cp", "--help"], &[]);
+    assert!(text(&out.stdout).contains("--recursive"));
+    let out = prep(&["frobnicate"], &[]);
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn info_prints_metadata_json() {
+    let Some(b04) = fixture("s2-l2a-29RKH/B04.tif") else { return };
+    let out = prep(&["info", "--check-cog", &b04.display().to_string()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(json["width"], 1098);
+    assert_eq!(json["crs"]["epsg"], 32_629);
+    assert_eq!(json["bands"][0]["dtype"], "UInt16");
+    assert_eq!(json["bands"][0]["nodata"], 0.0);
+    assert_eq!(json["cog"]["errors"].as_array().map(Vec::len), Some(0), "{json}");
+}
+
+#[test]
+fn bad_input_exits_non_zero_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.tif").display().to_string();
+    let out = prep(&["info", &missing], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains(&missing), "{}", text(&out.stderr));
+    let junk = dir.path().join("junk.tif");
+    std::fs::write(&junk, b"GIF89a not a tiff").expect("write");
+    let out = prep(&["info", &junk.display().to_string()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("junk.tif"));
+
+    let dest = dir.path().join("out");
+    let out = prep(&["cp", &missing, &dest.display().to_string()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("missing.tif"), "{}", text(&out.stderr));
+    assert!(!dest.exists(), "nothing is created when the source is missing");
+}
+
+#[test]
+fn cp_between_local_folders() {
+    let Some(patches) = fixture("bigearthnet/s2") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let into = format!("{}/", dir.path().join("single").display());
+    let band = patches.join("S2A_MSIL2A_20170617T113321_4_55/S2A_MSIL2A_20170617T113321_4_55_B04.tif");
+    let out = prep(&["cp", &band.display().to_string(), &into], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(dir.path().join("single/S2A_MSIL2A_20170617T113321_4_55_B04.tif")).expect("copied"), std::fs::read(&band).expect("src"));
+
+    let tree = dir.path().join("tree");
+    let out = prep(&["cp", "-r", "-j", "4", &patches.display().to_string(), &tree.display().to_string()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("copied 26 object(s)"), "{}", text(&out.stderr));
+    assert_same_tree(&patches, &tree);
+}
+
+fn assert_same_tree(a: &Path, b: &Path) {
+    for entry in std::fs::read_dir(a).expect("list") {
+        let p = entry.expect("entry").path();
+        let q = b.join(p.file_name().expect("name"));
+        if p.is_dir() {
+            assert_same_tree(&p, &q);
+        } else {
+            assert_eq!(std::fs::read(&p).expect("read a"), std::fs::read(&q).unwrap_or_default(), "{}", q.display());
+        }
+    }
+}
+
+#[test]
+fn cp_and_info_through_a_real_s3_server() {
+    let Some(scene) = fixture("s2-l2a-29RKH") else { return };
+    let Some(server) = S3Server::start() else { return };
+    server.create_bucket("eo-data");
+    let endpoint = server.endpoint();
+    let env = [("AWS_ACCESS_KEY_ID", server.access_key()), ("AWS_SECRET_ACCESS_KEY", server.secret_key())];
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let b04 = scene.join("B04.tif").display().to_string();
+    let out = prep(&["--s3-endpoint", &endpoint, "cp", &b04, "s3://eo-data/scenes/29RKH/"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = prep(&["--s3-endpoint", &endpoint, "info", "s3://eo-data/scenes/29RKH/B04.tif"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!((json["width"].as_u64(), json["crs"]["epsg"].as_u64()), (Some(1098), Some(32_629)));
+
+    let out = prep(&["--s3-endpoint", &endpoint, "cp", "-r", &scene.display().to_string(), "s3://eo-data/mirror"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let back = dir.path().join("back");
+    let out = prep(&["--s3-endpoint", &endpoint, "cp", "-r", "s3://eo-data/mirror", &back.display().to_string()], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_same_tree(&scene, &back);
+
+    // Wrong credentials: a clear error naming the URL, and the secret appears nowhere, even in trace logs.
+    let planted = "planted-cli-secret-0b7e";
+    let bad = [("AWS_ACCESS_KEY_ID", server.access_key()), ("AWS_SECRET_ACCESS_KEY", planted), ("EOFORGE_LOG", "trace")];
+    let out = prep(&["--s3-endpoint", &endpoint, "--retries", "1", "cp", &b04, "s3://eo-data/denied/B04.tif"], &bad);
+    assert_eq!(out.status.code(), Some(1));
+    let all = text(&out.stderr) + &text(&out.stdout);
+    assert!(all.contains("access denied") && all.contains("s3://eo-data/denied/B04.tif"), "{all}");
+    assert!(!all.contains(planted), "secret leaked into output");
+    let out = prep(&["--s3-endpoint", &endpoint, "info", "s3://eo-data/scenes/29RKH/B04.tif"], &bad);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!(text(&out.stderr) + &text(&out.stdout)).contains(planted));
+}
