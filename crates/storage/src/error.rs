@@ -45,6 +45,18 @@ pub enum Error {
         source: object_store::Error,
     },
 
+    /// No credentials were found for an S3 store (none in the environment, no instance role reachable).
+    #[error(
+        "no S3 credentials for `{url}`: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)"
+    )]
+    NoCredentials {
+        /// Full URL of the object or store.
+        url: String,
+        /// The backend's error.
+        #[source]
+        source: object_store::Error,
+    },
+
     /// A byte range outside the object was requested.
     #[error("range {start}..{end} is outside `{url}` ({size} bytes)")]
     InvalidRange {
@@ -101,6 +113,7 @@ impl Error {
             object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
                 Self::AccessDenied { url, source }
             }
+            other if no_credentials(&other) => Self::NoCredentials { url, source: other },
             other => {
                 if is_denied(&other) {
                     Self::AccessDenied { url, source: other }
@@ -115,6 +128,13 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
     }
+}
+
+/// Without keys in the environment, the AWS credential chain falls back to the instance metadata service; when
+/// that is unreachable or refuses, the real problem is missing credentials.
+fn no_credentials(e: &object_store::Error) -> bool {
+    let text = e.to_string();
+    text.contains("169.254.169.254") || text.contains("MissingAccessKeyId") || text.contains("MissingSecretAccessKey")
 }
 
 /// S3 servers answer bad signatures and unknown keys with 403 bodies that object_store may report as generic

@@ -286,17 +286,28 @@ impl Store {
         Ok(out)
     }
 
-    /// Copies an object within this store (server-side where the backend can).
+    /// Copies an object within this store (server-side on S3; a real byte copy on local disks, never a hard link).
     pub async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        if matches!(self.url.scheme(), Scheme::Local) {
+            return self.copy_to(from, self, to).await.map(|_| ());
+        }
         let (src, dst) = (self.path(from)?, self.path(to)?);
         self.inner.copy(&src, &dst).await.map_err(self.err("copy", from))
     }
 
     /// Copies an object to another store (or another key of this one), streaming it; returns the bytes copied.
     pub async fn copy_to(&self, key: &str, dest: &Store, dest_key: &str) -> Result<u64> {
-        let both_local = matches!((self.url.scheme(), dest.url.scheme()), (Scheme::Local, Scheme::Local));
-        if Arc::ptr_eq(&self.inner, &dest.inner) || both_local {
-            // Same backend: a server-side copy moves no bytes through us.
+        if let (Some(src), Some(dst)) = (self.local_file(key)?, dest.local_file(dest_key)?) {
+            return copy_local_file(src, dst).await.map_err(|source| {
+                if source.kind() == std::io::ErrorKind::NotFound {
+                    Error::NotFound { url: self.url_of(key) }
+                } else {
+                    Error::LocalIo { operation: "copy", path: self.url_of(key), source }
+                }
+            });
+        }
+        if Arc::ptr_eq(&self.inner, &dest.inner) {
+            // Same remote store: a server-side copy moves no bytes through us.
             let (src, dst) = (self.path(key)?, dest.path(dest_key)?);
             self.inner.copy(&src, &dst).await.map_err(self.err("copy", key))?;
             return Ok(dest.head(dest_key).await?.size);
@@ -320,6 +331,12 @@ impl Store {
         }
     }
 
+    /// The file behind `key` when this is a local store.
+    fn local_file(&self, key: &str) -> Result<Option<std::path::PathBuf>> {
+        let path = self.path(key)?;
+        Ok(matches!(self.url.scheme(), Scheme::Local).then(|| std::path::PathBuf::from(format!("/{path}"))))
+    }
+
     fn info(&self, meta: object_store::ObjectMeta) -> ObjectInfo {
         let root = self.url.prefix().as_ref();
         let full = meta.location.as_ref();
@@ -331,6 +348,40 @@ impl Store {
             e_tag: meta.e_tag,
         }
     }
+}
+
+/// Copies a local file through a staging file beside the destination, renamed into place when complete.
+/// (object_store's local copy hard-links, which would let writes to the copy change the original.)
+async fn copy_local_file(src: std::path::PathBuf, dst: std::path::PathBuf) -> std::io::Result<u64> {
+    tokio::task::spawn_blocking(move || {
+        if !src.is_file() {
+            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} is not a file", src.display())));
+        }
+        if let Some(dir) = dst.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut name = dst.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+        name.push(format!("#copy-{}", std::process::id()));
+        let staging = dst.with_file_name(name);
+        let copied = std::fs::copy(&src, &staging).and_then(|n| {
+            // The copy is the user's file: keep the source's mode but make it writable by its owner.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mut perms = std::fs::metadata(&staging)?.permissions();
+                perms.set_mode(perms.mode() | 0o200);
+                std::fs::set_permissions(&staging, perms)?;
+            }
+            std::fs::rename(&staging, &dst)?;
+            Ok(n)
+        });
+        if copied.is_err() {
+            let _ = std::fs::remove_file(&staging);
+        }
+        copied
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// Regroups a byte stream into chunks of about `size` bytes so uploads use full parts.

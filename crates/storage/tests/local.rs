@@ -73,6 +73,17 @@ async fn copies_between_stores_and_uploads_files() {
     assert_eq!(local.put_file("uploaded.bin", &src).await.expect("put_file"), payload.len() as u64);
     assert_eq!(local.copy_to("uploaded.bin", &memory, "x/y.bin").await.expect("copy"), payload.len() as u64);
     assert_eq!(memory.get("x/y.bin").await.expect("get"), payload);
+
+    // Local copies are real copies: changing the copy never changes the original (no hard links).
+    local.copy("uploaded.bin", "copied.bin").await.expect("local copy");
+    let other = Store::open(&dir.path().join("elsewhere").display().to_string()).expect("open");
+    local.copy_to("uploaded.bin", &other, "deep/copy.bin").await.expect("copy across folders");
+    for copy in [dir.path().join("copied.bin"), dir.path().join("elsewhere/deep/copy.bin")] {
+        std::fs::write(&copy, b"changed").expect("write the copy");
+        assert_eq!(std::fs::read(dir.path().join("uploaded.bin")).expect("original"), payload, "{}", copy.display());
+    }
+    let err = local.copy_to("absent.bin", &other, "x.bin").await.expect_err("missing source");
+    assert!(err.is_not_found() && err.to_string().contains("absent.bin"), "{err}");
 }
 
 #[test]
