@@ -50,7 +50,10 @@ fn info(args: &InfoArgs, options: &StoreOptions) -> Result {
 
 fn cp(args: &CpArgs, options: &StoreOptions) -> Result {
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {bytes} copied ({binary_bytes_per_sec}) {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {bytes} copied ({binary_bytes_per_sec}) {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     bar.enable_steady_tick(Duration::from_millis(200));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let summary = runtime.block_on(eoforge_storage::copy(
@@ -63,7 +66,12 @@ fn cp(args: &CpArgs, options: &StoreOptions) -> Result {
     ));
     bar.finish_and_clear();
     let summary = summary?;
-    tracing::info!(objects = summary.objects, bytes = summary.bytes, seconds = summary.elapsed.as_secs_f64(), "copy finished");
+    tracing::info!(
+        objects = summary.objects,
+        bytes = summary.bytes,
+        seconds = summary.elapsed.as_secs_f64(),
+        "copy finished"
+    );
     eprintln!(
         "copied {} object(s), {} bytes in {:.2} s ({:.1} MB/s)",
         summary.objects,

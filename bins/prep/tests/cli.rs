@@ -7,7 +7,10 @@ use eoforge_testkit::{S3Server, fixture};
 
 fn prep(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eoforge-prep"));
-    cmd.args(args).env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").env_remove("EOFORGE_S3_ENDPOINT");
+    cmd.args(args)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("EOFORGE_S3_ENDPOINT");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -74,7 +77,10 @@ fn cp_between_local_folders() {
     let band = patches.join("S2A_MSIL2A_20170617T113321_4_55/S2A_MSIL2A_20170617T113321_4_55_B04.tif");
     let out = prep(&["cp", &band.display().to_string(), &into], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(std::fs::read(dir.path().join("single/S2A_MSIL2A_20170617T113321_4_55_B04.tif")).expect("copied"), std::fs::read(&band).expect("src"));
+    assert_eq!(
+        std::fs::read(dir.path().join("single/S2A_MSIL2A_20170617T113321_4_55_B04.tif")).expect("copied"),
+        std::fs::read(&band).expect("src")
+    );
 
     let tree = dir.path().join("tree");
     let out = prep(&["cp", "-r", "-j", "4", &patches.display().to_string(), &tree.display().to_string()], &[]);
@@ -112,7 +118,8 @@ fn cp_and_info_through_a_real_s3_server() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!((json["width"].as_u64(), json["crs"]["epsg"].as_u64()), (Some(1098), Some(32_629)));
 
-    let out = prep(&["--s3-endpoint", &endpoint, "cp", "-r", &scene.display().to_string(), "s3://eo-data/mirror"], &env);
+    let out =
+        prep(&["--s3-endpoint", &endpoint, "cp", "-r", &scene.display().to_string(), "s3://eo-data/mirror"], &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let back = dir.path().join("back");
     let out = prep(&["--s3-endpoint", &endpoint, "cp", "-r", "s3://eo-data/mirror", &back.display().to_string()], &env);
@@ -121,7 +128,8 @@ fn cp_and_info_through_a_real_s3_server() {
 
     // Wrong credentials: a clear error naming the URL, and the secret appears nowhere, even in trace logs.
     let planted = "planted-cli-secret-0b7e";
-    let bad = [("AWS_ACCESS_KEY_ID", server.access_key()), ("AWS_SECRET_ACCESS_KEY", planted), ("EOFORGE_LOG", "trace")];
+    let bad =
+        [("AWS_ACCESS_KEY_ID", server.access_key()), ("AWS_SECRET_ACCESS_KEY", planted), ("EOFORGE_LOG", "trace")];
     let out = prep(&["--s3-endpoint", &endpoint, "--retries", "1", "cp", &b04, "s3://eo-data/denied/B04.tif"], &bad);
     assert_eq!(out.status.code(), Some(1));
     let all = text(&out.stderr) + &text(&out.stdout);

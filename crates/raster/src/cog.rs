@@ -30,7 +30,10 @@ impl Default for CogOptions {
 pub fn write_cog(source: &Raster, dest: &Path, options: &CogOptions) -> Result<CogReport> {
     let shown = dest.display().to_string();
     let float = source.dtype(1)? == crate::DataType::Float32;
-    let mut opts = options.tiff.creation_options(float, true).map_err(|e| Error::Invalid { path: shown.clone(), reason: e.to_string() })?;
+    let mut opts = options
+        .tiff
+        .creation_options(float, true)
+        .map_err(|e| Error::Invalid { path: shown.clone(), reason: e.to_string() })?;
     match options.overviews {
         Some(resampling) => {
             opts.push("OVERVIEWS=IGNORE_EXISTING".into());
@@ -41,20 +44,31 @@ pub fn write_cog(source: &Raster, dest: &Path, options: &CogOptions) -> Result<C
     let partial = partial_path(dest);
     let guard = RemoveOnDrop(Some(partial.clone()));
     if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io { operation: "create directory", path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            operation: "create directory",
+            path: dir.display().to_string(),
+            source,
+        })?;
     }
     let write_err = |e: gdal::errors::GdalError| Error::Write { path: shown.clone(), reason: gdal_message(&e) };
     let driver = DriverManager::get_driver_by_name("COG").map_err(write_err)?;
-    let creation = RasterCreationOptions::from_iter(opts.iter().map(String::as_str));
+    let creation: RasterCreationOptions = opts.iter().map(String::as_str).collect();
     let written = source.dataset().create_copy(&driver, &partial, &creation).map_err(write_err)?;
     written.close().map_err(write_err)?;
     let mut report = check_cog(&partial)?;
     if !report.is_valid() {
-        return Err(Error::Write { path: shown, reason: format!("the written file is not a valid COG: {}", report.errors.join("; ")) });
+        return Err(Error::Write {
+            path: shown,
+            reason: format!("the written file is not a valid COG: {}", report.errors.join("; ")),
+        });
     }
-    std::fs::rename(&partial, dest).map_err(|source| Error::Io { operation: "publish", path: shown.clone(), source })?;
+    std::fs::rename(&partial, dest).map_err(|source| Error::Io {
+        operation: "publish",
+        path: shown.clone(),
+        source,
+    })?;
     std::mem::forget(guard);
-    report.path = dest.to_owned();
+    dest.clone_into(&mut report.path);
     Ok(report)
 }
 
@@ -153,13 +167,20 @@ pub fn check_cog(path: &Path) -> Result<CogReport> {
         }
     }
 
-    let expected_first_ifd = expected_main_ifd_offset(path).map_err(|source| Error::Io { operation: "read header of", path: shown.clone(), source })?;
+    let expected_first_ifd = expected_main_ifd_offset(path).map_err(|source| Error::Io {
+        operation: "read header of",
+        path: shown.clone(),
+        source,
+    })?;
     if let Some((expected, incompatible)) = expected_first_ifd {
         if incompatible {
             errors.push("KNOWN_INCOMPATIBLE_EDITION=YES is declared in the file".into());
         }
         if ifd_offsets[0] != expected {
-            errors.push(format!("the main IFD should be at byte {expected}, it is at {} (IFDs must come first)", ifd_offsets[0]));
+            errors.push(format!(
+                "the main IFD should be at byte {expected}, it is at {} (IFDs must come first)",
+                ifd_offsets[0]
+            ));
         }
     }
     for i in 1..ifd_offsets.len() {
@@ -167,10 +188,11 @@ pub fn check_cog(path: &Path) -> Result<CogReport> {
             errors.push(format!("the IFD of overview {} comes before the IFD of the level above it", i - 1));
         }
     }
-    if let (Some(&last_data), Some(&last_ifd)) = (data_offsets.last(), ifd_offsets.last()) {
-        if last_data != 0 && last_data < last_ifd {
-            errors.push("tile data of the smallest level starts before its IFD".into());
-        }
+    if let (Some(&last_data), Some(&last_ifd)) = (data_offsets.last(), ifd_offsets.last())
+        && last_data != 0
+        && last_data < last_ifd
+    {
+        errors.push("tile data of the smallest level starts before its IFD".into());
     }
     for i in (1..data_offsets.len().saturating_sub(1)).rev() {
         if data_offsets[i] != 0 && data_offsets[i] < data_offsets[i + 1] {
@@ -181,7 +203,15 @@ pub fn check_cog(path: &Path) -> Result<CogReport> {
         errors.push(format!("full-resolution tiles should come after those of overview {}", overview_count - 1));
     }
 
-    Ok(CogReport { path: path.to_owned(), block_size: [bw, bh], overview_count, ifd_offsets, data_offsets, errors, warnings })
+    Ok(CogReport {
+        path: path.to_owned(),
+        block_size: [bw, bh],
+        overview_count,
+        ifd_offsets,
+        data_offsets,
+        errors,
+        warnings,
+    })
 }
 
 fn first_block_offset(band: &RasterBand<'_>, offset: &dyn Fn(&RasterBand<'_>, &str) -> Option<u64>) -> u64 {

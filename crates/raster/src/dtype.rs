@@ -48,7 +48,7 @@ impl DataType {
 
     /// Whether every value of `self` is exactly representable in `target`.
     pub fn fits_in(self, target: DataType) -> bool {
-        use DataType::{Float32, Int16, UInt16, UInt8};
+        use DataType::{Float32, Int16, UInt8, UInt16};
         matches!(
             (self, target),
             (UInt8, _) | (UInt16, UInt16 | Float32) | (Int16, Int16 | Float32) | (Float32, Float32)
@@ -71,7 +71,9 @@ mod sealed {
 }
 
 /// An element type of the arrays eoforge reads and writes: `u8`, `u16`, `i16` or `f32`.
-pub trait Pixel: GdalType + Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static + sealed::Sealed {
+pub trait Pixel:
+    GdalType + Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static + sealed::Sealed
+{
     /// The matching band data type.
     const DTYPE: DataType;
     /// The value as f64 (for statistics and nodata comparisons).

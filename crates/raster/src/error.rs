@@ -46,7 +46,9 @@ pub enum Error {
     },
 
     /// A band's data type is not one eoforge reads (u8, u16, i16, f32).
-    #[error("`{path}` band {band} has data type {dtype}, which is not supported (supported: UInt8, UInt16, Int16, Float32)")]
+    #[error(
+        "`{path}` band {band} has data type {dtype}, which is not supported (supported: UInt8, UInt16, Int16, Float32)"
+    )]
     UnsupportedDtype {
         /// Path or URL.
         path: String,

@@ -40,6 +40,7 @@ impl GeoTransform {
     }
 
     /// The transform of a sub-window whose top-left pixel is (`col`, `row`).
+    #[must_use]
     pub fn shifted(&self, col: f64, row: f64) -> Self {
         let (x, y) = self.pixel_to_map(col, row);
         let g = self.0;
@@ -47,6 +48,7 @@ impl GeoTransform {
     }
 
     /// The transform of the same extent with pixels `factor` times smaller (factor 10: 10 m → 1 m).
+    #[must_use]
     pub fn scaled(&self, factor: f64) -> Self {
         let g = self.0;
         Self([g[0], g[1] / factor, g[2] / factor, g[3], g[4] / factor, g[5] / factor])
@@ -149,7 +151,11 @@ impl Grid {
 
     /// The grid of a pixel window of a raster with `transform`.
     pub fn of_window(transform: &GeoTransform, window: Window) -> Self {
-        Self { width: window.width, height: window.height, transform: transform.shifted(window.col as f64, window.row as f64) }
+        Self {
+            width: window.width,
+            height: window.height,
+            transform: transform.shifted(window.col as f64, window.row as f64),
+        }
     }
 }
 

@@ -121,7 +121,8 @@ impl Raster {
         if !path.starts_with("/vsi") && !Path::new(&path).exists() {
             return Err(Error::NotFound { path: location.to_owned() });
         }
-        let flags = GdalOpenFlags::GDAL_OF_RASTER | GdalOpenFlags::GDAL_OF_READONLY | GdalOpenFlags::GDAL_OF_VERBOSE_ERROR;
+        let flags =
+            GdalOpenFlags::GDAL_OF_RASTER | GdalOpenFlags::GDAL_OF_READONLY | GdalOpenFlags::GDAL_OF_VERBOSE_ERROR;
         let dataset = Dataset::open_ex(&path, DatasetOptions { open_flags: flags, ..DatasetOptions::default() })
             .map_err(|e| {
                 let reason = gdal_message(&e);
@@ -192,7 +193,8 @@ impl Raster {
     /// All metadata in one serializable value.
     pub fn info(&self) -> Result<RasterInfo> {
         let geo_transform = self.geo_transform();
-        let bounds = geo_transform.map(|transform| Grid { width: self.width(), height: self.height(), transform }.bounds());
+        let bounds =
+            geo_transform.map(|transform| Grid { width: self.width(), height: self.height(), transform }.bounds());
         let structure = |key: &str| self.dataset.metadata_item(key, "IMAGE_STRUCTURE");
         let mut bands = Vec::with_capacity(self.band_count());
         for index in 1..=self.band_count() {
@@ -247,7 +249,12 @@ impl Raster {
 
     /// Reads the given bands onto a target grid in this raster's CRS (e.g. a 20 m band onto the 10 m grid of its
     /// patch), resampling with `resampling`. The grid may cover fractional source pixels.
-    pub fn read_onto_grid<T: Pixel>(&self, grid: &Grid, bands: Option<&[usize]>, resampling: Resampling) -> Result<Array3<T>> {
+    pub fn read_onto_grid<T: Pixel>(
+        &self,
+        grid: &Grid,
+        bands: Option<&[usize]>,
+        resampling: Resampling,
+    ) -> Result<Array3<T>> {
         let grid_err = |reason: String| Error::Grid { path: self.location.clone(), reason };
         let transform = self.geo_transform().ok_or_else(|| grid_err("the raster is not georeferenced".into()))?;
         if !transform.is_north_up() || !grid.transform.is_north_up() {
@@ -257,8 +264,10 @@ impl Raster {
             return Err(grid_err("the target grid is empty".into()));
         }
         let b = grid.bounds();
-        let (c0, r0) = transform.map_to_pixel(b.min_x, b.max_y).ok_or_else(|| grid_err("degenerate geotransform".into()))?;
-        let (c1, r1) = transform.map_to_pixel(b.max_x, b.min_y).ok_or_else(|| grid_err("degenerate geotransform".into()))?;
+        let (c0, r0) =
+            transform.map_to_pixel(b.min_x, b.max_y).ok_or_else(|| grid_err("degenerate geotransform".into()))?;
+        let (c1, r1) =
+            transform.map_to_pixel(b.max_x, b.min_y).ok_or_else(|| grid_err("degenerate geotransform".into()))?;
         let (c0, r0, c1, r1) = (snap(c0), snap(r0), snap(c1), snap(r1));
         let (w, h) = (self.width() as f64, self.height() as f64);
         if c0 < 0.0 || r0 < 0.0 || c1 > w || r1 > h {
@@ -310,7 +319,12 @@ impl Raster {
         if window.fits(self.width(), self.height()) {
             Ok(())
         } else {
-            Err(Error::WindowOutOfBounds { path: self.location.clone(), window, width: self.width(), height: self.height() })
+            Err(Error::WindowOutOfBounds {
+                path: self.location.clone(),
+                window,
+                width: self.width(),
+                height: self.height(),
+            })
         }
     }
 
@@ -319,7 +333,12 @@ impl Raster {
         if dtype.fits_in(T::DTYPE) {
             Ok(())
         } else {
-            Err(Error::DtypeMismatch { path: self.location.clone(), band: index, band_dtype: dtype.name().into(), requested: T::DTYPE.name() })
+            Err(Error::DtypeMismatch {
+                path: self.location.clone(),
+                band: index,
+                band_dtype: dtype.name().into(),
+                requested: T::DTYPE.name(),
+            })
         }
     }
 
@@ -391,7 +410,7 @@ fn read_band<T: Pixel>(
             T::gdal_ordinal(),
             0,
             0,
-            &mut extra,
+            &raw mut extra,
         )
     };
     if rv == gdal_sys::CPLErr::CE_None {
@@ -410,8 +429,11 @@ fn last_gdal_error() -> String {
 /// GDAL's own message, without the wrapper's error-class preamble.
 pub(crate) fn gdal_message(e: &gdal::errors::GdalError) -> String {
     match e {
-        gdal::errors::GdalError::CplError { msg, .. } if !msg.is_empty() => msg.clone(),
-        gdal::errors::GdalError::NullPointer { msg, .. } if !msg.is_empty() => msg.clone(),
+        gdal::errors::GdalError::CplError { msg, .. } | gdal::errors::GdalError::NullPointer { msg, .. }
+            if !msg.is_empty() =>
+        {
+            msg.clone()
+        }
         other => other.to_string(),
     }
 }

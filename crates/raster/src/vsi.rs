@@ -36,6 +36,7 @@ pub(crate) fn gdal_path(location: &str, options: &StoreOptions) -> Result<String
 }
 
 fn configure_bucket(bucket: &str, options: &StoreOptions) -> Result<()> {
+    static CONFIGURED: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
     let prefix = format!("/vsis3/{bucket}");
     let settings = bucket_settings(options);
     // GDAL caches object headers and bytes per path; when a bucket's settings change (other credentials, other
@@ -45,13 +46,13 @@ fn configure_bucket(bucket: &str, options: &StoreOptions) -> Result<()> {
         settings.hash(&mut h);
         h.finish()
     };
-    static CONFIGURED: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
     let mut configured = CONFIGURED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let previous = configured.get_or_insert_with(HashMap::new).insert(prefix.clone(), fingerprint);
     if previous == Some(fingerprint) {
         return Ok(());
     }
-    let c_prefix = CString::new(prefix.as_str()).map_err(|_| Error::Invalid { path: prefix.clone(), reason: "NUL byte in bucket name".into() })?;
+    let c_prefix = CString::new(prefix.as_str())
+        .map_err(|_| Error::Invalid { path: prefix.clone(), reason: "NUL byte in bucket name".into() })?;
     if previous.is_some() {
         clear_options_and_cache(&c_prefix);
     }

@@ -71,34 +71,52 @@ pub struct TiffOptions {
 
 impl Default for TiffOptions {
     fn default() -> Self {
-        Self { block_size: 512, compression: Compression::Lzw, predictor: None, bigtiff: BigTiff::IfSafer, threads: None }
+        Self {
+            block_size: 512,
+            compression: Compression::Lzw,
+            predictor: None,
+            bigtiff: BigTiff::IfSafer,
+            threads: None,
+        }
     }
 }
 
 impl TiffOptions {
     /// GDAL creation options for the GTiff or COG driver (`cog` switches the few names that differ).
     pub(crate) fn creation_options(&self, float: bool, cog: bool) -> Result<Vec<String>> {
-        if self.block_size == 0 || self.block_size % 16 != 0 {
-            return Err(Error::Invalid { path: String::new(), reason: format!("block size {} is not a positive multiple of 16", self.block_size) });
+        if self.block_size == 0 || !self.block_size.is_multiple_of(16) {
+            return Err(Error::Invalid {
+                path: String::new(),
+                reason: format!("block size {} is not a positive multiple of 16", self.block_size),
+            });
         }
         let mut o = Vec::new();
         if cog {
             o.push(format!("BLOCKSIZE={}", self.block_size));
         } else {
-            o.extend(["TILED=YES".to_owned(), format!("BLOCKXSIZE={}", self.block_size), format!("BLOCKYSIZE={}", self.block_size)]);
+            o.extend([
+                "TILED=YES".to_owned(),
+                format!("BLOCKXSIZE={}", self.block_size),
+                format!("BLOCKYSIZE={}", self.block_size),
+            ]);
         }
         let (codec, level) = match self.compression {
             Compression::None => ("NONE", None),
             Compression::Lzw => ("LZW", None),
-            Compression::Deflate { level } => ("DEFLATE", Some((if cog { "LEVEL" } else { "ZLEVEL" }, level.clamp(1, 9)))),
-            Compression::Zstd { level } => ("ZSTD", Some((if cog { "LEVEL" } else { "ZSTD_LEVEL" }, level.clamp(1, 22)))),
+            Compression::Deflate { level } => {
+                ("DEFLATE", Some((if cog { "LEVEL" } else { "ZLEVEL" }, level.clamp(1, 9))))
+            }
+            Compression::Zstd { level } => {
+                ("ZSTD", Some((if cog { "LEVEL" } else { "ZSTD_LEVEL" }, level.clamp(1, 22))))
+            }
         };
         o.push(format!("COMPRESS={codec}"));
         if let Some((key, level)) = level {
             o.push(format!("{key}={level}"));
         }
         if self.compression != Compression::None {
-            let predictor = self.predictor.unwrap_or(if float { Predictor::FloatingPoint } else { Predictor::Horizontal });
+            let predictor =
+                self.predictor.unwrap_or(if float { Predictor::FloatingPoint } else { Predictor::Horizontal });
             let value = match (predictor, cog) {
                 (Predictor::None, _) => None,
                 (Predictor::Horizontal, true) => Some("STANDARD"),
@@ -178,21 +196,36 @@ impl<T: Pixel> TiledWriter<T> {
             return Err(invalid(format!("empty raster {}x{}x{}", spec.bands, spec.height, spec.width)));
         }
         if !spec.band_descriptions.is_empty() && spec.band_descriptions.len() != spec.bands {
-            return Err(invalid(format!("{} band descriptions for {} bands", spec.band_descriptions.len(), spec.bands)));
+            return Err(invalid(format!(
+                "{} band descriptions for {} bands",
+                spec.band_descriptions.len(),
+                spec.bands
+            )));
         }
         let float = T::DTYPE == crate::DataType::Float32;
         let opts = options.creation_options(float, false).map_err(|e| invalid(e.to_string()))?;
         let partial = partial_path(path);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io { operation: "create directory", path: dir.display().to_string(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                operation: "create directory",
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
         let write_err = |e: gdal::errors::GdalError| Error::Write { path: shown.clone(), reason: gdal_message(&e) };
         let driver = DriverManager::get_driver_by_name("GTiff").map_err(write_err)?;
-        let creation = RasterCreationOptions::from_iter(opts.iter().map(String::as_str));
+        let creation: RasterCreationOptions = opts.iter().map(String::as_str).collect();
         let mut dataset = driver
             .create_with_band_type_with_options::<T, _>(&partial, spec.width, spec.height, spec.bands, &creation)
             .map_err(write_err)?;
-        let mut writer = Self { dataset: None, path: path.to_owned(), partial, spec: spec.clone(), block_size: options.block_size, _pixel: PhantomData };
+        let mut writer = Self {
+            dataset: None,
+            path: path.to_owned(),
+            partial,
+            spec: spec.clone(),
+            block_size: options.block_size,
+            _pixel: PhantomData,
+        };
         if let Some(gt) = spec.geo_transform {
             dataset.set_geo_transform(&gt.0).map_err(write_err)?;
         }
@@ -220,10 +253,16 @@ impl<T: Pixel> TiledWriter<T> {
     /// The pixel window of tile (`bx`, `by`); edge tiles are clipped to the raster.
     pub fn block_window(&self, bx: usize, by: usize) -> Window {
         let (col, row) = (bx * self.block_size, by * self.block_size);
-        Window::new(col, row, self.block_size.min(self.spec.width.saturating_sub(col)), self.block_size.min(self.spec.height.saturating_sub(row)))
+        Window::new(
+            col,
+            row,
+            self.block_size.min(self.spec.width.saturating_sub(col)),
+            self.block_size.min(self.spec.height.saturating_sub(row)),
+        )
     }
 
     /// Writes tile (`bx`, `by`); `data` is `(bands, rows, cols)` of the tile's (clipped) window.
+    #[allow(clippy::needless_pass_by_value)] // array views are passed by value, like slices
     pub fn write_block(&mut self, bx: usize, by: usize, data: ArrayView3<'_, T>) -> Result<()> {
         let (nx, ny) = self.blocks();
         if bx >= nx || by >= ny {
@@ -233,21 +272,34 @@ impl<T: Pixel> TiledWriter<T> {
     }
 
     /// Writes any window; `data` is `(bands, rows, cols)` matching it. Tile-aligned windows are fastest.
+    #[allow(clippy::needless_pass_by_value)] // array views are passed by value, like slices
     pub fn write_window(&mut self, window: Window, data: ArrayView3<'_, T>) -> Result<()> {
         if !window.fits(self.spec.width, self.spec.height) {
-            return Err(self.invalid(format!("window {window} is outside the {}x{} raster", self.spec.width, self.spec.height)));
+            return Err(
+                self.invalid(format!("window {window} is outside the {}x{} raster", self.spec.width, self.spec.height))
+            );
         }
         let expected = (self.spec.bands, window.height, window.width);
         if data.dim() != expected {
-            return Err(self.invalid(format!("array shape {:?} does not match (bands, rows, cols) {expected:?}", data.dim())));
+            return Err(
+                self.invalid(format!("array shape {:?} does not match (bands, rows, cols) {expected:?}", data.dim()))
+            );
         }
         let shown = self.path.display().to_string();
-        let dataset = self.dataset.as_mut().ok_or_else(|| Error::Write { path: shown.clone(), reason: "writer already finished".into() })?;
+        let dataset = self
+            .dataset
+            .as_mut()
+            .ok_or_else(|| Error::Write { path: shown.clone(), reason: "writer already finished".into() })?;
         for (i, plane) in data.axis_iter(Axis(0)).enumerate() {
-            let mut band = dataset.rasterband(i + 1).map_err(|e| Error::Write { path: shown.clone(), reason: gdal_message(&e) })?;
+            let mut band = dataset
+                .rasterband(i + 1)
+                .map_err(|e| Error::Write { path: shown.clone(), reason: gdal_message(&e) })?;
             let mut buffer = Buffer::new((window.width, window.height), plane.iter().copied().collect());
             band.write((window.col as isize, window.row as isize), (window.width, window.height), &mut buffer)
-                .map_err(|e| Error::Write { path: shown.clone(), reason: format!("band {} {window}: {}", i + 1, gdal_message(&e)) })?;
+                .map_err(|e| Error::Write {
+                    path: shown.clone(),
+                    reason: format!("band {} {window}: {}", i + 1, gdal_message(&e)),
+                })?;
         }
         Ok(())
     }
@@ -259,7 +311,10 @@ impl<T: Pixel> TiledWriter<T> {
     pub fn finish(mut self, overviews: Option<Resampling>) -> Result<PathBuf> {
         let shown = self.path.display().to_string();
         let write_err = |e: gdal::errors::GdalError| Error::Write { path: shown.clone(), reason: gdal_message(&e) };
-        let mut dataset = self.dataset.take().ok_or_else(|| Error::Write { path: shown.clone(), reason: "writer already finished".into() })?;
+        let mut dataset = self
+            .dataset
+            .take()
+            .ok_or_else(|| Error::Write { path: shown.clone(), reason: "writer already finished".into() })?;
         if let Some(resampling) = overviews {
             let factors = overview_factors(self.spec.width, self.spec.height, self.block_size);
             if !factors.is_empty() {
@@ -268,7 +323,11 @@ impl<T: Pixel> TiledWriter<T> {
         }
         dataset.flush_cache().map_err(write_err)?;
         dataset.close().map_err(write_err)?;
-        std::fs::rename(&self.partial, &self.path).map_err(|source| Error::Io { operation: "publish", path: shown.clone(), source })?;
+        std::fs::rename(&self.partial, &self.path).map_err(|source| Error::Io {
+            operation: "publish",
+            path: shown.clone(),
+            source,
+        })?;
         Ok(self.path.clone())
     }
 

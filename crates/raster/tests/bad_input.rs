@@ -51,7 +51,12 @@ fn truncated_tiff_fails_with_the_path() {
 fn windows_outside_the_raster_are_rejected() {
     let Some(b04) = fixture("s2-l2a-29RKH/B04.tif") else { return };
     let raster = Raster::open(&b04.display().to_string()).expect("open");
-    for window in [Window::new(1000, 0, 99, 10), Window::new(0, 1098, 1, 1), Window::new(5, 5, 0, 3), Window::new(usize::MAX, 0, 2, 2)] {
+    for window in [
+        Window::new(1000, 0, 99, 10),
+        Window::new(0, 1098, 1, 1),
+        Window::new(5, 5, 0, 3),
+        Window::new(usize::MAX, 0, 2, 2),
+    ] {
         let err = raster.read_window::<u16>(window, None).expect_err("outside");
         assert!(matches!(err, Error::WindowOutOfBounds { .. }), "{err:?}");
         assert!(err.to_string().contains("B04.tif"), "{err}");

@@ -1,11 +1,13 @@
 //! Reads and writes on the real Earth-observation fixtures, checked against GDAL's own command-line tools.
+// Exact float equality is what these tests check; pixel arithmetic reads better as (a + b) / 2.
+#![allow(clippy::float_cmp, clippy::manual_midpoint)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use eoforge_raster::{
-    Compression, Crs, GeoTransform, Grid, Raster, RasterSpec, Resampling, TiffOptions, TiledWriter, Window, check_cog,
-    reproject_bounds, write_cog, CogOptions,
+    CogOptions, Compression, Crs, GeoTransform, Grid, Raster, RasterSpec, Resampling, TiffOptions, TiledWriter, Window,
+    check_cog, reproject_bounds, write_cog,
 };
 use eoforge_testkit::fixture;
 use ndarray::{Array3, Axis, s};
@@ -15,7 +17,11 @@ const BANDS: [&str; 12] = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08
 
 fn patches() -> Option<Vec<PathBuf>> {
     let dir = fixture("bigearthnet/s2")?;
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir).expect("list patches").map(|e| e.expect("entry").path()).filter(|p| p.is_dir()).collect();
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("list patches")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
     out.sort();
     assert_eq!(out.len(), 2, "two BigEarthNet patches expected");
     Some(out)
@@ -35,7 +41,8 @@ fn bigearthnet_reads_all_twelve_bands_onto_the_10m_grid() {
         let mut stack = Array3::<u16>::zeros((12, 120, 120));
         for (i, band) in BANDS.iter().enumerate() {
             let raster = Raster::open(&band_path(&patch, band)).expect("open band");
-            let native = raster.read_window::<u16>(Window::full(raster.width(), raster.height()), None).expect("native read");
+            let native =
+                raster.read_window::<u16>(Window::full(raster.width(), raster.height()), None).expect("native read");
             let factor = 120 / raster.width();
             assert!(matches!(factor, 1 | 2 | 6), "{band}: {}x{}", raster.width(), raster.height());
 
@@ -151,14 +158,25 @@ fn scene_bounds_reproject_to_lonlat_like_gdaltransform() {
     let wgs = Crs::wgs84().expect("wgs84");
     let ll = reproject_bounds(&bounds, &utm, &wgs).expect("to lon/lat");
     // The corners bound the box; the densified edges may only widen it.
-    for (x, y) in [(bounds.min_x, bounds.min_y), (bounds.max_x, bounds.max_y), (bounds.min_x, bounds.max_y), (bounds.max_x, bounds.min_y)] {
+    for (x, y) in [
+        (bounds.min_x, bounds.min_y),
+        (bounds.max_x, bounds.max_y),
+        (bounds.min_x, bounds.max_y),
+        (bounds.max_x, bounds.min_y),
+    ] {
         let (lon, lat) = gdaltransform("EPSG:32629", "EPSG:4326", x, y);
-        assert!(lon >= ll.min_x - 1e-9 && lon <= ll.max_x + 1e-9 && lat >= ll.min_y - 1e-9 && lat <= ll.max_y + 1e-9, "{lon},{lat} outside {ll:?}");
+        assert!(
+            lon >= ll.min_x - 1e-9 && lon <= ll.max_x + 1e-9 && lat >= ll.min_y - 1e-9 && lat <= ll.max_y + 1e-9,
+            "{lon},{lat} outside {ll:?}"
+        );
     }
     let (lon0, _) = gdaltransform("EPSG:32629", "EPSG:4326", bounds.min_x, bounds.max_y);
     let (lon1, _) = gdaltransform("EPSG:32629", "EPSG:4326", bounds.min_x, bounds.min_y);
     assert!((ll.min_x - lon0.min(lon1)).abs() < 1e-3, "{ll:?} vs {lon0} {lon1}");
-    assert_eq!(eoforge_raster::utm_epsg((ll.min_x + ll.max_x) / 2.0, (ll.min_y + ll.max_y) / 2.0).expect("zone"), 32_629);
+    assert_eq!(
+        eoforge_raster::utm_epsg((ll.min_x + ll.max_x) / 2.0, (ll.min_y + ll.max_y) / 2.0).expect("zone"),
+        32_629
+    );
     let back = reproject_bounds(&ll, &wgs, &utm).expect("back to UTM");
     assert!(back.min_x <= bounds.min_x + 1.0 && back.max_x >= bounds.max_x - 1.0, "{back:?} vs {bounds:?}");
 }
@@ -179,7 +197,13 @@ fn rkh_stack() -> Option<(Array3<u16>, GeoTransform, Crs)> {
     Some((stack, gt, crs))
 }
 
-fn write_stack<T: eoforge_raster::Pixel>(path: &Path, data: &Array3<T>, spec: &RasterSpec, options: &TiffOptions, overviews: Option<Resampling>) {
+fn write_stack<T: eoforge_raster::Pixel>(
+    path: &Path,
+    data: &Array3<T>,
+    spec: &RasterSpec,
+    options: &TiffOptions,
+    overviews: Option<Resampling>,
+) {
     let mut writer = TiledWriter::<T>::create(path, spec, options).expect("create");
     let (nx, ny) = writer.blocks();
     for by in 0..ny {
@@ -205,14 +229,19 @@ fn tiled_write_then_read_is_bit_exact_for_every_dtype_and_codec() {
         nodata: Some(0.0),
         band_descriptions: vec!["B02".into(), "B03".into(), "B04".into(), "B08".into()],
     };
-    let codecs = [Compression::Lzw, Compression::Deflate { level: 6 }, Compression::Zstd { level: 9 }, Compression::None];
+    let codecs =
+        [Compression::Lzw, Compression::Deflate { level: 6 }, Compression::Zstd { level: 9 }, Compression::None];
     for (i, compression) in codecs.into_iter().enumerate() {
         let options = TiffOptions { block_size: 256, compression, threads: Some(2), ..TiffOptions::default() };
         let path = dir.path().join(format!("u16-{i}.tif"));
         write_stack(&path, &stack, &spec, &options, None);
         assert!(!dir.path().join(format!("u16-{i}.tif.partial")).exists());
         let back = Raster::open(&path.display().to_string()).expect("reopen");
-        assert_eq!(back.read_window::<u16>(Window::full(1098, 1098), None).expect("read back"), stack, "{compression:?}");
+        assert_eq!(
+            back.read_window::<u16>(Window::full(1098, 1098), None).expect("read back"),
+            stack,
+            "{compression:?}"
+        );
         let info = back.info().expect("info");
         assert_eq!(info.geo_transform, Some(gt));
         assert_eq!(info.crs.and_then(|c| c.epsg), Some(32_629));
@@ -225,13 +254,23 @@ fn tiled_write_then_read_is_bit_exact_for_every_dtype_and_codec() {
     let f32s = stack.mapv(|v| f32::from(v) / 10_000.0);
     let u8s = stack.mapv(|v| (v / 64).min(255) as u8);
     let spec = RasterSpec { nodata: None, band_descriptions: vec![], ..spec };
-    let options = TiffOptions { compression: Compression::Zstd { level: 1 }, threads: Some(2), ..TiffOptions::default() };
+    let options =
+        TiffOptions { compression: Compression::Zstd { level: 1 }, threads: Some(2), ..TiffOptions::default() };
     let p = dir.path().join("i16.tif");
     write_stack(&p, &i16s, &spec, &options, Some(Resampling::Average));
-    assert_eq!(Raster::open(&p.display().to_string()).expect("open").read_window::<i16>(Window::full(1098, 1098), None).expect("read"), i16s);
+    assert_eq!(
+        Raster::open(&p.display().to_string())
+            .expect("open")
+            .read_window::<i16>(Window::full(1098, 1098), None)
+            .expect("read"),
+        i16s
+    );
     let p = dir.path().join("f32.tif");
     write_stack(&p, &f32s, &spec, &options, Some(Resampling::Bilinear));
-    let back = Raster::open(&p.display().to_string()).expect("open").read_window::<f32>(Window::full(1098, 1098), None).expect("read");
+    let back = Raster::open(&p.display().to_string())
+        .expect("open")
+        .read_window::<f32>(Window::full(1098, 1098), None)
+        .expect("read");
     assert!(back.iter().zip(f32s.iter()).all(|(a, b)| a.to_bits() == b.to_bits()), "f32 round trip is not bit-exact");
     let p = dir.path().join("u8.tif");
     write_stack(&p, &u8s, &spec, &options, Some(Resampling::Nearest));
@@ -268,18 +307,39 @@ fn gdal_validator(path: &Path) -> (bool, String) {
 fn cogs_pass_gdals_validator_and_our_checker_agrees() {
     let Some((stack, gt, crs)) = rkh_stack() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let spec = RasterSpec { width: 1098, height: 1098, bands: 4, geo_transform: Some(gt), crs: Some(crs), nodata: Some(0.0), band_descriptions: vec![] };
+    let spec = RasterSpec {
+        width: 1098,
+        height: 1098,
+        bands: 4,
+        geo_transform: Some(gt),
+        crs: Some(crs),
+        nodata: Some(0.0),
+        band_descriptions: vec![],
+    };
     let raw = dir.path().join("raw.tif");
     write_stack(&raw, &stack, &spec, &TiffOptions { compression: Compression::None, ..TiffOptions::default() }, None);
 
     // A COG with overviews: valid for GDAL's validator (no warnings) and for ours.
     let cog = dir.path().join("scene.cog.tif");
-    let options = CogOptions { tiff: TiffOptions { compression: Compression::Deflate { level: 6 }, ..TiffOptions::default() }, ..CogOptions::default() };
-    let report = write_cog(&Raster::open(&raw.display().to_string()).expect("open raw"), &cog, &options).expect("write cog");
+    let options = CogOptions {
+        tiff: TiffOptions { compression: Compression::Deflate { level: 6 }, ..TiffOptions::default() },
+        ..CogOptions::default()
+    };
+    let report =
+        write_cog(&Raster::open(&raw.display().to_string()).expect("open raw"), &cog, &options).expect("write cog");
     assert!(report.is_valid() && report.overview_count >= 1, "{report:?}");
     let (ok, text) = gdal_validator(&cog);
-    assert!(ok && text.contains("is a valid cloud optimized GeoTIFF") && !text.contains("warnings were found"), "{text}");
-    assert_eq!(Raster::open(&cog.display().to_string()).expect("open cog").read_window::<u16>(Window::full(1098, 1098), None).expect("read"), stack);
+    assert!(
+        ok && text.contains("is a valid cloud optimized GeoTIFF") && !text.contains("warnings were found"),
+        "{text}"
+    );
+    assert_eq!(
+        Raster::open(&cog.display().to_string())
+            .expect("open cog")
+            .read_window::<u16>(Window::full(1098, 1098), None)
+            .expect("read"),
+        stack
+    );
 
     // Overviews added after the base image: both validators reject the layout.
     let late = dir.path().join("late-overviews.tif");

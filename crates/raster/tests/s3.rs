@@ -34,7 +34,10 @@ fn reads_a_cog_from_s3_like_the_local_file() {
     ri.location.clear();
     assert_eq!(li, ri);
     let w = Window::new(700, 800, 128, 128);
-    assert_eq!(local.read_window::<u16>(w, None).expect("local read"), remote.read_window::<u16>(w, None).expect("remote read"));
+    assert_eq!(
+        local.read_window::<u16>(w, None).expect("local read"),
+        remote.read_window::<u16>(w, None).expect("remote read")
+    );
 
     let err = Raster::open_with("s3://scenes/29RKH/missing.tif", &opts).expect_err("missing object");
     assert!(err.to_string().contains("s3://scenes/29RKH/missing.tif"), "{err}");

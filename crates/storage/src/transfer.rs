@@ -79,7 +79,8 @@ pub async fn copy(
 /// Resolves the destination store and key of a single-object copy.
 fn destination(dst: &str, name: &str, options: &StoreOptions) -> Result<(Store, String)> {
     let parsed = StoreUrl::parse(dst)?;
-    let into_folder = dst.ends_with('/') || parsed.local_path().is_some_and(|p| p.is_dir()) || parsed.split_object().is_none();
+    let into_folder =
+        dst.ends_with('/') || parsed.local_path().is_some_and(|p| p.is_dir()) || parsed.split_object().is_none();
     if into_folder {
         Ok((Store::from_url(parsed, options)?, name.to_owned()))
     } else {

@@ -1,6 +1,8 @@
 //! The storage suite and S3-specific behaviour against a real S3-compatible server (SeaweedFS).
 //!
 //! All tests share one server and run one at a time (the kill/restart test takes the server down).
+// Holding the server's lock across awaits is the point: it serialises the tests, each on its own runtime.
+#![allow(clippy::await_holding_lock)]
 
 mod conformance;
 
@@ -172,7 +174,8 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = String::new();
     let mut cur = err.source();
     while let Some(e) = cur {
-        out.push_str(&format!(" <- {e}"));
+        out.push_str(" <- ");
+        out.push_str(&e.to_string());
         cur = e.source();
     }
     out

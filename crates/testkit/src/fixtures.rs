@@ -5,8 +5,7 @@ use std::path::PathBuf;
 /// The fixtures root, or `None` (after a skip message) when it is not present.
 pub fn fixtures() -> Option<PathBuf> {
     let root = std::env::var_os("EOFORGE_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::workspace_root().join("../shared/fixtures"));
+        .map_or_else(|| crate::workspace_root().join("../shared/fixtures"), PathBuf::from);
     if root.join("README.md").is_file() {
         Some(root.canonicalize().unwrap_or(root))
     } else {

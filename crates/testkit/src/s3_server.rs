@@ -22,8 +22,7 @@ impl S3Server {
     /// Starts a server, or returns `None` (skipping) when no `weed` binary is available.
     pub fn start() -> Option<Self> {
         let weed = std::env::var_os("EOFORGE_WEED")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| crate::workspace_root().join(".venv/bin/weed"));
+            .map_or_else(|| crate::workspace_root().join(".venv/bin/weed"), PathBuf::from);
         if !weed.is_file() {
             crate::skip_or_fail(
                 "EOFORGE_REQUIRE_S3",
