@@ -357,6 +357,24 @@ fn cogs_pass_gdals_validator_and_our_checker_agrees() {
     let report = check_cog(&bare).expect("check");
     assert!(report.errors.iter().any(|e| e.contains("no internal overviews")), "{report:?}");
 
+    // BigTIFF COGs validate too (their IFDs start at byte 16).
+    let big = dir.path().join("bigtiff.cog.tif");
+    let options = CogOptions {
+        tiff: TiffOptions { bigtiff: eoforge_raster::BigTiff::Yes, ..TiffOptions::default() },
+        ..CogOptions::default()
+    };
+    write_cog(&Raster::open(&raw.display().to_string()).expect("open raw"), &big, &options).expect("write BigTIFF cog");
+    let head = std::fs::read(&big).expect("read")[..4].to_vec();
+    assert_eq!(head, [0x49, 0x49, 0x2B, 0x00], "BigTIFF signature");
+    let (ok, text) = gdal_validator(&big);
+    assert!(ok && !text.contains("warnings were found"), "{text}");
+
+    // A failed COG write publishes nothing.
+    let blocked = dir.path().join("missing-dir-is-created/but-bad.tif");
+    let bad = CogOptions { tiff: TiffOptions { block_size: 100, ..TiffOptions::default() }, ..CogOptions::default() };
+    assert!(write_cog(&Raster::open(&raw.display().to_string()).expect("open raw"), &blocked, &bad).is_err());
+    assert!(!blocked.exists() && !dir.path().join("missing-dir-is-created/but-bad.tif.partial").exists());
+
     // The real Landsat strip file is no COG either.
     let Some(landsat) = fixture("landsat/RGB.byte.tif") else { return };
     assert!(!check_cog(&landsat).expect("check").is_valid());

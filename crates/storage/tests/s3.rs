@@ -163,6 +163,39 @@ async fn s3_server_killed_mid_upload_leaves_no_object_and_a_retry_works() {
     assert!(store.get("object.bin").await.expect("get") == data);
 }
 
+#[tokio::test]
+async fn s3_retries_ride_out_a_short_outage() {
+    let Some(mut server) = server() else { return };
+    let mut opts = options(&server);
+    opts.retry = RetryOptions {
+        max_retries: 30,
+        retry_timeout: Duration::from_secs(60),
+        initial_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(2),
+    };
+    let store = Store::open_with("s3://eoforge/outage", &opts).expect("open");
+    store.put("before.bin", Bytes::from_static(b"written before the outage")).await.expect("put");
+
+    server.kill();
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move { store.get("before.bin").await })
+    };
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move { store.put("during.bin", Bytes::from_static(b"written during the outage")).await })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!reader.is_finished() && !writer.is_finished(), "requests must be retrying, not failed");
+    server.restart();
+    assert_eq!(
+        &reader.await.expect("join").expect("get retried until the server came back")[..],
+        b"written before the outage"
+    );
+    writer.await.expect("join").expect("put retried until the server came back");
+    assert_eq!(&store.get("during.bin").await.expect("get")[..], b"written during the outage");
+}
+
 fn random_bytes(len: usize, seed: u64) -> Bytes {
     use rand::{RngCore, SeedableRng};
     let mut buf = vec![0u8; len];
