@@ -7,8 +7,9 @@ use gdal::raster::{RasterBand, RasterCreationOptions};
 use gdal::{DriverManager, Metadata};
 
 use crate::error::{Error, Result};
+use crate::partial::PartialFile;
 use crate::raster::{Raster, Resampling, gdal_message};
-use crate::write::{TiffOptions, partial_path};
+use crate::write::TiffOptions;
 
 /// Options for [`write_cog`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,45 +42,22 @@ pub fn write_cog(source: &Raster, dest: &Path, options: &CogOptions) -> Result<C
         }
         None => opts.push("OVERVIEWS=NONE".into()),
     }
-    let partial = partial_path(dest);
-    let guard = RemoveOnDrop(Some(partial.clone()));
-    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            operation: "create directory",
-            path: dir.display().to_string(),
-            source,
-        })?;
-    }
+    let output = PartialFile::new(dest)?;
     let write_err = |e: gdal::errors::GdalError| Error::Write { path: shown.clone(), reason: gdal_message(&e) };
     let driver = DriverManager::get_driver_by_name("COG").map_err(write_err)?;
     let creation: RasterCreationOptions = opts.iter().map(String::as_str).collect();
-    let written = source.dataset().create_copy(&driver, &partial, &creation).map_err(write_err)?;
+    let written = source.dataset().create_copy(&driver, output.path(), &creation).map_err(write_err)?;
     written.close().map_err(write_err)?;
-    let mut report = check_cog(&partial)?;
+    let mut report = check_cog(output.path())?;
     if !report.is_valid() {
         return Err(Error::Write {
             path: shown,
             reason: format!("the written file is not a valid COG: {}", report.errors.join("; ")),
         });
     }
-    std::fs::rename(&partial, dest).map_err(|source| Error::Io {
-        operation: "publish",
-        path: shown.clone(),
-        source,
-    })?;
-    std::mem::forget(guard);
     dest.clone_into(&mut report.path);
+    output.publish()?;
     Ok(report)
-}
-
-struct RemoveOnDrop(Option<PathBuf>);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
 }
 
 /// What [`check_cog`] found.

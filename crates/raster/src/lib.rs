@@ -40,6 +40,7 @@ mod crs;
 mod dtype;
 mod error;
 mod geo;
+mod partial;
 mod raster;
 mod vsi;
 mod write;

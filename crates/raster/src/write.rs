@@ -11,6 +11,7 @@ use crate::crs::Crs;
 use crate::dtype::Pixel;
 use crate::error::{Error, Result};
 use crate::geo::{GeoTransform, Window};
+use crate::partial::PartialFile;
 use crate::raster::{Resampling, gdal_message};
 
 /// Tile compression codec.
@@ -178,9 +179,9 @@ pub fn overview_factors(width: usize, height: usize, block_size: usize) -> Vec<i
 /// Writes a tiled GeoTIFF block by block. The file is created as `<path>.partial` and renamed to `path` only by
 /// [`TiledWriter::finish`]; dropping an unfinished writer deletes the partial file, so readers never see half a file.
 pub struct TiledWriter<T: Pixel> {
+    // Field order matters: the dataset closes before the partial file is removed on drop.
     dataset: Option<Dataset>,
-    path: PathBuf,
-    partial: PathBuf,
+    output: PartialFile,
     spec: RasterSpec,
     block_size: usize,
     _pixel: PhantomData<T>,
@@ -204,28 +205,15 @@ impl<T: Pixel> TiledWriter<T> {
         }
         let float = T::DTYPE == crate::DataType::Float32;
         let opts = options.creation_options(float, false).map_err(|e| invalid(e.to_string()))?;
-        let partial = partial_path(path);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                operation: "create directory",
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
+        let output = PartialFile::new(path)?;
         let write_err = |e: gdal::errors::GdalError| Error::Write { path: shown.clone(), reason: gdal_message(&e) };
         let driver = DriverManager::get_driver_by_name("GTiff").map_err(write_err)?;
         let creation: RasterCreationOptions = opts.iter().map(String::as_str).collect();
         let mut dataset = driver
-            .create_with_band_type_with_options::<T, _>(&partial, spec.width, spec.height, spec.bands, &creation)
+            .create_with_band_type_with_options::<T, _>(output.path(), spec.width, spec.height, spec.bands, &creation)
             .map_err(write_err)?;
-        let mut writer = Self {
-            dataset: None,
-            path: path.to_owned(),
-            partial,
-            spec: spec.clone(),
-            block_size: options.block_size,
-            _pixel: PhantomData,
-        };
+        let mut writer =
+            Self { dataset: None, output, spec: spec.clone(), block_size: options.block_size, _pixel: PhantomData };
         if let Some(gt) = spec.geo_transform {
             dataset.set_geo_transform(&gt.0).map_err(write_err)?;
         }
@@ -285,7 +273,7 @@ impl<T: Pixel> TiledWriter<T> {
                 self.invalid(format!("array shape {:?} does not match (bands, rows, cols) {expected:?}", data.dim()))
             );
         }
-        let shown = self.path.display().to_string();
+        let shown = self.output.dest().display().to_string();
         let dataset = self
             .dataset
             .as_mut()
@@ -309,7 +297,7 @@ impl<T: Pixel> TiledWriter<T> {
     /// The result is a valid tiled GeoTIFF; it is a COG only without overviews (overviews added after the base
     /// image sit after it in the file). Use [`crate::write_cog`] for a COG.
     pub fn finish(mut self, overviews: Option<Resampling>) -> Result<PathBuf> {
-        let shown = self.path.display().to_string();
+        let shown = self.output.dest().display().to_string();
         let write_err = |e: gdal::errors::GdalError| Error::Write { path: shown.clone(), reason: gdal_message(&e) };
         let mut dataset = self
             .dataset
@@ -323,33 +311,12 @@ impl<T: Pixel> TiledWriter<T> {
         }
         dataset.flush_cache().map_err(write_err)?;
         dataset.close().map_err(write_err)?;
-        std::fs::rename(&self.partial, &self.path).map_err(|source| Error::Io {
-            operation: "publish",
-            path: shown.clone(),
-            source,
-        })?;
-        Ok(self.path.clone())
+        self.output.publish()
     }
 
     fn invalid(&self, reason: String) -> Error {
-        Error::Invalid { path: self.path.display().to_string(), reason }
+        Error::Invalid { path: self.output.dest().display().to_string(), reason }
     }
-}
-
-impl<T: Pixel> Drop for TiledWriter<T> {
-    fn drop(&mut self) {
-        if let Some(dataset) = self.dataset.take() {
-            drop(dataset);
-            let _ = std::fs::remove_file(&self.partial);
-        }
-    }
-}
-
-/// The temporary name an output is written under before it is published.
-pub(crate) fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
-    name.push(".partial");
-    path.with_file_name(name)
 }
 
 #[cfg(test)]

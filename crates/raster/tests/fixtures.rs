@@ -197,6 +197,19 @@ fn rkh_stack() -> Option<(Array3<u16>, GeoTransform, Crs)> {
     Some((stack, gt, crs))
 }
 
+/// Size and georeferencing of the 29RKH stack, nodata 0.
+fn rkh_spec(gt: GeoTransform, crs: Crs) -> RasterSpec {
+    RasterSpec {
+        width: 1098,
+        height: 1098,
+        bands: 4,
+        geo_transform: Some(gt),
+        crs: Some(crs),
+        nodata: Some(0.0),
+        band_descriptions: vec![],
+    }
+}
+
 fn write_stack<T: eoforge_raster::Pixel>(
     path: &Path,
     data: &Array3<T>,
@@ -221,13 +234,8 @@ fn tiled_write_then_read_is_bit_exact_for_every_dtype_and_codec() {
     let Some((stack, gt, crs)) = rkh_stack() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let spec = RasterSpec {
-        width: 1098,
-        height: 1098,
-        bands: 4,
-        geo_transform: Some(gt),
-        crs: Some(crs),
-        nodata: Some(0.0),
         band_descriptions: vec!["B02".into(), "B03".into(), "B04".into(), "B08".into()],
+        ..rkh_spec(gt, crs)
     };
     let codecs =
         [Compression::Lzw, Compression::Deflate { level: 6 }, Compression::Zstd { level: 9 }, Compression::None];
@@ -307,15 +315,7 @@ fn gdal_validator(path: &Path) -> (bool, String) {
 fn cogs_pass_gdals_validator_and_our_checker_agrees() {
     let Some((stack, gt, crs)) = rkh_stack() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let spec = RasterSpec {
-        width: 1098,
-        height: 1098,
-        bands: 4,
-        geo_transform: Some(gt),
-        crs: Some(crs),
-        nodata: Some(0.0),
-        band_descriptions: vec![],
-    };
+    let spec = rkh_spec(gt, crs);
     let raw = dir.path().join("raw.tif");
     write_stack(&raw, &stack, &spec, &TiffOptions { compression: Compression::None, ..TiffOptions::default() }, None);
 
