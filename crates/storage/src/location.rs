@@ -115,6 +115,12 @@ impl StoreUrl {
         Some((StoreUrl { scheme: self.scheme.clone(), prefix: Path::from_iter(parts) }, name))
     }
 
+    /// The backend root (bucket, filesystem root, memory store) and this URL's key inside it:
+    /// `s3://b/a/x.tif` → (`s3://b`, `a/x.tif`). Used to check objects named by full URLs.
+    pub fn split_root(&self) -> (StoreUrl, String) {
+        (StoreUrl { scheme: self.scheme.clone(), prefix: Path::default() }, self.prefix.to_string())
+    }
+
     /// Full URL of `key` below this root.
     pub fn join_url(&self, key: &Path) -> String {
         let joined: Path = self.prefix.parts().chain(key.parts()).collect();
@@ -194,6 +200,14 @@ mod tests {
         let (parent, name) = StoreUrl::parse("s3://b/dir/x.tif").expect("valid").split_object().expect("has name");
         assert_eq!(parent.to_string(), "s3://b/dir");
         assert_eq!(name, "x.tif");
+    }
+
+    #[test]
+    fn splits_root_and_key() {
+        let (root, key) = StoreUrl::parse("s3://b/dir/x.tif").expect("valid").split_root();
+        assert_eq!((root.to_string().as_str(), key.as_str()), ("s3://b", "dir/x.tif"));
+        let (root, key) = StoreUrl::parse("/tmp/a/b.tif").expect("valid").split_root();
+        assert_eq!((root.local_path(), key.as_str()), (Some(PathBuf::from("/")), "tmp/a/b.tif"));
     }
 
     #[test]
