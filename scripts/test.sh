@@ -8,7 +8,7 @@ cd "$root"
 "$root/scripts/setup-system.sh"
 "$root/scripts/python-env.sh"
 
-export EOFORGE_REQUIRE_S3=1
+export EOFORGE_REQUIRE_S3=1 EOFORGE_REQUIRE_PYTHON=1
 export EOFORGE_WEED="$root/.venv/bin/weed"
 fixtures=${EOFORGE_FIXTURES:-$root/../shared/fixtures}
 if [ -f "$fixtures/README.md" ]; then

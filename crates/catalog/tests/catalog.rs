@@ -194,24 +194,10 @@ fn preflight_reports_every_missing_object() {
     assert_eq!(none.objects_checked, 0);
 }
 
-fn venv_python() -> Option<std::path::PathBuf> {
-    let python = eoforge_testkit::workspace_root().join(".venv/bin/python");
-    let ok =
-        python.is_file() && Command::new(&python).args(["-c", "import pyarrow"]).status().is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("EOFORGE_REQUIRE_PYTHON").as_deref() != Ok("1"),
-            "pyarrow venv missing (run scripts/python-env.sh)"
-        );
-        eprintln!("SKIPPED: pyarrow not available in .venv");
-    }
-    ok.then_some(python)
-}
-
 #[test]
 fn pyarrow_reads_our_parquet_and_we_read_pyarrows() {
     let Some(catalog) = scan_fixtures() else { return };
-    let Some(python) = venv_python() else { return };
+    let Some(python) = eoforge_testkit::python_with(&["pyarrow"]) else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let ours = dir.path().join("ours.parquet");
     std::fs::write(&ours, write_parquet(&[catalog.to_batch().expect("batch")]).expect("write")).expect("save");

@@ -3,20 +3,23 @@ Test support shared by eoforge's integration tests.
 
 - [`fixtures`] finds the real Earth-observation fixtures (`$EOFORGE_FIXTURES`, else `../shared/fixtures` beside
   the repository).
+- [`python_with`] finds the project's Python venv with the interop peers a test needs.
 - [`S3Server`] starts a real S3-compatible server (SeaweedFS, the `weed` binary from the project's Python venv or
   `$EOFORGE_WEED`) on free loopback ports, creates buckets, and can be killed and restarted mid-test.
 
-Both skip (with a message on stderr) when their resource is absent, unless `EOFORGE_REQUIRE_FIXTURES=1` or
-`EOFORGE_REQUIRE_S3=1` is set, in which case a missing resource fails the test. `make test` sets both, so the
-project's test command can never pass by skipping.
+Each skips (with a message on stderr) when its resource is absent, unless `EOFORGE_REQUIRE_FIXTURES=1`,
+`EOFORGE_REQUIRE_S3=1` or `EOFORGE_REQUIRE_PYTHON=1` is set, in which case a missing resource fails the test.
+`make test` sets them, so the project's test command can never pass by skipping.
 */
 #![deny(missing_docs)]
 #![allow(clippy::print_stderr)]
 
 mod fixtures;
+mod python;
 mod s3_server;
 
 pub use crate::fixtures::{fixture, fixtures};
+pub use crate::python::python_with;
 pub use crate::s3_server::S3Server;
 
 /// The repository root (the workspace directory).
