@@ -65,7 +65,28 @@ pub enum Command {
     ///   eoforge-prep cp scene.tif s3://bucket/scenes/        (into a folder, keeps the name)
     ///   eoforge-prep cp s3://bucket/a.tif ./local-copy.tif
     ///   eoforge-prep cp -r ./patches s3://bucket/bigearthnet/patches
+    #[command(verbatim_doc_comment)]
     Cp(CpArgs),
+
+    /// Write a catalog (Parquet) with the storage URL of every band file: columns s2_B01 … s2_B12 (and s1_VV,
+    /// s1_VH for patches with an s1_name), keeping every input column.
+    ///
+    /// From a BigEarthNet v2 metadata.parquet:
+    ///   eoforge-prep gen-metadata --meta s3://datasets/bigearthnet/metadata.parquet \
+    ///     --s2-root s3://datasets/bigearthnet/BigEarthNet-S2 --s1-root s3://datasets/bigearthnet/BigEarthNet-S1 \
+    ///     --out s3://me/project/metadata_with_paths.parquet
+    /// From a BigEarthNet v1 folder tree (labels read from each patch's JSON):
+    ///   eoforge-prep gen-metadata --scan-s2 ./BigEarthNet-v1.0 --scan-s1 ./BigEarthNet-S1-v1.0 --out meta.parquet
+    #[command(verbatim_doc_comment)]
+    GenMetadata(GenMetadataArgs),
+
+    /// Check that every file a catalog references exists (HEAD requests in parallel) and write a JSON report
+    /// listing every missing one. Exits 1 if anything is missing.
+    ///
+    /// Example: eoforge-prep check --meta s3://me/project/metadata_with_paths.parquet --frac 0.01 --workers 64 \
+    ///            --out s3://me/project/validation.json
+    #[command(verbatim_doc_comment)]
+    Check(CheckArgs),
 }
 
 /// Arguments of `info`.
@@ -95,4 +116,83 @@ pub struct CpArgs {
     /// Objects copied at once with -r.
     #[arg(short, long, default_value_t = 8, value_name = "N")]
     pub jobs: usize,
+}
+
+/// Arguments of `gen-metadata`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["meta", "scan_s2"])))]
+pub struct GenMetadataArgs {
+    /// Input catalog (BigEarthNet v2 metadata.parquet): patch_id, labels, split, country, s1_name, …
+    #[arg(long, value_name = "URL")]
+    pub meta: Option<String>,
+
+    /// Build the catalog by scanning a BigEarthNet v1 Sentinel-2 folder tree instead.
+    #[arg(long, value_name = "URL", conflicts_with = "meta")]
+    pub scan_s2: Option<String>,
+
+    /// With --scan-s2: the matching Sentinel-1 folder tree (patches joined on corresponding_s2_patch).
+    #[arg(long, value_name = "URL", requires = "scan_s2")]
+    pub scan_s1: Option<String>,
+
+    /// Root of the Sentinel-2 patch folders the paths point to (required with --meta; with --scan-s2 the
+    /// scanned locations are used unless this is given).
+    #[arg(long, value_name = "URL", required_unless_present = "scan_s2")]
+    pub s2_root: Option<String>,
+
+    /// Root of the Sentinel-1 patch folders (paths for patches with an s1_name).
+    #[arg(long, value_name = "URL")]
+    pub s1_root: Option<String>,
+
+    /// Folder layout under the roots: v2 = <root>/<tile>/<patch>/, v1 = <root>/<patch>/.
+    #[arg(long, value_enum, default_value = "v2")]
+    pub layout: LayoutArg,
+
+    /// Output Parquet catalog (written atomically).
+    #[arg(long, value_name = "URL")]
+    pub out: String,
+
+    /// Concurrent requests while scanning.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub jobs: usize,
+}
+
+/// Folder layouts of BigEarthNet releases.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LayoutArg {
+    /// <root>/<patch>/<patch>_B04.tif (BigEarthNet v1).
+    V1,
+    /// <root>/<tile>/<patch>/<patch>_B04.tif (BigEarthNet v2).
+    V2,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Catalog with storage paths (from gen-metadata).
+    #[arg(long, value_name = "URL")]
+    pub meta: String,
+
+    /// Fraction of patches to check, chosen by a hash of the patch id (the same ids for the same seed).
+    #[arg(long, default_value_t = 1.0, value_name = "F", value_parser = parse_fraction)]
+    pub frac: f64,
+
+    /// Seed of the fraction sample.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Concurrent HEAD requests.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub workers: usize,
+
+    /// Where to write the JSON report (path or URL); it is also summarised on stderr.
+    #[arg(long, value_name = "URL")]
+    pub out: Option<String>,
+}
+
+/// A fraction in (0, 1].
+pub(crate) fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err(format!("`{s}` is not a fraction in (0, 1]")),
+    }
 }

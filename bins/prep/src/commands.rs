@@ -6,7 +6,10 @@ use eoforge_raster::{Raster, check_cog};
 use eoforge_storage::StoreOptions;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Cli, Command, CpArgs, InfoArgs, S3Args};
+use eoforge_catalog::{Layout, PreflightOptions, read_catalog, scan_bigearthnet_v1, write_catalog};
+use eoforge_storage::Store;
+
+use crate::cli::{CheckArgs, Cli, Command, CpArgs, GenMetadataArgs, InfoArgs, LayoutArg, S3Args};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -15,6 +18,8 @@ pub(crate) fn run(cli: Cli) -> Result {
     match cli.command {
         Command::Info(args) => info(&args, &options),
         Command::Cp(args) => cp(&args, &options),
+        Command::GenMetadata(args) => runtime()?.block_on(gen_metadata(&args, &options)),
+        Command::Check(args) => runtime()?.block_on(check(&args, &options)),
     }
 }
 
@@ -55,8 +60,7 @@ fn cp(args: &CpArgs, options: &StoreOptions) -> Result {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let summary = runtime.block_on(eoforge_storage::copy(
+    let summary = runtime()?.block_on(eoforge_storage::copy(
         &args.source,
         &args.destination,
         options,
@@ -80,4 +84,62 @@ fn cp(args: &CpArgs, options: &StoreOptions) -> Result {
         summary.mb_per_s()
     );
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+async fn gen_metadata(args: &GenMetadataArgs, options: &StoreOptions) -> Result {
+    let layout = match args.layout {
+        LayoutArg::V1 => Layout::V1,
+        LayoutArg::V2 => Layout::V2,
+    };
+    let (mut catalog, batches) = if let Some(meta) = &args.meta {
+        read_catalog(meta, options).await?
+    } else {
+        let s2 = Store::open_with(args.scan_s2.as_deref().unwrap_or_default(), options)?;
+        let s1 = args.scan_s1.as_deref().map(|u| Store::open_with(u, options)).transpose()?;
+        let catalog = scan_bigearthnet_v1(&s2, s1.as_ref(), args.jobs).await?;
+        let batch = catalog.to_batch()?;
+        (catalog, vec![batch])
+    };
+    if let Some(root) = &args.s2_root {
+        catalog.set_paths(root, args.s1_root.as_deref(), layout);
+    }
+    let with_s1 = catalog.records.iter().filter(|r| r.s1_name.is_some()).count();
+    write_catalog(&args.out, &catalog.with_path_columns(&batches)?, options).await?;
+    eprintln!("wrote {} patches ({with_s1} with Sentinel-1) to {}", catalog.records.len(), args.out);
+    Ok(())
+}
+
+async fn check(args: &CheckArgs, options: &StoreOptions) -> Result {
+    let (catalog, _) = read_catalog(&args.meta, options).await?;
+    let report = eoforge_catalog::preflight(
+        &catalog,
+        PreflightOptions { fraction: args.frac, seed: args.seed, workers: args.workers },
+        options,
+    )
+    .await?;
+    if let Some(out) = &args.out {
+        let (store, key) = Store::open_object(out, options)?;
+        store.put(&key, serde_json::to_vec_pretty(&report)?.into()).await?;
+    }
+    eprintln!(
+        "checked {} objects of {} patches ({} of {}) in {:.2} s ({:.0} HEAD/s): {} missing",
+        report.objects_checked,
+        report.patches_checked,
+        args.frac,
+        report.patches_total,
+        report.elapsed_s,
+        report.heads_per_s,
+        report.missing.len()
+    );
+    for m in report.missing.iter().take(20) {
+        eprintln!("missing: {} ({} of {})", m.url, m.column, m.patch_id);
+    }
+    if report.missing.len() > 20 {
+        eprintln!("… and {} more (see the report)", report.missing.len() - 20);
+    }
+    if report.ok() { Ok(()) } else { Err(format!("{} referenced object(s) missing", report.missing.len()).into()) }
 }

@@ -139,3 +139,121 @@ fn cp_and_info_through_a_real_s3_server() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!(text(&out.stderr) + &text(&out.stdout)).contains(planted));
 }
+
+#[test]
+fn gen_metadata_and_check_on_local_patches() {
+    let Some(patches) = fixture("bigearthnet") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = dir.path().join("s2");
+    let out = prep(&["cp", "-r", &patches.join("s2").display().to_string(), &tree.display().to_string()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let meta = dir.path().join("meta.parquet").display().to_string();
+    let s1 = patches.join("s1").display().to_string();
+    let out = prep(&["gen-metadata", "--scan-s2", &tree.display().to_string(), "--scan-s1", &s1, "--out", &meta], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("wrote 2 patches (2 with Sentinel-1)"), "{}", text(&out.stderr));
+
+    let report = dir.path().join("report.json");
+    let out = prep(&["check", "--meta", &meta, "--workers", "4", "--out", &report.display().to_string()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("json");
+    assert_eq!((json["objects_checked"].as_u64(), json["missing"].as_array().map(Vec::len)), (Some(28), Some(0)));
+
+    let gone = tree.join("S2A_MSIL2A_20170617T113321_4_55/S2A_MSIL2A_20170617T113321_4_55_B03.tif");
+    std::fs::remove_file(&gone).expect("plant a missing band");
+    let out = prep(&["check", "--meta", &meta, "--out", &report.display().to_string()], &[]);
+    assert_eq!(out.status.code(), Some(1), "a missing object fails the check");
+    assert!(text(&out.stderr).contains("_4_55_B03.tif"), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("json");
+    assert_eq!(json["missing"][0]["patch_id"], "S2A_MSIL2A_20170617T113321_4_55");
+    assert_eq!(json["missing"][0]["column"], "s2_B03");
+
+    let out = prep(&["check", "--meta", &meta, "--frac", "1.5"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = prep(
+        &[
+            "gen-metadata",
+            "--meta",
+            &dir.path().join("nope.parquet").display().to_string(),
+            "--s2-root",
+            "/x",
+            "--out",
+            &meta,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("nope.parquet"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn gen_metadata_and_check_against_a_real_s3_server() {
+    let Some(patches) = fixture("bigearthnet/s2") else { return };
+    let Some(server) = S3Server::start() else { return };
+    server.create_bucket("ben-data");
+    let endpoint = server.endpoint();
+    let env = [("AWS_ACCESS_KEY_ID", server.access_key()), ("AWS_SECRET_ACCESS_KEY", server.secret_key())];
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let out = prep(
+        &["--s3-endpoint", &endpoint, "cp", "-r", &patches.display().to_string(), "s3://ben-data/BigEarthNet-v1.0"],
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A catalog scanned locally, pointed at the bucket.
+    let local_meta = dir.path().join("local.parquet").display().to_string();
+    let out = prep(&["gen-metadata", "--scan-s2", &patches.display().to_string(), "--out", &local_meta], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let args = [
+        "--s3-endpoint",
+        &endpoint,
+        "gen-metadata",
+        "--meta",
+        &local_meta,
+        "--s2-root",
+        "s3://ben-data/BigEarthNet-v1.0",
+        "--layout",
+        "v1",
+        "--out",
+        "s3://ben-data/meta/with-paths.parquet",
+    ];
+    let out = prep(&args, &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let args = [
+        "--s3-endpoint",
+        &endpoint,
+        "check",
+        "--meta",
+        "s3://ben-data/meta/with-paths.parquet",
+        "--out",
+        "s3://ben-data/meta/check.json",
+    ];
+    let out = prep(&args, &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Plant two missing keys: both are reported, the report lands on S3, the exit status is 1.
+    let mut options = eoforge_storage::StoreOptions::default();
+    options.s3.endpoint = Some(endpoint.clone());
+    options.s3.access_key_id = Some(server.access_key().into());
+    options.s3.secret_access_key = Some(eoforge_storage::Secret::new(server.secret_key()));
+    let store = eoforge_storage::Store::open_with("s3://ben-data/BigEarthNet-v1.0", &options).expect("store");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for key in [
+        "S2A_MSIL2A_20170617T113321_4_55/S2A_MSIL2A_20170617T113321_4_55_B11.tif",
+        "S2A_MSIL2A_20170617T113321_36_85/S2A_MSIL2A_20170617T113321_36_85_B02.tif",
+    ] {
+        rt.block_on(store.delete(key)).expect("delete");
+    }
+    let out = prep(&args, &env);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report = rt
+        .block_on(eoforge_storage::Store::open_with("s3://ben-data/meta", &options).expect("store").get("check.json"))
+        .expect("report on S3");
+    let json: serde_json::Value = serde_json::from_slice(&report).expect("json");
+    let urls: Vec<&str> = json["missing"].as_array().expect("list").iter().filter_map(|m| m["url"].as_str()).collect();
+    assert_eq!(urls.len(), 2, "{json}");
+    assert!(
+        urls.iter().any(|u| u.ends_with("_4_55_B11.tif")) && urls.iter().any(|u| u.ends_with("_36_85_B02.tif")),
+        "{urls:?}"
+    );
+}

@@ -52,6 +52,22 @@ pub fn write_parquet(batches: &[RecordBatch]) -> Result<Bytes> {
     Ok(Bytes::from(out))
 }
 
+/// Reads and validates a Parquet catalog from a path or URL; returns it with its raw batches (to keep columns
+/// eoforge does not interpret when writing an enriched copy).
+pub async fn read_catalog(url: &str, options: &eoforge_storage::StoreOptions) -> Result<(Catalog, Vec<RecordBatch>)> {
+    let (store, key) = eoforge_storage::Store::open_object(url, options)?;
+    let bytes = store.get(&key).await?;
+    let batches = read_parquet(bytes, url)?;
+    Ok((Catalog::from_batches(&batches, url)?, batches))
+}
+
+/// Writes batches as Parquet to a path or URL, atomically.
+pub async fn write_catalog(url: &str, batches: &[RecordBatch], options: &eoforge_storage::StoreOptions) -> Result<()> {
+    let (store, key) = eoforge_storage::Store::open_object(url, options)?;
+    store.put(&key, write_parquet(batches)?).await?;
+    Ok(())
+}
+
 impl Catalog {
     /// Parses and validates a catalog from Parquet bytes (`source` names it in errors).
     pub fn from_parquet(bytes: Bytes, source: &str) -> Result<Self> {
