@@ -57,34 +57,43 @@ pub enum Command {
     /// Example: eoforge-prep info s3://bucket/scenes/T29RKH_B04.tif
     Info(InfoArgs),
 
-    /// Copy an object, or with -r every object under a prefix, between any two locations.
+    /// Copy an object, or with -r every object under a prefix, between any two locations
     ///
-    /// Uploads are atomic: the destination never shows a partial object. Large objects stream in parts.
+    /// Uploads are atomic: the destination never shows a partial object. Large objects stream
+    /// in parts.
     ///
     /// Examples:
-    ///   eoforge-prep cp scene.tif s3://bucket/scenes/        (into a folder, keeps the name)
+    ///   eoforge-prep cp scene.tif s3://bucket/scenes/      (into a folder, keeps the name)
     ///   eoforge-prep cp s3://bucket/a.tif ./local-copy.tif
     ///   eoforge-prep cp -r ./patches s3://bucket/bigearthnet/patches
     #[command(verbatim_doc_comment)]
     Cp(CpArgs),
 
-    /// Write a catalog (Parquet) with the storage URL of every band file: columns s2_B01 … s2_B12 (and s1_VV,
-    /// s1_VH for patches with an s1_name), keeping every input column.
+    /// Write a catalog (Parquet) with the storage URL of every band file
+    ///
+    /// Adds columns s2_B01 … s2_B12 (and s1_VV, s1_VH for patches with an s1_name) and keeps
+    /// every input column.
     ///
     /// From a BigEarthNet v2 metadata.parquet:
-    ///   eoforge-prep gen-metadata --meta s3://datasets/bigearthnet/metadata.parquet \
-    ///     --s2-root s3://datasets/bigearthnet/BigEarthNet-S2 --s1-root s3://datasets/bigearthnet/BigEarthNet-S1 \
+    ///   eoforge-prep gen-metadata --meta s3://data/bigearthnet/metadata.parquet \
+    ///     --s2-root s3://data/bigearthnet/BigEarthNet-S2 \
+    ///     --s1-root s3://data/bigearthnet/BigEarthNet-S1 \
     ///     --out s3://me/project/metadata_with_paths.parquet
+    ///
     /// From a BigEarthNet v1 folder tree (labels read from each patch's JSON):
-    ///   eoforge-prep gen-metadata --scan-s2 ./BigEarthNet-v1.0 --scan-s1 ./BigEarthNet-S1-v1.0 --out meta.parquet
+    ///   eoforge-prep gen-metadata --scan-s2 ./BigEarthNet-v1.0 \
+    ///     --scan-s1 ./BigEarthNet-S1-v1.0 --out meta.parquet
     #[command(verbatim_doc_comment)]
     GenMetadata(GenMetadataArgs),
 
-    /// Check that every file a catalog references exists (HEAD requests in parallel) and write a JSON report
-    /// listing every missing one. Exits 1 if anything is missing.
+    /// Check that every file a catalog references exists, and report every missing one
     ///
-    /// Example: eoforge-prep check --meta s3://me/project/metadata_with_paths.parquet --frac 0.01 --workers 64 \
-    ///            --out s3://me/project/validation.json
+    /// HEAD requests run in parallel; the JSON report lists each missing object with its patch
+    /// and column. Exits 1 if anything is missing.
+    ///
+    /// Example:
+    ///   eoforge-prep check --meta s3://me/project/metadata_with_paths.parquet \
+    ///     --frac 0.01 --workers 64 --out s3://me/project/validation.json
     #[command(verbatim_doc_comment)]
     Check(CheckArgs),
 }
