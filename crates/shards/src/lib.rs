@@ -1,0 +1,23 @@
+/*!
+Training shard formats for eoforge.
+
+# Brief overview
+- [`Sample`]: a key, named [`Tensor`]s and JSON metadata.
+- [`webdataset_tar`]: a deterministic WebDataset tar (`<key>.<tensor>.npy`, `<key>.json`) that the Python
+  `webdataset` library reads as-is.
+- [`parquet_shard`]: a Parquet shard with one binary tensor column per tensor, shape and dtype in the schema
+  metadata, readable by pyarrow.
+- [`ChannelStats`] / [`StatsReport`]: per-channel count, mean, std, min and max, merged exactly across samples.
+- [`npy`]: `.npy` encoding and decoding.
+*/
+#![deny(missing_docs)]
+
+pub mod npy;
+
+mod sample;
+mod stats;
+mod tar;
+
+pub use crate::sample::{Error, Sample, Tensor, parquet_shard, webdataset_tar};
+pub use crate::stats::{ChannelStats, StatsReport, merge_all, sample_stats};
+pub use crate::tar::{NameTooLong, TarBuilder};
