@@ -96,6 +96,22 @@ pub enum Command {
     ///     --frac 0.01 --workers 64 --out s3://me/project/validation.json
     #[command(verbatim_doc_comment)]
     Check(CheckArgs),
+
+    /// Convert catalog patches into training shards (WebDataset tar and/or Parquet)
+    ///
+    /// Each patch's 12 Sentinel-2 bands are resampled onto the 10 m grid (bilinear for 20/60 m)
+    /// and stacked as uint16 (12, 120, 120) in the order B01 B02 B03 B04 B05 B06 B07 B08 B8A B09
+    /// B11 B12; labels become a 19-class multi-hot vector. Shards are named {split}-{index:06}
+    /// under <out>/{split}/. Rerunning resumes: finished shards (listed in <out>/_manifest/) are
+    /// kept. With --shard i/n (default from SLURM_ARRAY_TASK_ID/COUNT) each worker writes its own
+    /// shards; once all are done, index.json and stats.json (training-split channel statistics)
+    /// are written. profile/conversion-<i>-of-<n>.json has timings, throughput and peak memory.
+    ///
+    /// Example:
+    ///   eoforge-prep shard --meta s3://me/project/metadata_with_paths.parquet \
+    ///     --out s3://me/project/shards/frac_0.01 --frac 0.01 --target-shard-mb 50
+    #[command(verbatim_doc_comment)]
+    Shard(ShardArgs),
 }
 
 /// Arguments of `info`.
@@ -204,4 +220,70 @@ pub(crate) fn parse_fraction(s: &str) -> Result<f64, String> {
         Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
         _ => Err(format!("`{s}` is not a fraction in (0, 1]")),
     }
+}
+
+/// Arguments of `shard`.
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// Catalog with storage paths (from gen-metadata).
+    #[arg(long, value_name = "URL")]
+    pub meta: String,
+
+    /// Output root (path or URL).
+    #[arg(long, value_name = "URL")]
+    pub out: String,
+
+    /// Shard formats, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "webdataset,parquet")]
+    pub format: Vec<FormatArg>,
+
+    /// Fraction of patches to convert, chosen by a hash of the patch id and --seed.
+    #[arg(long, default_value_t = 1.0, value_name = "F", value_parser = parse_fraction)]
+    pub frac: f64,
+
+    /// Seed for sampling, ratio splits and shard order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Train,validation,test proportions for patches without a split in the catalog.
+    #[arg(long, default_value = "0.7,0.15,0.15", value_name = "T,V,E")]
+    pub split_ratios: String,
+
+    /// Target shard size in MB of tensor data.
+    #[arg(long, default_value_t = 50.0, value_name = "MB")]
+    pub target_shard_mb: f64,
+
+    /// This worker's part of the job, i/n (default: from SLURM array variables, else 0/1).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+
+    /// What to do with a patch that cannot be read: skip (listed in the manifest and profile) or fail.
+    #[arg(long, value_enum, default_value = "skip")]
+    pub on_error: OnErrorArg,
+
+    /// Add Sentinel-1 VV/VH (float32, 2x120x120) as an `s1` tensor.
+    #[arg(long)]
+    pub with_s1: bool,
+
+    /// Threads reading patches (0 = all cores).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+}
+
+/// Shard formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// WebDataset tar with .npy members.
+    Webdataset,
+    /// Parquet with binary tensor columns.
+    Parquet,
+}
+
+/// Bad-patch policies.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum OnErrorArg {
+    /// Leave the patch out and report it.
+    Skip,
+    /// Stop with an error naming the patch.
+    Fail,
 }

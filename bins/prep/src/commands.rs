@@ -9,7 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use eoforge_catalog::{Layout, PreflightOptions, read_catalog, scan_bigearthnet_v1, write_catalog};
 use eoforge_storage::Store;
 
-use crate::cli::{CheckArgs, Cli, Command, CpArgs, GenMetadataArgs, InfoArgs, LayoutArg, S3Args};
+use crate::cli::{
+    CheckArgs, Cli, Command, CpArgs, FormatArg, GenMetadataArgs, InfoArgs, LayoutArg, OnErrorArg, S3Args, ShardArgs,
+};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -20,6 +22,7 @@ pub(crate) fn run(cli: Cli) -> Result {
         Command::Cp(args) => cp(&args, &options),
         Command::GenMetadata(args) => runtime()?.block_on(gen_metadata(&args, &options)),
         Command::Check(args) => runtime()?.block_on(check(&args, &options)),
+        Command::Shard(args) => shard(&args, options),
     }
 }
 
@@ -142,4 +145,57 @@ async fn check(args: &CheckArgs, options: &StoreOptions) -> Result {
         eprintln!("… and {} more (see the report)", report.missing.len() - 20);
     }
     if report.ok() { Ok(()) } else { Err(format!("{} referenced object(s) missing", report.missing.len()).into()) }
+}
+
+fn shard(args: &ShardArgs, options: StoreOptions) -> Result {
+    let shard = match &args.shard {
+        Some(spec) => spec.parse()?,
+        None => eoforge_sampling::ShardSpec::from_env()?,
+    };
+    let t = std::time::Instant::now();
+    let (catalog, _) = runtime()?.block_on(read_catalog(&args.meta, &options))?;
+    let convert_options = eoforge_convert::ConvertOptions {
+        out: args.out.clone(),
+        formats: eoforge_convert::Formats {
+            webdataset: args.format.contains(&FormatArg::Webdataset),
+            parquet: args.format.contains(&FormatArg::Parquet),
+        },
+        fraction: args.frac,
+        seed: args.seed,
+        ratios: args.split_ratios.parse()?,
+        target_shard_mb: args.target_shard_mb,
+        shard,
+        on_error: match args.on_error {
+            OnErrorArg::Skip => eoforge_convert::OnError::Skip,
+            OnErrorArg::Fail => eoforge_convert::OnError::Fail,
+        },
+        with_s1: args.with_s1,
+        threads: args.threads,
+        store: options,
+        catalog_load_s: t.elapsed().as_secs_f64(),
+    };
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} patches ({per_sec}) {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let profile = eoforge_convert::convert(&catalog, &convert_options, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let profile = profile?;
+    eprintln!(
+        "shard {}: {} patches converted in {:.2} s ({:.1} patches/s, {:.1} MB/s), {} skipped, peak RSS {:.0} MiB{}",
+        profile.shard,
+        profile.patches_converted,
+        profile.stages.get("convert").copied().unwrap_or_default(),
+        profile.patches_per_s,
+        profile.mb_per_s,
+        profile.skipped.len(),
+        profile.peak_rss_mib,
+        if profile.complete { "; all shards done, index.json and stats.json written" } else { "" }
+    );
+    for s in profile.skipped.iter().take(20) {
+        eprintln!("skipped: {}: {}", s.patch_id, s.reason);
+    }
+    Ok(())
 }

@@ -1,0 +1,25 @@
+/*!
+BigEarthNet-style patches to training shards.
+
+# Brief overview
+- [`plan`]: which patches go to which shard — by id hash and seed, never by input order, so every worker of a
+  `--shard i/n` array agrees and the union of n runs equals one full run.
+- [`read_patch`]: 12 Sentinel-2 bands at 10/20/60 m resampled (bilinear) onto the 10 m grid as `(12, 120, 120)`
+  u16, optional Sentinel-1 VV/VH, 19-class multi-hot labels.
+- [`convert`]: this worker's shards as WebDataset tar and/or Parquet, each published atomically and recorded in
+  a manifest, so a killed run resumes where it stopped and produces byte-identical shards; channel statistics of
+  the training split in `stats.json`; timings and throughput in `profile/`.
+*/
+#![deny(missing_docs)]
+
+mod error;
+mod patch;
+mod plan;
+mod profile;
+mod run;
+
+pub use crate::error::{Error, Result};
+pub use crate::patch::{PATCH_SIZE, PatchData, read_patch, to_sample};
+pub use crate::plan::{PlannedShard, plan};
+pub use crate::profile::{Profile, SkippedPatch, SplitProfile, peak_rss_mib};
+pub use crate::run::{ConvertOptions, Formats, OnError, ShardManifest, convert};

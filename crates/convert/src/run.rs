@@ -1,0 +1,278 @@
+//! Running a conversion: this worker's shards of the plan, resumable, with a manifest entry per finished shard.
+//!
+//! Output layout under the root:
+//! - `{split}/{split}-{index:06}.tar` (WebDataset) and/or `.parquet`, each published atomically;
+//! - `_manifest/{split}-{index:06}.json`, written after the shard's files: patch ids, skipped patches, file sizes
+//!   and the shard's channel statistics. A shard with a manifest entry is done and is skipped on rerun;
+//! - `index.json` and `stats.json` (training-split channel statistics), written once every planned shard is
+//!   done, by whichever worker finishes last — their bytes depend only on the shards, not on who wrote them;
+//! - `profile/conversion-{i}-of-{n}.json`, this run's timings and throughput.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use eoforge_catalog::{Catalog, S2_BANDS};
+use eoforge_sampling::{ShardSpec, Split, SplitRatios};
+use eoforge_shards::{ChannelStats, StatsReport, merge_all, parquet_shard, sample_stats, webdataset_tar};
+use eoforge_storage::{Store, StoreOptions};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::patch::{PATCH_SIZE, read_patch, to_sample};
+use crate::plan::{PlannedShard, plan};
+use crate::profile::{Profile, SkippedPatch, peak_rss_mib};
+
+/// What to do with a patch that cannot be read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Leave it out and list it in the manifest and profile.
+    #[default]
+    Skip,
+    /// Stop the conversion with an error naming the patch.
+    Fail,
+}
+
+/// Shard formats to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Formats {
+    /// WebDataset tar.
+    pub webdataset: bool,
+    /// Parquet.
+    pub parquet: bool,
+}
+
+/// Conversion settings.
+#[derive(Clone, Debug)]
+pub struct ConvertOptions {
+    /// Output root (path or URL).
+    pub out: String,
+    /// Formats to write.
+    pub formats: Formats,
+    /// Fraction of patches to convert, chosen by id hash.
+    pub fraction: f64,
+    /// Seed of sampling, ratio splits and shard order.
+    pub seed: u64,
+    /// Splits for patches without one in the catalog.
+    pub ratios: SplitRatios,
+    /// Target shard size in MB (10⁶ bytes) of tensor data.
+    pub target_shard_mb: f64,
+    /// This worker's part.
+    pub shard: ShardSpec,
+    /// Bad-patch policy.
+    pub on_error: OnError,
+    /// Add Sentinel-1 VV/VH as an `s1` tensor.
+    pub with_s1: bool,
+    /// Threads reading patches (0 = all cores).
+    pub threads: usize,
+    /// Store settings for inputs and outputs.
+    pub store: StoreOptions,
+    /// Seconds the caller spent loading the catalog (reported in the profile).
+    pub catalog_load_s: f64,
+}
+
+/// The manifest entry of a finished shard.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ShardManifest {
+    /// Shard name.
+    pub shard: String,
+    /// Its split.
+    pub split: Split,
+    /// Patch ids in the shard, in order.
+    pub patch_ids: Vec<String>,
+    /// Patches of the plan left out of this shard.
+    pub skipped: Vec<SkippedPatch>,
+    /// Written files (key relative to the root → bytes).
+    pub files: BTreeMap<String, u64>,
+    /// Channel statistics of the shard's samples (valid values only).
+    pub stats: Vec<ChannelStats>,
+}
+
+impl ConvertOptions {
+    /// Patches per shard for the target size (tensor bytes plus headers).
+    pub fn patches_per_shard(&self) -> usize {
+        let s2 = S2_BANDS.len() * PATCH_SIZE * PATCH_SIZE * 2;
+        let s1 = if self.with_s1 { 2 * PATCH_SIZE * PATCH_SIZE * 4 } else { 0 };
+        let per = (self.target_shard_mb * 1e6 / (s2 + s1 + 4096) as f64).floor();
+        if per.is_finite() && per >= 1.0 { per as usize } else { 1 }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+}
+
+/// Converts this worker's shards of `catalog`; `on_patch` is called once per patch processed (progress).
+pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn() + Sync)) -> Result<Profile> {
+    let start = Instant::now();
+    if !(options.formats.webdataset || options.formats.parquet) {
+        return Err(Error::Options("choose at least one format".into()));
+    }
+    if !(options.fraction > 0.0 && options.fraction <= 1.0) {
+        return Err(Error::Options(format!("fraction {} is not in (0, 1]", options.fraction)));
+    }
+    let rt = runtime()?;
+    let out = Store::open_with(&options.out, &options.store)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads)
+        .build()
+        .map_err(|e| Error::Options(e.to_string()))?;
+
+    let t = Instant::now();
+    let shards = plan(catalog, options.fraction, options.seed, &options.ratios, options.patches_per_shard());
+    let mut profile = Profile {
+        shard: options.shard.to_string(),
+        out: out.url().to_string(),
+        patches_in_catalog: catalog.records.len(),
+        patches_planned: shards.iter().map(|s| s.records.len()).sum(),
+        shards_planned: shards.len(),
+        threads: pool.current_num_threads(),
+        ..Profile::default()
+    };
+    profile.stages.insert("catalog_load".into(), options.catalog_load_s);
+    profile.stages.insert("plan".into(), t.elapsed().as_secs_f64());
+
+    let t_convert = Instant::now();
+    let mut bytes_out = 0u64;
+    for (number, shard) in shards.iter().enumerate() {
+        if !options.shard.owns(number) {
+            continue;
+        }
+        let split_profile = profile.splits.entry(shard.split.name().to_owned()).or_default();
+        let t = Instant::now();
+        if rt.block_on(out.exists(&manifest_key(&shard.name)))? {
+            split_profile.shards_resumed += 1;
+            shard.records.iter().for_each(|_| on_patch());
+            continue;
+        }
+        let manifest = pool.install(|| write_shard(&rt, &out, shard, options, on_patch))?;
+        let written: u64 = manifest.files.values().sum();
+        split_profile.seconds += t.elapsed().as_secs_f64();
+        split_profile.shards_written += 1;
+        split_profile.patches += manifest.patch_ids.len();
+        split_profile.bytes_out += written;
+        bytes_out += written;
+        profile.patches_converted += manifest.patch_ids.len();
+        profile.skipped.extend(manifest.skipped.iter().cloned());
+        tracing::info!(shard = %shard.name, samples = manifest.patch_ids.len(), bytes = written, "shard written");
+    }
+    let convert_s = t_convert.elapsed().as_secs_f64();
+    profile.stages.insert("convert".into(), convert_s);
+
+    let t = Instant::now();
+    profile.complete = rt.block_on(finalize(&out, &shards))?;
+    profile.stages.insert("finalize".into(), t.elapsed().as_secs_f64());
+    profile.total_s = start.elapsed().as_secs_f64() + options.catalog_load_s;
+    profile.patches_per_s = profile.patches_converted as f64 / convert_s.max(1e-9);
+    profile.mb_per_s = bytes_out as f64 / 1e6 / convert_s.max(1e-9);
+    profile.peak_rss_mib = peak_rss_mib();
+    let key = format!("profile/conversion-{}-of-{}.json", options.shard.index, options.shard.count);
+    let json = serde_json::to_vec_pretty(&profile).map_err(|e| Error::Options(e.to_string()))?;
+    rt.block_on(out.put(&key, json.into()))?;
+    Ok(profile)
+}
+
+fn manifest_key(name: &str) -> String {
+    format!("_manifest/{name}.json")
+}
+
+/// Reads, encodes and publishes one shard, then its manifest entry.
+fn write_shard(
+    rt: &tokio::runtime::Runtime,
+    out: &Store,
+    shard: &PlannedShard,
+    options: &ConvertOptions,
+    on_patch: &(dyn Fn() + Sync),
+) -> Result<ShardManifest> {
+    let split = shard.split.name();
+    let results: Vec<_> = shard
+        .records
+        .par_iter()
+        .map(|record| {
+            let read = read_patch(record, options.with_s1, &options.store);
+            on_patch();
+            read.map(|data| {
+                let f64s = data.s2.mapv(f64::from);
+                let stats = sample_stats(&f64s.view(), Some(0.0));
+                (to_sample(record, split, &data), stats)
+            })
+        })
+        .collect();
+    let mut samples = Vec::with_capacity(results.len());
+    let mut stats = Vec::with_capacity(results.len());
+    let mut skipped = Vec::new();
+    for (record, result) in shard.records.iter().zip(results) {
+        match result {
+            Ok((sample, s)) => {
+                samples.push(sample);
+                stats.push(s);
+            }
+            Err(reason) if options.on_error == OnError::Skip => {
+                tracing::warn!(patch = %record.patch_id, %reason, "skipping patch");
+                skipped.push(SkippedPatch { patch_id: record.patch_id.clone(), reason });
+            }
+            Err(reason) => return Err(Error::BadPatch { patch_id: record.patch_id.clone(), reason }),
+        }
+    }
+    let mut files = BTreeMap::new();
+    if !samples.is_empty() {
+        let encode = |source| Error::Encode { shard: shard.name.clone(), source };
+        if options.formats.webdataset {
+            let key = format!("{split}/{}.tar", shard.name);
+            let bytes = webdataset_tar(&samples).map_err(encode)?;
+            files.insert(key.clone(), bytes.len() as u64);
+            rt.block_on(out.put(&key, bytes.into()))?;
+        }
+        if options.formats.parquet {
+            let key = format!("{split}/{}.parquet", shard.name);
+            let bytes = parquet_shard(&samples).map_err(encode)?;
+            files.insert(key.clone(), bytes.len() as u64);
+            rt.block_on(out.put(&key, bytes.into()))?;
+        }
+    }
+    let manifest = ShardManifest {
+        shard: shard.name.clone(),
+        split: shard.split,
+        patch_ids: samples.iter().map(|s| s.key.clone()).collect(),
+        skipped,
+        files,
+        stats: merge_all(stats.iter().map(Vec::as_slice)),
+    };
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Options(e.to_string()))?;
+    rt.block_on(out.put(&manifest_key(&shard.name), json.into()))?;
+    Ok(manifest)
+}
+
+/// When every planned shard has a manifest entry, writes `index.json` and `stats.json`; returns whether it did.
+async fn finalize(out: &Store, shards: &[PlannedShard]) -> Result<bool> {
+    let done: std::collections::HashSet<String> = out.list("_manifest").await?.into_iter().map(|o| o.key).collect();
+    let pending = shards.iter().filter(|s| !done.contains(&manifest_key(&s.name))).count();
+    if pending > 0 {
+        tracing::info!(pending, "not every shard is done yet; index.json and stats.json wait for the last worker");
+        return Ok(false);
+    }
+    let mut index: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
+    let mut train_stats = Vec::new();
+    let mut per_split: BTreeMap<&str, (Vec<serde_json::Value>, usize, usize)> = BTreeMap::new();
+    for shard in shards {
+        let key = manifest_key(&shard.name);
+        let bytes = out.get(&key).await?;
+        let manifest: ShardManifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Manifest { url: out.url_of(&key), reason: e.to_string() })?;
+        let entry = per_split.entry(shard.split.name()).or_default();
+        entry.0.push(serde_json::json!({ "shard": manifest.shard, "samples": manifest.patch_ids.len(), "files": manifest.files }));
+        entry.1 += manifest.patch_ids.len();
+        entry.2 += manifest.skipped.len();
+        if shard.split == Split::Train && !manifest.stats.is_empty() {
+            train_stats.push(manifest.stats);
+        }
+    }
+    for (split, (list, samples, skipped)) in per_split {
+        index.insert(split, serde_json::json!({ "samples": samples, "skipped": skipped, "shards": list }));
+    }
+    let index = serde_json::json!({ "bands": S2_BANDS, "tensors": { "s2": "uint16 (12, 120, 120)", "s1": "float32 (2, 120, 120), optional", "labels": "uint8 (19,) multi-hot, BigEarthNet 19-class order" }, "splits": index });
+    out.put("index.json", serde_json::to_vec_pretty(&index).map_err(|e| Error::Options(e.to_string()))?.into()).await?;
+    let stats = StatsReport::new(&S2_BANDS, &merge_all(train_stats.iter().map(Vec::as_slice)));
+    out.put("stats.json", serde_json::to_vec_pretty(&stats).map_err(|e| Error::Options(e.to_string()))?.into()).await?;
+    Ok(true)
+}
