@@ -214,6 +214,12 @@ fn write_shard(
             Err(reason) => return Err(Error::BadPatch { patch_id: record.patch_id.clone(), reason }),
         }
     }
+    // Staging files of a killed earlier attempt at this shard (local outputs only).
+    for key in
+        [format!("{split}/{}.tar", shard.name), format!("{split}/{}.parquet", shard.name), manifest_key(&shard.name)]
+    {
+        out.remove_stale_staging(&key)?;
+    }
     let mut files = BTreeMap::new();
     if !samples.is_empty() {
         let encode = |source| Error::Encode { shard: shard.name.clone(), source };

@@ -322,6 +322,27 @@ impl Store {
         dest.put_stream(dest_key, rechunk(stream, dest.part_size)).await
     }
 
+    /// Removes staging files that a killed writer left beside a local object (`<name>#<n>`); a no-op for
+    /// remote stores, where an interrupted upload is never visible. Call it only for keys this process owns:
+    /// another live writer's staging file would be removed too.
+    pub fn remove_stale_staging(&self, key: &str) -> Result<usize> {
+        let Some(file) = self.local_file(key)? else { return Ok(0) };
+        let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else { return Ok(0) };
+        let prefix = format!("{}#", name.to_string_lossy());
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(source) => return Err(Error::LocalIo { operation: "list", path: dir.display().to_string(), source }),
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Deletes an object; deleting a missing object is not an error.
     pub async fn delete(&self, key: &str) -> Result<()> {
         let path = self.path(key)?;

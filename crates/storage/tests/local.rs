@@ -60,6 +60,13 @@ async fn failed_stream_leaves_nothing_behind() {
     assert!(!store.exists("broken.bin").await.expect("exists"));
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("read dir").collect();
     assert!(leftovers.is_empty(), "staging files left: {leftovers:?}");
+
+    // What a killed process leaves behind is cleaned up for the key it belonged to, and only for it.
+    std::fs::write(dir.path().join("shard.tar#7"), b"half").expect("plant");
+    std::fs::write(dir.path().join("other.tar#1"), b"someone else's").expect("plant");
+    assert_eq!(store.remove_stale_staging("shard.tar").expect("clean"), 1);
+    assert!(!dir.path().join("shard.tar#7").exists() && dir.path().join("other.tar#1").exists());
+    assert_eq!(store.remove_stale_staging("nowhere/x.tar").expect("missing dir"), 0);
 }
 
 #[tokio::test]

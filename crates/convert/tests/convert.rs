@@ -1,0 +1,231 @@
+//! Conversion of the real BigEarthNet fixtures: contents, Python readers, worker unions and bad patches.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use eoforge_catalog::{Catalog, S2_BANDS, Sensor, scan_bigearthnet_v1};
+use eoforge_convert::{ConvertOptions, Formats, OnError, convert, read_patch};
+use eoforge_sampling::{ShardSpec, SplitRatios};
+use eoforge_shards::npy::from_npy;
+use eoforge_storage::{Store, StoreOptions};
+use eoforge_testkit::fixture;
+
+/// The two real patches replicated under distinct ids (same files), `n` patches in all.
+fn catalog(n: usize) -> Option<Catalog> {
+    let root = fixture("bigearthnet")?;
+    let s2 = Store::open(&root.join("s2").display().to_string()).expect("store");
+    let s1 = Store::open(&root.join("s1").display().to_string()).expect("store");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let base = rt.block_on(scan_bigearthnet_v1(&s2, Some(&s1), 4)).expect("scan");
+    let records = (0..n)
+        .map(|i| {
+            let mut r = base.records[i % 2].clone();
+            r.patch_id = format!("{}_r{i:04}", r.patch_id);
+            r
+        })
+        .collect();
+    Some(Catalog { source: "replicated fixtures".into(), records })
+}
+
+fn options(out: &Path) -> ConvertOptions {
+    ConvertOptions {
+        out: out.display().to_string(),
+        formats: Formats { webdataset: true, parquet: true },
+        fraction: 1.0,
+        seed: 3,
+        ratios: SplitRatios { train: 0.6, validation: 0.2, test: 0.2 },
+        target_shard_mb: 2.0,
+        shard: ShardSpec::ALL,
+        on_error: OnError::Skip,
+        with_s1: true,
+        threads: 2,
+        store: StoreOptions::default(),
+        catalog_load_s: 0.0,
+    }
+}
+
+/// Every file under `dir` except run profiles, with its bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("list") {
+            let p = entry.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).expect("inside").display().to_string();
+                if !rel.starts_with("profile/") {
+                    out.insert(rel, std::fs::read(&p).expect("read"));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn shards_hold_the_resampled_patches_and_statistics() {
+    let Some(catalog) = catalog(30) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = convert(&catalog, &options(dir.path()), &|| {}).expect("convert");
+    assert!(profile.complete && profile.skipped.is_empty(), "{profile:?}");
+    assert_eq!(profile.patches_converted, 30);
+    assert!(profile.peak_rss_mib > 0.0 && profile.stages.contains_key("convert"));
+    let files = tree(dir.path());
+    assert!(
+        files.keys().any(|k| k == "train/train-000000.tar") && files.keys().any(|k| k == "test/test-000000.parquet"),
+        "{:?}",
+        files.keys()
+    );
+
+    // The first sample of the first train shard equals a direct read of its patch.
+    let index: serde_json::Value = serde_json::from_slice(&files["index.json"]).expect("index");
+    let total: u64 =
+        ["train", "validation", "test"].iter().map(|s| index["splits"][s]["samples"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(total, 30);
+    let manifest: serde_json::Value = serde_json::from_slice(&files["_manifest/train-000000.json"]).expect("manifest");
+    let first = manifest["patch_ids"][0].as_str().expect("id");
+    let record = catalog.records.iter().find(|r| r.patch_id == first).expect("record");
+    let direct = read_patch(record, true, &StoreOptions::default()).expect("read");
+    let tar = &files["train/train-000000.tar"];
+    let member = format!("{first}.s2.npy");
+    let at = tar.windows(member.len()).position(|w| w == member.as_bytes()).expect("member present");
+    let size = usize::from_str_radix(String::from_utf8_lossy(&tar[at + 124..at + 135]).trim(), 8).expect("size");
+    let npy = &tar[at + 512..at + 512 + size];
+    let s2 = from_npy::<u16>(npy).expect("npy");
+    assert_eq!(s2.shape(), &[12, 120, 120]);
+    assert_eq!(s2, direct.s2.into_dyn());
+
+    // 10 m bands are untouched; 20/60 m bands are upsampled from the native pixels.
+    let b04 = eoforge_raster::Raster::open(record.path(Sensor::S2, "B04").expect("path")).expect("open");
+    let native = b04.read_window::<u16>(eoforge_raster::Window::full(120, 120), None).expect("read");
+    assert_eq!(s2.index_axis(ndarray::Axis(0), 3), native.index_axis(ndarray::Axis(0), 0).into_dyn());
+
+    let stats: serde_json::Value = serde_json::from_slice(&files["stats.json"]).expect("stats");
+    assert_eq!(stats["channels"].as_array().map(Vec::len), Some(S2_BANDS.len()));
+    let train = index["splits"]["train"]["samples"].as_u64().expect("train count");
+    assert_eq!(stats["count"][0].as_u64(), Some(train * 120 * 120), "no nodata in these patches");
+    let mean_b04 = stats["mean"][3].as_f64().expect("mean");
+    assert!(mean_b04 > 100.0 && mean_b04 < 5000.0 && stats["std"][3].as_f64().expect("std") > 0.0, "{stats}");
+}
+
+#[test]
+fn python_readers_open_both_formats() {
+    let Some(catalog) = catalog(12) else { return };
+    let Some(python) = eoforge_testkit::python_with(&["webdataset", "pyarrow", "numpy"]) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    convert(&catalog, &options(dir.path()), &|| {}).expect("convert");
+    let script = r#"
+import sys, glob, json, numpy as np, pyarrow.parquet as pq, webdataset as wds
+root = sys.argv[1]
+tars = sorted(glob.glob(root + "/*/*.tar"))
+n = 0
+for s in wds.WebDataset(tars, shardshuffle=False).decode():
+    assert s["s2.npy"].shape == (12, 120, 120) and s["s2.npy"].dtype == np.uint16, s["__key__"]
+    assert s["s1.npy"].shape == (2, 120, 120) and s["s1.npy"].dtype == np.float32
+    assert s["labels.npy"].shape == (19,) and s["labels.npy"].sum() >= 1
+    assert s["json"]["patch_id"] == s["__key__"]
+    n += 1
+m = 0
+for path in sorted(glob.glob(root + "/*/*.parquet")):
+    t = pq.read_table(path)
+    md = {k.decode(): v.decode() for k, v in t.schema.metadata.items()}
+    for v in t.column("s2").to_pylist():
+        a = np.frombuffer(v, dtype=md["s2.dtype"]).reshape(json.loads(md["s2.shape"]))
+        assert a.shape == (12, 120, 120) and a.max() > 0
+        m += 1
+print(json.dumps({"webdataset": n, "parquet": m}))
+"#;
+    let out = Command::new(&python).args(["-c", script, &dir.path().display().to_string()]).output().expect("python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let counts: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!((counts["webdataset"].as_u64(), counts["parquet"].as_u64()), (Some(12), Some(12)));
+}
+
+#[test]
+fn workers_together_write_exactly_one_full_run() {
+    let Some(catalog) = catalog(40) else { return };
+    let full = tempfile::tempdir().expect("tempdir");
+    convert(&catalog, &options(full.path()), &|| {}).expect("full run");
+    let parts = tempfile::tempdir().expect("tempdir");
+    let mut shuffled = catalog.clone();
+    shuffled.records.reverse();
+    for i in [2, 0, 1] {
+        let opts = ConvertOptions { shard: ShardSpec::new(i, 3).expect("valid"), ..options(parts.path()) };
+        let profile = convert(&shuffled, &opts, &|| {}).expect("worker");
+        assert_eq!(profile.complete, i == 1, "only the last worker completes the set");
+    }
+    assert_eq!(tree(full.path()), tree(parts.path()));
+    // A smaller fraction selects a subset of the same patches.
+    let small = tempfile::tempdir().expect("tempdir");
+    convert(&catalog, &ConvertOptions { fraction: 0.3, ..options(small.path()) }, &|| {}).expect("fraction");
+    let ids = |dir: &Path| -> Vec<String> {
+        tree(dir)
+            .iter()
+            .filter(|(k, _)| k.starts_with("_manifest/"))
+            .flat_map(|(_, v)| {
+                serde_json::from_slice::<serde_json::Value>(v).expect("json")["patch_ids"]
+                    .as_array()
+                    .expect("ids")
+                    .iter()
+                    .map(|x| x.as_str().unwrap_or_default().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let (all, some) = (ids(full.path()), ids(small.path()));
+    assert!(!some.is_empty() && some.len() < all.len() && some.iter().all(|id| all.contains(id)));
+}
+
+#[test]
+fn bad_patches_are_skipped_and_reported_or_fail_the_run() {
+    let Some(mut catalog) = catalog(6) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b04 = catalog.records[0].path(Sensor::S2, "B04").expect("path").trim_start_matches("file://").to_owned();
+    let truncated = dir.path().join("truncated_B04.tif");
+    let bytes = std::fs::read(&b04).expect("read");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).expect("write");
+    let zeros = dir.path().join("zeros.tif");
+    {
+        let driver = gdal::DriverManager::get_driver_by_name("GTiff").expect("driver");
+        let mut ds = driver.create_with_band_type::<u16, _>(&zeros, 120, 120, 1).expect("create");
+        ds.set_geo_transform(&[604_800.0, 10.0, 0.0, 5_834_040.0, 0.0, -10.0]).expect("georeference");
+    }
+    let b05 = catalog.records[0].path(Sensor::S2, "B05").expect("path").to_owned();
+    let edit = |r: &mut eoforge_catalog::PatchRecord, band: &str, url: String| {
+        r.paths.insert(eoforge_catalog::path_column(Sensor::S2, band), url);
+    };
+    edit(&mut catalog.records[1], "B03", "/nonexistent/missing_B03.tif".into());
+    edit(&mut catalog.records[2], "B04", truncated.display().to_string());
+    edit(&mut catalog.records[3], "B02", b05);
+    for band in S2_BANDS {
+        edit(&mut catalog.records[4], band, zeros.display().to_string());
+    }
+    let out = dir.path().join("out");
+    let profile = convert(&catalog, &ConvertOptions { with_s1: false, ..options(&out) }, &|| {}).expect("skip policy");
+    let reasons: BTreeMap<&str, &str> =
+        profile.skipped.iter().map(|s| (s.patch_id.as_str(), s.reason.as_str())).collect();
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert!(reasons[catalog.records[1].patch_id.as_str()].contains("missing_B03.tif"));
+    assert!(reasons[catalog.records[2].patch_id.as_str()].contains("truncated_B04.tif"));
+    assert!(reasons[catalog.records[3].patch_id.as_str()].contains("expected 120x120"));
+    assert!(reasons[catalog.records[4].patch_id.as_str()].contains("nodata"));
+    assert_eq!(profile.patches_converted, 2);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).expect("index")).expect("json");
+    let skipped: u64 =
+        ["train", "validation", "test"].iter().map(|s| index["splits"][s]["skipped"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(skipped, 4, "skipped patches are counted in the index, never silently dropped");
+
+    let failing = dir.path().join("fail");
+    let err =
+        convert(&catalog, &ConvertOptions { on_error: OnError::Fail, with_s1: false, ..options(&failing) }, &|| {})
+            .expect_err("fail policy");
+    assert!(catalog.records[1..5].iter().any(|r| err.to_string().contains(&r.patch_id)), "{err}");
+    // The failing shard publishes nothing (other shards may have completed before it).
+    let failed_shard_files =
+        if failing.exists() { tree(&failing).into_keys().filter(|k| k.contains('#')).collect() } else { Vec::new() };
+    assert!(failed_shard_files.is_empty(), "staging files left: {failed_shard_files:?}");
+}
