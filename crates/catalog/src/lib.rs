@@ -26,6 +26,6 @@ mod table;
 pub use crate::error::{Error, Result};
 pub use crate::paths::Layout;
 pub use crate::preflight::{MissingObject, PreflightOptions, PreflightReport, preflight};
-pub use crate::record::{PatchRecord, S1_BANDS, S2_BANDS, Sensor, path_column};
+pub use crate::record::{LABEL_RASTER, PatchRecord, S1_BANDS, S2_BANDS, Sensor, path_column};
 pub use crate::scan::scan_bigearthnet_v1;
 pub use crate::table::{Catalog, read_catalog, read_parquet, write_catalog, write_parquet};

@@ -37,10 +37,10 @@ fn band_url(root: &str, layout: Layout, name: &str, band: &str) -> String {
 
 impl Catalog {
     /// Sets every patch's band URLs: Sentinel-2 under `s2_root`, and Sentinel-1 under `s1_root` for patches with
-    /// an `s1_name`. Existing paths are replaced.
+    /// an `s1_name`. Existing band paths are replaced; a `label_raster` path is kept.
     pub fn set_paths(&mut self, s2_root: &str, s1_root: Option<&str>, layout: Layout) {
         for record in &mut self.records {
-            record.paths.clear();
+            record.paths.retain(|k, _| !k.starts_with("s2_") && !k.starts_with("s1_"));
             for band in S2_BANDS {
                 record.paths.insert(path_column(Sensor::S2, band), band_url(s2_root, layout, &record.patch_id, band));
             }
@@ -55,15 +55,10 @@ impl Catalog {
     /// `batches` (the rows this catalog was read from, in order) with this catalog's path columns appended or
     /// replaced, keeping every other input column as it was.
     pub fn with_path_columns(&self, batches: &[arrow::array::RecordBatch]) -> Result<Vec<RecordBatch>> {
-        let mut names: Vec<String> = Vec::new();
-        for (sensor, bands) in [(Sensor::S2, &S2_BANDS[..]), (Sensor::S1, &S1_BANDS[..])] {
-            for band in bands {
-                let name = path_column(sensor, band);
-                if self.records.iter().any(|r| r.paths.contains_key(&name)) {
-                    names.push(name);
-                }
-            }
-        }
+        let names: Vec<String> = crate::table::all_path_columns()
+            .into_iter()
+            .filter(|n| self.records.iter().any(|r| r.paths.contains_key(n)))
+            .collect();
         let mut out = Vec::with_capacity(batches.len());
         let mut offset = 0;
         for batch in batches {

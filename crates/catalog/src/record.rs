@@ -10,6 +10,9 @@ pub const S2_BANDS: [&str; 12] = ["B01", "B02", "B03", "B04", "B05", "B06", "B07
 /// Sentinel-1 polarisations of a BigEarthNet patch.
 pub const S1_BANDS: [&str; 2] = ["VV", "VH"];
 
+/// Column holding the URL of an optional per-pixel label raster (segmentation target) of each patch.
+pub const LABEL_RASTER: &str = "label_raster";
+
 /// Column name holding the storage URL of a band: `s2_B04`, `s1_VV`.
 pub fn path_column(sensor: Sensor, band: &str) -> String {
     format!("{}_{band}", sensor.prefix())
@@ -46,7 +49,7 @@ pub struct PatchRecord {
     pub country: Option<String>,
     /// Matching Sentinel-1 patch, when known.
     pub s1_name: Option<String>,
-    /// Storage URL of each band file, keyed by path column name (`s2_B04`, `s1_VV`).
+    /// Storage URL of each referenced file, keyed by path column name (`s2_B04`, `s1_VV`, `label_raster`).
     pub paths: BTreeMap<String, String>,
 }
 

@@ -16,7 +16,7 @@ use eoforge_sampling::Split;
 
 use crate::error::{Error, Result};
 use crate::labels::class19;
-use crate::record::{PatchRecord, S1_BANDS, S2_BANDS, Sensor, path_column};
+use crate::record::{LABEL_RASTER, PatchRecord, S1_BANDS, S2_BANDS, Sensor, path_column};
 
 /// A validated dataset catalog: unique patch ids, known splits and labels.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -87,12 +87,9 @@ impl Catalog {
             let country = string_column(batch, "country", source, false)?;
             let s1_name = string_column(batch, "s1_name", source, false)?;
             let mut path_columns = Vec::new();
-            for (sensor, bands) in [(Sensor::S2, &S2_BANDS[..]), (Sensor::S1, &S1_BANDS[..])] {
-                for band in bands {
-                    let name = path_column(sensor, band);
-                    if let Some(col) = string_column(batch, &name, source, false)? {
-                        path_columns.push((name, col));
-                    }
+            for name in all_path_columns() {
+                if let Some(col) = string_column(batch, &name, source, false)? {
+                    path_columns.push((name, col));
                 }
             }
             for row in 0..batch.num_rows() {
@@ -183,17 +180,22 @@ impl Catalog {
             strings(&|r| r.country.as_deref()),
             strings(&|r| r.s1_name.as_deref()),
         ];
-        for (sensor, bands) in [(Sensor::S2, &S2_BANDS[..]), (Sensor::S1, &S1_BANDS[..])] {
-            for band in bands {
-                let name = path_column(sensor, band);
-                if self.records.iter().any(|r| r.paths.contains_key(&name)) {
-                    columns.push(strings(&|r| r.paths.get(&name).map(String::as_str)));
-                    fields.push(Field::new(name, DataType::Utf8, true));
-                }
+        for name in all_path_columns() {
+            if self.records.iter().any(|r| r.paths.contains_key(&name)) {
+                columns.push(strings(&|r| r.paths.get(&name).map(String::as_str)));
+                fields.push(Field::new(name, DataType::Utf8, true));
             }
         }
         Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
     }
+}
+
+/// Every path column eoforge knows, in output order: Sentinel-2 bands, Sentinel-1 bands, the label raster.
+pub(crate) fn all_path_columns() -> Vec<String> {
+    let mut names: Vec<String> = S2_BANDS.iter().map(|b| path_column(Sensor::S2, b)).collect();
+    names.extend(S1_BANDS.iter().map(|b| path_column(Sensor::S1, b)));
+    names.push(LABEL_RASTER.to_owned());
+    names
 }
 
 fn missing(batch: &RecordBatch, column: &str, source: &str) -> Error {
@@ -207,6 +209,8 @@ fn string_column(batch: &RecordBatch, name: &str, source: &str, required: bool) 
         return if required { Err(missing(batch, name, source)) } else { Ok(None) };
     };
     match col.data_type() {
+        // pyarrow writes an all-null column as the Null type.
+        DataType::Null => Ok(Some(StringArray::new_null(col.len()))),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _) => {
             let utf8 =
                 cast(col, &DataType::Utf8).map_err(|_| wrong(name, "a string column", col.data_type(), source))?;
@@ -220,6 +224,9 @@ fn string_column(batch: &RecordBatch, name: &str, source: &str, required: bool) 
 fn labels_column(batch: &RecordBatch, source: &str) -> Result<Vec<Vec<String>>> {
     let col = batch.column_by_name("labels").ok_or_else(|| missing(batch, "labels", source))?;
     let expected = "a list of strings";
+    if col.data_type() == &DataType::Null {
+        return Ok(vec![Vec::new(); col.len()]);
+    }
     let item_ok = |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
     let ok = match col.data_type() {
         DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) | DataType::LargeListView(f) => {

@@ -211,6 +211,7 @@ out = pa.table({
     "labels": pa.array([["Arable land"], ["Mixed forest", "Inland waters"]], pa.list_(pa.large_string())),
     "split": pa.array(["train", "validation"]),
     "contains_cloud_or_shadow": pa.array([False, True]),
+    "country": pa.array([None, None]),
 })
 pq.write_table(out, sys.argv[2])
 "#;

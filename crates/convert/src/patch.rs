@@ -6,7 +6,7 @@
 //! nearest neighbour would leave 2×2 and 6×6 blocks). The 10 m bands are read as they are.
 
 use eoforge_catalog::labels::{BEN19, LabelClass, class19, multi_hot19};
-use eoforge_catalog::{PatchRecord, S1_BANDS, S2_BANDS, Sensor};
+use eoforge_catalog::{LABEL_RASTER, PatchRecord, S1_BANDS, S2_BANDS, Sensor};
 use eoforge_raster::{Grid, Raster, Resampling, Window};
 use eoforge_shards::{Sample, Tensor};
 use eoforge_storage::StoreOptions;
@@ -24,10 +24,18 @@ pub struct PatchData {
     pub s1: Option<Array3<f32>>,
     /// 19-class multi-hot labels.
     pub labels: [u8; 19],
+    /// Per-pixel class raster `(120, 120)` (nearest-neighbour onto the 10 m grid), when the catalog has one.
+    pub mask: Option<ndarray::Array2<u16>>,
 }
 
-/// Reads a patch; the error string says what is wrong (it is reported with the patch id).
-pub fn read_patch(record: &PatchRecord, with_s1: bool, options: &StoreOptions) -> Result<PatchData, String> {
+/// Reads a patch; the error string says what is wrong (it is reported with the patch id). With `with_mask`, the
+/// patch's `label_raster` is read onto the 10 m grid with nearest-neighbour resampling (class values are kept).
+pub fn read_patch(
+    record: &PatchRecord,
+    with_s1: bool,
+    with_mask: bool,
+    options: &StoreOptions,
+) -> Result<PatchData, String> {
     let path = |sensor, band: &str| {
         record.path(sensor, band).ok_or_else(|| format!("the catalog has no path for band {band} (run gen-metadata)"))
     };
@@ -71,7 +79,18 @@ pub fn read_patch(record: &PatchRecord, with_s1: bool, options: &StoreOptions) -
     } else {
         None
     };
-    Ok(PatchData { s2, s1, labels: multi_hot19(&record.labels) })
+    let mask = if with_mask {
+        let url =
+            record.paths.get(LABEL_RASTER).ok_or("the catalog has a label_raster column but this patch has none")?;
+        let raster = open(url)?;
+        let plane = raster
+            .read_onto_grid::<u16>(&grid, Some(&[1]), Resampling::Nearest)
+            .map_err(|e| format!("label raster: {e}"))?;
+        Some(plane.index_axis(Axis(0), 0).to_owned())
+    } else {
+        None
+    };
+    Ok(PatchData { s2, s1, labels: multi_hot19(&record.labels), mask })
 }
 
 /// 20 m bands must be 60x60 and 60 m bands 20x20: anything else is a wrong-size patch, not something to resample.
@@ -95,6 +114,9 @@ pub fn to_sample(record: &PatchRecord, split: &str, data: &PatchData) -> Sample 
         tensors.push(Tensor::new("s1", &s1.view().into_dyn()));
     }
     tensors.push(Tensor::new("labels", &Array1::from(data.labels.to_vec()).view().into_dyn()));
+    if let Some(mask) = &data.mask {
+        tensors.push(Tensor::new("mask", &mask.view().into_dyn()));
+    }
     let labels19: Vec<&str> = record
         .labels
         .iter()

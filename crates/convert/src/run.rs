@@ -63,6 +63,8 @@ pub struct ConvertOptions {
     pub on_error: OnError,
     /// Add Sentinel-1 VV/VH as an `s1` tensor.
     pub with_s1: bool,
+    /// Add each patch's `label_raster` as a `mask` tensor (set automatically when the catalog has that column).
+    pub with_mask: bool,
     /// Threads reading patches (0 = all cores).
     pub threads: usize,
     /// Store settings for inputs and outputs.
@@ -93,7 +95,8 @@ impl ConvertOptions {
     pub fn patches_per_shard(&self) -> usize {
         let s2 = S2_BANDS.len() * PATCH_SIZE * PATCH_SIZE * 2;
         let s1 = if self.with_s1 { 2 * PATCH_SIZE * PATCH_SIZE * 4 } else { 0 };
-        let per = (self.target_shard_mb * 1e6 / (s2 + s1 + 4096) as f64).floor();
+        let mask = if self.with_mask { PATCH_SIZE * PATCH_SIZE * 2 } else { 0 };
+        let per = (self.target_shard_mb * 1e6 / (s2 + s1 + mask + 4096) as f64).floor();
         if per.is_finite() && per >= 1.0 { per as usize } else { 1 }
     }
 }
@@ -113,6 +116,9 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
     }
     let rt = runtime()?;
     let out = Store::open_with(&options.out, &options.store)?;
+    let with_mask =
+        options.with_mask || catalog.records.iter().any(|r| r.paths.contains_key(eoforge_catalog::LABEL_RASTER));
+    let options = &ConvertOptions { with_mask, ..options.clone() };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .build()
@@ -185,11 +191,12 @@ fn write_shard(
     on_patch: &(dyn Fn() + Sync),
 ) -> Result<ShardManifest> {
     let split = shard.split.name();
+    let with_mask = options.with_mask;
     let results: Vec<_> = shard
         .records
         .par_iter()
         .map(|record| {
-            let read = read_patch(record, options.with_s1, &options.store);
+            let read = read_patch(record, options.with_s1, with_mask, &options.store);
             on_patch();
             read.map(|data| {
                 let f64s = data.s2.mapv(f64::from);
@@ -276,7 +283,16 @@ async fn finalize(out: &Store, shards: &[PlannedShard]) -> Result<bool> {
     for (split, (list, samples, skipped)) in per_split {
         index.insert(split, serde_json::json!({ "samples": samples, "skipped": skipped, "shards": list }));
     }
-    let index = serde_json::json!({ "bands": S2_BANDS, "tensors": { "s2": "uint16 (12, 120, 120)", "s1": "float32 (2, 120, 120), optional", "labels": "uint8 (19,) multi-hot, BigEarthNet 19-class order" }, "splits": index });
+    let index = serde_json::json!({
+        "bands": S2_BANDS,
+        "tensors": {
+            "s2": "uint16 (12, 120, 120)",
+            "s1": "float32 (2, 120, 120), with --with-s1",
+            "labels": "uint8 (19,) multi-hot, BigEarthNet 19-class order",
+            "mask": "uint16 (120, 120) per-pixel classes, when the catalog has label_raster"
+        },
+        "splits": index
+    });
     out.put("index.json", serde_json::to_vec_pretty(&index).map_err(|e| Error::Options(e.to_string()))?.into()).await?;
     let stats = StatsReport::new(&S2_BANDS, &merge_all(train_stats.iter().map(Vec::as_slice)));
     out.put("stats.json", serde_json::to_vec_pretty(&stats).map_err(|e| Error::Options(e.to_string()))?.into()).await?;

@@ -39,6 +39,7 @@ fn options(out: &Path) -> ConvertOptions {
         shard: ShardSpec::ALL,
         on_error: OnError::Skip,
         with_s1: true,
+        with_mask: false,
         threads: 2,
         store: StoreOptions::default(),
         catalog_load_s: 0.0,
@@ -88,7 +89,7 @@ fn shards_hold_the_resampled_patches_and_statistics() {
     let manifest: serde_json::Value = serde_json::from_slice(&files["_manifest/train-000000.json"]).expect("manifest");
     let first = manifest["patch_ids"][0].as_str().expect("id");
     let record = catalog.records.iter().find(|r| r.patch_id == first).expect("record");
-    let direct = read_patch(record, true, &StoreOptions::default()).expect("read");
+    let direct = read_patch(record, true, false, &StoreOptions::default()).expect("read");
     let tar = &files["train/train-000000.tar"];
     let member = format!("{first}.s2.npy");
     let at = tar.windows(member.len()).position(|w| w == member.as_bytes()).expect("member present");
@@ -228,4 +229,63 @@ fn bad_patches_are_skipped_and_reported_or_fail_the_run() {
     let failed_shard_files =
         if failing.exists() { tree(&failing).into_keys().filter(|k| k.contains('#')).collect() } else { Vec::new() };
     assert!(failed_shard_files.is_empty(), "staging files left: {failed_shard_files:?}");
+}
+
+#[test]
+fn label_rasters_become_mask_tensors() {
+    let Some(mut catalog) = catalog(4) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A 20 m class raster on each patch's footprint (60x60), as segmentation labels usually come.
+    let mut labels = BTreeMap::new();
+    for record in &mut catalog.records {
+        let b02 = eoforge_raster::Raster::open(record.path(Sensor::S2, "B02").expect("path")).expect("open");
+        let gt = b02.geo_transform().expect("gt");
+        let path = dir.path().join(format!("{}_labels.tif", record.patch_id));
+        let classes = ndarray::Array3::<u16>::from_shape_fn((1, 60, 60), |(_, r, c)| ((r / 7 + c / 11) % 6) as u16);
+        let spec = eoforge_raster::RasterSpec {
+            width: 60,
+            height: 60,
+            bands: 1,
+            geo_transform: Some(eoforge_raster::GeoTransform::north_up(gt.0[0], gt.0[3], 20.0, 20.0)),
+            crs: b02.crs(),
+            ..eoforge_raster::RasterSpec::default()
+        };
+        let options = eoforge_raster::TiffOptions { block_size: 64, ..eoforge_raster::TiffOptions::default() };
+        let mut writer = eoforge_raster::TiledWriter::<u16>::create(&path, &spec, &options).expect("create");
+        writer.write_window(eoforge_raster::Window::full(60, 60), classes.view()).expect("write");
+        writer.finish(None).expect("finish");
+        record.paths.insert(eoforge_catalog::LABEL_RASTER.into(), path.display().to_string());
+        labels.insert(record.patch_id.clone(), classes);
+    }
+    let out = dir.path().join("out");
+    let profile = convert(
+        &catalog,
+        &ConvertOptions { formats: Formats { webdataset: false, parquet: true }, ..options(&out) },
+        &|| {},
+    )
+    .expect("convert");
+    assert!(profile.skipped.is_empty(), "{:?}", profile.skipped);
+    let mut seen = 0;
+    for (name, bytes) in tree(&out).into_iter().filter(|(k, _)| k.ends_with(".parquet")) {
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .expect("parquet");
+        assert_eq!(builder.schema().metadata().get("mask.shape").map(String::as_str), Some("[120, 120]"), "{name}");
+        for batch in builder.build().expect("reader") {
+            let batch = batch.expect("batch");
+            let keys = batch.column_by_name("__key__").expect("keys");
+            let keys = arrow::array::AsArray::as_string::<i32>(keys);
+            let masks = batch.column_by_name("mask").expect("mask column");
+            let masks = arrow::array::AsArray::as_binary::<i32>(masks);
+            for row in 0..batch.num_rows() {
+                let classes = &labels[keys.value(row)];
+                let raw = masks.value(row);
+                for (r, c) in [(0, 0), (13, 70), (119, 119), (64, 3)] {
+                    let v = u16::from_le_bytes([raw[(r * 120 + c) * 2], raw[(r * 120 + c) * 2 + 1]]);
+                    assert_eq!(v, classes[[0, r / 2, c / 2]], "{} at {r},{c}", keys.value(row));
+                }
+                seen += 1;
+            }
+        }
+    }
+    assert_eq!(seen, 4);
 }
