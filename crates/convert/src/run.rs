@@ -146,7 +146,8 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
         }
         let split_profile = profile.splits.entry(shard.split.name().to_owned()).or_default();
         let t = Instant::now();
-        if rt.block_on(out.exists(&manifest_key(&shard.name)))? {
+        if let Some(done) = rt.block_on(read_manifest(&out, &shard.name))? {
+            check_resumable(&out, shard, &done, options)?;
             split_profile.shards_resumed += 1;
             shard.records.iter().for_each(|_| on_patch());
             continue;
@@ -176,6 +177,46 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
     let json = serde_json::to_vec_pretty(&profile).map_err(|e| Error::Options(e.to_string()))?;
     rt.block_on(out.put(&key, json.into()))?;
     Ok(profile)
+}
+
+/// The manifest entry of a shard, if an earlier run finished it.
+async fn read_manifest(out: &Store, name: &str) -> Result<Option<ShardManifest>> {
+    let key = manifest_key(name);
+    match out.get(&key).await {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Manifest { url: out.url_of(&key), reason: e.to_string() }),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A finished shard may be kept only if it holds exactly the planned patches in the requested formats; anything
+/// else means the output root holds a different conversion (other catalog, --frac, --seed or shard size).
+fn check_resumable(out: &Store, shard: &PlannedShard, done: &ShardManifest, options: &ConvertOptions) -> Result<()> {
+    let planned: Vec<&str> = shard.records.iter().map(|r| r.patch_id.as_str()).collect();
+    let skipped: std::collections::HashSet<&str> = done.skipped.iter().map(|s| s.patch_id.as_str()).collect();
+    let kept: Vec<&str> = planned.iter().copied().filter(|id| !skipped.contains(id)).collect();
+    let split = shard.split.name();
+    let wanted = [(options.formats.webdataset, "tar"), (options.formats.parquet, "parquet")];
+    let formats_ok = done.patch_ids.is_empty()
+        || wanted
+            .iter()
+            .filter(|(on, _)| *on)
+            .all(|(_, ext)| done.files.contains_key(&format!("{split}/{}.{ext}", shard.name)));
+    if kept == done.patch_ids.iter().map(String::as_str).collect::<Vec<_>>()
+        && skipped.len() + kept.len() == planned.len()
+        && formats_ok
+    {
+        Ok(())
+    } else {
+        Err(Error::Manifest {
+            url: out.url_of(&manifest_key(&shard.name)),
+            reason: "this output holds a different conversion (other catalog, --frac, --seed, shard size or formats); \
+                     write to a new --out"
+                .into(),
+        })
+    }
 }
 
 fn manifest_key(name: &str) -> String {

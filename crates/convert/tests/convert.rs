@@ -178,6 +178,14 @@ fn workers_together_write_exactly_one_full_run() {
     };
     let (all, some) = (ids(full.path()), ids(small.path()));
     assert!(!some.is_empty() && some.len() < all.len() && some.iter().all(|id| all.contains(id)));
+
+    // Rerunning into an output that holds a different conversion is refused, not silently "resumed".
+    let err = convert(&catalog, &ConvertOptions { fraction: 0.5, ..options(small.path()) }, &|| {})
+        .expect_err("different plan");
+    assert!(err.to_string().contains("different conversion"), "{err}");
+    let again = convert(&catalog, &ConvertOptions { fraction: 0.3, ..options(small.path()) }, &|| {})
+        .expect("the same conversion resumes");
+    assert_eq!(again.patches_converted, 0, "everything was already done");
 }
 
 #[test]
