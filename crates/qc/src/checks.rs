@@ -1,0 +1,244 @@
+//! The checks a product must pass before it is published, and the report they produce.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use eoforge_raster::{DataType, Raster, check_cog, overview_factors};
+
+use crate::error::{Error, Result};
+use crate::stats::{BandStats, band_stats};
+
+/// Outcome of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    /// Within limits.
+    Pass,
+    /// Outside limits: blocks publishing.
+    Fail,
+}
+
+/// One check's result.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Check {
+    /// Check name (`overviews`, `band_2.nodata_fraction`, …).
+    pub name: String,
+    /// Pass or fail.
+    pub status: Status,
+    /// What was measured against what limit.
+    pub detail: String,
+}
+
+/// Limits of the checks; `None` skips the check.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct QcConfig {
+    /// Expected band count.
+    pub bands: Option<usize>,
+    /// Expected data type.
+    pub dtype: Option<DataType>,
+    /// Minimum overview levels; `None` requires min(4, the levels needed to reach one 512 px tile).
+    pub min_overviews: Option<usize>,
+    /// Largest allowed share of nodata pixels per band.
+    pub max_nodata_fraction: f64,
+    /// Allowed range of each band's mean.
+    pub mean_range: Option<(f64, f64)>,
+    /// Smallest allowed standard deviation per band (a constant band is a broken product).
+    pub min_std: f64,
+    /// Smallest allowed entropy per band, in bits.
+    pub min_entropy: f64,
+    /// Require the cloud-optimized layout (tiled, internal overviews, IFDs first, overview data before base).
+    pub require_cog: bool,
+    /// Require compression.
+    pub require_compression: bool,
+    /// Time limit per stage: fixed seconds plus seconds per megapixel of the product.
+    pub stage_limit: Option<(f64, f64)>,
+}
+
+impl Default for QcConfig {
+    fn default() -> Self {
+        Self {
+            bands: None,
+            dtype: None,
+            min_overviews: None,
+            max_nodata_fraction: 0.5,
+            mean_range: None,
+            min_std: 0.0,
+            min_entropy: 0.0,
+            require_cog: true,
+            require_compression: true,
+            stage_limit: None,
+        }
+    }
+}
+
+/// The QC report, written as JSON whether the product passes or not.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct QcReport {
+    /// The product.
+    pub path: String,
+    /// True when no check failed.
+    pub passed: bool,
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+    /// Per-band statistics.
+    pub bands: Vec<BandStats>,
+    /// File size in bytes.
+    pub file_bytes: u64,
+    /// Uncompressed size of all levels over file size.
+    pub compression_ratio: f64,
+    /// The limits used.
+    pub config: QcConfig,
+}
+
+impl QcReport {
+    /// The failed checks, as `name: detail` joined by `; `.
+    pub fn failures(&self) -> String {
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// `Ok` when passed, else [`Error::Blocked`] naming the failed checks.
+    pub fn gate(&self) -> Result<()> {
+        if self.passed { Ok(()) } else { Err(Error::Blocked { path: self.path.clone(), failed: self.failures() }) }
+    }
+
+    /// Writes the report as pretty JSON.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::Report { path: path.display().to_string(), source: e.into() })?;
+        std::fs::write(path, json).map_err(|source| Error::Report { path: path.display().to_string(), source })
+    }
+}
+
+fn check(checks: &mut Vec<Check>, name: impl Into<String>, ok: bool, detail: String) {
+    checks.push(Check { name: name.into(), status: if ok { Status::Pass } else { Status::Fail }, detail });
+}
+
+/// Runs every check on the local product at `path`; `stage_seconds` (from a run profile) feeds the timing checks.
+/// An unreadable file is an error; everything else is a check in the report.
+pub fn run_qc(path: &Path, config: &QcConfig, stage_seconds: &BTreeMap<String, f64>) -> Result<QcReport> {
+    let shown = path.display().to_string();
+    let raster = Raster::open(&shown)?;
+    let info = raster.info()?;
+    let mut checks = Vec::new();
+    let (w, h) = (info.width, info.height);
+
+    if let Some(bands) = config.bands {
+        check(
+            &mut checks,
+            "band_count",
+            info.band_count == bands,
+            format!("{} bands, expected {bands}", info.band_count),
+        );
+    }
+    if let Some(dtype) = config.dtype {
+        let found: Vec<&str> = info.bands.iter().map(|b| b.dtype.as_str()).collect();
+        check(
+            &mut checks,
+            "dtype",
+            found.iter().all(|d| *d == dtype.name()),
+            format!("{}, expected {}", found.join(","), dtype.name()),
+        );
+    }
+    let block = info.bands.first().map_or([0, 0], |b| b.block_size);
+    let tiled = (w <= 512 && h <= 512) || (block[0] < w && block[0] == block[1]);
+    check(&mut checks, "tiled", tiled, format!("block {}x{} on {w}x{h}", block[0], block[1]));
+    let overviews = info.bands.first().map_or(0, |b| b.overviews);
+    let needed = config.min_overviews.unwrap_or_else(|| overview_factors(w, h, 512).len().min(4));
+    check(&mut checks, "overviews", overviews >= needed, format!("{overviews} levels, at least {needed} required"));
+    if config.require_compression {
+        let codec = info.compression.clone().unwrap_or_else(|| "NONE".into());
+        check(&mut checks, "compression", codec != "NONE", codec.clone());
+    }
+    if config.require_cog {
+        let cog = check_cog(path)?;
+        check(
+            &mut checks,
+            "cog_layout",
+            cog.is_valid(),
+            if cog.is_valid() { "valid".into() } else { cog.errors.join("; ") },
+        );
+    }
+
+    let bands = band_stats(&raster)?;
+    for s in &bands {
+        let b = s.band;
+        check(
+            &mut checks,
+            format!("band_{b}.not_all_zero"),
+            s.zeros + s.nodata < s.pixels,
+            format!("{} of {} pixels are 0 or nodata", s.zeros + s.nodata, s.pixels),
+        );
+        check(
+            &mut checks,
+            format!("band_{b}.nodata_fraction"),
+            s.nodata_fraction() <= config.max_nodata_fraction,
+            format!("{:.4}, at most {}", s.nodata_fraction(), config.max_nodata_fraction),
+        );
+        if let Some((lo, hi)) = config.mean_range {
+            check(
+                &mut checks,
+                format!("band_{b}.mean"),
+                s.mean >= lo && s.mean <= hi,
+                format!("{:.3}, expected {lo}..{hi}", s.mean),
+            );
+        }
+        check(
+            &mut checks,
+            format!("band_{b}.std"),
+            s.std > config.min_std,
+            format!("{:.3}, must exceed {}", s.std, config.min_std),
+        );
+        check(
+            &mut checks,
+            format!("band_{b}.entropy"),
+            s.entropy > config.min_entropy,
+            format!("{:.3} bits, must exceed {}", s.entropy, config.min_entropy),
+        );
+    }
+
+    if let Some((base, per_mpx)) = config.stage_limit {
+        let mpx = (w * h) as f64 / 1e6;
+        let limit = base + per_mpx * mpx;
+        for (stage, seconds) in stage_seconds {
+            check(
+                &mut checks,
+                format!("time.{stage}"),
+                *seconds <= limit,
+                format!("{seconds:.2} s, limit {limit:.2} s for {mpx:.1} Mpx"),
+            );
+        }
+    }
+
+    let file_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    // Uncompressed bytes of every level (base plus each overview at half the size of the level above).
+    let pixels: u64 = (0..=overviews).map(|k| (w.div_ceil(1 << k) * h.div_ceil(1 << k)) as u64).sum();
+    let raw: u64 = info.bands.iter().map(|b| dtype_size(&b.dtype) * pixels).sum();
+    let passed = checks.iter().all(|c| c.status == Status::Pass);
+    let report = QcReport {
+        path: shown,
+        passed,
+        checks,
+        bands,
+        file_bytes,
+        compression_ratio: raw as f64 / file_bytes.max(1) as f64,
+        config: config.clone(),
+    };
+    if !passed {
+        tracing::warn!(path = %report.path, failed = %report.failures(), "QC failed");
+    }
+    Ok(report)
+}
+
+fn dtype_size(name: &str) -> u64 {
+    match name {
+        "UInt8" | "Int8" => 1,
+        "UInt16" | "Int16" => 2,
+        "Float64" | "Int64" | "UInt64" | "CFloat32" => 8,
+        _ => 4,
+    }
+}

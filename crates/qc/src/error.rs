@@ -1,0 +1,33 @@
+//! The QC error type.
+
+/// Result alias for QC operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A QC or publishing failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The product failed QC; nothing was published.
+    #[error("`{path}` failed QC ({failed}); not published")]
+    Blocked {
+        /// The product.
+        path: String,
+        /// Names and details of the failed checks.
+        failed: String,
+    },
+    /// The product could not be read at all.
+    #[error(transparent)]
+    Raster(#[from] eoforge_raster::Error),
+    /// Publishing failed.
+    #[error(transparent)]
+    Storage(#[from] eoforge_storage::Error),
+    /// Writing the report failed.
+    #[error("cannot write QC report `{path}`")]
+    Report {
+        /// Where.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,144 @@
+//! The QC gate on real products and on planted failures: every failure blocks publishing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use eoforge_qc::{Published, QcConfig, Status, publish, run_qc};
+use eoforge_raster::{CogOptions, Raster, RasterSpec, TiffOptions, TiledWriter, Window, write_cog};
+use eoforge_storage::StoreOptions;
+use eoforge_testkit::fixture;
+use ndarray::{Array3, Axis};
+
+/// The real 29RKH B02/B03/B04/B08 stack and its spec.
+fn stack() -> Option<(Array3<u16>, RasterSpec)> {
+    let mut planes = Vec::new();
+    let mut spec = RasterSpec::default();
+    for band in ["B02", "B03", "B04", "B08"] {
+        let raster = Raster::open(&fixture(&format!("s2-l2a-29RKH/{band}.tif"))?.display().to_string()).expect("open");
+        spec = RasterSpec {
+            width: 1098,
+            height: 1098,
+            bands: 4,
+            geo_transform: raster.geo_transform(),
+            crs: raster.crs(),
+            nodata: Some(0.0),
+            band_descriptions: vec![],
+        };
+        planes.push(raster.read_window::<u16>(Window::full(1098, 1098), None).expect("read"));
+    }
+    let views: Vec<_> = planes.iter().map(|p| p.view()).collect();
+    Some((ndarray::concatenate(Axis(0), &views).expect("stack"), spec))
+}
+
+/// Writes `data` as a tiled GeoTIFF, then (if `cog`) as a COG; returns the product path.
+fn product(dir: &Path, name: &str, data: &Array3<u16>, spec: &RasterSpec, cog: bool) -> PathBuf {
+    let raw = dir.join(format!("{name}.raw.tif"));
+    let mut w = TiledWriter::<u16>::create(&raw, spec, &TiffOptions::default()).expect("create");
+    w.write_window(Window::full(spec.width, spec.height), data.view()).expect("write");
+    w.finish(None).expect("finish");
+    if !cog {
+        return raw;
+    }
+    let out = dir.join(format!("{name}.tif"));
+    write_cog(&Raster::open(&raw.display().to_string()).expect("open"), &out, &CogOptions::default()).expect("cog");
+    out
+}
+
+fn failed(report: &eoforge_qc::QcReport) -> Vec<String> {
+    report.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.name.clone()).collect()
+}
+
+#[test]
+fn a_good_product_passes_and_publishes_once() {
+    let Some((data, spec)) = stack() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = product(dir.path(), "good", &data, &spec, true);
+    let config = QcConfig {
+        bands: Some(4),
+        dtype: Some(eoforge_raster::DataType::UInt16),
+        mean_range: Some((100.0, 10_000.0)),
+        ..QcConfig::default()
+    };
+    let report = run_qc(&good, &config, &BTreeMap::from([("write".to_owned(), 2.0)])).expect("qc");
+    assert!(report.passed, "{}", report.failures());
+    assert!(report.compression_ratio > 1.0 && report.bands[2].entropy > 5.0, "{report:?}");
+    report.write(&dir.path().join("report.json")).expect("report");
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dest = dir.path().join("published/product.tif").display().to_string();
+    let opts = StoreOptions::default();
+    assert_eq!(rt.block_on(publish(&good, &dest, &report, false, &opts)).expect("publish"), Published::Uploaded);
+    assert!(Path::new(&format!("{dest}.qc.json")).is_file());
+    assert_eq!(rt.block_on(publish(&good, &dest, &report, false, &opts)).expect("again"), Published::AlreadyThere);
+    assert_eq!(rt.block_on(publish(&good, &dest, &report, true, &opts)).expect("forced"), Published::Uploaded);
+    assert_eq!(std::fs::read(&dest).expect("read"), std::fs::read(&good).expect("read"));
+}
+
+#[test]
+fn every_planted_failure_is_caught_and_blocks_publishing() {
+    let Some((data, spec)) = stack() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let config = QcConfig::default();
+    let none = BTreeMap::new();
+
+    let zeros = Array3::<u16>::zeros(data.dim());
+    let cases: Vec<(&str, PathBuf, QcConfig, BTreeMap<String, f64>, &[&str])> = vec![
+        (
+            "all-nodata",
+            product(dir.path(), "nodata", &zeros, &spec, true),
+            config.clone(),
+            none.clone(),
+            &["band_1.not_all_zero", "band_1.nodata_fraction"],
+        ),
+        (
+            "all-zero",
+            product(dir.path(), "zero", &zeros, &RasterSpec { nodata: None, ..spec.clone() }, true),
+            config.clone(),
+            none.clone(),
+            &["band_1.not_all_zero", "band_1.std", "band_1.entropy"],
+        ),
+        (
+            "no-overviews",
+            product(dir.path(), "flat", &data, &spec, false),
+            config.clone(),
+            none.clone(),
+            &["overviews", "cog_layout"],
+        ),
+        (
+            "wrong-bands",
+            product(dir.path(), "bands", &data, &spec, true),
+            QcConfig { bands: Some(5), ..config.clone() },
+            none.clone(),
+            &["band_count"],
+        ),
+        (
+            "too-slow",
+            product(dir.path(), "slow", &data, &spec, true),
+            QcConfig { stage_limit: Some((1.0, 0.5)), ..config.clone() },
+            BTreeMap::from([("write".to_owned(), 9.0)]),
+            &["time.write"],
+        ),
+    ];
+    for (name, path, config, stages, expected) in cases {
+        let report = run_qc(&path, &config, &stages).expect("qc runs");
+        assert!(!report.passed, "{name} passed QC");
+        let failures = failed(&report);
+        for want in expected {
+            assert!(failures.iter().any(|f| f == want), "{name}: expected {want} to fail, failed: {failures:?}");
+        }
+        let dest = dir.path().join(format!("published/{name}.tif")).display().to_string();
+        let err = rt.block_on(publish(&path, &dest, &report, true, &StoreOptions::default())).expect_err("blocked");
+        assert!(err.to_string().contains("failed QC"), "{err}");
+        assert!(!Path::new(&dest).exists() && !Path::new(&format!("{dest}.qc.json")).exists(), "{name} was published");
+    }
+}
+
+#[test]
+fn an_unreadable_product_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("cut.tif");
+    std::fs::write(&bad, b"II*\0garbage").expect("write");
+    let err = run_qc(&bad, &QcConfig::default(), &BTreeMap::new()).expect_err("unreadable");
+    assert!(err.to_string().contains("cut.tif"), "{err}");
+}
