@@ -83,7 +83,9 @@ fn every_planted_failure_is_caught_and_blocks_publishing() {
     let none = BTreeMap::new();
 
     let zeros = Array3::<u16>::zeros(data.dim());
-    let cases: Vec<(&str, PathBuf, QcConfig, BTreeMap<String, f64>, &[&str])> = vec![
+    // (case, product, limits, stage timings, checks that must fail)
+    type Case<'a> = (&'a str, PathBuf, QcConfig, BTreeMap<String, f64>, &'a [&'a str]);
+    let cases: Vec<Case<'_>> = vec![
         (
             "all-nodata",
             product(dir.path(), "nodata", &zeros, &spec, true),
