@@ -74,6 +74,9 @@ fn a_good_product_passes_and_publishes_once() {
     assert_eq!(std::fs::read(&dest).expect("read"), std::fs::read(&good).expect("read"));
 }
 
+/// A planted failure: name, product, limits, stage timings, checks that must fail.
+type Case<'a> = (&'a str, PathBuf, QcConfig, BTreeMap<String, f64>, &'a [&'a str]);
+
 #[test]
 fn every_planted_failure_is_caught_and_blocks_publishing() {
     let Some((data, spec)) = stack() else { return };
@@ -83,8 +86,6 @@ fn every_planted_failure_is_caught_and_blocks_publishing() {
     let none = BTreeMap::new();
 
     let zeros = Array3::<u16>::zeros(data.dim());
-    // (case, product, limits, stage timings, checks that must fail)
-    type Case<'a> = (&'a str, PathBuf, QcConfig, BTreeMap<String, f64>, &'a [&'a str]);
     let cases: Vec<Case<'_>> = vec![
         (
             "all-nodata",
