@@ -21,5 +21,5 @@ mod run;
 pub use crate::error::{Error, Result};
 pub use crate::patch::{PATCH_SIZE, PatchData, read_patch, to_sample};
 pub use crate::plan::{PlannedShard, plan};
-pub use crate::profile::{Profile, SkippedPatch, SplitProfile, peak_rss_mib};
+pub use crate::profile::{Profile, SkippedPatch, SplitProfile};
 pub use crate::run::{ConvertOptions, Formats, OnError, ShardManifest, convert};

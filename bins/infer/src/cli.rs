@@ -1,0 +1,182 @@
+//! Command-line definitions; the doc comments are the `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Make and check map products: cloud-optimized GeoTIFFs that are published only when they pass QC.
+///
+/// Locations are local paths, file:// or s3:// URLs; S3 credentials come from the standard AWS
+/// environment, S3-compatible endpoints from --s3-endpoint or EOFORGE_S3_ENDPOINT.
+#[derive(Debug, Parser)]
+#[command(name = "eoforge-infer", version, max_term_width = 100)]
+pub struct Cli {
+    /// More log output on stderr; EOFORGE_LOG=<filter> overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// S3 endpoint URL for S3-compatible servers.
+    #[arg(long, global = true, env = "EOFORGE_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a product and write a JSON QC report; with --publish, upload it only if every check passes
+    ///
+    /// Checks: band count and dtype (if given), tiling, overview levels, compression, COG layout,
+    /// and per band: not all zero, nodata fraction, mean range (if given), std > 0, entropy > 0;
+    /// stage timings from --profile against --stage-limit. Exits 1 if any check fails.
+    ///
+    /// Example:
+    ///   eoforge-infer qc S2x10_T33LWF.tif --bands 5 --dtype int16 --publish s3://maps/T33LWF.tif
+    #[command(verbatim_doc_comment)]
+    Qc(QcArgs),
+
+    /// Convert a raster to a COG, check it, and publish it to DEST only if it passes QC
+    ///
+    /// The COG is written beside DEST (local) or in a temporary folder (S3), validated, checked
+    /// and then moved or uploaded atomically; a failed check leaves nothing at DEST. The QC report
+    /// goes to DEST.qc.json and timings, throughput and peak memory to DEST.profile.json.
+    ///
+    /// Example:
+    ///   eoforge-infer cog scene.tif s3://maps/scene.tif --compress zstd --level 9
+    #[command(verbatim_doc_comment)]
+    Cog(CogArgs),
+}
+
+/// QC limits shared by `qc` and `cog`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "QC limits")]
+pub struct QcLimits {
+    /// Expected number of bands.
+    #[arg(long, value_name = "N")]
+    pub bands: Option<usize>,
+
+    /// Expected data type.
+    #[arg(long, value_enum)]
+    pub dtype: Option<DtypeArg>,
+
+    /// Minimum overview levels (default: up to 4, as many as needed to reach one 512 px tile).
+    #[arg(long, value_name = "N")]
+    pub min_overviews: Option<usize>,
+
+    /// Largest allowed share of nodata pixels per band.
+    #[arg(long, default_value_t = 0.5, value_name = "F")]
+    pub max_nodata_fraction: f64,
+
+    /// Allowed range of every band's mean, e.g. 0,10000.
+    #[arg(long, value_name = "LO,HI")]
+    pub mean_range: Option<String>,
+
+    /// Do not require the cloud-optimized layout.
+    #[arg(long)]
+    pub no_cog: bool,
+
+    /// Stage time limit: BASE seconds plus PER_MPX seconds per megapixel of the product.
+    #[arg(long, value_name = "BASE,PER_MPX")]
+    pub stage_limit: Option<String>,
+}
+
+/// Arguments of `qc`.
+#[derive(Debug, Args)]
+pub struct QcArgs {
+    /// The product (local file).
+    pub product: String,
+
+    /// Where to write the JSON report (default: PRODUCT.qc.json).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<String>,
+
+    /// A profile.json whose "stages" (or "stages_s") map is checked against --stage-limit.
+    #[arg(long, value_name = "PATH")]
+    pub profile: Option<String>,
+
+    /// Publish the product here (path or URL) if it passes.
+    #[arg(long, value_name = "URL")]
+    pub publish: Option<String>,
+
+    /// Publish even if DEST already holds a product that passed.
+    #[arg(long)]
+    pub force: bool,
+
+    /// The limits.
+    #[command(flatten)]
+    pub limits: QcLimits,
+}
+
+/// Arguments of `cog`.
+#[derive(Debug, Args)]
+pub struct CogArgs {
+    /// Source raster (path or URL).
+    pub source: String,
+
+    /// Destination (path or URL).
+    pub dest: String,
+
+    /// Codec.
+    #[arg(long, value_enum, default_value = "lzw")]
+    pub compress: CodecArg,
+
+    /// DEFLATE (1-9) or ZSTD (1-22) level.
+    #[arg(long, default_value_t = 6)]
+    pub level: u8,
+
+    /// Tile size in pixels.
+    #[arg(long, default_value_t = 512)]
+    pub blocksize: usize,
+
+    /// Overview resampling (average for continuous data, nearest for classes).
+    #[arg(long, value_enum, default_value = "average")]
+    pub resampling: ResamplingArg,
+
+    /// Compression threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Replace DEST even if it already holds a product that passed.
+    #[arg(long)]
+    pub force: bool,
+
+    /// The limits.
+    #[command(flatten)]
+    pub limits: QcLimits,
+}
+
+/// Data types.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DtypeArg {
+    /// Unsigned 8-bit.
+    Uint8,
+    /// Unsigned 16-bit.
+    Uint16,
+    /// Signed 16-bit.
+    Int16,
+    /// 32-bit float.
+    Float32,
+}
+
+/// Codecs.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CodecArg {
+    /// LZW.
+    Lzw,
+    /// DEFLATE.
+    Deflate,
+    /// ZSTD.
+    Zstd,
+}
+
+/// Overview resampling.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ResamplingArg {
+    /// Average.
+    Average,
+    /// Bilinear.
+    Bilinear,
+    /// Nearest neighbour.
+    Nearest,
+}

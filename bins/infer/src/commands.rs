@@ -1,0 +1,175 @@
+//! One function per subcommand, each a few calls into the libraries.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use eoforge_jobs::{Stages, peak_rss_mib};
+use eoforge_qc::{Published, QcConfig, QcReport, publish, run_qc};
+use eoforge_raster::{CogOptions, Compression, DataType, Raster, Resampling, TiffOptions, write_cog};
+use eoforge_storage::{Store, StoreOptions, StoreUrl};
+
+use crate::cli::{Cli, CodecArg, CogArgs, Command, DtypeArg, QcArgs, QcLimits, ResamplingArg};
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+pub(crate) fn run(cli: Cli) -> Result {
+    let mut options = StoreOptions::from_env();
+    if let Some(endpoint) = cli.s3_endpoint {
+        options.s3.endpoint = Some(endpoint);
+    }
+    match cli.command {
+        Command::Qc(args) => qc(&args, &options),
+        Command::Cog(args) => cog(&args, &options),
+    }
+}
+
+fn pair(text: &str, what: &str) -> Result<(f64, f64)> {
+    let parts: Vec<f64> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| format!("{what} `{text}` is not two numbers A,B"))?;
+    match parts.as_slice() {
+        [a, b] => Ok((*a, *b)),
+        _ => Err(format!("{what} `{text}` is not two numbers A,B").into()),
+    }
+}
+
+fn config(limits: &QcLimits) -> Result<QcConfig> {
+    Ok(QcConfig {
+        bands: limits.bands,
+        dtype: limits.dtype.map(|d| match d {
+            DtypeArg::Uint8 => DataType::UInt8,
+            DtypeArg::Uint16 => DataType::UInt16,
+            DtypeArg::Int16 => DataType::Int16,
+            DtypeArg::Float32 => DataType::Float32,
+        }),
+        min_overviews: limits.min_overviews,
+        max_nodata_fraction: limits.max_nodata_fraction,
+        mean_range: limits.mean_range.as_deref().map(|t| pair(t, "--mean-range")).transpose()?,
+        require_cog: !limits.no_cog,
+        stage_limit: limits.stage_limit.as_deref().map(|t| pair(t, "--stage-limit")).transpose()?,
+        ..QcConfig::default()
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn summarize(report: &QcReport) {
+    let failed = report.checks.iter().filter(|c| c.status == eoforge_qc::Status::Fail).count();
+    eprintln!(
+        "QC {}: {} checks, {failed} failed{}",
+        if report.passed { "PASS" } else { "FAIL" },
+        report.checks.len(),
+        if failed > 0 { format!(" ({})", report.failures()) } else { String::new() }
+    );
+}
+
+fn qc(args: &QcArgs, options: &StoreOptions) -> Result {
+    let product = Path::new(&args.product);
+    let stages = match &args.profile {
+        Some(path) => {
+            let text = std::fs::read(path).map_err(|e| format!("cannot read profile `{path}`: {e}"))?;
+            let value: serde_json::Value =
+                serde_json::from_slice(&text).map_err(|e| format!("profile `{path}` is not JSON: {e}"))?;
+            let map = value
+                .get("stages")
+                .or_else(|| value.get("stages_s"))
+                .and_then(|v| v.as_object())
+                .ok_or_else(|| format!("profile `{path}` has no \"stages\" object"))?;
+            map.iter().filter_map(|(k, v)| v.as_f64().map(|s| (k.clone(), s))).collect()
+        }
+        None => BTreeMap::new(),
+    };
+    let report = run_qc(product, &config(&args.limits)?, &stages)?;
+    let report_path = args.report.clone().unwrap_or_else(|| format!("{}.qc.json", args.product));
+    report.write(Path::new(&report_path))?;
+    summarize(&report);
+    if let Some(dest) = &args.publish {
+        let outcome = runtime()?.block_on(publish(product, dest, &report, args.force, options))?;
+        eprintln!(
+            "{}: {dest}",
+            if outcome == Published::Uploaded { "published" } else { "already published (unchanged)" }
+        );
+        return Ok(());
+    }
+    report.gate()?;
+    Ok(())
+}
+
+fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
+    let mut stages = Stages::default();
+    let source = stages.time("open", || Raster::open_with(&args.source, options))?;
+    let qc_config = config(&args.limits)?;
+    // Work next to a local destination (so the final move stays on one filesystem), else in a temporary folder.
+    let dest_url = StoreUrl::parse(&args.dest)?;
+    let work = match dest_url.local_path().and_then(|p| p.parent().map(Path::to_path_buf)) {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+            tempfile::Builder::new().prefix(".eoforge-cog-").tempdir_in(dir)?
+        }
+        None => tempfile::Builder::new().prefix("eoforge-cog-").tempdir()?,
+    };
+    let tmp: PathBuf = work.path().join("product.tif");
+    let compression = match args.compress {
+        CodecArg::Lzw => Compression::Lzw,
+        CodecArg::Deflate => Compression::Deflate { level: args.level },
+        CodecArg::Zstd => Compression::Zstd { level: args.level },
+    };
+    let resampling = match args.resampling {
+        ResamplingArg::Average => Resampling::Average,
+        ResamplingArg::Bilinear => Resampling::Bilinear,
+        ResamplingArg::Nearest => Resampling::Nearest,
+    };
+    let cog_options = CogOptions {
+        tiff: TiffOptions { block_size: args.blocksize, compression, threads: args.threads, ..TiffOptions::default() },
+        overviews: Some(resampling),
+    };
+    stages.time("write", || write_cog(&source, &tmp, &cog_options))?;
+    let report = stages.time("qc", || run_qc(&tmp, &qc_config, &BTreeMap::new()))?;
+    summarize(&report);
+    let rt = runtime()?;
+    let (store, key) = Store::open_object(&args.dest, options)?;
+    store_json(&rt, &store, &format!("{key}.qc.json"), &serde_json::to_value(&report)?)?;
+    let outcome = if report.passed {
+        Some(stages.time("publish", || rt.block_on(publish(&tmp, &args.dest, &report, args.force, options)))?)
+    } else {
+        None
+    };
+
+    let (w, h, bands) = (source.width(), source.height(), source.band_count());
+    let raw_mb = (w * h * bands * source.dtype(1).map_or(2, DataType::size)) as f64 / 1e6;
+    let profile = serde_json::json!({
+        "source": args.source,
+        "dest": args.dest,
+        "stages": stages,
+        "megapixels": (w * h) as f64 / 1e6,
+        "raw_mb": raw_mb,
+        "write_mb_per_s": raw_mb / stages.get("write").max(1e-9),
+        "file_bytes": report.file_bytes,
+        "compression_ratio": report.compression_ratio,
+        "peak_rss_mib": peak_rss_mib(),
+        "qc_passed": report.passed,
+        "published": outcome,
+    });
+    store_json(&rt, &store, &format!("{key}.profile.json"), &profile)?;
+    eprintln!(
+        "wrote {w}x{h}x{bands} ({raw_mb:.0} MB raw) as COG in {:.2} s ({:.0} MB/s), peak RSS {:.0} MiB",
+        stages.get("write"),
+        raw_mb / stages.get("write").max(1e-9),
+        peak_rss_mib()
+    );
+    match outcome {
+        Some(Published::Uploaded) => eprintln!("published: {}", args.dest),
+        Some(Published::AlreadyThere) => eprintln!("already published (unchanged): {}", args.dest),
+        None => report.gate()?,
+    }
+    Ok(())
+}
+
+fn store_json(rt: &tokio::runtime::Runtime, store: &Store, key: &str, value: &serde_json::Value) -> Result {
+    rt.block_on(store.put(key, serde_json::to_vec_pretty(value)?.into()))?;
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! `eoforge-infer cog` and `qc` end to end: real rasters, planted failures, kill and rerun, S3 publishing.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use eoforge_raster::{RasterSpec, TiffOptions, TiledWriter, Window};
+use eoforge_testkit::{S3Server, fixture};
+
+fn infer(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eoforge-infer"));
+    cmd.args(args).env_remove("EOFORGE_S3_ENDPOINT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run eoforge-infer")
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).expect("json")
+}
+
+/// A tiled GeoTIFF of `value` everywhere (georeferenced like 29RKH).
+fn constant(path: &Path, size: usize, value: u16, nodata: Option<f64>) {
+    let spec = RasterSpec {
+        width: size,
+        height: size,
+        bands: 1,
+        geo_transform: Some(eoforge_raster::GeoTransform::north_up(199_980.0, 2_800_020.0, 100.0, 100.0)),
+        crs: eoforge_raster::Crs::from_epsg(32_629).ok(),
+        nodata,
+        band_descriptions: vec![],
+    };
+    let mut w = TiledWriter::<u16>::create(path, &spec, &TiffOptions::default()).expect("create");
+    w.write_window(Window::full(size, size), ndarray::Array3::from_elem((1, size, size), value).view()).expect("write");
+    w.finish(None).expect("finish");
+}
+
+#[test]
+fn cog_publishes_a_good_product_once_and_blocks_a_bad_one() {
+    let Some(b04) = fixture("s2-l2a-29RKH/B04.tif") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dest = dir.path().join("maps/B04.cog.tif");
+    let d = dest.display().to_string();
+    let src = b04.display().to_string();
+    let args =
+        ["cog", src.as_str(), d.as_str(), "--compress", "zstd", "--level", "9", "--bands", "1", "--dtype", "uint16"];
+    let out = infer(&args, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("QC PASS") && text(&out).contains("published"), "{}", text(&out));
+    assert_eq!(json(&dir.path().join("maps/B04.cog.tif.qc.json"))["passed"], true);
+    let profile = json(&dir.path().join("maps/B04.cog.tif.profile.json"));
+    assert!(
+        profile["stages"]["write"].as_f64().is_some() && profile["peak_rss_mib"].as_f64().unwrap_or(0.0) > 0.0,
+        "{profile}"
+    );
+    let check = eoforge_raster::check_cog(&dest).expect("check");
+    assert!(check.is_valid() && check.overview_count >= 1, "{check:?}");
+    let again = infer(&args, &[]);
+    assert!(again.status.success() && text(&again).contains("already published"), "{}", text(&again));
+    let leftovers: Vec<_> =
+        std::fs::read_dir(dir.path().join("maps")).expect("list").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(leftovers.len(), 3, "product, report, profile only: {leftovers:?}");
+
+    let zeros = dir.path().join("zeros.tif");
+    constant(&zeros, 1024, 0, None);
+    let bad = dir.path().join("maps/zeros.cog.tif");
+    let out = infer(&["cog", &zeros.display().to_string(), &bad.display().to_string()], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("failed QC") && text(&out).contains("not_all_zero"), "{}", text(&out));
+    assert!(!bad.exists(), "a failed product must not be published");
+    assert_eq!(
+        json(&dir.path().join("maps/zeros.cog.tif.qc.json"))["passed"],
+        false,
+        "the report is written either way"
+    );
+}
+
+#[test]
+fn qc_flags_missing_overviews_and_reports_either_way() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flat = dir.path().join("flat.tif");
+    let spec_value = 1234;
+    constant(&flat, 1100, spec_value, None);
+    let f = flat.display().to_string();
+    let out = infer(&["qc", &f, "--publish", &dir.path().join("pub/flat.tif").display().to_string()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&dir.path().join("flat.tif.qc.json"));
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["status"] == "FAIL")
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert!(
+        failed.contains(&"overviews") && failed.contains(&"cog_layout") && failed.contains(&"band_1.std"),
+        "{failed:?}"
+    );
+    assert!(!dir.path().join("pub/flat.tif").exists());
+    let out = infer(&["qc", &f, "--bands", "3"], &[]);
+    assert!(text(&out).contains("band_count"), "{}", text(&out));
+    // A profile whose stage took too long for the product's size fails the timing check.
+    let profile = dir.path().join("profile.json");
+    std::fs::write(&profile, r#"{"stages": {"write": 120.0, "qc": 0.5}}"#).expect("write");
+    let out = infer(
+        &[
+            "qc",
+            &f,
+            "--no-cog",
+            "--min-overviews",
+            "0",
+            "--profile",
+            &profile.display().to_string(),
+            "--stage-limit",
+            "10,1",
+        ],
+        &[],
+    );
+    assert!(text(&out).contains("time.write") && !text(&out).contains("time.qc"), "{}", text(&out));
+}
+
+#[test]
+fn a_killed_cog_run_leaves_nothing_at_the_destination_and_reruns_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big.tif");
+    let Some(b04) = fixture("s2-l2a-29RKH/B04.tif") else { return };
+    // A 4x upsampled copy of the real band (4392²) takes long enough to be killed mid-write.
+    let raster = eoforge_raster::Raster::open(&b04.display().to_string()).expect("open");
+    let data = raster
+        .read_window_resampled::<u16>(
+            Window::full(1098, 1098),
+            (4392, 4392),
+            None,
+            eoforge_raster::Resampling::Bilinear,
+        )
+        .expect("read");
+    let spec = RasterSpec {
+        width: 4392,
+        height: 4392,
+        bands: 1,
+        geo_transform: raster.geo_transform().map(|g| g.scaled(4.0)),
+        crs: raster.crs(),
+        nodata: Some(0.0),
+        band_descriptions: vec![],
+    };
+    let mut w = TiledWriter::<u16>::create(&big, &spec, &TiffOptions::default()).expect("create");
+    w.write_window(Window::full(4392, 4392), data.view()).expect("write");
+    w.finish(None).expect("finish");
+
+    let dest = dir.path().join("out/big.cog.tif");
+    let args = [
+        "cog",
+        &big.display().to_string() as &str,
+        &dest.display().to_string() as &str,
+        "--compress",
+        "deflate",
+        "--level",
+        "9",
+        "--threads",
+        "1",
+    ]
+    .map(str::to_owned);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eoforge-infer"))
+        .args(&args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(400));
+    let killed = child.try_wait().expect("poll").is_none();
+    child.kill().ok();
+    child.wait().expect("reap");
+    if killed {
+        assert!(!dest.exists(), "a killed run left a product at the destination");
+    }
+    let out = infer(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(eoforge_raster::check_cog(&dest).expect("check").is_valid());
+}
+
+#[test]
+fn qc_publishes_to_a_real_s3_server_only_what_passes() {
+    let Some(b04) = fixture("s2-l2a-29RKH/B04.tif") else { return };
+    let Some(server) = S3Server::start() else { return };
+    server.create_bucket("maps");
+    let endpoint = server.endpoint();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", server.access_key()),
+        ("AWS_SECRET_ACCESS_KEY", server.secret_key()),
+        ("EOFORGE_S3_ENDPOINT", endpoint.as_str()),
+    ];
+    let out = infer(&["cog", &b04.display().to_string(), "s3://maps/29RKH/B04.tif"], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zeros = dir.path().join("zeros.tif");
+    constant(&zeros, 600, 0, Some(0.0));
+    let out = infer(&["cog", &zeros.display().to_string(), "s3://maps/29RKH/zeros.tif"], &env);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    let mut options = eoforge_storage::StoreOptions::default();
+    options.s3.endpoint = Some(endpoint.clone());
+    options.s3.access_key_id = Some(server.access_key().into());
+    options.s3.secret_access_key = Some(eoforge_storage::Secret::new(server.secret_key()));
+    let store = eoforge_storage::Store::open_with("s3://maps/29RKH", &options).expect("store");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let keys: Vec<String> = rt.block_on(store.list("")).expect("list").into_iter().map(|o| o.key).collect();
+    assert!(keys.contains(&"B04.tif".to_owned()) && keys.contains(&"B04.tif.qc.json".to_owned()), "{keys:?}");
+    assert!(!keys.contains(&"zeros.tif".to_owned()) && keys.contains(&"zeros.tif.qc.json".to_owned()), "{keys:?}");
+    let info = eoforge_raster::Raster::open_with("s3://maps/29RKH/B04.tif", &options)
+        .expect("open published")
+        .info()
+        .expect("info");
+    assert_eq!(info.bands[0].overviews, 2);
+}
