@@ -78,27 +78,69 @@ pub trait Pixel:
     const DTYPE: DataType;
     /// The value as f64 (for statistics and nodata comparisons).
     fn to_f64(self) -> f64;
+    /// The nearest value of this type (rounded and saturated for integers).
+    fn from_f64(v: f64) -> Self;
+    /// Appends the little-endian bytes.
+    fn put_le(self, out: &mut Vec<u8>);
+    /// `self - other`, wrapping for integers (TIFF horizontal predictor).
+    fn wrapping_delta(self, other: Self) -> Self;
 }
 
 impl Pixel for u8 {
+    fn from_f64(v: f64) -> Self {
+        v.round().clamp(f64::from(u8::MIN), f64::from(u8::MAX)) as u8
+    }
+    fn put_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn wrapping_delta(self, other: Self) -> Self {
+        self.wrapping_sub(other)
+    }
     const DTYPE: DataType = DataType::UInt8;
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
 }
 impl Pixel for u16 {
+    fn from_f64(v: f64) -> Self {
+        v.round().clamp(f64::from(u16::MIN), f64::from(u16::MAX)) as u16
+    }
+    fn put_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn wrapping_delta(self, other: Self) -> Self {
+        self.wrapping_sub(other)
+    }
     const DTYPE: DataType = DataType::UInt16;
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
 }
 impl Pixel for i16 {
+    fn from_f64(v: f64) -> Self {
+        v.round().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16
+    }
+    fn put_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn wrapping_delta(self, other: Self) -> Self {
+        self.wrapping_sub(other)
+    }
     const DTYPE: DataType = DataType::Int16;
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
 }
 impl Pixel for f32 {
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn put_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn wrapping_delta(self, other: Self) -> Self {
+        self - other
+    }
     const DTYPE: DataType = DataType::Float32;
     fn to_f64(self) -> f64 {
         f64::from(self)

@@ -11,7 +11,9 @@ Raster I/O for eoforge, on GDAL and ndarray.
 - [`GeoTransform`] maps pixels ↔ map coordinates; [`reproject_bounds`] and [`utm_epsg`] move boxes between
   lon/lat and UTM.
 - [`TiledWriter`] writes a tiled, compressed GeoTIFF block by block (LZW/DEFLATE/ZSTD, predictor, BigTIFF) and
-  publishes it atomically; [`write_cog`] produces a COG; [`check_cog`] checks COG layout from Rust.
+  publishes it atomically; [`write_cog`] produces a COG with GDAL's driver; [`CogWriter`] streams tiles into a
+  COG, compressing in parallel and reducing overviews on the fly with bounded memory; [`check_cog`] checks COG
+  layout from Rust.
 - Every [`Error`] names the file; bad input (missing file, not a raster, truncated TIFF, window outside the
   raster, unsupported dtype) is an error, never a panic.
 
@@ -28,6 +30,7 @@ assert_eq!(red.dim(), (1, 256, 256));
 #![deny(missing_docs)]
 
 pub use crate::cog::{CogOptions, CogReport, check_cog, write_cog};
+pub use crate::cog_stream::{CogWriter, CogWriterOptions};
 pub use crate::crs::{Crs, reproject_bounds, utm_epsg};
 pub use crate::dtype::{DataType, Pixel};
 pub use crate::error::{Error, Result};
@@ -36,11 +39,13 @@ pub use crate::raster::{BandInfo, Raster, RasterInfo, Resampling};
 pub use crate::write::{BigTiff, Compression, Predictor, RasterSpec, TiffOptions, TiledWriter, overview_factors};
 
 mod cog;
+mod cog_stream;
 mod crs;
 mod dtype;
 mod error;
 mod geo;
 mod partial;
 mod raster;
+mod tiff_ifd;
 mod vsi;
 mod write;

@@ -1,0 +1,478 @@
+//! [`CogWriter`]: a streaming, parallel Cloud-Optimized GeoTIFF writer with bounded memory.
+//!
+//! Every tile is compressed exactly once, on all cores, as soon as it is complete. Overviews are reduced while
+//! the base streams: a base tile fills one quadrant of its level-1 parent, a parent is compressed (and reduced
+//! into its own parent) when its last child arrives. Compressed tiles wait in one temporary file per level;
+//! `finish` writes the header and every IFD first, then copies the tile bytes smallest overview first and the
+//! full resolution last — the layout GDAL's COG validator checks — without re-encoding anything.
+//!
+//! Memory holds the tiles waiting for compression and the incomplete overview parents (about one row of tiles
+//! per level when tiles arrive in row-major order), independent of the raster's size.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use ndarray::ArrayView3;
+use rayon::prelude::*;
+
+use crate::dtype::{DataType, Pixel};
+use crate::error::{Error, Result};
+use crate::partial::PartialFile;
+use crate::raster::Resampling;
+use crate::tiff_ifd::{Value, ifd_size, write_ifd};
+use crate::write::{BigTiff, Compression, RasterSpec};
+
+/// Options of the streaming COG writer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CogWriterOptions {
+    /// Square tile size (multiple of 16).
+    pub block_size: usize,
+    /// Codec.
+    pub compression: Compression,
+    /// Horizontal differencing before compression (integer data only; ignored for floats).
+    pub predictor: bool,
+    /// Overview reduction: `Average` (nodata-aware mean of 2x2) or `Nearest` (top-left pixel, for classes).
+    pub overview_resampling: Resampling,
+    /// BigTIFF policy (`IfSafer` decides from the final size).
+    pub bigtiff: BigTiff,
+    /// Tiles compressed per parallel batch.
+    pub batch: usize,
+}
+
+impl Default for CogWriterOptions {
+    fn default() -> Self {
+        Self {
+            block_size: 512,
+            compression: Compression::Lzw,
+            predictor: true,
+            overview_resampling: Resampling::Average,
+            bigtiff: BigTiff::IfSafer,
+            batch: 32,
+        }
+    }
+}
+
+/// One pyramid level: its size and where its compressed tiles are.
+struct Level {
+    width: usize,
+    height: usize,
+    tiles_x: usize,
+    tiles_y: usize,
+    file: BufWriter<File>,
+    path: PathBuf,
+    written: u64,
+    /// (offset in the level file, size) per tile, row-major; `None` until written.
+    tiles: Vec<Option<(u64, u64)>>,
+}
+
+/// An overview tile being filled by its children.
+struct Parent<T> {
+    data: Vec<T>,
+    children: usize,
+}
+
+/// Streams tiles into a COG. See the module documentation.
+pub struct CogWriter<T: Pixel> {
+    spec: RasterSpec,
+    options: CogWriterOptions,
+    levels: Vec<Level>,
+    parents: HashMap<(usize, usize, usize), Parent<T>>,
+    pending: Vec<(usize, usize, Vec<T>)>,
+    fill: T,
+    parts: tempfile::TempDir,
+    output: PartialFile,
+    _pixel: PhantomData<T>,
+}
+
+impl<T: Pixel> CogWriter<T> {
+    /// Starts a COG at `dest` (written as `<dest>.partial` and renamed by [`CogWriter::finish`]).
+    pub fn create(dest: &Path, spec: &RasterSpec, options: &CogWriterOptions) -> Result<Self> {
+        let shown = dest.display().to_string();
+        let invalid = |reason: String| Error::Invalid { path: shown.clone(), reason };
+        if spec.width == 0 || spec.height == 0 || spec.bands == 0 {
+            return Err(invalid(format!("empty raster {}x{}x{}", spec.bands, spec.height, spec.width)));
+        }
+        if options.block_size == 0 || !options.block_size.is_multiple_of(16) {
+            return Err(invalid(format!("block size {} is not a positive multiple of 16", options.block_size)));
+        }
+        if spec.geo_transform.is_some_and(|g| !g.is_north_up()) {
+            return Err(invalid("rotated geotransforms are not supported".into()));
+        }
+        let output = PartialFile::new(dest)?;
+        let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parts = tempfile::Builder::new().prefix(".eoforge-cog-parts-").tempdir_in(dir).map_err(|source| {
+            Error::Io { operation: "create temporary folder in", path: dir.display().to_string(), source }
+        })?;
+        let bs = options.block_size;
+        let (mut w, mut h) = (spec.width, spec.height);
+        let mut levels = Vec::new();
+        loop {
+            let path = parts.path().join(format!("level-{}.bin", levels.len()));
+            let file = File::create(&path).map_err(|source| Error::Io {
+                operation: "create",
+                path: path.display().to_string(),
+                source,
+            })?;
+            let (tiles_x, tiles_y) = (w.div_ceil(bs), h.div_ceil(bs));
+            levels.push(Level {
+                width: w,
+                height: h,
+                tiles_x,
+                tiles_y,
+                file: BufWriter::new(file),
+                path,
+                written: 0,
+                tiles: vec![None; tiles_x * tiles_y],
+            });
+            if w.max(h) <= bs {
+                break;
+            }
+            (w, h) = (w.div_ceil(2), h.div_ceil(2));
+        }
+        let fill = spec.nodata.map_or_else(T::default, T::from_f64);
+        Ok(Self {
+            spec: spec.clone(),
+            options: options.clone(),
+            levels,
+            parents: HashMap::new(),
+            pending: Vec::new(),
+            fill,
+            parts,
+            output,
+            _pixel: PhantomData,
+        })
+    }
+
+    /// Number of base tiles across and down.
+    pub fn blocks(&self) -> (usize, usize) {
+        (self.levels[0].tiles_x, self.levels[0].tiles_y)
+    }
+
+    /// Number of overview levels that will be written.
+    pub fn overview_count(&self) -> usize {
+        self.levels.len() - 1
+    }
+
+    /// Writes base tile (`bx`, `by`); `data` is `(bands, rows, cols)` of the tile's window clipped to the raster.
+    /// Tiles may come in any order; row-major order keeps memory lowest.
+    #[allow(clippy::needless_pass_by_value)] // array views are passed by value, like slices
+    pub fn write_block(&mut self, bx: usize, by: usize, data: ArrayView3<'_, T>) -> Result<()> {
+        let (nx, ny) = self.blocks();
+        let bs = self.options.block_size;
+        if bx >= nx || by >= ny {
+            return Err(self.invalid(format!("tile {bx},{by} is outside the {nx}x{ny} tile grid")));
+        }
+        let (vw, vh) = (bs.min(self.spec.width - bx * bs), bs.min(self.spec.height - by * bs));
+        if data.dim() != (self.spec.bands, vh, vw) {
+            return Err(self.invalid(format!(
+                "tile {bx},{by}: array shape {:?}, expected {:?}",
+                data.dim(),
+                (self.spec.bands, vh, vw)
+            )));
+        }
+        if self.levels[0].tiles[by * nx + bx].is_some()
+            || self.pending.iter().any(|(l, i, _)| *l == 0 && *i == by * nx + bx)
+        {
+            return Err(self.invalid(format!("tile {bx},{by} was already written")));
+        }
+        let bands = self.spec.bands;
+        let mut tile = vec![self.fill; bs * bs * bands];
+        for r in 0..vh {
+            for c in 0..vw {
+                for b in 0..bands {
+                    tile[(r * bs + c) * bands + b] = data[[b, r, c]];
+                }
+            }
+        }
+        self.accept(0, bx, by, tile)
+    }
+
+    fn accept(&mut self, level: usize, tx: usize, ty: usize, tile: Vec<T>) -> Result<()> {
+        if level + 1 < self.levels.len() {
+            self.reduce_into_parent(level, tx, ty, &tile)?;
+        }
+        let index = ty * self.levels[level].tiles_x + tx;
+        self.pending.push((level, index, tile));
+        if self.pending.len() >= self.options.batch.max(1) {
+            self.flush_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Reduces a finished tile of `level` into its quadrant of the parent tile, and passes on a completed parent.
+    fn reduce_into_parent(&mut self, level: usize, tx: usize, ty: usize, tile: &[T]) -> Result<()> {
+        let bs = self.options.block_size;
+        let bands = self.spec.bands;
+        let half = bs / 2;
+        let (child, parent_level) = (&self.levels[level], &self.levels[level + 1]);
+        let (vw, vh) = (bs.min(child.width - tx * bs), bs.min(child.height - ty * bs));
+        let (px, py) = (tx / 2, ty / 2);
+        let expected = ((2 * px + 2).min(child.tiles_x) - 2 * px) * ((2 * py + 2).min(child.tiles_y) - 2 * py);
+        let (ox, oy) = ((tx % 2) * half, (ty % 2) * half);
+        let _ = parent_level;
+        let nodata = self.spec.nodata;
+        let nearest = self.options.overview_resampling == Resampling::Nearest;
+        let fill = self.fill;
+        let parent = self
+            .parents
+            .entry((level + 1, px, py))
+            .or_insert_with(|| Parent { data: vec![fill; bs * bs * bands], children: 0 });
+        for r in 0..vh.div_ceil(2) {
+            for c in 0..vw.div_ceil(2) {
+                for b in 0..bands {
+                    let at = |rr: usize, cc: usize| tile[(rr * bs + cc) * bands + b];
+                    let value = if nearest {
+                        at(2 * r, 2 * c)
+                    } else {
+                        let (mut sum, mut n) = (0.0, 0u32);
+                        for (rr, cc) in [(2 * r, 2 * c), (2 * r, 2 * c + 1), (2 * r + 1, 2 * c), (2 * r + 1, 2 * c + 1)]
+                        {
+                            if rr < vh && cc < vw {
+                                let v = at(rr, cc).to_f64();
+                                if Some(v) != nodata && !v.is_nan() {
+                                    sum += v;
+                                    n += 1;
+                                }
+                            }
+                        }
+                        if n == 0 { fill } else { T::from_f64(sum / f64::from(n)) }
+                    };
+                    parent.data[((oy + r) * bs + ox + c) * bands + b] = value;
+                }
+            }
+        }
+        parent.children += 1;
+        if parent.children == expected {
+            let done = self.parents.remove(&(level + 1, px, py)).map(|p| p.data).unwrap_or_default();
+            self.accept(level + 1, px, py, done)?;
+        }
+        Ok(())
+    }
+
+    /// Compresses the waiting tiles in parallel and appends them to their level files.
+    fn flush_pending(&mut self) -> Result<()> {
+        let jobs = std::mem::take(&mut self.pending);
+        let (bs, bands) = (self.options.block_size, self.spec.bands);
+        let predictor = self.options.predictor && T::DTYPE != DataType::Float32;
+        let compression = self.options.compression;
+        let compressed: Vec<std::io::Result<Vec<u8>>> =
+            jobs.par_iter().map(|(_, _, tile)| encode_tile(tile, bs, bands, predictor, compression)).collect();
+        for ((level, index, _), bytes) in jobs.iter().zip(compressed) {
+            let bytes = bytes.map_err(|e| Error::Write {
+                path: self.output.dest().display().to_string(),
+                reason: format!("compressing a tile: {e}"),
+            })?;
+            let lvl = &mut self.levels[*level];
+            lvl.file.write_all(&bytes).map_err(|source| Error::Io {
+                operation: "write",
+                path: lvl.path.display().to_string(),
+                source,
+            })?;
+            lvl.tiles[*index] = Some((lvl.written, bytes.len() as u64));
+            lvl.written += bytes.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes the COG (IFDs first, then tiles smallest overview first) and renames it into place.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        self.flush_pending()?;
+        for (k, level) in self.levels.iter().enumerate() {
+            if let Some(missing) = level.tiles.iter().position(Option::is_none) {
+                return Err(self.invalid(format!(
+                    "tile {},{} of level {k} was never written ({} of {} base tiles arrived)",
+                    missing % level.tiles_x,
+                    missing / level.tiles_x,
+                    self.levels[0].tiles.iter().filter(|t| t.is_some()).count(),
+                    self.levels[0].tiles.len()
+                )));
+            }
+        }
+        let data_bytes: u64 = self.levels.iter().map(|l| l.written).sum();
+        let big = match self.options.bigtiff {
+            BigTiff::Yes => true,
+            BigTiff::No => false,
+            BigTiff::IfSafer => data_bytes + (1 << 24) > u64::from(u32::MAX),
+        };
+        if !big && data_bytes + (1 << 24) > u64::from(u32::MAX) {
+            return Err(self.invalid("the file exceeds 4 GiB; allow BigTIFF".into()));
+        }
+        let header = if big { 16 } else { 8 };
+        // IFD sizes do not depend on the offsets' values, only on their count: plan with placeholders.
+        let placeholder: Vec<Vec<(u16, Value)>> =
+            (0..self.levels.len()).map(|k| self.tags(k, &vec![0; self.levels[k].tiles.len()], big)).collect();
+        let ifd_sizes: Vec<u64> = placeholder.iter().map(|t| ifd_size(t, big)).collect();
+        let data_start = header + ifd_sizes.iter().sum::<u64>();
+        // Level data order: smallest overview first, full resolution last.
+        let mut level_start = vec![0u64; self.levels.len()];
+        let mut at = data_start;
+        for k in (0..self.levels.len()).rev() {
+            level_start[k] = at;
+            at += self.levels[k].written;
+        }
+        let shown = self.output.dest().display().to_string();
+        let io = |source: std::io::Error| Error::Io { operation: "write", path: shown.clone(), source };
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(self.output.path()).map_err(io)?);
+        if big {
+            out.write_all(&[b'I', b'I', 43, 0, 8, 0, 0, 0]).map_err(io)?;
+            out.write_all(&header.to_le_bytes()).map_err(io)?;
+        } else {
+            out.write_all(&[b'I', b'I', 42, 0]).map_err(io)?;
+            out.write_all(&(header as u32).to_le_bytes()).map_err(io)?;
+        }
+        let mut ifd_at = header;
+        for k in 0..self.levels.len() {
+            let offsets: Vec<u64> =
+                self.levels[k].tiles.iter().map(|t| level_start[k] + t.map_or(0, |(o, _)| o)).collect();
+            let next = if k + 1 < self.levels.len() { ifd_at + ifd_sizes[k] } else { 0 };
+            let bytes = write_ifd(self.tags(k, &offsets, big), ifd_at, next, big);
+            debug_assert_eq!(bytes.len() as u64, ifd_sizes[k]);
+            out.write_all(&bytes).map_err(io)?;
+            ifd_at += ifd_sizes[k];
+        }
+        for k in (0..self.levels.len()).rev() {
+            let level = &mut self.levels[k];
+            level.file.flush().map_err(io)?;
+            let mut file = File::open(&level.path).map_err(io)?;
+            let copied = std::io::copy(&mut (&mut file).take(level.written), &mut out).map_err(io)?;
+            if copied != level.written {
+                return Err(Error::Write {
+                    path: shown,
+                    reason: format!("level {k}: copied {copied} of {} bytes", level.written),
+                });
+            }
+        }
+        out.flush().map_err(io)?;
+        out.into_inner().map_err(|e| io(e.into_error()))?.sync_all().map_err(io)?;
+        drop(self.parts);
+        self.output.publish()
+    }
+
+    fn tags(&self, k: usize, offsets: &[u64], big: bool) -> Vec<(u16, Value)> {
+        let level = &self.levels[k];
+        let bands = self.spec.bands;
+        let bits = (T::DTYPE.size() * 8) as u16;
+        let format = match T::DTYPE {
+            DataType::UInt8 | DataType::UInt16 => 1,
+            DataType::Int16 => 2,
+            DataType::Float32 => 3,
+        };
+        let codec = match self.options.compression {
+            Compression::None => 1,
+            Compression::Lzw => 5,
+            Compression::Deflate { .. } => 8,
+            Compression::Zstd { .. } => 50_000,
+        };
+        let sizes: Vec<u64> = level.tiles.iter().map(|t| t.map_or(0, |(_, s)| s)).collect();
+        let long =
+            |v: &[u64]| if big { Value::Long8(v.to_vec()) } else { Value::Long(v.iter().map(|x| *x as u32).collect()) };
+        let mut tags = vec![
+            (254, Value::Long(vec![u32::from(k > 0)])),
+            (256, Value::Long(vec![level.width as u32])),
+            (257, Value::Long(vec![level.height as u32])),
+            (258, Value::Short(vec![bits; bands])),
+            (259, Value::Short(vec![codec])),
+            (262, Value::Short(vec![1])),
+            (277, Value::Short(vec![bands as u16])),
+            (284, Value::Short(vec![1])),
+            (322, Value::Long(vec![self.options.block_size as u32])),
+            (323, Value::Long(vec![self.options.block_size as u32])),
+            (324, long(offsets)),
+            (325, long(&sizes)),
+            (339, Value::Short(vec![format; bands])),
+        ];
+        if self.options.predictor && T::DTYPE != DataType::Float32 && codec != 1 {
+            tags.push((317, Value::Short(vec![2])));
+        }
+        if bands > 1 {
+            tags.push((338, Value::Short(vec![0; bands - 1])));
+        }
+        if let Some(nodata) = self.spec.nodata {
+            tags.push((42_113, Value::Ascii(format_nodata(nodata))));
+        }
+        if k == 0 {
+            if let Some(gt) = self.spec.geo_transform {
+                let (pw, ph) = gt.pixel_size();
+                tags.push((33_550, Value::Double(vec![pw, ph, 0.0])));
+                tags.push((33_922, Value::Double(vec![0.0, 0.0, 0.0, gt.0[0], gt.0[3], 0.0])));
+            }
+            if let Some(epsg) = self.spec.crs.as_ref().and_then(|c| c.epsg) {
+                tags.push((34_735, Value::Short(geo_keys(epsg))));
+            }
+            if !self.spec.band_descriptions.is_empty() {
+                let mut items = String::new();
+                for (i, d) in self.spec.band_descriptions.iter().enumerate() {
+                    use std::fmt::Write as _;
+                    let _ = write!(
+                        items,
+                        "<Item name=\"DESCRIPTION\" sample=\"{i}\" role=\"description\">{}</Item>",
+                        xml_escape(d)
+                    );
+                }
+                tags.push((42_112, Value::Ascii(format!("<GDALMetadata>{items}</GDALMetadata>"))));
+            }
+        }
+        tags
+    }
+
+    fn invalid(&self, reason: String) -> Error {
+        Error::Invalid { path: self.output.dest().display().to_string(), reason }
+    }
+}
+
+/// Little-endian tile bytes after the optional horizontal predictor, compressed.
+fn encode_tile<T: Pixel>(
+    tile: &[T],
+    bs: usize,
+    bands: usize,
+    predictor: bool,
+    compression: Compression,
+) -> std::io::Result<Vec<u8>> {
+    let mut raw = Vec::with_capacity(tile.len() * T::DTYPE.size());
+    if predictor && compression != Compression::None {
+        let row_len = bs * bands;
+        for row in tile.chunks(row_len) {
+            for (i, v) in row.iter().enumerate() {
+                let d = if i >= bands { v.wrapping_delta(row[i - bands]) } else { *v };
+                d.put_le(&mut raw);
+            }
+        }
+    } else {
+        for v in tile {
+            v.put_le(&mut raw);
+        }
+    }
+    match compression {
+        Compression::None => Ok(raw),
+        Compression::Lzw => weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8)
+            .encode(&raw)
+            .map_err(|e| std::io::Error::other(e.to_string())),
+        Compression::Deflate { level } => {
+            let mut enc = flate2::write::ZlibEncoder::new(
+                Vec::with_capacity(raw.len() / 2),
+                flate2::Compression::new(u32::from(level.clamp(1, 9))),
+            );
+            enc.write_all(&raw)?;
+            enc.finish()
+        }
+        Compression::Zstd { level } => zstd::bulk::compress(&raw, i32::from(level.clamp(1, 22))),
+    }
+}
+
+/// GeoKeyDirectory for an EPSG code: projected (UTM and friends) or geographic (4326 …), pixel-is-area.
+fn geo_keys(epsg: u32) -> Vec<u16> {
+    let geographic = (4000..5000).contains(&epsg);
+    let (model, key) = if geographic { (2, 2048) } else { (1, 3072) };
+    vec![1, 1, 0, 3, 1024, 0, 1, model, 1025, 0, 1, 1, key, 0, 1, epsg as u16]
+}
+
+fn format_nodata(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
