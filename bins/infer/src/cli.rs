@@ -129,7 +129,7 @@ pub struct CogArgs {
     #[arg(long, default_value_t = 512)]
     pub blocksize: usize,
 
-    /// Overview resampling (average for continuous data, nearest for classes).
+    /// Overview resampling: average (nodata-aware mean of 2x2, continuous data) or nearest (classes).
     #[arg(long, value_enum, default_value = "average")]
     pub resampling: ResamplingArg,
 
@@ -173,10 +173,8 @@ pub enum CodecArg {
 /// Overview resampling.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ResamplingArg {
-    /// Average.
+    /// Nodata-aware mean of each 2x2 block.
     Average,
-    /// Bilinear.
-    Bilinear,
-    /// Nearest neighbour.
+    /// Top-left pixel of each 2x2 block (class rasters).
     Nearest,
 }

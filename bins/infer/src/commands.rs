@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use eoforge_jobs::{Stages, peak_rss_mib};
 use eoforge_qc::{Published, QcConfig, QcReport, publish, run_qc};
-use eoforge_raster::{CogOptions, Compression, DataType, Raster, Resampling, TiffOptions, write_cog};
+use eoforge_raster::{BigTiff, CogWriterOptions, Compression, DataType, Raster, Resampling, translate_to_cog};
 use eoforge_storage::{Store, StoreOptions, StoreUrl};
 
 use crate::cli::{Cli, CodecArg, CogArgs, Command, DtypeArg, QcArgs, QcLimits, ResamplingArg};
@@ -120,14 +120,17 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
     };
     let resampling = match args.resampling {
         ResamplingArg::Average => Resampling::Average,
-        ResamplingArg::Bilinear => Resampling::Bilinear,
         ResamplingArg::Nearest => Resampling::Nearest,
     };
-    let cog_options = CogOptions {
-        tiff: TiffOptions { block_size: args.blocksize, compression, threads: args.threads, ..TiffOptions::default() },
-        overviews: Some(resampling),
+    let cog_options = CogWriterOptions {
+        block_size: args.blocksize,
+        compression,
+        overview_resampling: resampling,
+        bigtiff: BigTiff::IfSafer,
+        ..CogWriterOptions::default()
     };
-    stages.time("write", || write_cog(&source, &tmp, &cog_options))?;
+    let pool = rayon_pool(args.threads)?;
+    stages.time("write", || pool.install(|| translate_to_cog(&args.source, options, &tmp, &cog_options)))?;
     let report = stages.time("qc", || run_qc(&tmp, &qc_config, &BTreeMap::new()))?;
     summarize(&report);
     let rt = runtime()?;
@@ -167,6 +170,10 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
         None => report.gate()?,
     }
     Ok(())
+}
+
+fn rayon_pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
+    Ok(rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?)
 }
 
 fn store_json(rt: &tokio::runtime::Runtime, store: &Store, key: &str, value: &serde_json::Value) -> Result {

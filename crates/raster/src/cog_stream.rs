@@ -476,3 +476,98 @@ fn format_nodata(v: f64) -> String {
 fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
+
+/// Converts a raster (path or URL) to a COG at `dest` with [`CogWriter`]: a reader thread reads rows of tiles
+/// while the writer compresses, so reading and compression overlap. Georeferencing, nodata (of band 1) and band
+/// descriptions are carried over. The result is checked with [`crate::check_cog`] before it is published.
+pub fn translate_to_cog(
+    source: &str,
+    store: &eoforge_storage::StoreOptions,
+    dest: &Path,
+    options: &CogWriterOptions,
+) -> Result<crate::CogReport> {
+    let raster = crate::Raster::open_with(source, store)?;
+    let info = raster.info()?;
+    let spec = RasterSpec {
+        width: info.width,
+        height: info.height,
+        bands: info.band_count,
+        geo_transform: info.geo_transform,
+        crs: info.crs.clone(),
+        nodata: info.bands.first().and_then(|b| b.nodata),
+        band_descriptions: if info.bands.iter().any(|b| !b.description.is_empty()) {
+            info.bands.iter().map(|b| b.description.clone()).collect()
+        } else {
+            Vec::new()
+        },
+    };
+    let dtype = raster.dtype(1)?;
+    for band in 2..=info.band_count {
+        if raster.dtype(band)? != dtype {
+            return Err(Error::Invalid {
+                path: source.to_owned(),
+                reason: "bands of different data types cannot share one COG".into(),
+            });
+        }
+    }
+    drop(raster);
+    match dtype {
+        DataType::UInt8 => stream::<u8>(source, store, dest, &spec, options),
+        DataType::UInt16 => stream::<u16>(source, store, dest, &spec, options),
+        DataType::Int16 => stream::<i16>(source, store, dest, &spec, options),
+        DataType::Float32 => stream::<f32>(source, store, dest, &spec, options),
+    }?;
+    let mut report = crate::check_cog(dest)?;
+    if !report.is_valid() {
+        let _ = std::fs::remove_file(dest);
+        return Err(Error::Write {
+            path: dest.display().to_string(),
+            reason: format!("not a valid COG: {}", report.errors.join("; ")),
+        });
+    }
+    dest.clone_into(&mut report.path);
+    Ok(report)
+}
+
+fn stream<T: Pixel>(
+    source: &str,
+    store: &eoforge_storage::StoreOptions,
+    dest: &Path,
+    spec: &RasterSpec,
+    options: &CogWriterOptions,
+) -> Result<PathBuf> {
+    let mut writer = CogWriter::<T>::create(dest, spec, options)?;
+    let (bs, width, height) = (options.block_size, spec.width, spec.height);
+    let rows = height.div_ceil(bs);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<ndarray::Array3<T>>>(2);
+    let (source, store) = (source.to_owned(), store.clone());
+    let reader = std::thread::spawn(move || {
+        let raster = match crate::Raster::open_with(&source, &store) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        for by in 0..rows {
+            let h = bs.min(height - by * bs);
+            let strip = raster.read_window::<T>(crate::Window::new(0, by * bs, width, h), None);
+            let failed = strip.is_err();
+            if tx.send(strip).is_err() || failed {
+                return;
+            }
+        }
+    });
+    for by in 0..rows {
+        let strip = rx.recv().map_err(|_| Error::Write {
+            path: dest.display().to_string(),
+            reason: "the reader stopped early".into(),
+        })??;
+        for bx in 0..width.div_ceil(bs) {
+            let (c0, c1) = (bx * bs, ((bx + 1) * bs).min(width));
+            writer.write_block(bx, by, strip.slice(ndarray::s![.., .., c0..c1]))?;
+        }
+    }
+    let _ = reader.join();
+    writer.finish()
+}

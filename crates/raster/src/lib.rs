@@ -30,7 +30,7 @@ assert_eq!(red.dim(), (1, 256, 256));
 #![deny(missing_docs)]
 
 pub use crate::cog::{CogOptions, CogReport, check_cog, write_cog};
-pub use crate::cog_stream::{CogWriter, CogWriterOptions};
+pub use crate::cog_stream::{CogWriter, CogWriterOptions, translate_to_cog};
 pub use crate::crs::{Crs, reproject_bounds, utm_epsg};
 pub use crate::dtype::{DataType, Pixel};
 pub use crate::error::{Error, Result};
