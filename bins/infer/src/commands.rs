@@ -68,6 +68,7 @@ fn summarize(report: &QcReport) {
 }
 
 fn qc(args: &QcArgs, options: &StoreOptions) -> Result {
+    eoforge_raster::set_gdal_cache_mib(128);
     let product = Path::new(&args.product);
     let stages = match &args.profile {
         Some(path) => {
@@ -100,6 +101,8 @@ fn qc(args: &QcArgs, options: &StoreOptions) -> Result {
 }
 
 fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
+    // Every source block is read once: GDAL's default cache (5 % of RAM) would only hold memory.
+    eoforge_raster::set_gdal_cache_mib(128);
     let mut stages = Stages::default();
     let source = stages.time("open", || Raster::open_with(&args.source, options))?;
     let qc_config = config(&args.limits)?;

@@ -1,7 +1,5 @@
 //! Band statistics for QC, computed block row by block row (memory stays at one row of blocks).
 
-use std::collections::HashMap;
-
 use eoforge_raster::{Raster, Window};
 
 use crate::error::Result;
@@ -36,50 +34,87 @@ impl BandStats {
     }
 }
 
-/// Scans every band of `raster` at full resolution.
+/// Running statistics of one band.
+struct Acc {
+    stats: BandStats,
+    nodata: Option<f64>,
+    n: u64,
+    mean: f64,
+    m2: f64,
+    /// Exact histogram of integer values (offset by 32,768) or of the top 16 bits of float values.
+    histogram: Vec<u64>,
+    integer: bool,
+}
+
+impl Acc {
+    fn push(&mut self, v: f64) {
+        self.stats.pixels += 1;
+        if v.is_nan() || Some(v) == self.nodata {
+            self.stats.nodata += 1;
+            return;
+        }
+        if v == 0.0 {
+            self.stats.zeros += 1;
+        }
+        self.n += 1;
+        let delta = v - self.mean;
+        self.mean += delta / self.n as f64;
+        self.m2 += delta * (v - self.mean);
+        self.stats.min = self.stats.min.min(v);
+        self.stats.max = self.stats.max.max(v);
+        let bin = if self.integer { (v as i64 + 32_768) as usize } else { ((v as f32).to_bits() >> 16) as usize };
+        let last = self.histogram.len() - 1;
+        self.histogram[bin.min(last)] += 1;
+    }
+
+    fn finish(mut self) -> BandStats {
+        if self.n == 0 {
+            self.stats.min = 0.0;
+            self.stats.max = 0.0;
+        }
+        self.stats.mean = self.mean;
+        self.stats.std = if self.n == 0 { 0.0 } else { (self.m2 / self.n as f64).sqrt() };
+        let n = self.n as f64;
+        self.stats.entropy = self
+            .histogram
+            .iter()
+            .filter(|c| **c > 0)
+            .map(|&c| c as f64 / n)
+            .map(|p| -p * p.log2())
+            .sum::<f64>()
+            .max(0.0);
+        self.stats
+    }
+}
+
+/// Scans every band of `raster` at full resolution, one strip of block rows at a time (all bands per read, so
+/// pixel-interleaved tiles are decompressed once).
 pub fn band_stats(raster: &Raster) -> Result<Vec<BandStats>> {
     let (width, height) = (raster.width(), raster.height());
     let rows_per_read = raster.info()?.bands.first().map_or(256, |b| b.block_size[1].clamp(1, 1024));
-    let mut out = Vec::with_capacity(raster.band_count());
+    let mut accs = Vec::with_capacity(raster.band_count());
     for band in 1..=raster.band_count() {
-        let nodata = raster.nodata(band)?;
         let integer = raster.dtype(band)? != eoforge_raster::DataType::Float32;
-        let (mut n, mut mean, mut m2) = (0u64, 0.0f64, 0.0f64);
-        let mut stats = BandStats { band, min: f64::INFINITY, max: f64::NEG_INFINITY, ..BandStats::default() };
-        let mut histogram: HashMap<i64, u64> = HashMap::new();
-        let mut row = 0;
-        while row < height {
-            let rows = rows_per_read.min(height - row);
-            let block = raster.read_window::<f32>(Window::new(0, row, width, rows), Some(&[band]))?;
-            for &v in &block {
-                let v = f64::from(v);
-                stats.pixels += 1;
-                if v.is_nan() || Some(v) == nodata {
-                    stats.nodata += 1;
-                    continue;
-                }
-                if v == 0.0 {
-                    stats.zeros += 1;
-                }
-                n += 1;
-                let delta = v - mean;
-                mean += delta / n as f64;
-                m2 += delta * (v - mean);
-                stats.min = stats.min.min(v);
-                stats.max = stats.max.max(v);
-                let key = if integer { v as i64 } else { i64::from((v as f32).to_bits() >> 16) };
-                *histogram.entry(key).or_default() += 1;
-            }
-            row += rows;
-        }
-        if n == 0 {
-            stats.min = 0.0;
-            stats.max = 0.0;
-        }
-        stats.mean = mean;
-        stats.std = if n == 0 { 0.0 } else { (m2 / n as f64).sqrt() };
-        stats.entropy = histogram.values().map(|&c| c as f64 / n as f64).map(|p| -p * p.log2()).sum::<f64>().max(0.0);
-        out.push(stats);
+        accs.push(Acc {
+            stats: BandStats { band, min: f64::INFINITY, max: f64::NEG_INFINITY, ..BandStats::default() },
+            nodata: raster.nodata(band)?,
+            n: 0,
+            mean: 0.0,
+            m2: 0.0,
+            histogram: vec![0; if integer { 98_304 } else { 65_536 }],
+            integer,
+        });
     }
-    Ok(out)
+    let mut row = 0;
+    while row < height {
+        let rows = rows_per_read.min(height - row);
+        let strip = raster.read_window::<f32>(Window::new(0, row, width, rows), None)?;
+        for (acc, plane) in accs.iter_mut().zip(strip.outer_iter()) {
+            for &v in &plane {
+                acc.push(f64::from(v));
+            }
+        }
+        row += rows;
+    }
+    Ok(accs.into_iter().map(Acc::finish).collect())
 }

@@ -55,6 +55,9 @@ impl Default for CogWriterOptions {
     }
 }
 
+/// A compressed tile and, below the top level, its reduced quadrant for the parent.
+type Encoded<T> = (std::io::Result<Vec<u8>>, Option<Vec<T>>);
+
 /// One pyramid level: its size and where its compressed tiles are.
 struct Level {
     width: usize,
@@ -178,103 +181,96 @@ impl<T: Pixel> CogWriter<T> {
         {
             return Err(self.invalid(format!("tile {bx},{by} was already written")));
         }
-        let bands = self.spec.bands;
-        let mut tile = vec![self.fill; bs * bs * bands];
-        for r in 0..vh {
-            for c in 0..vw {
-                for b in 0..bands {
-                    tile[(r * bs + c) * bands + b] = data[[b, r, c]];
-                }
-            }
-        }
+        let tile = interleave(&data, bs, self.fill);
+        self.accept(0, bx, by, tile)
+    }
+
+    /// Writes a base tile already laid out pixel-interleaved and padded to `block_size`² (shape checked by the
+    /// caller, as in [`stream`]).
+    fn write_interleaved(&mut self, bx: usize, by: usize, tile: Vec<T>) -> Result<()> {
         self.accept(0, bx, by, tile)
     }
 
     fn accept(&mut self, level: usize, tx: usize, ty: usize, tile: Vec<T>) -> Result<()> {
-        if level + 1 < self.levels.len() {
-            self.reduce_into_parent(level, tx, ty, &tile)?;
-        }
-        let index = ty * self.levels[level].tiles_x + tx;
-        self.pending.push((level, index, tile));
+        self.pending.push((level, ty * self.levels[level].tiles_x + tx, tile));
         if self.pending.len() >= self.options.batch.max(1) {
             self.flush_pending()?;
         }
         Ok(())
     }
 
-    /// Reduces a finished tile of `level` into its quadrant of the parent tile, and passes on a completed parent.
-    fn reduce_into_parent(&mut self, level: usize, tx: usize, ty: usize, tile: &[T]) -> Result<()> {
-        let bs = self.options.block_size;
-        let bands = self.spec.bands;
+    /// Compresses the waiting tiles and computes their overview quadrants in parallel, then appends the bytes to
+    /// the level files and places the quadrants into their parents; completed parents join the queue.
+    fn flush_pending(&mut self) -> Result<()> {
+        while !self.pending.is_empty() {
+            let jobs = std::mem::take(&mut self.pending);
+            let (bs, bands) = (self.options.block_size, self.spec.bands);
+            let predictor = self.options.predictor && T::DTYPE != DataType::Float32;
+            let compression = self.options.compression;
+            let nearest = self.options.overview_resampling == Resampling::Nearest;
+            let (nodata, fill) = (self.spec.nodata, self.fill);
+            let top = self.levels.len() - 1;
+            let extents: Vec<(usize, usize)> = jobs
+                .iter()
+                .map(|(level, index, _)| {
+                    let l = &self.levels[*level];
+                    let (tx, ty) = (index % l.tiles_x, index / l.tiles_x);
+                    (bs.min(l.width - tx * bs), bs.min(l.height - ty * bs))
+                })
+                .collect();
+            let done: Vec<Encoded<T>> = jobs
+                .par_iter()
+                .zip(extents.par_iter())
+                .map(|((level, _, tile), &(vw, vh))| {
+                    let quadrant = (*level < top).then(|| reduce(tile, bs, bands, vw, vh, nearest, nodata, fill));
+                    (encode_tile(tile, bs, bands, predictor, compression), quadrant)
+                })
+                .collect();
+            for ((level, index, _), (bytes, quadrant)) in jobs.into_iter().zip(done) {
+                let path = self.output.dest().display().to_string();
+                let bytes = bytes.map_err(|e| Error::Write { path, reason: format!("compressing a tile: {e}") })?;
+                let lvl = &mut self.levels[level];
+                lvl.file.write_all(&bytes).map_err(|source| Error::Io {
+                    operation: "write",
+                    path: lvl.path.display().to_string(),
+                    source,
+                })?;
+                lvl.tiles[index] = Some((lvl.written, bytes.len() as u64));
+                lvl.written += bytes.len() as u64;
+                let (tx, ty) = (index % lvl.tiles_x, index / lvl.tiles_x);
+                if let Some(q) = quadrant {
+                    self.place(level, tx, ty, &q);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a child's reduced quadrant into its parent; a parent with all its children joins the queue.
+    fn place(&mut self, level: usize, tx: usize, ty: usize, quadrant: &[T]) {
+        let (bs, bands) = (self.options.block_size, self.spec.bands);
         let half = bs / 2;
-        let (child, parent_level) = (&self.levels[level], &self.levels[level + 1]);
-        let (vw, vh) = (bs.min(child.width - tx * bs), bs.min(child.height - ty * bs));
+        let child = &self.levels[level];
         let (px, py) = (tx / 2, ty / 2);
         let expected = ((2 * px + 2).min(child.tiles_x) - 2 * px) * ((2 * py + 2).min(child.tiles_y) - 2 * py);
         let (ox, oy) = ((tx % 2) * half, (ty % 2) * half);
-        let _ = parent_level;
-        let nodata = self.spec.nodata;
-        let nearest = self.options.overview_resampling == Resampling::Nearest;
         let fill = self.fill;
         let parent = self
             .parents
             .entry((level + 1, px, py))
             .or_insert_with(|| Parent { data: vec![fill; bs * bs * bands], children: 0 });
-        for r in 0..vh.div_ceil(2) {
-            for c in 0..vw.div_ceil(2) {
-                for b in 0..bands {
-                    let at = |rr: usize, cc: usize| tile[(rr * bs + cc) * bands + b];
-                    let value = if nearest {
-                        at(2 * r, 2 * c)
-                    } else {
-                        let (mut sum, mut n) = (0.0, 0u32);
-                        for (rr, cc) in [(2 * r, 2 * c), (2 * r, 2 * c + 1), (2 * r + 1, 2 * c), (2 * r + 1, 2 * c + 1)]
-                        {
-                            if rr < vh && cc < vw {
-                                let v = at(rr, cc).to_f64();
-                                if Some(v) != nodata && !v.is_nan() {
-                                    sum += v;
-                                    n += 1;
-                                }
-                            }
-                        }
-                        if n == 0 { fill } else { T::from_f64(sum / f64::from(n)) }
-                    };
-                    parent.data[((oy + r) * bs + ox + c) * bands + b] = value;
-                }
-            }
+        for r in 0..half {
+            let src = &quadrant[r * half * bands..(r + 1) * half * bands];
+            let at = ((oy + r) * bs + ox) * bands;
+            parent.data[at..at + half * bands].copy_from_slice(src);
         }
         parent.children += 1;
-        if parent.children == expected {
-            let done = self.parents.remove(&(level + 1, px, py)).map(|p| p.data).unwrap_or_default();
-            self.accept(level + 1, px, py, done)?;
+        if parent.children == expected
+            && let Some(done) = self.parents.remove(&(level + 1, px, py))
+        {
+            let index = py * self.levels[level + 1].tiles_x + px;
+            self.pending.push((level + 1, index, done.data));
         }
-        Ok(())
-    }
-
-    /// Compresses the waiting tiles in parallel and appends them to their level files.
-    fn flush_pending(&mut self) -> Result<()> {
-        let jobs = std::mem::take(&mut self.pending);
-        let (bs, bands) = (self.options.block_size, self.spec.bands);
-        let predictor = self.options.predictor && T::DTYPE != DataType::Float32;
-        let compression = self.options.compression;
-        let compressed: Vec<std::io::Result<Vec<u8>>> =
-            jobs.par_iter().map(|(_, _, tile)| encode_tile(tile, bs, bands, predictor, compression)).collect();
-        for ((level, index, _), bytes) in jobs.iter().zip(compressed) {
-            let bytes = bytes.map_err(|e| Error::Write {
-                path: self.output.dest().display().to_string(),
-                reason: format!("compressing a tile: {e}"),
-            })?;
-            let lvl = &mut self.levels[*level];
-            lvl.file.write_all(&bytes).map_err(|source| Error::Io {
-                operation: "write",
-                path: lvl.path.display().to_string(),
-                source,
-            })?;
-            lvl.tiles[*index] = Some((lvl.written, bytes.len() as u64));
-            lvl.written += bytes.len() as u64;
-        }
-        Ok(())
     }
 
     /// Writes the COG (IFDs first, then tiles smallest overview first) and renames it into place.
@@ -423,6 +419,63 @@ impl<T: Pixel> CogWriter<T> {
     }
 }
 
+/// A `(bands, rows, cols)` block as one pixel-interleaved `bs`² tile, padded with `fill`.
+fn interleave<T: Pixel>(data: &ArrayView3<'_, T>, bs: usize, fill: T) -> Vec<T> {
+    let (bands, rows, _) = data.dim();
+    let mut tile = vec![fill; bs * bs * bands];
+    for b in 0..bands {
+        for r in 0..rows {
+            let row = data.slice(ndarray::s![b, r, ..]);
+            let base = r * bs * bands + b;
+            for (c, v) in row.iter().enumerate() {
+                tile[base + c * bands] = *v;
+            }
+        }
+    }
+    tile
+}
+
+/// The `bs/2`-square reduction of a tile whose valid extent is `vw` x `vh`: nodata-aware 2x2 mean, or the
+/// top-left pixel with `nearest`. Pixels outside the valid extent are `fill`.
+#[allow(clippy::too_many_arguments)]
+fn reduce<T: Pixel>(
+    tile: &[T],
+    bs: usize,
+    bands: usize,
+    vw: usize,
+    vh: usize,
+    nearest: bool,
+    nodata: Option<f64>,
+    fill: T,
+) -> Vec<T> {
+    let half = bs / 2;
+    let mut out = vec![fill; half * half * bands];
+    let (ow, oh) = (vw.div_ceil(2), vh.div_ceil(2));
+    for r in 0..oh {
+        for c in 0..ow {
+            for b in 0..bands {
+                let at = |rr: usize, cc: usize| tile[(rr * bs + cc) * bands + b];
+                out[(r * half + c) * bands + b] = if nearest {
+                    at(2 * r, 2 * c)
+                } else {
+                    let (mut sum, mut n) = (0.0, 0u32);
+                    for (rr, cc) in [(2 * r, 2 * c), (2 * r, 2 * c + 1), (2 * r + 1, 2 * c), (2 * r + 1, 2 * c + 1)] {
+                        if rr < vh && cc < vw {
+                            let v = at(rr, cc).to_f64();
+                            if Some(v) != nodata && !v.is_nan() {
+                                sum += v;
+                                n += 1;
+                            }
+                        }
+                    }
+                    if n == 0 { fill } else { T::from_f64(sum / f64::from(n)) }
+                };
+            }
+        }
+    }
+    out
+}
+
 /// Little-endian tile bytes after the optional horizontal predictor, compressed.
 fn encode_tile<T: Pixel>(
     tile: &[T],
@@ -563,9 +616,14 @@ fn stream<T: Pixel>(
             path: dest.display().to_string(),
             reason: "the reader stopped early".into(),
         })??;
-        for bx in 0..width.div_ceil(bs) {
-            let (c0, c1) = (bx * bs, ((bx + 1) * bs).min(width));
-            writer.write_block(bx, by, strip.slice(ndarray::s![.., .., c0..c1]))?;
+        let tiles: Vec<Vec<T>> = (0..width.div_ceil(bs))
+            .into_par_iter()
+            .map(|bx| {
+                interleave(&strip.slice(ndarray::s![.., .., bx * bs..((bx + 1) * bs).min(width)]), bs, writer.fill)
+            })
+            .collect();
+        for (bx, tile) in tiles.into_iter().enumerate() {
+            writer.write_interleaved(bx, by, tile)?;
         }
     }
     let _ = reader.join();

@@ -438,6 +438,14 @@ pub(crate) fn gdal_message(e: &gdal::errors::GdalError) -> String {
     }
 }
 
+/// Caps GDAL's block cache (default: 5 % of RAM). Streaming jobs read every block once, so a large cache only
+/// inflates memory; the COG writer's CLI sets it to a few hundred MiB.
+#[allow(unsafe_code)]
+pub fn set_gdal_cache_mib(mib: usize) {
+    // SAFETY: GDALSetCacheMax64 takes a plain integer and may be called at any time.
+    unsafe { gdal_sys::GDALSetCacheMax64((mib as i64) << 20) };
+}
+
 /// GDAL prints errors to stderr by default; send them to `tracing` instead (they also come back as typed errors).
 pub(crate) fn route_gdal_errors_to_tracing() {
     static ONCE: Once = Once::new();
