@@ -25,24 +25,11 @@ where
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EOFORGE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if cli.verbose > 0 { "info" } else { "warn" }));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    eoforge_jobs::init_logging(cli.verbose);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let mut text = e.to_string();
-            let mut cur = e.source();
-            while let Some(s) = cur {
-                let part = s.to_string();
-                if !text.contains(&part) {
-                    text.push_str(": ");
-                    text.push_str(&part);
-                }
-                cur = s.source();
-            }
-            eprintln!("error: {text}");
+            eprintln!("error: {}", eoforge_jobs::error_chain(&*e));
             ExitCode::FAILURE
         }
     }

@@ -3,6 +3,7 @@ Running eoforge stages: what every stage reports in its `profile.json`.
 
 - [`peak_rss_mib`]: the process's peak resident memory.
 - [`Stages`]: named stage timings in seconds, in the order they ran.
+- [`init_logging`] and [`error_chain`]: what every eoforge binary does with logs and errors.
 */
 #![deny(missing_docs)]
 
@@ -20,6 +21,36 @@ pub fn peak_rss_mib() -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Sends `tracing` logs to stderr: warnings by default, `-v` info, `-vv` debug, `-vvv` trace;
+/// `EOFORGE_LOG=<filter>` overrides.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EOFORGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// An error and its sources as one line, `outer: inner: innermost`, skipping sources already quoted.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
 }
 
 /// Stage timings: `time("write", || …)` records how long a stage took.

@@ -2,7 +2,6 @@
 //! values, any tile order, and nothing published when tiles are missing.
 
 use std::path::Path;
-use std::process::Command;
 
 use eoforge_raster::{
     BigTiff, CogWriter, CogWriterOptions, Compression, Crs, GeoTransform, Pixel, Raster, RasterSpec, Resampling,
@@ -45,12 +44,6 @@ fn row_major(nx: usize, ny: usize) -> Vec<(usize, usize)> {
     (0..ny).flat_map(|y| (0..nx).map(move |x| (x, y))).collect()
 }
 
-fn gdal_validator(path: &Path) -> (bool, String) {
-    let script = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py";
-    let out = Command::new("/usr/bin/python3").arg(script).arg(path).output().expect("run validator");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
-}
-
 #[test]
 fn streamed_cogs_validate_and_read_back_bit_exact() {
     let Some((data, gt, crs)) = stack() else { return };
@@ -72,7 +65,7 @@ fn streamed_cogs_validate_and_read_back_bit_exact() {
         let options = CogWriterOptions { block_size: 256, compression, batch: 7, ..CogWriterOptions::default() };
         let path = dir.path().join(format!("stream-{i}.tif"));
         write(&path, &data, &spec, &options, &row_major(5, 5)).expect("write");
-        let (ok, text) = gdal_validator(&path);
+        let (ok, text) = eoforge_testkit::gdal_cog_validator(&path);
         assert!(ok && !text.contains("warnings were found"), "{compression:?}: {text}");
         let report = check_cog(&path).expect("check");
         assert!(report.is_valid() && report.overview_count == 3, "{report:?}");
@@ -125,7 +118,7 @@ fn any_tile_order_gives_the_same_image_and_other_dtypes_round_trip() {
     };
     let p = dir.path().join("scrambled.tif");
     write(&p, &data, &spec, &options, &order).expect("write");
-    assert!(gdal_validator(&p).0);
+    assert!(eoforge_testkit::gdal_cog_validator(&p).0);
     assert_eq!(
         Raster::open(&p.display().to_string())
             .expect("open")
@@ -149,7 +142,7 @@ fn any_tile_order_gives_the_same_image_and_other_dtypes_round_trip() {
         .read_window::<f32>(Window::full(1098, 1098), None)
         .expect("read");
     assert!(back.iter().zip(f32s.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
-    assert!(gdal_validator(&p).0);
+    assert!(eoforge_testkit::gdal_cog_validator(&p).0);
 
     let i16s = data.mapv(|v| (i32::from(v) - 3000).clamp(-32_768, 32_767) as i16);
     let p = dir.path().join("int16.tif");

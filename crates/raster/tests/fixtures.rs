@@ -304,13 +304,6 @@ fn abandoned_writer_leaves_nothing_and_bad_blocks_are_rejected() {
     assert!(std::fs::read_dir(dir.path()).expect("list").next().is_none(), "partial output left behind");
 }
 
-fn gdal_validator(path: &Path) -> (bool, String) {
-    let script = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py";
-    assert!(Path::new(script).is_file(), "GDAL's COG validator (python3-gdal) must be installed: {script}");
-    let out = Command::new("/usr/bin/python3").arg(script).arg(path).output().expect("run validator");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
-}
-
 #[test]
 fn cogs_pass_gdals_validator_and_our_checker_agrees() {
     let Some((stack, gt, crs)) = rkh_stack() else { return };
@@ -328,7 +321,7 @@ fn cogs_pass_gdals_validator_and_our_checker_agrees() {
     let report =
         write_cog(&Raster::open(&raw.display().to_string()).expect("open raw"), &cog, &options).expect("write cog");
     assert!(report.is_valid() && report.overview_count >= 1, "{report:?}");
-    let (ok, text) = gdal_validator(&cog);
+    let (ok, text) = eoforge_testkit::gdal_cog_validator(&cog);
     assert!(
         ok && text.contains("is a valid cloud optimized GeoTIFF") && !text.contains("warnings were found"),
         "{text}"
@@ -346,13 +339,13 @@ fn cogs_pass_gdals_validator_and_our_checker_agrees() {
     write_stack(&late, &stack, &spec, &TiffOptions::default(), Some(Resampling::Average));
     let report = check_cog(&late).expect("check");
     assert!(!report.is_valid(), "{report:?}");
-    let (ok, text) = gdal_validator(&late);
+    let (ok, text) = eoforge_testkit::gdal_cog_validator(&late);
     assert!(!ok, "GDAL's validator should reject it too: {text}");
 
     // Tiled but without overviews: GDAL's validator only warns, ours fails it.
     let bare = dir.path().join("no-overviews.tif");
     write_stack(&bare, &stack, &spec, &TiffOptions::default(), None);
-    let (ok, text) = gdal_validator(&bare);
+    let (ok, text) = eoforge_testkit::gdal_cog_validator(&bare);
     assert!(ok && text.contains("warnings were found"), "{text}");
     let report = check_cog(&bare).expect("check");
     assert!(report.errors.iter().any(|e| e.contains("no internal overviews")), "{report:?}");
@@ -366,7 +359,7 @@ fn cogs_pass_gdals_validator_and_our_checker_agrees() {
     write_cog(&Raster::open(&raw.display().to_string()).expect("open raw"), &big, &options).expect("write BigTIFF cog");
     let head = std::fs::read(&big).expect("read")[..4].to_vec();
     assert_eq!(head, [0x49, 0x49, 0x2B, 0x00], "BigTIFF signature");
-    let (ok, text) = gdal_validator(&big);
+    let (ok, text) = eoforge_testkit::gdal_cog_validator(&big);
     assert!(ok && !text.contains("warnings were found"), "{text}");
 
     // A failed COG write publishes nothing.

@@ -22,6 +22,15 @@ pub use crate::fixtures::{fixture, fixtures};
 pub use crate::python::python_with;
 pub use crate::s3_server::S3Server;
 
+/// Runs GDAL's own COG validator (Debian python3-gdal) on `path`: (passed, its output).
+pub fn gdal_cog_validator(path: &std::path::Path) -> (bool, String) {
+    let script = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py";
+    assert!(std::path::Path::new(script).is_file(), "GDAL's COG validator (python3-gdal) must be installed: {script}");
+    let out =
+        std::process::Command::new("/usr/bin/python3").arg(script).arg(path).output().expect("run the COG validator");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+}
+
 /// The repository root (the workspace directory).
 pub fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
