@@ -1,0 +1,27 @@
+//! The engine's error type.
+
+/// Result alias for inference runs.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An inference failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Options that cannot work (window smaller than twice the halo, batch over the element limit, …).
+    #[error("invalid inference options: {0}")]
+    Options(String),
+    /// The model failed or returned the wrong shape.
+    #[error("model failed on window {window}: {reason}")]
+    Model {
+        /// Which window (col,row of its top-left input pixel).
+        window: String,
+        /// Why.
+        reason: String,
+    },
+    /// Reading the input or writing the output failed.
+    #[error(transparent)]
+    Raster(#[from] eoforge_raster::Error),
+    /// A pipeline stage stopped unexpectedly.
+    #[error("pipeline stage `{0}` stopped unexpectedly")]
+    Stage(&'static str),
+}

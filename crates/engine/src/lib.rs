@@ -1,0 +1,25 @@
+/*!
+Tiled inference: stream a scene through a model in overlapping windows and stitch the outputs into a COG.
+
+# Brief overview
+- [`Model`]: anything that maps a batch `(n, bands, h, w)` of f32 to `(n, out_bands, h·s, w·s)` — a burn model
+  behind a thin adapter, or a plain closure ([`FnModel`]) for tests and simple products.
+- [`run`] reads windows with a halo (band subset, per-band normalisation), batches them, runs the model on its own
+  thread, blends overlaps with a Hann window (or keeps window centres), and hands every finished output tile to
+  the streaming [`eoforge_raster::CogWriter`] as soon as no later window can touch it: memory holds a band of
+  output rows a window tall, whatever the scene size. Stages overlap through bounded channels; the
+  [`EngineProfile`] reports each stage's busy time so the limiting stage is visible.
+- Output georeferencing is the input's with pixels `scale` times smaller; edges are covered exactly (the last
+  window is shifted back inside the scene).
+*/
+#![deny(missing_docs)]
+
+mod error;
+mod model;
+mod plan;
+mod run;
+
+pub use crate::error::{Error, Result};
+pub use crate::model::{FnModel, Model};
+pub use crate::plan::{Blend, WindowPlan, window_starts};
+pub use crate::run::{EngineOptions, EngineProfile, run};
