@@ -3,7 +3,8 @@ Running eoforge stages: what every stage reports in its `profile.json`.
 
 - [`peak_rss_mib`]: the process's peak resident memory.
 - [`Stages`]: named stage timings in seconds, in the order they ran.
-- [`init_logging`] and [`error_chain`]: what every eoforge binary does with logs and errors.
+- [`cli_main`], [`init_logging`] and [`error_chain`]: what every eoforge binary does with arguments, logs and
+  errors (usage errors exit 2, failures print one line and exit 1).
 */
 #![deny(missing_docs)]
 
@@ -21,6 +22,38 @@ pub fn peak_rss_mib() -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Runs a binary: parses `args` into `C` (usage errors exit 2, `--help` exits 0), sets up logging from the parsed
+/// verbosity, runs `run` and turns an error into one `error: …` line on stderr and exit status 1.
+pub fn cli_main<C, I, T>(
+    args: I,
+    verbosity: impl FnOnce(&C) -> u8,
+    run: impl FnOnce(C) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+) -> std::process::ExitCode
+where
+    C: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match C::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return std::process::ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    init_logging(verbosity(&cli));
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {}", error_chain(&*e));
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Sends `tracing` logs to stderr: warnings by default, `-v` info, `-vv` debug, `-vvv` trace;
