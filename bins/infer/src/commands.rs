@@ -8,7 +8,9 @@ use eoforge_qc::{Published, QcConfig, QcReport, publish, run_qc};
 use eoforge_raster::{BigTiff, CogWriterOptions, Compression, DataType, Raster, Resampling, translate_to_cog};
 use eoforge_storage::{Store, StoreOptions, StoreUrl};
 
-use crate::cli::{Cli, CodecArg, CogArgs, Command, DtypeArg, QcArgs, QcLimits, ResamplingArg};
+use crate::cli::{
+    BlendArg, Cli, CodecArg, CogArgs, Command, DtypeArg, ModelArg, PredictArgs, QcArgs, QcLimits, ResamplingArg,
+};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -20,6 +22,7 @@ pub(crate) fn run(cli: Cli) -> Result {
     match cli.command {
         Command::Qc(args) => qc(&args, &options),
         Command::Cog(args) => cog(&args, &options),
+        Command::Predict(args) => predict(&args, &options),
     }
 }
 
@@ -38,12 +41,7 @@ fn pair(text: &str, what: &str) -> Result<(f64, f64)> {
 fn config(limits: &QcLimits) -> Result<QcConfig> {
     Ok(QcConfig {
         bands: limits.bands,
-        dtype: limits.dtype.map(|d| match d {
-            DtypeArg::Uint8 => DataType::UInt8,
-            DtypeArg::Uint16 => DataType::UInt16,
-            DtypeArg::Int16 => DataType::Int16,
-            DtypeArg::Float32 => DataType::Float32,
-        }),
+        dtype: limits.dtype.map(dtype),
         min_overviews: limits.min_overviews,
         max_nodata_fraction: limits.max_nodata_fraction,
         mean_range: limits.mean_range.as_deref().map(|t| pair(t, "--mean-range")).transpose()?,
@@ -106,21 +104,9 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
     let mut stages = Stages::default();
     let source = stages.time("open", || Raster::open_with(&args.source, options))?;
     let qc_config = config(&args.limits)?;
-    // Work next to a local destination (so the final move stays on one filesystem), else in a temporary folder.
-    let dest_url = StoreUrl::parse(&args.dest)?;
-    let work = match dest_url.local_path().and_then(|p| p.parent().map(Path::to_path_buf)) {
-        Some(dir) => {
-            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-            tempfile::Builder::new().prefix(".eoforge-cog-").tempdir_in(dir)?
-        }
-        None => tempfile::Builder::new().prefix("eoforge-cog-").tempdir()?,
-    };
+    let work = work_dir(&args.dest)?;
     let tmp: PathBuf = work.path().join("product.tif");
-    let compression = match args.compress {
-        CodecArg::Lzw => Compression::Lzw,
-        CodecArg::Deflate => Compression::Deflate { level: args.level },
-        CodecArg::Zstd => Compression::Zstd { level: args.level },
-    };
+    let compression = codec(args.compress, args.level);
     let resampling = match args.resampling {
         ResamplingArg::Average => Resampling::Average,
         ResamplingArg::Nearest => Resampling::Nearest,
@@ -173,6 +159,126 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
         None => report.gate()?,
     }
     Ok(())
+}
+
+/// A working folder next to a local destination (so the final move stays on one filesystem), else in the
+/// system's temporary folder; removed when dropped.
+fn work_dir(dest: &str) -> Result<tempfile::TempDir> {
+    let dest_url = StoreUrl::parse(dest)?;
+    Ok(match dest_url.local_path().and_then(|p| p.parent().map(Path::to_path_buf)) {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+            tempfile::Builder::new().prefix(".eoforge-work-").tempdir_in(dir)?
+        }
+        None => tempfile::Builder::new().prefix("eoforge-work-").tempdir()?,
+    })
+}
+
+fn codec(arg: CodecArg, level: u8) -> Compression {
+    match arg {
+        CodecArg::Lzw => Compression::Lzw,
+        CodecArg::Deflate => Compression::Deflate { level },
+        CodecArg::Zstd => Compression::Zstd { level },
+    }
+}
+
+fn predict(args: &PredictArgs, options: &StoreOptions) -> Result {
+    eoforge_raster::set_gdal_cache_mib(128);
+    let mut stages = Stages::default();
+    let source = Raster::open_with(&args.source, options)?;
+    let crop = match &args.aoi {
+        Some(text) => {
+            let values: Vec<f64> = text
+                .split(',')
+                .map(|part| part.trim().parse::<f64>())
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| format!("--aoi `{text}` is not MINLON,MINLAT,MAXLON,MAXLAT"))?;
+            let [min_lon, min_lat, max_lon, max_lat] = values.as_slice() else {
+                return Err(format!("--aoi `{text}` needs four numbers").into());
+            };
+            let aoi = eoforge_raster::Bounds::new(*min_lon, *min_lat, *max_lon, *max_lat);
+            Some(source.window_for(&aoi, &eoforge_raster::Crs::wgs84()?)?)
+        }
+        None => None,
+    };
+    let in_bands = args.input_bands.as_ref().map_or(source.band_count(), Vec::len);
+    drop(source);
+    let scale = match args.model {
+        ModelArg::Identity => 1,
+        ModelArg::Upsample => args.scale.max(1),
+    };
+    let mut model = eoforge_engine::FnModel::new(in_bands, scale, move |x: ndarray::Array4<f32>| {
+        if scale == 1 {
+            return Ok(x);
+        }
+        let (count, bands, rows, cols) = x.dim();
+        Ok(ndarray::Array4::from_shape_fn((count, bands, rows * scale, cols * scale), |(i, band, row, col)| {
+            x[[i, band, row / scale, col / scale]]
+        }))
+    });
+    let engine_options = eoforge_engine::EngineOptions {
+        window: args.window,
+        halo: args.halo,
+        batch: args.batch,
+        bands: args.input_bands.clone(),
+        normalize: None,
+        blend: match args.blend {
+            BlendArg::Hann => eoforge_engine::Blend::Hann,
+            BlendArg::Center => eoforge_engine::Blend::Center,
+        },
+        out_dtype: dtype(args.out_dtype),
+        out_nodata: None,
+        crop,
+        cog: CogWriterOptions { compression: codec(args.compress, args.level), ..CogWriterOptions::default() },
+        store: options.clone(),
+    };
+    let work = work_dir(&args.dest)?;
+    let tmp = work.path().join("product.tif");
+    let engine = stages.time("infer", || eoforge_engine::run(&args.source, &tmp, &mut model, &engine_options))?;
+    eprintln!(
+        "{} windows in {:.2} s ({:.0} windows/s, {:.1} output MB/s); busy s: {}",
+        engine.windows,
+        engine.total_s,
+        engine.windows_per_s,
+        engine.output_mb_per_s,
+        engine.busy_s.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join(", ")
+    );
+    let qc_config = config(&args.limits)?;
+    let report = stages.time("qc", || run_qc(&tmp, &qc_config, &BTreeMap::new()))?;
+    summarize(&report);
+    let rt = runtime()?;
+    let (store, key) = Store::open_object(&args.dest, options)?;
+    store_json(&rt, &store, &format!("{key}.qc.json"), &serde_json::to_value(&report)?)?;
+    let outcome = if report.passed {
+        Some(stages.time("publish", || rt.block_on(publish(&tmp, &args.dest, &report, args.force, options)))?)
+    } else {
+        None
+    };
+    let profile = serde_json::json!({
+        "source": args.source,
+        "dest": args.dest,
+        "stages": stages,
+        "engine": engine,
+        "peak_rss_mib": peak_rss_mib(),
+        "qc_passed": report.passed,
+        "published": outcome,
+    });
+    store_json(&rt, &store, &format!("{key}.profile.json"), &profile)?;
+    match outcome {
+        Some(Published::Uploaded) => eprintln!("published: {}", args.dest),
+        Some(Published::AlreadyThere) => eprintln!("already published (unchanged): {}", args.dest),
+        None => report.gate()?,
+    }
+    Ok(())
+}
+
+fn dtype(arg: DtypeArg) -> DataType {
+    match arg {
+        DtypeArg::Uint8 => DataType::UInt8,
+        DtypeArg::Uint16 => DataType::UInt16,
+        DtypeArg::Int16 => DataType::Int16,
+        DtypeArg::Float32 => DataType::Float32,
+    }
 }
 
 fn rayon_pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {

@@ -216,3 +216,76 @@ fn qc_publishes_to_a_real_s3_server_only_what_passes() {
         .expect("info");
     assert_eq!(info.bands[0].overviews, 2);
 }
+
+#[test]
+fn predict_runs_both_scale_modes_over_the_real_scene() {
+    let Some(b04) = fixture("s2-l2a-29RKH/B04.tif") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = b04.display().to_string();
+    let same = dir.path().join("identity.tif");
+    let out = infer(
+        &["predict", &src, &same.display().to_string(), "--model", "identity", "--window", "256", "--halo", "32"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let input = eoforge_raster::Raster::open(&src)
+        .expect("open")
+        .read_window::<u16>(Window::full(1098, 1098), None)
+        .expect("read");
+    let output = eoforge_raster::Raster::open(&same.display().to_string())
+        .expect("open")
+        .read_window::<u16>(Window::full(1098, 1098), None)
+        .expect("read");
+    assert_eq!(input, output, "identity at 1x reproduces the scene");
+    let profile = json(&dir.path().join("identity.tif.profile.json"));
+    assert!(
+        profile["engine"]["busy_s"]["model"].as_f64().is_some() && profile["engine"]["windows"].as_u64() > Some(16),
+        "{profile}"
+    );
+
+    let sr = dir.path().join("x10.tif");
+    let out = infer(
+        &[
+            "predict",
+            &src,
+            &sr.display().to_string(),
+            "--model",
+            "upsample",
+            "--scale",
+            "10",
+            "--window",
+            "64",
+            "--halo",
+            "8",
+            "--aoi",
+            "-11.5,24.8,-11.3,24.9",
+            "--out-dtype",
+            "int16",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let raster = eoforge_raster::Raster::open(&sr.display().to_string()).expect("open");
+    assert!(
+        raster.width() > 2000
+            && raster.height() > 1000
+            && raster.geo_transform().expect("gt").pixel_size() == (10.0, 10.0)
+    );
+    assert_eq!(raster.dtype(1).expect("dtype"), eoforge_raster::DataType::Int16);
+    let (ok, report) = eoforge_testkit::gdal_cog_validator(&sr);
+    assert!(ok && !report.contains("warnings were found"), "{report}");
+    let far = infer(
+        &[
+            "predict",
+            &src,
+            &dir.path().join("none.tif").display().to_string(),
+            "--model",
+            "identity",
+            "--aoi",
+            "10,45,10.1,45.1",
+        ],
+        &[],
+    );
+    assert_eq!(far.status.code(), Some(1));
+    assert!(text(&far).contains("does not overlap"), "{}", text(&far));
+}

@@ -287,3 +287,11 @@ pub enum OnErrorArg {
     /// Stop with an error naming the patch.
     Fail,
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

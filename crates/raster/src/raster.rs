@@ -226,6 +226,32 @@ impl Raster {
         })
     }
 
+    /// The pixel window covering `bounds` given in `crs` (e.g. a lon/lat AOI in EPSG:4326), clipped to the raster.
+    /// An AOI that misses the raster is an error.
+    pub fn window_for(&self, bounds: &Bounds, crs: &Crs) -> Result<Window> {
+        let grid_err = |reason: String| Error::Grid { path: self.location.clone(), reason };
+        let transform = self.geo_transform().ok_or_else(|| grid_err("the raster is not georeferenced".into()))?;
+        let own = self.crs().ok_or_else(|| grid_err("the raster has no CRS".into()))?;
+        let b = if own.epsg.is_some() && own.epsg == crs.epsg {
+            *bounds
+        } else {
+            crate::crs::reproject_bounds(bounds, crs, &own)?
+        };
+        let corners = [(b.min_x, b.min_y), (b.min_x, b.max_y), (b.max_x, b.min_y), (b.max_x, b.max_y)];
+        let mut px: Vec<(f64, f64)> = Vec::with_capacity(4);
+        for (x, y) in corners {
+            px.push(transform.map_to_pixel(x, y).ok_or_else(|| grid_err("degenerate geotransform".into()))?);
+        }
+        let c0 = px.iter().map(|p| p.0).fold(f64::INFINITY, f64::min).floor().max(0.0);
+        let r0 = px.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).floor().max(0.0);
+        let c1 = px.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max).ceil().min(self.width() as f64);
+        let r1 = px.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max).ceil().min(self.height() as f64);
+        if c1 <= c0 || r1 <= r0 {
+            return Err(grid_err(format!("the AOI {bounds:?} does not overlap the raster")));
+        }
+        Ok(Window::new(c0 as usize, r0 as usize, (c1 - c0) as usize, (r1 - r0) as usize))
+    }
+
     /// Reads a pixel window of the given bands (1-based; `None` = all) at native resolution into a
     /// `(bands, rows, cols)` array.
     pub fn read_window<T: Pixel>(&self, window: Window, bands: Option<&[usize]>) -> Result<Array3<T>> {

@@ -177,6 +177,12 @@ fn scene_bounds_reproject_to_lonlat_like_gdaltransform() {
         eoforge_raster::utm_epsg((ll.min_x + ll.max_x) / 2.0, (ll.min_y + ll.max_y) / 2.0).expect("zone"),
         32_629
     );
+    // A lon/lat AOI inside the scene maps to a window inside it; one far away is refused.
+    let raster = Raster::open(&b04.display().to_string()).expect("open");
+    let aoi = eoforge_raster::Bounds::new(-11.5, 24.8, -11.4, 24.9);
+    let w = raster.window_for(&aoi, &wgs).expect("AOI window");
+    assert!(w.fits(1098, 1098) && (100..130).contains(&w.width) && (100..130).contains(&w.height), "{w:?}");
+    assert!(raster.window_for(&eoforge_raster::Bounds::new(10.0, 45.0, 10.1, 45.1), &wgs).is_err());
     let back = reproject_bounds(&ll, &wgs, &utm).expect("back to UTM");
     assert!(back.min_x <= bounds.min_x + 1.0 && back.max_x >= bounds.max_x - 1.0, "{back:?} vs {bounds:?}");
 }
