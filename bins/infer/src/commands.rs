@@ -120,42 +120,70 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
     };
     let pool = rayon_pool(args.threads)?;
     stages.time("write", || pool.install(|| translate_to_cog(&args.source, options, &tmp, &cog_options)))?;
-    let report = stages.time("qc", || run_qc(&tmp, &qc_config, &BTreeMap::new()))?;
-    summarize(&report);
-    let rt = runtime()?;
-    let (store, key) = Store::open_object(&args.dest, options)?;
-    store_json(&rt, &store, &format!("{key}.qc.json"), &serde_json::to_value(&report)?)?;
-    let outcome = if report.passed {
-        Some(stages.time("publish", || rt.block_on(publish(&tmp, &args.dest, &report, args.force, options)))?)
-    } else {
-        None
-    };
-
     let (w, h, bands) = (source.width(), source.height(), source.band_count());
     let raw_mb = (w * h * bands * source.dtype(1).map_or(2, DataType::size)) as f64 / 1e6;
-    let profile = serde_json::json!({
-        "source": args.source,
-        "dest": args.dest,
-        "stages": stages,
-        "megapixels": (w * h) as f64 / 1e6,
-        "raw_mb": raw_mb,
-        "write_mb_per_s": raw_mb / stages.get("write").max(1e-9),
-        "file_bytes": report.file_bytes,
-        "compression_ratio": report.compression_ratio,
-        "peak_rss_mib": peak_rss_mib(),
-        "qc_passed": report.passed,
-        "published": outcome,
-    });
-    store_json(&rt, &store, &format!("{key}.profile.json"), &profile)?;
     eprintln!(
         "wrote {w}x{h}x{bands} ({raw_mb:.0} MB raw) as COG in {:.2} s ({:.0} MB/s), peak RSS {:.0} MiB",
         stages.get("write"),
         raw_mb / stages.get("write").max(1e-9),
         peak_rss_mib()
     );
+    let figures = serde_json::json!({
+        "megapixels": (w * h) as f64 / 1e6,
+        "raw_mb": raw_mb,
+        "write_mb_per_s": raw_mb / stages.get("write").max(1e-9),
+    });
+    let product = Product { tmp: &tmp, source: &args.source, dest: &args.dest, force: args.force };
+    check_and_publish(&product, &qc_config, options, &mut stages, figures)
+}
+
+/// A finished product in its working folder, on its way to `dest`.
+struct Product<'a> {
+    tmp: &'a Path,
+    source: &'a str,
+    dest: &'a str,
+    force: bool,
+}
+
+/// QC of a finished product: the report goes to `DEST.qc.json` either way, the product is published only if it
+/// passes, and timings plus `figures` go to `DEST.profile.json`. A failed check is the returned error.
+fn check_and_publish(
+    product: &Product<'_>,
+    qc_config: &QcConfig,
+    options: &StoreOptions,
+    stages: &mut Stages,
+    figures: serde_json::Value,
+) -> Result {
+    let report = stages.time("qc", || run_qc(product.tmp, qc_config, &BTreeMap::new()))?;
+    summarize(&report);
+    let rt = runtime()?;
+    let (store, key) = Store::open_object(product.dest, options)?;
+    store_json(&rt, &store, &format!("{key}.qc.json"), &serde_json::to_value(&report)?)?;
+    let outcome = if report.passed {
+        Some(
+            stages
+                .time("publish", || rt.block_on(publish(product.tmp, product.dest, &report, product.force, options)))?,
+        )
+    } else {
+        None
+    };
+    let mut profile = serde_json::json!({
+        "source": product.source,
+        "dest": product.dest,
+        "stages": stages,
+        "file_bytes": report.file_bytes,
+        "compression_ratio": report.compression_ratio,
+        "peak_rss_mib": peak_rss_mib(),
+        "qc_passed": report.passed,
+        "published": outcome,
+    });
+    if let (Some(map), serde_json::Value::Object(extra)) = (profile.as_object_mut(), figures) {
+        map.extend(extra);
+    }
+    store_json(&rt, &store, &format!("{key}.profile.json"), &profile)?;
     match outcome {
-        Some(Published::Uploaded) => eprintln!("published: {}", args.dest),
-        Some(Published::AlreadyThere) => eprintln!("already published (unchanged): {}", args.dest),
+        Some(Published::Uploaded) => eprintln!("published: {}", product.dest),
+        Some(Published::AlreadyThere) => eprintln!("already published (unchanged): {}", product.dest),
         None => report.gate()?,
     }
     Ok(())
@@ -243,33 +271,8 @@ fn predict(args: &PredictArgs, options: &StoreOptions) -> Result {
         engine.output_mb_per_s,
         engine.busy_s.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join(", ")
     );
-    let qc_config = config(&args.limits)?;
-    let report = stages.time("qc", || run_qc(&tmp, &qc_config, &BTreeMap::new()))?;
-    summarize(&report);
-    let rt = runtime()?;
-    let (store, key) = Store::open_object(&args.dest, options)?;
-    store_json(&rt, &store, &format!("{key}.qc.json"), &serde_json::to_value(&report)?)?;
-    let outcome = if report.passed {
-        Some(stages.time("publish", || rt.block_on(publish(&tmp, &args.dest, &report, args.force, options)))?)
-    } else {
-        None
-    };
-    let profile = serde_json::json!({
-        "source": args.source,
-        "dest": args.dest,
-        "stages": stages,
-        "engine": engine,
-        "peak_rss_mib": peak_rss_mib(),
-        "qc_passed": report.passed,
-        "published": outcome,
-    });
-    store_json(&rt, &store, &format!("{key}.profile.json"), &profile)?;
-    match outcome {
-        Some(Published::Uploaded) => eprintln!("published: {}", args.dest),
-        Some(Published::AlreadyThere) => eprintln!("already published (unchanged): {}", args.dest),
-        None => report.gate()?,
-    }
-    Ok(())
+    let product = Product { tmp: &tmp, source: &args.source, dest: &args.dest, force: args.force };
+    check_and_publish(&product, &config(&args.limits)?, options, &mut stages, serde_json::json!({ "engine": engine }))
 }
 
 fn dtype(arg: DtypeArg) -> DataType {
