@@ -67,6 +67,52 @@ fn cog_writer(c: &mut Criterion) {
     group.finish();
 }
 
+/// One 512² x 4 Int16 tile as the COG writer compresses it: little-endian bytes after horizontal differencing.
+fn predicted_tile(data: &ndarray::Array3<i16>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512 * 512 * 4 * 2);
+    for r in 0..512 {
+        let mut last = [0i16; 4];
+        for c in 0..512 {
+            for (b, prev) in last.iter_mut().enumerate() {
+                let v = data[[b, r, c]];
+                out.extend_from_slice(&v.wrapping_sub(*prev).to_le_bytes());
+                *prev = v;
+            }
+        }
+    }
+    out
+}
+
+fn lzw(c: &mut Criterion) {
+    let native = scene(512).mapv(|v| v as i16);
+    // 10x bilinear-like upsampling of a 52² corner: the smooth data of a super-resolution product.
+    let upsampled = ndarray::Array3::from_shape_fn((4, 512, 512), |(b, r, c)| {
+        let (y, x) = (r as f64 / 10.0, c as f64 / 10.0);
+        let (y0, x0) = (y.floor() as usize, x.floor() as usize);
+        let (fy, fx) = (y - y0 as f64, x - x0 as f64);
+        let at = |yy: usize, xx: usize| f64::from(native[[b, yy, xx]]);
+        let v = at(y0, x0) * (1.0 - fy) * (1.0 - fx)
+            + at(y0, x0 + 1) * (1.0 - fy) * fx
+            + at(y0 + 1, x0) * fy * (1.0 - fx)
+            + at(y0 + 1, x0 + 1) * fy * fx;
+        v.round() as i16
+    });
+    let mut group = c.benchmark_group("lzw_tile_512x512x4_i16");
+    for (name, data) in [("native", &native), ("upsampled10x", &upsampled)] {
+        let bytes = predicted_tile(data);
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(format!("eoforge_{name}"), |b| b.iter(|| black_box(eoforge_raster::lzw_encode(&bytes))));
+        group.bench_function(format!("weezl_{name}"), |b| {
+            b.iter(|| {
+                black_box(
+                    weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8).encode(&bytes).expect("lzw"),
+                )
+            });
+        });
+    }
+    group.finish();
+}
+
 fn engine(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = scene(1024);
@@ -99,5 +145,5 @@ fn engine(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tiling, cog_writer, engine);
+criterion_group!(benches, tiling, lzw, cog_writer, engine);
 criterion_main!(benches);

@@ -21,6 +21,12 @@ pub enum Error {
     /// Publishing failed.
     #[error(transparent)]
     Storage(#[from] eoforge_storage::Error),
+    /// A statistics reader thread stopped unexpectedly.
+    #[error("reading `{path}` for statistics stopped unexpectedly")]
+    Interrupted {
+        /// The product.
+        path: String,
+    },
     /// Writing the report failed.
     #[error("cannot write QC report `{path}`")]
     Report {

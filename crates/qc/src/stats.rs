@@ -1,8 +1,9 @@
-//! Band statistics for QC, computed block row by block row (memory stays at one row of blocks).
+//! Band statistics for QC, computed block row by block row on every core (memory stays at a row of blocks per
+//! thread plus one histogram per band and thread).
 
-use eoforge_raster::{Raster, Window};
+use eoforge_raster::{DataType, Pixel, Raster, Window};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// What QC knows about one band's values.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -34,87 +35,198 @@ impl BandStats {
     }
 }
 
-/// Running statistics of one band.
+/// Running statistics of one band over part of the raster; parts merge exactly.
+#[derive(Clone)]
 struct Acc {
-    stats: BandStats,
-    nodata: Option<f64>,
-    n: u64,
-    mean: f64,
-    m2: f64,
-    /// Exact histogram of integer values (offset by 32,768) or of the top 16 bits of float values.
+    pixels: u64,
+    nodata: u64,
+    /// Integer data: exact count per value (offset by 32,768). Floats: count per top 16 bits of the value.
     histogram: Vec<u64>,
-    integer: bool,
+    /// Floats only (integers derive everything from the histogram): valid count, zeros, sum, sum of squares
+    /// about `shift` (the first value seen, against cancellation), min, max.
+    n: u64,
+    zeros: u64,
+    shift: Option<f64>,
+    sum: f64,
+    sum_sq: f64,
+    min: f64,
+    max: f64,
 }
 
 impl Acc {
-    fn push(&mut self, v: f64) {
-        self.stats.pixels += 1;
-        if v.is_nan() || Some(v) == self.nodata {
-            self.stats.nodata += 1;
-            return;
+    fn new(integer: bool) -> Self {
+        Self {
+            pixels: 0,
+            nodata: 0,
+            histogram: vec![0; if integer { 98_304 } else { 65_536 }],
+            n: 0,
+            zeros: 0,
+            shift: None,
+            sum: 0.0,
+            sum_sq: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
         }
-        if v == 0.0 {
-            self.stats.zeros += 1;
-        }
-        self.n += 1;
-        let delta = v - self.mean;
-        self.mean += delta / self.n as f64;
-        self.m2 += delta * (v - self.mean);
-        self.stats.min = self.stats.min.min(v);
-        self.stats.max = self.stats.max.max(v);
-        let bin = if self.integer { (v as i64 + 32_768) as usize } else { ((v as f32).to_bits() >> 16) as usize };
-        let last = self.histogram.len() - 1;
-        self.histogram[bin.min(last)] += 1;
     }
 
-    fn finish(mut self) -> BandStats {
-        if self.n == 0 {
-            self.stats.min = 0.0;
-            self.stats.max = 0.0;
+    fn push_integers<T: Pixel>(&mut self, values: impl Iterator<Item = T>) {
+        for v in values {
+            self.histogram[(v.to_f64() as i64 + 32_768) as usize] += 1;
+            self.pixels += 1;
         }
-        self.stats.mean = self.mean;
-        self.stats.std = if self.n == 0 { 0.0 } else { (self.m2 / self.n as f64).sqrt() };
-        let n = self.n as f64;
-        self.stats.entropy = self
-            .histogram
-            .iter()
-            .filter(|c| **c > 0)
-            .map(|&c| c as f64 / n)
-            .map(|p| -p * p.log2())
-            .sum::<f64>()
-            .max(0.0);
-        self.stats
+    }
+
+    fn push_floats(&mut self, values: impl Iterator<Item = f32>, nodata: Option<f64>) {
+        let nodata = nodata.map(|v| v as f32);
+        for v in values {
+            self.pixels += 1;
+            if v.is_nan() || Some(v) == nodata {
+                self.nodata += 1;
+                continue;
+            }
+            let x = f64::from(v);
+            let shift = *self.shift.get_or_insert(x);
+            self.n += 1;
+            self.zeros += u64::from(v == 0.0);
+            self.sum += x - shift;
+            self.sum_sq += (x - shift) * (x - shift);
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+            self.histogram[(v.to_bits() >> 16) as usize] += 1;
+        }
+    }
+
+    fn merge(&mut self, other: &Self) {
+        self.pixels += other.pixels;
+        self.nodata += other.nodata;
+        for (a, b) in self.histogram.iter_mut().zip(&other.histogram) {
+            *a += b;
+        }
+        if other.n > 0 {
+            // Re-centre the other part's sums on this part's shift.
+            let shift = *self.shift.get_or_insert(other.shift.unwrap_or(0.0));
+            let d = other.shift.unwrap_or(0.0) - shift;
+            let n = other.n as f64;
+            self.sum_sq += other.sum_sq + 2.0 * d * other.sum + n * d * d;
+            self.sum += other.sum + n * d;
+            self.n += other.n;
+            self.zeros += other.zeros;
+            self.min = self.min.min(other.min);
+            self.max = self.max.max(other.max);
+        }
+    }
+
+    fn finish(mut self, band: usize, integer: bool, nodata: Option<f64>) -> BandStats {
+        let mut stats = BandStats { band, pixels: self.pixels, ..BandStats::default() };
+        if integer {
+            // Everything from the exact histogram.
+            if let Some(nd) = nodata.filter(|v| v.fract() == 0.0 && (-32_768.0..65_536.0).contains(v)) {
+                let bin = (nd as i64 + 32_768) as usize;
+                self.nodata = self.histogram[bin];
+                self.histogram[bin] = 0;
+            }
+            stats.nodata = self.nodata;
+            let value = |bin: usize| bin as f64 - 32_768.0;
+            let n: u64 = self.histogram.iter().sum();
+            stats.zeros = self.histogram[32_768];
+            if n > 0 {
+                let mean = self.histogram.iter().enumerate().map(|(i, &c)| value(i) * c as f64).sum::<f64>() / n as f64;
+                let var =
+                    self.histogram.iter().enumerate().map(|(i, &c)| (value(i) - mean).powi(2) * c as f64).sum::<f64>()
+                        / n as f64;
+                stats.mean = mean;
+                stats.std = var.sqrt();
+                stats.min = self.histogram.iter().position(|&c| c > 0).map_or(0.0, value);
+                stats.max = self.histogram.iter().rposition(|&c| c > 0).map_or(0.0, value);
+            }
+            stats.entropy = entropy(&self.histogram, n);
+        } else {
+            stats.nodata = self.nodata;
+            stats.zeros = self.zeros;
+            if self.n > 0 {
+                let n = self.n as f64;
+                let mean_shifted = self.sum / n;
+                stats.mean = self.shift.unwrap_or(0.0) + mean_shifted;
+                stats.std = (self.sum_sq / n - mean_shifted * mean_shifted).max(0.0).sqrt();
+                stats.min = self.min;
+                stats.max = self.max;
+            }
+            stats.entropy = entropy(&self.histogram, self.n);
+        }
+        stats
     }
 }
 
-/// Scans every band of `raster` at full resolution, one strip of block rows at a time (all bands per read, so
-/// pixel-interleaved tiles are decompressed once).
+fn entropy(histogram: &[u64], n: u64) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    let n = n as f64;
+    histogram.iter().filter(|c| **c > 0).map(|&c| c as f64 / n).map(|p| -p * p.log2()).sum::<f64>().max(0.0)
+}
+
+/// Scans every band of `raster` at full resolution: the block rows are split between threads (one dataset
+/// each), every read takes all bands (pixel-interleaved tiles are decompressed once) in the native data type,
+/// and integer bands are counted into exact histograms, from which every statistic follows.
 pub fn band_stats(raster: &Raster) -> Result<Vec<BandStats>> {
-    let (width, height) = (raster.width(), raster.height());
-    let rows_per_read = raster.info()?.bands.first().map_or(256, |b| b.block_size[1].clamp(1, 1024));
-    let mut accs = Vec::with_capacity(raster.band_count());
-    for band in 1..=raster.band_count() {
-        let integer = raster.dtype(band)? != eoforge_raster::DataType::Float32;
-        accs.push(Acc {
-            stats: BandStats { band, min: f64::INFINITY, max: f64::NEG_INFINITY, ..BandStats::default() },
-            nodata: raster.nodata(band)?,
-            n: 0,
-            mean: 0.0,
-            m2: 0.0,
-            histogram: vec![0; if integer { 98_304 } else { 65_536 }],
-            integer,
-        });
-    }
-    let mut row = 0;
-    while row < height {
-        let rows = rows_per_read.min(height - row);
-        let strip = raster.read_window::<f32>(Window::new(0, row, width, rows), None)?;
-        for (acc, plane) in accs.iter_mut().zip(strip.outer_iter()) {
-            for &v in &plane {
-                acc.push(f64::from(v));
-            }
+    let dtype = raster.dtype(1)?;
+    for band in 2..=raster.band_count() {
+        if raster.dtype(band)? != dtype {
+            return Err(Error::Raster(eoforge_raster::Error::Invalid {
+                path: raster.location().to_owned(),
+                reason: "bands of different data types".into(),
+            }));
         }
-        row += rows;
     }
-    Ok(accs.into_iter().map(Acc::finish).collect())
+    match dtype {
+        DataType::UInt8 => scan::<u8>(raster),
+        DataType::UInt16 => scan::<u16>(raster),
+        DataType::Int16 => scan::<i16>(raster),
+        DataType::Float32 => scan::<f32>(raster),
+    }
+}
+
+fn scan<T: Pixel>(raster: &Raster) -> Result<Vec<BandStats>> {
+    let (width, height, bands) = (raster.width(), raster.height(), raster.band_count());
+    let integer = T::DTYPE != DataType::Float32;
+    let rows_per_read = raster.info()?.bands.first().map_or(256, |b| b.block_size[1].clamp(1, 1024));
+    let nodata: Vec<Option<f64>> = (1..=bands).map(|b| raster.nodata(b)).collect::<std::result::Result<_, _>>()?;
+    let reads = height.div_ceil(rows_per_read);
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(reads).max(1);
+    let location = raster.location();
+    let parts: Vec<Result<Vec<Acc>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let nodata = &nodata;
+                scope.spawn(move || -> Result<Vec<Acc>> {
+                    let raster = Raster::open(location)?;
+                    let mut accs = vec![Acc::new(integer); bands];
+                    for read in (t..reads).step_by(threads) {
+                        let row = read * rows_per_read;
+                        let rows = rows_per_read.min(height - row);
+                        let strip = raster.read_window::<T>(Window::new(0, row, width, rows), None)?;
+                        for ((acc, plane), nd) in accs.iter_mut().zip(strip.outer_iter()).zip(nodata) {
+                            if integer {
+                                acc.push_integers(plane.iter().copied());
+                            } else {
+                                acc.push_floats(plane.iter().map(|v| v.to_f64() as f32), *nd);
+                            }
+                        }
+                    }
+                    Ok(accs)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err(Error::Interrupted { path: location.to_owned() })))
+            .collect()
+    });
+    let mut total = vec![Acc::new(integer); bands];
+    for part in parts {
+        for (acc, p) in total.iter_mut().zip(part?) {
+            acc.merge(&p);
+        }
+    }
+    Ok(total.into_iter().zip(nodata).enumerate().map(|(i, (acc, nd))| acc.finish(i + 1, integer, nd)).collect())
 }

@@ -145,3 +145,53 @@ fn an_unreadable_product_is_an_error() {
     let err = run_qc(&bad, &QcConfig::default(), &BTreeMap::new()).expect_err("unreadable");
     assert!(err.to_string().contains("cut.tif"), "{err}");
 }
+
+/// Naive reference statistics of one band (nodata and NaN excluded), in f64.
+fn reference(plane: &[f64], nodata: Option<f64>) -> (u64, u64, f64, f64, f64, f64) {
+    let valid: Vec<f64> = plane.iter().copied().filter(|v| !v.is_nan() && Some(*v) != nodata).collect();
+    let n = valid.len() as f64;
+    let mean = valid.iter().sum::<f64>() / n;
+    let std = (valid.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let min = valid.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = valid.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    ((plane.len() - valid.len()) as u64, valid.iter().filter(|v| **v == 0.0).count() as u64, mean, std, min, max)
+}
+
+#[test]
+fn band_statistics_match_a_naive_scan_for_integers_and_floats() {
+    let Some((data, spec)) = stack() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Real u16 data with planted nodata (0) in band 1 and zeros nowhere else.
+    let mut ints = data.clone();
+    ints.slice_mut(ndarray::s![0, 100..300, 50..900]).fill(0);
+    let path = product(dir.path(), "ints", &ints, &spec, false);
+    let stats = eoforge_qc::band_stats(&Raster::open(&path.display().to_string()).expect("open")).expect("stats");
+    for (b, s) in stats.iter().enumerate() {
+        let plane: Vec<f64> = ints.index_axis(Axis(0), b).iter().map(|v| f64::from(*v)).collect();
+        let (nodata, zeros, mean, std, min, max) = reference(&plane, Some(0.0));
+        assert_eq!((s.pixels, s.nodata, s.zeros), (plane.len() as u64, nodata, zeros), "band {}", b + 1);
+        assert!((s.mean - mean).abs() < 1e-9 * mean && (s.std - std).abs() < 1e-6 * std, "band {}: {s:?}", b + 1);
+        assert_eq!((s.min, s.max), (min, max));
+    }
+    assert_eq!(stats[0].nodata, 200 * 850);
+
+    // The same values as Float32 reflectances with NaN holes and a -9999 nodata.
+    let mut floats = data.mapv(|v| f32::from(v) / 10_000.0 - 0.1);
+    floats.slice_mut(ndarray::s![1, 0..10, ..]).fill(f32::NAN);
+    floats.slice_mut(ndarray::s![2, 500..520, ..]).fill(-9999.0);
+    let fspec = RasterSpec { nodata: Some(-9999.0), ..spec };
+    let raw = dir.path().join("floats.tif");
+    let mut w = TiledWriter::<f32>::create(&raw, &fspec, &TiffOptions::default()).expect("create");
+    w.write_window(Window::full(fspec.width, fspec.height), floats.view()).expect("write");
+    w.finish(None).expect("finish");
+    let stats = eoforge_qc::band_stats(&Raster::open(&raw.display().to_string()).expect("open")).expect("stats");
+    for (b, s) in stats.iter().enumerate() {
+        let plane: Vec<f64> = floats.index_axis(Axis(0), b).iter().map(|v| f64::from(*v)).collect();
+        let (nodata, zeros, mean, std, min, max) = reference(&plane, Some(-9999.0));
+        assert_eq!((s.nodata, s.zeros), (nodata, zeros), "band {}", b + 1);
+        assert!((s.mean - mean).abs() < 1e-9 && (s.std - std).abs() < 1e-9, "band {}: {s:?} vs {mean} {std}", b + 1);
+        assert_eq!((s.min, s.max), (min, max));
+        assert!(s.entropy > 5.0);
+    }
+    assert_eq!((stats[1].nodata, stats[2].nodata), (10 * 1098, 20 * 1098));
+}

@@ -500,9 +500,7 @@ fn encode_tile<T: Pixel>(
     }
     match compression {
         Compression::None => Ok(raw),
-        Compression::Lzw => weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8)
-            .encode(&raw)
-            .map_err(|e| std::io::Error::other(e.to_string())),
+        Compression::Lzw => Ok(crate::lzw::encode(&raw)),
         Compression::Deflate { level } => {
             let mut enc = flate2::write::ZlibEncoder::new(
                 Vec::with_capacity(raw.len() / 2),

@@ -35,6 +35,7 @@ pub use crate::crs::{Crs, reproject_bounds, utm_epsg};
 pub use crate::dtype::{DataType, Pixel};
 pub use crate::error::{Error, Result};
 pub use crate::geo::{Bounds, GeoTransform, Grid, Window};
+pub use crate::lzw::encode as lzw_encode;
 pub use crate::raster::{BandInfo, Raster, RasterInfo, Resampling, set_gdal_cache_mib};
 pub use crate::write::{BigTiff, Compression, Predictor, RasterSpec, TiffOptions, TiledWriter, overview_factors};
 
@@ -44,6 +45,7 @@ mod crs;
 mod dtype;
 mod error;
 mod geo;
+mod lzw;
 mod partial;
 mod raster;
 mod tiff_ifd;
