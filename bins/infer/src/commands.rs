@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use eoforge_jobs::{Stages, peak_rss_mib};
-use eoforge_qc::{Published, QcConfig, QcReport, publish, run_qc};
+use eoforge_qc::{Published, QcConfig, QcReport, publish, publish_moving, run_qc};
 use eoforge_raster::{BigTiff, CogWriterOptions, Compression, DataType, Raster, Resampling, translate_to_cog};
 use eoforge_storage::{Store, StoreOptions, StoreUrl};
 
@@ -160,10 +160,9 @@ fn check_and_publish(
     let (store, key) = Store::open_object(product.dest, options)?;
     store_json(&rt, &store, &format!("{key}.qc.json"), &serde_json::to_value(&report)?)?;
     let outcome = if report.passed {
-        Some(
-            stages
-                .time("publish", || rt.block_on(publish(product.tmp, product.dest, &report, product.force, options)))?,
-        )
+        Some(stages.time("publish", || {
+            rt.block_on(publish_moving(product.tmp, product.dest, &report, product.force, options))
+        })?)
     } else {
         None
     };

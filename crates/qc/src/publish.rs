@@ -27,6 +27,30 @@ pub async fn publish(
     force: bool,
     options: &StoreOptions,
 ) -> Result<Published> {
+    publish_with(product, dest, report, force, options, false).await
+}
+
+/// [`publish`], moving the product instead of copying it: a rename when `dest` is on the product's local
+/// filesystem (no bytes copied), an upload then removal otherwise. When the destination is already there the
+/// product is left in place.
+pub async fn publish_moving(
+    product: &Path,
+    dest: &str,
+    report: &QcReport,
+    force: bool,
+    options: &StoreOptions,
+) -> Result<Published> {
+    publish_with(product, dest, report, force, options, true).await
+}
+
+async fn publish_with(
+    product: &Path,
+    dest: &str,
+    report: &QcReport,
+    force: bool,
+    options: &StoreOptions,
+    moving: bool,
+) -> Result<Published> {
     report.gate()?;
     let (store, key) = Store::open_object(dest, options)?;
     let sidecar = format!("{key}.qc.json");
@@ -39,7 +63,11 @@ pub async fn publish(
             return Ok(Published::AlreadyThere);
         }
     }
-    store.put_file(&key, product).await?;
+    if moving {
+        store.put_file_moving(&key, product).await?;
+    } else {
+        store.put_file(&key, product).await?;
+    }
     let json = serde_json::to_vec_pretty(report).unwrap_or_default();
     store.put(&sidecar, json.into()).await?;
     Ok(Published::Uploaded)

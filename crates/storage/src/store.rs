@@ -254,6 +254,33 @@ impl Store {
         self.put_stream(key, chunks).await
     }
 
+    /// Stores the local file `local` under `key` and removes it: a rename on a local store when both are on one
+    /// filesystem (atomic and instant, however large the file), otherwise [`Store::put_file`] then removal.
+    pub async fn put_file_moving(&self, key: &str, local: &FsPath) -> Result<u64> {
+        if let Some(dst) = self.local_file(key)? {
+            let size = std::fs::metadata(local)
+                .map_err(|source| Error::LocalIo { operation: "read", path: local.display().to_string(), source })?
+                .len();
+            if let Some(dir) = dst.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| Error::LocalIo {
+                    operation: "create",
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+            if std::fs::rename(local, &dst).is_ok() {
+                return Ok(size);
+            }
+        }
+        let size = self.put_file(key, local).await?;
+        std::fs::remove_file(local).map_err(|source| Error::LocalIo {
+            operation: "remove",
+            path: local.display().to_string(),
+            source,
+        })?;
+        Ok(size)
+    }
+
     /// Size and modification time of an object.
     pub async fn head(&self, key: &str) -> Result<ObjectInfo> {
         let path = self.path(key)?;
