@@ -129,6 +129,7 @@ fn engine(c: &mut Criterion) {
         crop: None,
         cog: CogWriterOptions { compression: Compression::Zstd { level: 1 }, ..CogWriterOptions::default() },
         store: eoforge_storage::StoreOptions::default(),
+        ..EngineOptions::default()
     };
     let mut group = c.benchmark_group("engine_identity_1x_1024x1024x4");
     group.sample_size(10);

@@ -57,7 +57,11 @@ pub enum Command {
     ///
     /// Example:
     ///   eoforge-infer predict T33LWF.tif s3://maps/T33LWF_x10.tif --model upsample --scale 10 \
-    ///     --aoi 14.2,45.9,14.4,46.1 --out-dtype int16
+    ///     --aoi 14.2,45.9,14.4,46.1 --out-dtype int16 --derivatives ndvi,rgb
+    ///
+    /// Many scenes (one `SOURCE DEST` per line), split over a SLURM array (SLURM_ARRAY_TASK_ID/COUNT
+    /// pick the part when --shard is not given); a rerun skips scenes already published:
+    ///   eoforge-infer predict --scenes scenes.txt --shard 3/16 --model identity
     #[command(verbatim_doc_comment)]
     Predict(PredictArgs),
 }
@@ -196,11 +200,22 @@ pub enum ResamplingArg {
 /// Arguments of `predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// Input scene (path or URL).
-    pub source: String,
+    /// Input scene (path or URL); or give --scenes.
+    #[arg(required_unless_present = "scenes", requires = "dest")]
+    pub source: Option<String>,
 
     /// Destination (path or URL).
-    pub dest: String,
+    #[arg(conflicts_with = "scenes")]
+    pub dest: Option<String>,
+
+    /// A list of scenes, one `SOURCE DEST` pair per line (`#` starts a comment); path or URL. Each worker of
+    /// --shard takes every n-th scene; scenes already published with a passing QC report are skipped.
+    #[arg(long, value_name = "LIST")]
+    pub scenes: Option<String>,
+
+    /// This worker's part of the scene list, i/n (default: from SLURM array variables, else 0/1).
+    #[arg(long, value_name = "I/N", requires = "scenes")]
+    pub shard: Option<String>,
 
     /// The model.
     #[arg(long, value_enum)]
@@ -250,6 +265,27 @@ pub struct PredictArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Maps derived from the output, written and published beside DEST as DEST_<name>.tif.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "MAP,…")]
+    pub derivatives: Vec<DerivativeArg>,
+
+    /// Which output bands (1-based) are blue, green, red and NIR; the default is the B02,B03,B04,B08 order.
+    #[arg(long, default_value = "blue=1,green=2,red=3,nir=4", value_name = "ROLE=B,…")]
+    pub band_roles: String,
+
+    /// Output value to reflectance: value × scale + offset (Sentinel-2 L2A: 0.0001, offset -0.1 from
+    /// processing baseline 04.00).
+    #[arg(long, default_value_t = 0.0001)]
+    pub reflectance_scale: f64,
+
+    /// See --reflectance-scale.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub reflectance_offset: f64,
+
+    /// Memory for stitching, in MiB: wider outputs are processed in column stripes of tiles.
+    #[arg(long, default_value_t = 512)]
+    pub stitch_memory_mib: usize,
+
     /// The limits.
     #[command(flatten)]
     pub limits: QcLimits,
@@ -262,6 +298,19 @@ pub enum ModelArg {
     Identity,
     /// Nearest-neighbour upsampling by --scale.
     Upsample,
+}
+
+/// Derived maps.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DerivativeArg {
+    /// Normalized difference vegetation index (Float32).
+    Ndvi,
+    /// Enhanced vegetation index (Float32).
+    Evi,
+    /// True colour (3 x UInt8).
+    Rgb,
+    /// The NIR band alone.
+    Nir,
 }
 
 /// Seam handling.

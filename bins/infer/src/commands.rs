@@ -8,8 +8,11 @@ use eoforge_qc::{Published, QcConfig, QcReport, publish, publish_moving, run_qc}
 use eoforge_raster::{BigTiff, CogWriterOptions, Compression, DataType, Raster, Resampling, translate_to_cog};
 use eoforge_storage::{Store, StoreOptions, StoreUrl};
 
+use eoforge_engine::{BandRoles, Derivative, DerivativeOptions};
+
 use crate::cli::{
-    BlendArg, Cli, CodecArg, CogArgs, Command, DtypeArg, ModelArg, PredictArgs, QcArgs, QcLimits, ResamplingArg,
+    BlendArg, Cli, CodecArg, CogArgs, Command, DerivativeArg, DtypeArg, ModelArg, PredictArgs, QcArgs, QcLimits,
+    ResamplingArg,
 };
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -134,7 +137,7 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
         "write_mb_per_s": raw_mb / stages.get("write").max(1e-9),
     });
     let product = Product { tmp: &tmp, source: &args.source, dest: &args.dest, force: args.force };
-    check_and_publish(&product, &qc_config, options, &mut stages, figures)
+    check_and_publish(&product, &[], &qc_config, options, &mut stages, figures)
 }
 
 /// A finished product in its working folder, on its way to `dest`.
@@ -145,10 +148,13 @@ struct Product<'a> {
     force: bool,
 }
 
-/// QC of a finished product: the report goes to `DEST.qc.json` either way, the product is published only if it
-/// passes, and timings plus `figures` go to `DEST.profile.json`. A failed check is the returned error.
+/// QC of a finished product and its derived maps (`extras`, each a finished file and its destination): every
+/// report goes to `<dest>.qc.json` either way; only if all pass is anything published, the derived maps first and
+/// the product last (so a published product means a complete set). Timings plus `figures` go to
+/// `DEST.profile.json`. A failed check is the returned error.
 fn check_and_publish(
     product: &Product<'_>,
+    extras: &[(PathBuf, String)],
     qc_config: &QcConfig,
     options: &StoreOptions,
     stages: &mut Stages,
@@ -159,7 +165,21 @@ fn check_and_publish(
     let rt = runtime()?;
     let (store, key) = Store::open_object(product.dest, options)?;
     store_json(&rt, &store, &format!("{key}.qc.json"), &serde_json::to_value(&report)?)?;
-    let outcome = if report.passed {
+    let mut extra_reports = Vec::new();
+    for (tmp, dest) in extras {
+        let config = QcConfig { bands: None, dtype: None, mean_range: None, ..qc_config.clone() };
+        let extra = stages.time("qc", || run_qc(tmp, &config, &BTreeMap::new()))?;
+        eprint!("{dest}: ");
+        summarize(&extra);
+        let (extra_store, extra_key) = Store::open_object(dest, options)?;
+        store_json(&rt, &extra_store, &format!("{extra_key}.qc.json"), &serde_json::to_value(&extra)?)?;
+        extra_reports.push(extra);
+    }
+    let all_passed = report.passed && extra_reports.iter().all(|r| r.passed);
+    let outcome = if all_passed {
+        for ((tmp, dest), extra) in extras.iter().zip(&extra_reports) {
+            stages.time("publish", || rt.block_on(publish_moving(tmp, dest, extra, product.force, options)))?;
+        }
         Some(stages.time("publish", || {
             rt.block_on(publish_moving(product.tmp, product.dest, &report, product.force, options))
         })?)
@@ -173,8 +193,9 @@ fn check_and_publish(
         "file_bytes": report.file_bytes,
         "compression_ratio": report.compression_ratio,
         "peak_rss_mib": peak_rss_mib(),
-        "qc_passed": report.passed,
+        "qc_passed": all_passed,
         "published": outcome,
+        "derived": extras.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(),
     });
     if let (Some(map), serde_json::Value::Object(extra)) = (profile.as_object_mut(), figures) {
         map.extend(extra);
@@ -183,22 +204,35 @@ fn check_and_publish(
     match outcome {
         Some(Published::Uploaded) => eprintln!("published: {}", product.dest),
         Some(Published::AlreadyThere) => eprintln!("already published (unchanged): {}", product.dest),
-        None => report.gate()?,
+        None => {
+            report.gate()?;
+            for extra in &extra_reports {
+                extra.gate()?;
+            }
+        }
     }
     Ok(())
 }
 
 /// A working folder next to a local destination (so the final move stays on one filesystem), else in the
-/// system's temporary folder; removed when dropped.
+/// system's temporary folder; removed when dropped. Folders a killed run left for the same destination
+/// (`.<name>.eoforge-work-*`) are removed first: one process owns a destination at a time.
 fn work_dir(dest: &str) -> Result<tempfile::TempDir> {
     let dest_url = StoreUrl::parse(dest)?;
-    Ok(match dest_url.local_path().and_then(|p| p.parent().map(Path::to_path_buf)) {
-        Some(dir) => {
-            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-            tempfile::Builder::new().prefix(".eoforge-work-").tempdir_in(dir)?
+    let Some(path) = dest_url.local_path() else {
+        return Ok(tempfile::Builder::new().prefix("eoforge-work-").tempdir()?);
+    };
+    let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    let prefix =
+        format!(".{}.eoforge-work-", path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()));
+    for entry in std::fs::read_dir(&dir)?.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) && entry.path().is_dir() {
+            tracing::info!(path = %entry.path().display(), "removing the working folder of an interrupted run");
+            std::fs::remove_dir_all(entry.path())?;
         }
-        None => tempfile::Builder::new().prefix("eoforge-work-").tempdir()?,
-    })
+    }
+    Ok(tempfile::Builder::new().prefix(&prefix).tempdir_in(dir)?)
 }
 
 fn codec(arg: CodecArg, level: u8) -> Compression {
@@ -211,8 +245,130 @@ fn codec(arg: CodecArg, level: u8) -> Compression {
 
 fn predict(args: &PredictArgs, options: &StoreOptions) -> Result {
     eoforge_raster::set_gdal_cache_mib(128);
+    let derivatives = derivative_options(args)?;
+    let Some(list) = &args.scenes else {
+        let (Some(source), Some(dest)) = (&args.source, &args.dest) else {
+            return Err("give SOURCE and DEST, or --scenes LIST".into());
+        };
+        return predict_one(args, source, dest, &derivatives, options);
+    };
+    let shard = match &args.shard {
+        Some(spec) => spec.parse()?,
+        None => eoforge_sampling::ShardSpec::from_env()?,
+    };
+    let scenes = read_scene_list(list, options)?;
+    let mine: Vec<(usize, &(String, String))> = scenes.iter().enumerate().filter(|(i, _)| shard.owns(*i)).collect();
+    eprintln!("shard {shard}: {} of the {} scenes in {list}", mine.len(), scenes.len());
+    let (mut done, mut skipped, mut failed) = (0usize, 0usize, Vec::new());
+    for (i, (source, dest)) in mine {
+        if !args.force && already_published(dest, options)? {
+            eprintln!("scene {}: already published with a passing QC report, skipped: {dest}", i + 1);
+            skipped += 1;
+            continue;
+        }
+        eprintln!("scene {}: {source} -> {dest}", i + 1);
+        match predict_one(args, source, dest, &derivatives, options) {
+            Ok(()) => done += 1,
+            Err(e) => {
+                let reason = eoforge_jobs::error_chain(e.as_ref());
+                eprintln!("scene {}: failed: {reason}", i + 1);
+                failed.push(format!("line {} ({source}): {reason}", i + 1));
+            }
+        }
+    }
+    eprintln!("shard {shard}: {done} published, {skipped} skipped, {} failed", failed.len());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} scene(s) failed: {}", failed.len(), failed.join("; ")).into())
+    }
+}
+
+/// `SOURCE DEST` pairs of a scene list (path or URL); `#` starts a comment.
+fn read_scene_list(list: &str, options: &StoreOptions) -> Result<Vec<(String, String)>> {
+    let (store, key) = Store::open_object(list, options)?;
+    let bytes = runtime()?.block_on(store.get(&key))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| format!("scene list `{list}` is not UTF-8 text"))?;
+    let mut scenes = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [source, dest] = fields.as_slice() else {
+            return Err(format!("{list}:{}: expected `SOURCE DEST`, found {} field(s)", n + 1, fields.len()).into());
+        };
+        scenes.push(((*source).to_owned(), (*dest).to_owned()));
+    }
+    if scenes.is_empty() {
+        return Err(format!("scene list `{list}` holds no scenes").into());
+    }
+    Ok(scenes)
+}
+
+/// Whether `dest` holds a product whose QC report (`dest.qc.json`) passed and names its current size.
+fn already_published(dest: &str, options: &StoreOptions) -> Result<bool> {
+    let (store, key) = Store::open_object(dest, options)?;
+    let rt = runtime()?;
+    let (Ok(head), Ok(report)) = (rt.block_on(store.head(&key)), rt.block_on(store.get(&format!("{key}.qc.json"))))
+    else {
+        return Ok(false);
+    };
+    let report: serde_json::Value = serde_json::from_slice(&report).unwrap_or_default();
+    Ok(report["passed"].as_bool() == Some(true) && report["file_bytes"].as_u64() == Some(head.size))
+}
+
+/// The derived maps asked for, with the band roles parsed (`blue=1,green=2,red=3,nir=4`).
+fn derivative_options(args: &PredictArgs) -> Result<DerivativeOptions> {
+    let mut roles = BandRoles::default();
+    for part in args.band_roles.split(',').filter(|p| !p.trim().is_empty()) {
+        let bad = || format!("--band-roles `{part}`: expected ROLE=BAND with ROLE blue, green, red or nir");
+        let (role, band) = part.split_once('=').ok_or_else(bad)?;
+        let band: usize = band.trim().parse().ok().filter(|b| *b >= 1).ok_or_else(bad)?;
+        let slot = match role.trim() {
+            "blue" => &mut roles.blue,
+            "green" => &mut roles.green,
+            "red" => &mut roles.red,
+            "nir" => &mut roles.nir,
+            _ => return Err(bad().into()),
+        };
+        *slot = Some(band - 1);
+    }
+    let kinds = args
+        .derivatives
+        .iter()
+        .map(|d| match d {
+            DerivativeArg::Ndvi => Derivative::Ndvi,
+            DerivativeArg::Evi => Derivative::Evi,
+            DerivativeArg::Rgb => Derivative::Rgb,
+            DerivativeArg::Nir => Derivative::Nir,
+        })
+        .collect();
+    Ok(DerivativeOptions {
+        kinds,
+        roles,
+        scale: args.reflectance_scale,
+        offset: args.reflectance_offset,
+        ..DerivativeOptions::default()
+    })
+}
+
+/// Where a derived map of the product published at `dest` goes: `<dest without .tif>_<name>.tif`.
+fn derived_dest(dest: &str, kind: Derivative) -> String {
+    let stem = dest.strip_suffix(".tif").or_else(|| dest.strip_suffix(".tiff")).unwrap_or(dest);
+    format!("{stem}_{}.tif", kind.name())
+}
+
+fn predict_one(
+    args: &PredictArgs,
+    source_url: &str,
+    dest: &str,
+    derivatives: &DerivativeOptions,
+    options: &StoreOptions,
+) -> Result {
     let mut stages = Stages::default();
-    let source = Raster::open_with(&args.source, options)?;
+    let source = Raster::open_with(source_url, options)?;
     let crop = match &args.aoi {
         Some(text) => {
             let values: Vec<f64> = text
@@ -258,10 +414,12 @@ fn predict(args: &PredictArgs, options: &StoreOptions) -> Result {
         crop,
         cog: CogWriterOptions { compression: codec(args.compress, args.level), ..CogWriterOptions::default() },
         store: options.clone(),
+        stitch_memory_mib: args.stitch_memory_mib,
+        derivatives: derivatives.clone(),
     };
-    let work = work_dir(&args.dest)?;
+    let work = work_dir(dest)?;
     let tmp = work.path().join("product.tif");
-    let engine = stages.time("infer", || eoforge_engine::run(&args.source, &tmp, &mut model, &engine_options))?;
+    let engine = stages.time("infer", || eoforge_engine::run(source_url, &tmp, &mut model, &engine_options))?;
     eprintln!(
         "{} windows in {:.2} s ({:.0} windows/s, {:.1} output MB/s); busy s: {}",
         engine.windows,
@@ -270,8 +428,20 @@ fn predict(args: &PredictArgs, options: &StoreOptions) -> Result {
         engine.output_mb_per_s,
         engine.busy_s.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join(", ")
     );
-    let product = Product { tmp: &tmp, source: &args.source, dest: &args.dest, force: args.force };
-    check_and_publish(&product, &config(&args.limits)?, options, &mut stages, serde_json::json!({ "engine": engine }))
+    let extras: Vec<(PathBuf, String)> = derivatives
+        .kinds
+        .iter()
+        .map(|&kind| (eoforge_engine::derivative_path(&tmp, kind), derived_dest(dest, kind)))
+        .collect();
+    let product = Product { tmp: &tmp, source: source_url, dest, force: args.force };
+    check_and_publish(
+        &product,
+        &extras,
+        &config(&args.limits)?,
+        options,
+        &mut stages,
+        serde_json::json!({ "engine": engine }),
+    )
 }
 
 fn dtype(arg: DtypeArg) -> DataType {

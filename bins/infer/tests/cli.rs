@@ -289,3 +289,139 @@ fn predict_runs_both_scale_modes_over_the_real_scene() {
     assert_eq!(far.status.code(), Some(1));
     assert!(text(&far).contains("does not overlap"), "{}", text(&far));
 }
+
+/// The real 29RKH B02/B03/B04/B08 bands as one 4-band GeoTIFF at `path`; returns the data.
+fn stack(path: &Path) -> Option<ndarray::Array3<u16>> {
+    let mut planes = Vec::new();
+    let mut spec = RasterSpec::default();
+    for band in ["B02", "B03", "B04", "B08"] {
+        let r = eoforge_raster::Raster::open(&fixture(&format!("s2-l2a-29RKH/{band}.tif"))?.display().to_string())
+            .expect("open");
+        spec = RasterSpec {
+            width: 1098,
+            height: 1098,
+            bands: 4,
+            geo_transform: r.geo_transform(),
+            crs: r.crs(),
+            nodata: None,
+            band_descriptions: vec![],
+        };
+        planes.push(r.read_window::<u16>(Window::full(1098, 1098), None).expect("read"));
+    }
+    let views: Vec<_> = planes.iter().map(|p| p.view()).collect();
+    let data = ndarray::concatenate(ndarray::Axis(0), &views).expect("stack");
+    let mut w = TiledWriter::<u16>::create(path, &spec, &TiffOptions::default()).expect("create");
+    w.write_window(Window::full(1098, 1098), data.view()).expect("write");
+    w.finish(None).expect("finish");
+    Some(data)
+}
+
+#[test]
+fn predict_shards_a_scene_list_writes_derivatives_and_survives_a_kill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scene = dir.path().join("stack.tif");
+    let Some(data) = stack(&scene) else { return };
+    let out = dir.path().join("out");
+    let list = dir.path().join("scenes.txt");
+    let s = scene.display().to_string();
+    let o = out.display().to_string();
+    std::fs::write(
+        &list,
+        format!("# three products of one scene\n{s} {o}/a.tif\n\n{s}   {o}/b.tif # second\n{s} {o}/c.tif\n"),
+    )
+    .expect("list");
+    let list = list.display().to_string();
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["predict", "--scenes", &list, "--model", "identity", "--window", "256", "--halo", "32"];
+        args.extend_from_slice(&["--derivatives", "ndvi,evi,rgb,nir"]);
+        args.extend_from_slice(extra);
+        infer(&args, env)
+    };
+
+    // Worker 0 of 2 takes lines 1 and 3, with every derived map beside each product.
+    let first = run(&["--shard", "0/2"], &[]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(out.join("a.tif").is_file() && out.join("c.tif").is_file() && !out.join("b.tif").exists());
+    for name in ["a_ndvi", "a_evi", "a_rgb", "a_nir", "c_ndvi"] {
+        let path = out.join(format!("{name}.tif"));
+        let (ok, report) = eoforge_testkit::gdal_cog_validator(&path);
+        assert!(ok && !report.contains("warnings were found"), "{name}: {report}");
+        assert_eq!(json(&out.join(format!("{name}.tif.qc.json")))["passed"], true);
+    }
+    let ndvi = eoforge_raster::Raster::open(&out.join("a_ndvi.tif").display().to_string())
+        .expect("open")
+        .read_window::<f32>(Window::full(1098, 1098), None)
+        .expect("read");
+    for (y, x) in [(0, 0), (517, 233), (1097, 1097), (800, 40)] {
+        let (red, nir) = (f64::from(data[[2, y, x]]), f64::from(data[[3, y, x]]));
+        let want = if red + nir == 0.0 { f64::NAN } else { (nir - red) / (nir + red) };
+        let got = f64::from(ndvi[[0, y, x]]);
+        assert!((got - want).abs() < 1e-6 || (got.is_nan() && want.is_nan()), "NDVI at {y},{x}: {got} vs {want}");
+    }
+    let nir = eoforge_raster::Raster::open(&out.join("a_nir.tif").display().to_string())
+        .expect("open")
+        .read_window::<u16>(Window::full(1098, 1098), None)
+        .expect("read");
+    assert!(nir.index_axis(ndarray::Axis(0), 0) == data.index_axis(ndarray::Axis(0), 3));
+
+    // Worker 1 of 2, picked by the SLURM array variables, takes line 2; a rerun of worker 0 skips its scenes.
+    let second = run(&[], &[("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_COUNT", "2")]);
+    assert!(second.status.success() && out.join("b.tif").is_file(), "{}", text(&second));
+    let again = run(&["--shard", "0/2"], &[]);
+    assert!(again.status.success() && text(&again).matches("skipped").count() >= 2, "{}", text(&again));
+
+    // Killed mid-run at several moments: nothing half-written at the destination, and the rerun completes.
+    let fresh = dir.path().join("fresh.txt");
+    std::fs::write(&fresh, format!("{s} {o}/k.tif\n")).expect("list");
+    let fresh = fresh.display().to_string();
+    let args = [
+        "predict",
+        "--scenes",
+        &fresh,
+        "--model",
+        "upsample",
+        "--scale",
+        "4",
+        "--window",
+        "128",
+        "--halo",
+        "16",
+        "--derivatives",
+        "ndvi",
+        "--compress",
+        "deflate",
+        "--level",
+        "9",
+    ];
+    for delay_ms in [150, 600, 1500] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eoforge-infer"))
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let killed = child.try_wait().expect("poll").is_none();
+        child.kill().ok();
+        child.wait().expect("reap");
+        if killed {
+            assert!(!out.join("k.tif").exists() && !out.join("k_ndvi.tif").exists(), "partial product after kill");
+        }
+    }
+    let done = infer(&args, &[]);
+    assert!(done.status.success(), "{}", text(&done));
+    assert!(eoforge_raster::check_cog(&out.join("k.tif")).expect("check").is_valid());
+    assert!(eoforge_raster::check_cog(&out.join("k_ndvi.tif")).expect("check").is_valid());
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .expect("list")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "working folders of killed runs are cleaned up: {leftovers:?}");
+
+    // A malformed list names the line.
+    std::fs::write(dir.path().join("bad.txt"), format!("{s}\n")).expect("list");
+    let bad =
+        infer(&["predict", "--scenes", &dir.path().join("bad.txt").display().to_string(), "--model", "identity"], &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad).contains("bad.txt:1"), "{}", text(&bad));
+}

@@ -9,16 +9,20 @@ Tiled inference: stream a scene through a model in overlapping windows and stitc
   the streaming [`eoforge_raster::CogWriter`] as soon as no later window can touch it: memory holds a band of
   output rows a window tall, whatever the scene size. Stages overlap through bounded channels; the
   [`EngineProfile`] reports each stage's busy time so the limiting stage is visible.
+- Derived maps ([`Derivative`]: NDVI, EVI, true-colour RGB, NIR) are computed from the same finished tiles and
+  streamed into their own COGs beside the product.
 - Output georeferencing is the input's with pixels `scale` times smaller; edges are covered exactly (the last
   window is shifted back inside the scene).
 */
 #![deny(missing_docs)]
 
+mod derivatives;
 mod error;
 mod model;
 mod plan;
 mod run;
 
+pub use crate::derivatives::{BandRoles, Derivative, DerivativeOptions, derivative_path};
 pub use crate::error::{Error, Result};
 pub use crate::model::{FnModel, Model};
 pub use crate::plan::{Blend, WindowPlan, window_starts};

@@ -1,15 +1,16 @@
 //! The pipeline: reader → batcher → model → stitcher → streaming COG writer, on scoped threads joined by bounded
 //! channels.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
-use ndarray::{Array3, Array4, Axis, s};
+use ndarray::{Array3, Array4, Axis};
 
 use eoforge_raster::{CogWriter, CogWriterOptions, DataType, Pixel, Raster, RasterSpec, Window};
 use eoforge_storage::StoreOptions;
 
+use crate::derivatives::{DerivativeOptions, DerivedWriters};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::plan::{Blend, WindowPlan, weights_1d};
@@ -40,15 +41,46 @@ pub struct EngineOptions {
     pub crop: Option<Window>,
     /// Output COG layout.
     pub cog: CogWriterOptions,
+    /// Memory for the stitcher's accumulators, in MiB: an output wider than fits is processed in column stripes
+    /// of output tiles (windows on a stripe border run once per stripe, the output is the same).
+    pub stitch_memory_mib: usize,
     /// Store settings for an `s3://` input.
     pub store: StoreOptions,
+    /// Maps derived from the output bands, written beside `dest` (`<stem>_ndvi.tif`, …).
+    pub derivatives: DerivativeOptions,
+}
+
+impl Default for EngineOptions {
+    /// 128 px windows with a 16 px halo, automatic batch, all bands, Hann blending, Float32 output, LZW COG,
+    /// 512 MiB for stitching, no derivatives.
+    fn default() -> Self {
+        Self {
+            window: 128,
+            halo: 16,
+            batch: 0,
+            bands: None,
+            normalize: None,
+            blend: Blend::Hann,
+            out_dtype: DataType::Float32,
+            out_nodata: None,
+            crop: None,
+            cog: CogWriterOptions::default(),
+            stitch_memory_mib: 512,
+            store: StoreOptions::default(),
+            derivatives: DerivativeOptions::default(),
+        }
+    }
 }
 
 /// What a run measured.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct EngineProfile {
-    /// Windows processed.
+    /// Windows processed (including those run again on stripe borders).
     pub windows: usize,
+    /// Column stripes the output was processed in (1 = the whole width at once).
+    pub stripes: usize,
+    /// Output tiles per stripe.
+    pub stripe_tiles: usize,
     /// Batches run.
     pub batches: usize,
     /// Batch size used.
@@ -65,6 +97,8 @@ pub struct EngineProfile {
     pub output_mb_per_s: f64,
     /// Peak resident memory in MiB.
     pub peak_rss_mib: f64,
+    /// Derived maps written beside the product.
+    pub derivatives: Vec<PathBuf>,
 }
 
 /// Runs `model` over the raster at `source` and writes the stitched output as a COG at `dest`.
@@ -132,18 +166,26 @@ fn run_typed<T: Pixel>(
         band_descriptions: vec![],
     };
     drop(raster);
+    let mut derived = DerivedWriters::<T>::create(dest, &spec, &options.cog, &options.derivatives)?;
     let mut writer = CogWriter::<T>::create(dest, &spec, &options.cog)?;
     let bs = options.cog.block_size;
 
-    let mut profile =
-        EngineProfile { batch_size: batch, output: (out_w, out_h, out_bands), ..EngineProfile::default() };
+    let stripes = Stripes::new(&plan, scale, ow, oh, out_w, out_bands, bs, options.stitch_memory_mib);
+    let order = stripes.order(&plan);
+    let mut profile = EngineProfile {
+        batch_size: batch,
+        output: (out_w, out_h, out_bands),
+        stripes: stripes.ranges.len(),
+        stripe_tiles: stripes.tiles,
+        ..EngineProfile::default()
+    };
     let (tx_read, rx_read) = sync_channel::<Result<Batch>>(2);
     let (tx_model, rx_model) = sync_channel::<Result<Batch>>(2);
     let (mut read_busy, mut model_busy) = (Duration::ZERO, Duration::ZERO);
     let mut stitch_busy = Duration::ZERO;
 
     std::thread::scope(|scope| -> Result<()> {
-        // Reader: windows row by row, normalised, in batches.
+        // Reader: windows in stitching order (stripe by stripe, row by row), normalised, in batches.
         let reader = scope.spawn(|| {
             let tx_read = tx_read; // owned here, so the model stage sees the end of the stream
             let mut busy = Duration::ZERO;
@@ -154,13 +196,11 @@ fn run_typed<T: Pixel>(
                     return busy;
                 }
             };
-            let positions: Vec<(usize, usize)> =
-                plan.rows.iter().flat_map(|&r| plan.cols.iter().map(move |&c| (c, r))).collect();
-            for chunk in positions.chunks(batch) {
+            for chunk in order.chunks(batch) {
                 let t = Instant::now();
                 let mut array = Array4::<f32>::zeros((chunk.len(), bands.len(), plan.height, plan.width));
-                for (i, &(c, r)) in chunk.iter().enumerate() {
-                    let window = Window::new(crop.col + c, crop.row + r, plan.width, plan.height);
+                for (i, step) in chunk.iter().enumerate() {
+                    let window = Window::new(crop.col + step.col, crop.row + step.row, plan.width, plan.height);
                     match raster.read_window::<f32>(window, Some(&bands)) {
                         Ok(data) => array.index_axis_mut(Axis(0), i).assign(&data),
                         Err(e) => {
@@ -175,7 +215,8 @@ fn run_typed<T: Pixel>(
                     }
                 }
                 busy += t.elapsed();
-                if tx_read.send(Ok((array, chunk.to_vec()))).is_err() {
+                let positions = chunk.iter().map(|s| (s.col, s.row)).collect();
+                if tx_read.send(Ok((array, positions))).is_err() {
                     break;
                 }
             }
@@ -211,68 +252,62 @@ fn run_typed<T: Pixel>(
             busy
         });
 
-        // Stitcher + writer (this thread): accumulate weighted outputs over a band of rows, emit finished tile rows.
-        let row_len = out_w * out_bands;
-        let (mut acc_top, mut sum, mut weight): (usize, Vec<f32>, Vec<f32>) = (0, Vec::new(), Vec::new());
-        let mut flushed = 0usize;
-        let (wy_edges, wx_edges) = (plan.rows.clone(), plan.cols.clone());
-        let mut done_in_row = 0usize;
-        let mut row_index = 0usize;
+        // Stitcher + writer (this thread): accumulate weighted outputs over the stripe's columns and a band of
+        // rows; emit the stripe's tiles as soon as no later window can touch them.
+        let mut steps = order.iter();
+        let mut acc = Accumulator::default();
+        let halo = options.halo * scale;
         for item in rx_model {
-            let (out, pos) = item?;
+            let (out, _) = item?;
             let t = Instant::now();
-            for (i, &(c, r)) in pos.iter().enumerate() {
-                let (oc, or) = (c * scale, r * scale);
-                let need = (or + oh).saturating_sub(acc_top);
-                if need * out_w > weight.len() {
-                    sum.resize(need * row_len, 0.0);
-                    weight.resize(need * out_w, 0.0);
+            for win in out.outer_iter() {
+                let step = steps.next().ok_or(Error::Stage("stitcher"))?;
+                let range = &stripes.ranges[step.stripe];
+                if step.first_in_stripe {
+                    acc = Accumulator {
+                        left: range.acc_left,
+                        width: range.acc_right - range.acc_left,
+                        ..Default::default()
+                    };
                 }
-                let halo = options.halo * scale;
+                let (c, r) = (step.col, step.row);
+                let (oc, or) = (c * scale - acc.left, r * scale);
+                acc.grow((or + oh).saturating_sub(acc.top), out_bands);
                 let wx = weights_1d(options.blend, ow, halo, c == 0, c + plan.width >= crop.width);
                 let wy = weights_1d(options.blend, oh, halo, r == 0, r + plan.height >= crop.height);
-                let win = out.index_axis(Axis(0), i);
                 for y in 0..oh {
-                    let row = or + y - acc_top;
+                    let row = (or + y - acc.top) * acc.width;
                     for x in 0..ow {
                         let w = wx[x] * wy[y];
-                        let px = row * out_w + oc + x;
-                        weight[px] += w;
+                        let px = row + oc + x;
+                        acc.weight[px] += w;
                         for b in 0..out_bands {
-                            sum[px * out_bands + b] += w * win[[b, y, x]];
+                            acc.sum[px * out_bands + b] += w * win[[b, y, x]];
                         }
                     }
                 }
                 profile.windows += 1;
-                done_in_row += 1;
-                if done_in_row == wx_edges.len() {
-                    done_in_row = 0;
-                    row_index += 1;
-                    // Rows above the next window row are final.
-                    let final_rows = wy_edges.get(row_index).map_or(out_h, |r| r * scale);
-                    while flushed < out_h && (flushed + bs <= final_rows || final_rows == out_h) {
-                        let rows = bs.min(out_h - flushed);
-                        emit_tile_row(
+                let final_rows = match step.row_end {
+                    RowEnd::Inside => None,
+                    RowEnd::Next(row) => Some(row * scale),
+                    RowEnd::Last => Some(out_h),
+                };
+                if let Some(final_rows) = final_rows {
+                    // Rows above the next window row are final (all of them after the stripe's last row).
+                    while acc.flushed < out_h && (acc.flushed + bs <= final_rows || final_rows == out_h) {
+                        let rows = bs.min(out_h - acc.flushed);
+                        acc.emit_tile_row(
                             &mut writer,
-                            &sum,
-                            &weight,
-                            flushed - acc_top,
+                            &mut derived,
+                            range.tiles.clone(),
                             rows,
                             out_w,
                             out_bands,
                             bs,
-                            flushed / bs,
                             options.out_nodata,
                         )?;
-                        flushed += rows;
                     }
-                    // Drop the emitted rows from the accumulators.
-                    let drop_rows = flushed - acc_top;
-                    if drop_rows > 0 {
-                        sum.drain(..(drop_rows * row_len).min(sum.len()));
-                        weight.drain(..(drop_rows * out_w).min(weight.len()));
-                        acc_top = flushed;
-                    }
+                    acc.drop_flushed(out_bands);
                 }
             }
             profile.batches += 1;
@@ -280,13 +315,14 @@ fn run_typed<T: Pixel>(
         }
         read_busy = reader.join().map_err(|_| Error::Stage("reader"))?;
         model_busy = runner.join().map_err(|_| Error::Stage("model"))?;
-        if flushed < out_h {
+        if steps.next().is_some() || acc.flushed < out_h {
             return Err(Error::Stage("stitcher"));
         }
         Ok(())
     })?;
     let t = Instant::now();
     writer.finish()?;
+    profile.derivatives = derived.finish()?;
     stitch_busy += t.elapsed();
     profile.busy_s.insert("read".into(), read_busy.as_secs_f64());
     profile.busy_s.insert("model".into(), model_busy.as_secs_f64());
@@ -299,35 +335,172 @@ fn run_typed<T: Pixel>(
     Ok(profile)
 }
 
-/// Writes one row of output tiles from the accumulators (`top` = first accumulator row of the tile row).
-#[allow(clippy::too_many_arguments)]
-fn emit_tile_row<T: Pixel>(
-    writer: &mut CogWriter<T>,
-    sum: &[f32],
-    weight: &[f32],
+/// Weighted sums and weights of the output pixels of one stripe, from row `top` down.
+#[derive(Default)]
+struct Accumulator {
+    /// First output column held.
+    left: usize,
+    /// Columns held.
+    width: usize,
+    /// First output row held.
     top: usize,
-    rows: usize,
-    out_w: usize,
-    bands: usize,
-    bs: usize,
-    ty: usize,
-    nodata: Option<f64>,
-) -> Result<()> {
-    for tx in 0..out_w.div_ceil(bs) {
-        let (c0, cols) = (tx * bs, bs.min(out_w - tx * bs));
-        let mut tile = Array3::<T>::from_elem((bands, rows, cols), nodata.map_or_else(T::default, T::from_f64));
-        for y in 0..rows {
-            for x in 0..cols {
-                let px = (top + y) * out_w + c0 + x;
-                let w = weight[px];
-                if w > 0.0 {
-                    for b in 0..bands {
-                        tile[[b, y, x]] = T::from_f64(f64::from(sum[px * bands + b] / w));
+    /// Output rows already written (of this stripe).
+    flushed: usize,
+    sum: Vec<f32>,
+    weight: Vec<f32>,
+}
+
+impl Accumulator {
+    /// Makes room for `rows` rows from `top`.
+    fn grow(&mut self, rows: usize, bands: usize) {
+        if rows * self.width > self.weight.len() {
+            self.sum.resize(rows * self.width * bands, 0.0);
+            self.weight.resize(rows * self.width, 0.0);
+        }
+    }
+
+    /// Forgets the rows already written.
+    fn drop_flushed(&mut self, bands: usize) {
+        let rows = self.flushed - self.top;
+        if rows > 0 {
+            self.sum.drain(..(rows * self.width * bands).min(self.sum.len()));
+            self.weight.drain(..(rows * self.width).min(self.weight.len()));
+            self.top = self.flushed;
+        }
+    }
+
+    /// Writes the next row of output tiles (tile columns `tiles`, `rows` rows) and advances `flushed`.
+    #[allow(clippy::too_many_arguments)]
+    fn emit_tile_row<T: Pixel>(
+        &mut self,
+        writer: &mut CogWriter<T>,
+        derived: &mut DerivedWriters<T>,
+        tiles: std::ops::Range<usize>,
+        rows: usize,
+        out_w: usize,
+        bands: usize,
+        bs: usize,
+        nodata: Option<f64>,
+    ) -> Result<()> {
+        let top = self.flushed - self.top;
+        for tx in tiles {
+            let (c0, cols) = (tx * bs, bs.min(out_w - tx * bs));
+            let mut tile = Array3::<T>::from_elem((bands, rows, cols), nodata.map_or_else(T::default, T::from_f64));
+            for y in 0..rows {
+                for x in 0..cols {
+                    let px = (top + y) * self.width + c0 - self.left + x;
+                    let w = self.weight[px];
+                    if w > 0.0 {
+                        for b in 0..bands {
+                            tile[[b, y, x]] = T::from_f64(f64::from(self.sum[px * bands + b] / w));
+                        }
                     }
                 }
             }
+            writer.write_block(tx, self.flushed / bs, tile.view())?;
+            derived.write_block(tx, self.flushed / bs, tile.view())?;
         }
-        writer.write_block(tx, ty, tile.slice(s![.., .., ..]))?;
+        self.flushed += rows;
+        Ok(())
     }
-    Ok(())
+}
+
+/// One column stripe of output tiles and the windows it needs.
+struct StripeRange {
+    /// Output tile columns written by this stripe.
+    tiles: std::ops::Range<usize>,
+    /// Window column starts (input pixels, relative to the crop) whose output touches these tiles.
+    cols: Vec<usize>,
+    /// Output columns covered by those windows.
+    acc_left: usize,
+    acc_right: usize,
+}
+
+/// How the output is split into column stripes.
+struct Stripes {
+    /// Output tiles per stripe (a power of two, so overview parents complete inside a stripe).
+    tiles: usize,
+    ranges: Vec<StripeRange>,
+}
+
+/// One window in processing order.
+struct Step {
+    stripe: usize,
+    col: usize,
+    row: usize,
+    first_in_stripe: bool,
+    /// Whether this window completes a window row of its stripe.
+    row_end: RowEnd,
+}
+
+/// Where a window sits in its window row.
+#[derive(Clone, Copy)]
+enum RowEnd {
+    /// More windows of the row follow.
+    Inside,
+    /// Last of its row; the next window row starts at this input row.
+    Next(usize),
+    /// Last window of the stripe.
+    Last,
+}
+
+impl Stripes {
+    /// The widest power-of-two stripe of output tiles whose accumulators (stripe plus a window on each side,
+    /// a window row plus a tile row high, sums and weights) fit in `memory_mib`; the whole width when it fits.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        plan: &WindowPlan,
+        scale: usize,
+        ow: usize,
+        oh: usize,
+        out_w: usize,
+        bands: usize,
+        bs: usize,
+        memory_mib: usize,
+    ) -> Self {
+        let tiles_x = out_w.div_ceil(bs);
+        let bytes = |stripe_tiles: usize| ((stripe_tiles * bs).min(out_w) + 2 * ow) * (oh + bs) * (bands + 1) * 4;
+        let budget = memory_mib.max(1) << 20;
+        let mut tiles = tiles_x.next_power_of_two();
+        while tiles > 1 && bytes(tiles) > budget {
+            tiles /= 2;
+        }
+        let ranges = (0..tiles_x)
+            .step_by(tiles)
+            .map(|t0| {
+                let t1 = (t0 + tiles).min(tiles_x);
+                let (x0, x1) = (t0 * bs, (t1 * bs).min(out_w));
+                let cols: Vec<usize> =
+                    plan.cols.iter().copied().filter(|&c| c * scale < x1 && c * scale + ow > x0).collect();
+                let acc_left = cols.first().map_or(x0, |c| c * scale);
+                let acc_right = cols.last().map_or(x1, |c| c * scale + ow);
+                StripeRange { tiles: t0..t1, cols, acc_left, acc_right }
+            })
+            .collect();
+        Self { tiles, ranges }
+    }
+
+    /// Every window in processing order: stripe by stripe, window row by window row.
+    fn order(&self, plan: &WindowPlan) -> Vec<Step> {
+        let mut steps = Vec::new();
+        for (stripe, range) in self.ranges.iter().enumerate() {
+            for (ri, &row) in plan.rows.iter().enumerate() {
+                for (ci, &col) in range.cols.iter().enumerate() {
+                    let last = ci + 1 == range.cols.len();
+                    steps.push(Step {
+                        stripe,
+                        col,
+                        row,
+                        first_in_stripe: ri == 0 && ci == 0,
+                        row_end: match (last, plan.rows.get(ri + 1)) {
+                            (false, _) => RowEnd::Inside,
+                            (true, Some(&next)) => RowEnd::Next(next),
+                            (true, None) => RowEnd::Last,
+                        },
+                    });
+                }
+            }
+        }
+        steps
+    }
 }

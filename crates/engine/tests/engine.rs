@@ -52,6 +52,7 @@ fn options() -> EngineOptions {
         crop: None,
         cog: CogWriterOptions { compression: Compression::Zstd { level: 1 }, ..CogWriterOptions::default() },
         store: eoforge_storage::StoreOptions::default(),
+        ..EngineOptions::default()
     }
 }
 
@@ -100,6 +101,47 @@ fn a_10x_model_over_an_aoi_gives_the_upsampled_crop() {
     assert_eq!(gt.pixel_size(), (10.0, 10.0));
     assert_eq!((gt.0[0], gt.0[3]), (199_980.0 + 300.0 * 100.0, 2_800_020.0 - 500.0 * 100.0));
     assert!(eoforge_raster::check_cog(&out).expect("check").is_valid());
+}
+
+/// A model whose output depends on the whole window (each band's window mean plus a fraction of the pixel), so
+/// overlapping windows disagree and the blend weights decide every seam pixel.
+fn window_dependent(scale: usize) -> impl FnMut(Array4<f32>) -> Result<Array4<f32>, String> {
+    move |x: Array4<f32>| {
+        let (n, b, h, w) = x.dim();
+        let means: Vec<f32> = x
+            .outer_iter()
+            .flat_map(|win| win.outer_iter().map(|p| p.mean().unwrap_or(0.0)).collect::<Vec<_>>())
+            .collect();
+        Ok(Array4::from_shape_fn((n, b, h * scale, w * scale), |(i, c, y, z)| {
+            means[i * b + c] + 0.25 * x[[i, c, y / scale, z / scale]]
+        }))
+    }
+}
+
+#[test]
+fn column_stripes_give_the_same_bytes_as_the_whole_width() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((input, _)) = scene(dir.path()) else { return };
+    let input = input.display().to_string();
+    for (scale, crop, window, halo) in [(1, None, 128, 16), (10, Some(Window::new(200, 300, 260, 70)), 48, 8)] {
+        let opts = EngineOptions { window, halo, crop, out_dtype: DataType::Float32, ..options() };
+        let whole = dir.path().join(format!("whole-{scale}.tif"));
+        let p1 = run(&input, &whole, &mut FnModel::new(4, scale, window_dependent(scale)), &opts).expect("whole");
+        assert_eq!(p1.stripes, 1, "{p1:?}");
+        // 1 MiB of accumulators forces stripes of one or two 512 px tiles.
+        let striped = dir.path().join(format!("striped-{scale}.tif"));
+        let narrow = EngineOptions { stitch_memory_mib: 1, ..opts.clone() };
+        let p2 = run(&input, &striped, &mut FnModel::new(4, scale, window_dependent(scale)), &narrow).expect("striped");
+        assert!(p2.stripes >= 3 && p2.windows > p1.windows, "{p2:?}");
+        let read = |p: &Path| {
+            let r = Raster::open(&p.display().to_string()).expect("open");
+            r.read_window::<f32>(Window::full(r.width(), r.height()), None).expect("read")
+        };
+        let (a, b) = (read(&whole), read(&striped));
+        assert!(a.iter().all(|v| v.is_finite() && *v > 0.0), "every pixel written");
+        assert!(a == b, "scale {scale}: striped output differs");
+        assert!(eoforge_raster::check_cog(&striped).expect("check").is_valid());
+    }
 }
 
 #[test]

@@ -6,8 +6,9 @@
 //! `finish` writes the header and every IFD first, then copies the tile bytes smallest overview first and the
 //! full resolution last — the layout GDAL's COG validator checks — without re-encoding anything.
 //!
-//! Memory holds the tiles waiting for compression and the incomplete overview parents (about one row of tiles
-//! per level when tiles arrive in row-major order), independent of the raster's size.
+//! Memory holds the tiles waiting for compression and the incomplete overview parents: with tiles arriving in
+//! column stripes of 2^k tiles (as [`translate_to_cog`] and the inference engine send them), a few stripe-wide
+//! tiles per level, independent of the raster's size.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -160,7 +161,9 @@ impl<T: Pixel> CogWriter<T> {
     }
 
     /// Writes base tile (`bx`, `by`); `data` is `(bands, rows, cols)` of the tile's window clipped to the raster.
-    /// Tiles may come in any order; row-major order keeps memory lowest.
+    /// Tiles may come in any order. Incomplete overview parents stay in memory, so an order that completes them
+    /// soon keeps memory low and independent of the raster's width: column stripes of 2^k tiles, each top to
+    /// bottom, complete levels up to k inside the stripe.
     #[allow(clippy::needless_pass_by_value)] // array views are passed by value, like slices
     pub fn write_block(&mut self, bx: usize, by: usize, data: ArrayView3<'_, T>) -> Result<()> {
         let (nx, ny) = self.blocks();
@@ -421,14 +424,25 @@ impl<T: Pixel> CogWriter<T> {
 
 /// A `(bands, rows, cols)` block as one pixel-interleaved `bs`² tile, padded with `fill`.
 fn interleave<T: Pixel>(data: &ArrayView3<'_, T>, bs: usize, fill: T) -> Vec<T> {
-    let (bands, rows, _) = data.dim();
+    let (bands, rows, cols) = data.dim();
     let mut tile = vec![fill; bs * bs * bands];
-    for b in 0..bands {
-        for r in 0..rows {
-            let row = data.slice(ndarray::s![b, r, ..]);
-            let base = r * bs * bands + b;
-            for (c, v) in row.iter().enumerate() {
-                tile[base + c * bands] = *v;
+    // Row by row, writing each output row once in order (the band planes are read as rows).
+    let planes: Vec<_> = (0..bands).map(|b| data.index_axis(ndarray::Axis(0), b)).collect();
+    for r in 0..rows {
+        let out = &mut tile[r * bs * bands..(r * bs + cols) * bands];
+        for (b, plane) in planes.iter().enumerate() {
+            let row = plane.row(r);
+            match row.as_slice() {
+                Some(values) => {
+                    for (px, v) in out.chunks_exact_mut(bands).zip(values) {
+                        px[b] = *v;
+                    }
+                }
+                None => {
+                    for (px, v) in out.chunks_exact_mut(bands).zip(row.iter()) {
+                        px[b] = *v;
+                    }
+                }
             }
         }
     }
@@ -451,21 +465,37 @@ fn reduce<T: Pixel>(
     let half = bs / 2;
     let mut out = vec![fill; half * half * bands];
     let (ow, oh) = (vw.div_ceil(2), vh.div_ceil(2));
+    let row_len = bs * bands;
+    // Nodata as a pixel value (none if the type cannot hold it: then no pixel equals it).
+    let missing = nodata.map(T::from_f64).filter(|v| Some(v.to_f64()) == nodata);
     for r in 0..oh {
+        let top = &tile[2 * r * row_len..(2 * r + 1) * row_len];
+        // A missing bottom row (odd height) reads as absent, like pixels past the right edge.
+        let bottom = (2 * r + 1 < vh).then(|| &tile[(2 * r + 1) * row_len..(2 * r + 2) * row_len]);
+        let dst = &mut out[r * half * bands..(r * half + ow) * bands];
         for c in 0..ow {
+            let right = 2 * c + 1 < vw;
             for b in 0..bands {
-                let at = |rr: usize, cc: usize| tile[(rr * bs + cc) * bands + b];
-                out[(r * half + c) * bands + b] = if nearest {
-                    at(2 * r, 2 * c)
+                let (i, j) = (2 * c * bands + b, (2 * c + 1) * bands + b);
+                dst[c * bands + b] = if nearest {
+                    top[i]
                 } else {
                     let (mut sum, mut n) = (0.0, 0u32);
-                    for (rr, cc) in [(2 * r, 2 * c), (2 * r, 2 * c + 1), (2 * r + 1, 2 * c), (2 * r + 1, 2 * c + 1)] {
-                        if rr < vh && cc < vw {
-                            let v = at(rr, cc).to_f64();
-                            if Some(v) != nodata && !v.is_nan() {
-                                sum += v;
-                                n += 1;
-                            }
+                    let mut add = |v: T| {
+                        // `missing` is nodata in the pixel type; NaN is never valid.
+                        if Some(v) != missing && !v.is_nan() {
+                            sum += v.to_f64();
+                            n += 1;
+                        }
+                    };
+                    add(top[i]);
+                    if right {
+                        add(top[j]);
+                    }
+                    if let Some(row) = bottom {
+                        add(row[i]);
+                        if right {
+                            add(row[j]);
                         }
                     }
                     if n == 0 { fill } else { T::from_f64(sum / f64::from(n)) }
@@ -488,9 +518,12 @@ fn encode_tile<T: Pixel>(
     if predictor && compression != Compression::None {
         let row_len = bs * bands;
         for row in tile.chunks(row_len) {
-            for (i, v) in row.iter().enumerate() {
-                let d = if i >= bands { v.wrapping_delta(row[i - bands]) } else { *v };
-                d.put_le(&mut raw);
+            let (first, rest) = row.split_at(bands.min(row.len()));
+            for v in first {
+                v.put_le(&mut raw);
+            }
+            for (v, prev) in rest.iter().zip(row) {
+                v.wrapping_delta(*prev).put_le(&mut raw);
             }
         }
     } else {
@@ -528,8 +561,9 @@ fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// Converts a raster (path or URL) to a COG at `dest` with [`CogWriter`]: a reader thread reads rows of tiles
-/// while the writer compresses, so reading and compression overlap. Georeferencing, nodata (of band 1) and band
+/// Converts a raster (path or URL) to a COG at `dest` with [`CogWriter`]: a reader thread reads stripe-wide rows
+/// of tiles (column stripes, so memory does not grow with the width) while the writer compresses, so reading and
+/// compression overlap. Georeferencing, nodata (of band 1) and band
 /// descriptions are carried over. The result is checked with [`crate::check_cog`] before it is published.
 pub fn translate_to_cog(
     source: &str,
@@ -580,6 +614,9 @@ pub fn translate_to_cog(
     Ok(report)
 }
 
+/// Tiles per column stripe in [`translate_to_cog`] (a power of two).
+const STRIPE_TILES: usize = 8;
+
 fn stream<T: Pixel>(
     source: &str,
     store: &eoforge_storage::StoreOptions,
@@ -589,9 +626,14 @@ fn stream<T: Pixel>(
 ) -> Result<PathBuf> {
     let mut writer = CogWriter::<T>::create(dest, spec, options)?;
     let (bs, width, height) = (options.block_size, spec.width, spec.height);
-    let rows = height.div_ceil(bs);
+    // Column stripes of STRIPE_TILES tiles, top to bottom: memory is one stripe-wide row of tiles however wide
+    // the raster, and overview parents up to level log2(STRIPE_TILES) complete inside a stripe.
+    let (nx, ny) = writer.blocks();
+    let chunks: Vec<(usize, usize)> =
+        (0..nx).step_by(STRIPE_TILES).flat_map(|sx| (0..ny).map(move |by| (sx, by))).collect();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<ndarray::Array3<T>>>(2);
     let (source, store) = (source.to_owned(), store.clone());
+    let reader_chunks = chunks.clone();
     let reader = std::thread::spawn(move || {
         let raster = match crate::Raster::open_with(&source, &store) {
             Ok(r) => r,
@@ -600,28 +642,28 @@ fn stream<T: Pixel>(
                 return;
             }
         };
-        for by in 0..rows {
-            let h = bs.min(height - by * bs);
-            let strip = raster.read_window::<T>(crate::Window::new(0, by * bs, width, h), None);
-            let failed = strip.is_err();
-            if tx.send(strip).is_err() || failed {
+        for (sx, by) in reader_chunks {
+            let (x0, y0) = (sx * bs, by * bs);
+            let w = (STRIPE_TILES * bs).min(width - x0);
+            let part = raster.read_window::<T>(crate::Window::new(x0, y0, w, bs.min(height - y0)), None);
+            let failed = part.is_err();
+            if tx.send(part).is_err() || failed {
                 return;
             }
         }
     });
-    for by in 0..rows {
-        let strip = rx.recv().map_err(|_| Error::Write {
+    for (sx, by) in chunks {
+        let part = rx.recv().map_err(|_| Error::Write {
             path: dest.display().to_string(),
             reason: "the reader stopped early".into(),
         })??;
-        let tiles: Vec<Vec<T>> = (0..width.div_ceil(bs))
+        let w = part.dim().2;
+        let tiles: Vec<Vec<T>> = (0..w.div_ceil(bs))
             .into_par_iter()
-            .map(|bx| {
-                interleave(&strip.slice(ndarray::s![.., .., bx * bs..((bx + 1) * bs).min(width)]), bs, writer.fill)
-            })
+            .map(|i| interleave(&part.slice(ndarray::s![.., .., i * bs..((i + 1) * bs).min(w)]), bs, writer.fill))
             .collect();
-        for (bx, tile) in tiles.into_iter().enumerate() {
-            writer.write_interleaved(bx, by, tile)?;
+        for (i, tile) in tiles.into_iter().enumerate() {
+            writer.write_interleaved(sx + i, by, tile)?;
         }
     }
     let _ = reader.join();

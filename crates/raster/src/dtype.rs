@@ -84,72 +84,100 @@ pub trait Pixel:
     fn put_le(self, out: &mut Vec<u8>);
     /// `self - other`, wrapping for integers (TIFF horizontal predictor).
     fn wrapping_delta(self, other: Self) -> Self;
+    /// Whether this is a floating-point NaN (always false for integers).
+    fn is_nan(self) -> bool;
 }
 
-impl Pixel for u8 {
-    fn from_f64(v: f64) -> Self {
-        v.round().clamp(f64::from(u8::MIN), f64::from(u8::MAX)) as u8
+/// `v.round()` (half away from zero) without a libm call: the x86-64 baseline has no rounding instruction, and
+/// this sits in the per-pixel paths (overviews, stitching). Exact for every f64.
+#[inline]
+fn round(v: f64) -> f64 {
+    if v.is_nan() || v.abs() >= 4_503_599_627_370_496.0 {
+        return v; // NaN, or already integral (|v| >= 2^52)
     }
-    fn put_le(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-    fn wrapping_delta(self, other: Self) -> Self {
-        self.wrapping_sub(other)
-    }
-    const DTYPE: DataType = DataType::UInt8;
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
+    let t = v as i64 as f64; // toward zero, exact below 2^52
+    let fraction = v - t; // exact
+    let rounded = if fraction >= 0.5 {
+        t + 1.0
+    } else if fraction <= -0.5 {
+        t - 1.0
+    } else {
+        t
+    };
+    rounded.copysign(v) // -0.3 rounds to -0.0, as f64::round does
 }
-impl Pixel for u16 {
-    fn from_f64(v: f64) -> Self {
-        v.round().clamp(f64::from(u16::MIN), f64::from(u16::MAX)) as u16
-    }
-    fn put_le(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-    fn wrapping_delta(self, other: Self) -> Self {
-        self.wrapping_sub(other)
-    }
-    const DTYPE: DataType = DataType::UInt16;
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
+
+macro_rules! integer_pixel {
+    ($t:ty, $dtype:expr) => {
+        impl Pixel for $t {
+            const DTYPE: DataType = $dtype;
+            #[inline]
+            fn to_f64(self) -> f64 {
+                f64::from(self)
+            }
+            #[inline]
+            fn from_f64(v: f64) -> Self {
+                round(v).clamp(f64::from(<$t>::MIN), f64::from(<$t>::MAX)) as $t
+            }
+            #[inline]
+            fn put_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            #[inline]
+            fn wrapping_delta(self, other: Self) -> Self {
+                self.wrapping_sub(other)
+            }
+            #[inline]
+            fn is_nan(self) -> bool {
+                false
+            }
+        }
+    };
 }
-impl Pixel for i16 {
-    fn from_f64(v: f64) -> Self {
-        v.round().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16
-    }
-    fn put_le(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-    fn wrapping_delta(self, other: Self) -> Self {
-        self.wrapping_sub(other)
-    }
-    const DTYPE: DataType = DataType::Int16;
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
-}
+
+integer_pixel!(u8, DataType::UInt8);
+integer_pixel!(u16, DataType::UInt16);
+integer_pixel!(i16, DataType::Int16);
+
 impl Pixel for f32 {
+    const DTYPE: DataType = DataType::Float32;
+    #[inline]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline]
     fn from_f64(v: f64) -> Self {
         v as f32
     }
+    #[inline]
     fn put_le(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
+    #[inline]
     fn wrapping_delta(self, other: Self) -> Self {
         self - other
     }
-    const DTYPE: DataType = DataType::Float32;
-    fn to_f64(self) -> f64 {
-        f64::from(self)
+    #[inline]
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::DataType::*;
+
+    #[test]
+    fn rounding_matches_the_standard_library() {
+        let mut values =
+            vec![0.5, -0.5, 1.5, -1.5, 2.5, 0.499_999_999_999_999_94, -0.499_999_999_999_999_94, 1e300, -7.25];
+        values.extend((0..20_000).map(|i| f64::from(i - 10_000) * 0.137_5 + 1e-9 * f64::from(i % 7)));
+        values.extend([4_503_599_627_370_495.5, 4_503_599_627_370_497.0, f64::MAX, f64::MIN_POSITIVE]);
+        for v in values {
+            assert_eq!(super::round(v).to_bits(), v.round().to_bits(), "{v}");
+        }
+        assert!(super::round(f64::NAN).is_nan());
+    }
 
     #[test]
     fn lossless_widening_only() {

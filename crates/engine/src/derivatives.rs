@@ -1,0 +1,223 @@
+//! Maps derived from the output bands (NDVI, EVI, true-colour RGB, NIR), streamed into COGs beside the product
+//! from the same finished tiles, so they cost no second pass over the product.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array3, ArrayView3, s};
+
+use eoforge_raster::{CogWriter, CogWriterOptions, Pixel, RasterSpec};
+
+use crate::error::{Error, Result};
+
+/// One derived map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Derivative {
+    /// (NIR − red) / (NIR + red), Float32, NaN where undefined.
+    Ndvi,
+    /// 2.5 (NIR − red) / (NIR + 6 red − 7.5 blue + 1) on reflectances, Float32, NaN where undefined.
+    Evi,
+    /// True colour, 3 × UInt8: reflectance 0..`rgb_max` stretched to 1..255, 0 = nodata.
+    Rgb,
+    /// The NIR band alone, in the product's data type.
+    Nir,
+}
+
+impl Derivative {
+    /// Lower-case name, used in file names (`<stem>_ndvi.tif`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ndvi => "ndvi",
+            Self::Evi => "evi",
+            Self::Rgb => "rgb",
+            Self::Nir => "nir",
+        }
+    }
+
+    /// Band count of the derived map.
+    pub fn bands(self) -> usize {
+        if self == Self::Rgb { 3 } else { 1 }
+    }
+}
+
+/// Which output bands (0-based) hold which part of the spectrum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BandRoles {
+    /// Blue (Sentinel-2 B02).
+    pub blue: Option<usize>,
+    /// Green (B03).
+    pub green: Option<usize>,
+    /// Red (B04).
+    pub red: Option<usize>,
+    /// Near infrared (B08).
+    pub nir: Option<usize>,
+}
+
+/// What to derive and how to read the output values as reflectance (`value * scale + offset`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DerivativeOptions {
+    /// The maps to write.
+    pub kinds: Vec<Derivative>,
+    /// Band roles in the model's output.
+    pub roles: BandRoles,
+    /// Reflectance scale (Sentinel-2 L2A digital numbers: 0.0001).
+    pub scale: f64,
+    /// Reflectance offset (Sentinel-2 L2A from baseline 04.00: −0.1).
+    pub offset: f64,
+    /// Reflectance shown as full brightness in `rgb`.
+    pub rgb_max: f64,
+}
+
+impl Default for DerivativeOptions {
+    fn default() -> Self {
+        Self { kinds: Vec::new(), roles: BandRoles::default(), scale: 1e-4, offset: 0.0, rgb_max: 0.3 }
+    }
+}
+
+/// Where a derived map of the product at `product` goes: `<stem>_<name>.tif` in the same folder.
+pub fn derivative_path(product: &Path, kind: Derivative) -> PathBuf {
+    let stem = product.file_stem().map_or_else(|| "product".into(), |s| s.to_string_lossy().into_owned());
+    product.with_file_name(format!("{stem}_{}.tif", kind.name()))
+}
+
+/// A derived map's writer.
+enum Sink<T: Pixel> {
+    Float(Derivative, CogWriter<f32>),
+    Byte(CogWriter<u8>),
+    Same(CogWriter<T>),
+}
+
+/// The writers of every requested map; fed the product's finished tiles.
+pub(crate) struct DerivedWriters<T: Pixel> {
+    options: DerivativeOptions,
+    sinks: Vec<Sink<T>>,
+    nodata: Option<f64>,
+}
+
+impl<T: Pixel> DerivedWriters<T> {
+    /// Checks that every map's bands exist among `out_bands` and creates the writers.
+    pub(crate) fn create(
+        product: &Path,
+        spec: &RasterSpec,
+        cog: &CogWriterOptions,
+        options: &DerivativeOptions,
+    ) -> Result<Self> {
+        let roles = options.roles;
+        let mut sinks = Vec::new();
+        for &kind in &options.kinds {
+            let needs: &[(&str, Option<usize>)] = match kind {
+                Derivative::Ndvi => &[("red", roles.red), ("nir", roles.nir)],
+                Derivative::Evi => &[("blue", roles.blue), ("red", roles.red), ("nir", roles.nir)],
+                Derivative::Rgb => &[("red", roles.red), ("green", roles.green), ("blue", roles.blue)],
+                Derivative::Nir => &[("nir", roles.nir)],
+            };
+            for (role, band) in needs {
+                match band {
+                    None => {
+                        return Err(Error::Options(format!("{} needs the {role} band; give its band", kind.name())));
+                    }
+                    Some(b) if *b >= spec.bands => {
+                        return Err(Error::Options(format!(
+                            "{} needs the {role} band {}, but the model writes {} bands",
+                            kind.name(),
+                            b + 1,
+                            spec.bands
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+            let path = derivative_path(product, kind);
+            let one = |bands: usize, nodata: Option<f64>| RasterSpec {
+                bands,
+                nodata,
+                band_descriptions: if bands == 3 {
+                    vec!["red".into(), "green".into(), "blue".into()]
+                } else {
+                    vec![kind.name().into()]
+                },
+                ..spec.clone()
+            };
+            sinks.push(match kind {
+                Derivative::Ndvi | Derivative::Evi => {
+                    Sink::Float(kind, CogWriter::create(&path, &one(1, Some(f64::NAN)), cog)?)
+                }
+                Derivative::Rgb => Sink::Byte(CogWriter::create(&path, &one(3, Some(0.0)), cog)?),
+                Derivative::Nir => Sink::Same(CogWriter::create(&path, &one(1, spec.nodata), cog)?),
+            });
+        }
+        Ok(Self { options: options.clone(), sinks, nodata: spec.nodata })
+    }
+
+    /// Derives every map's tile (`bx`, `by`) from the product's tile `(bands, rows, cols)`.
+    #[allow(clippy::needless_pass_by_value)] // array views are passed by value, like slices
+    pub(crate) fn write_block(&mut self, bx: usize, by: usize, tile: ArrayView3<'_, T>) -> Result<()> {
+        let (_, rows, cols) = tile.dim();
+        let (scale, offset) = (self.options.scale, self.options.offset);
+        let nodata = self.nodata;
+        // Reflectance of one band at (y, x); `None` for nodata.
+        let refl = |band: Option<usize>, y: usize, x: usize| -> Option<f64> {
+            let v = tile[[band?, y, x]].to_f64();
+            (Some(v) != nodata && !v.is_nan()).then_some(v * scale + offset)
+        };
+        let roles = self.options.roles;
+        let rgb_max = self.options.rgb_max;
+        for sink in &mut self.sinks {
+            match sink {
+                Sink::Float(kind, writer) => {
+                    let kind = *kind;
+                    let map = Array3::from_shape_fn((1, rows, cols), |(_, y, x)| {
+                        let (Some(red), Some(nir)) = (refl(roles.red, y, x), refl(roles.nir, y, x)) else {
+                            return f32::NAN;
+                        };
+                        let (num, den) = if kind == Derivative::Ndvi {
+                            (nir - red, nir + red)
+                        } else {
+                            let Some(blue) = refl(roles.blue, y, x) else { return f32::NAN };
+                            (2.5 * (nir - red), nir + 6.0 * red - 7.5 * blue + 1.0)
+                        };
+                        if den.abs() < 1e-12 { f32::NAN } else { (num / den) as f32 }
+                    });
+                    writer.write_block(bx, by, map.view())?;
+                }
+                Sink::Byte(writer) => {
+                    let bands = [roles.red, roles.green, roles.blue];
+                    let map = Array3::from_shape_fn((3, rows, cols), |(b, y, x)| {
+                        refl(bands[b], y, x).map_or(0, |r| (1.0 + 254.0 * (r / rgb_max).clamp(0.0, 1.0)).round() as u8)
+                    });
+                    writer.write_block(bx, by, map.view())?;
+                }
+                Sink::Same(writer) => {
+                    let nir = roles.nir.unwrap_or(0);
+                    writer.write_block(bx, by, tile.slice(s![nir..=nir, .., ..]))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes every map; returns their paths.
+    pub(crate) fn finish(self) -> Result<Vec<PathBuf>> {
+        self.sinks
+            .into_iter()
+            .map(|sink| {
+                Ok(match sink {
+                    Sink::Float(_, w) => w.finish()?,
+                    Sink::Byte(w) => w.finish()?,
+                    Sink::Same(w) => w.finish()?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_files_sit_beside_the_product() {
+        assert_eq!(derivative_path(Path::new("/w/product.tif"), Derivative::Ndvi), Path::new("/w/product_ndvi.tif"));
+        assert_eq!(Derivative::Rgb.bands(), 3);
+    }
+}
