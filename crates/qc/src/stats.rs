@@ -165,8 +165,8 @@ fn entropy(histogram: &[u64], n: u64) -> f64 {
     histogram.iter().filter(|c| **c > 0).map(|&c| c as f64 / n).map(|p| -p * p.log2()).sum::<f64>().max(0.0)
 }
 
-/// Scans every band of `raster` at full resolution: the block rows are split between threads (one dataset
-/// each), every read takes all bands (pixel-interleaved tiles are decompressed once) in the native data type,
+/// Scans every band of `raster` at full resolution: reads of a block row by up to 8 blocks are split between
+/// threads (one dataset each), every read takes all bands (pixel-interleaved tiles are decompressed once) in the native data type,
 /// and integer bands are counted into exact histograms, from which every statistic follows.
 pub fn band_stats(raster: &Raster) -> Result<Vec<BandStats>> {
     let dtype = raster.dtype(1)?;
@@ -189,9 +189,14 @@ pub fn band_stats(raster: &Raster) -> Result<Vec<BandStats>> {
 fn scan<T: Pixel>(raster: &Raster) -> Result<Vec<BandStats>> {
     let (width, height, bands) = (raster.width(), raster.height(), raster.band_count());
     let integer = T::DTYPE != DataType::Float32;
-    let rows_per_read = raster.info()?.bands.first().map_or(256, |b| b.block_size[1].clamp(1, 1024));
+    let block = raster.info()?.bands.first().map_or([256, 256], |b| b.block_size);
+    let rows_per_read = block[1].clamp(1, 1024);
+    // Reads of at most 8 blocks across: a read's blocks then fit GDAL's cache together with the other thread's,
+    // so each block is decompressed once for all bands, however wide the raster.
+    let cols_per_read = if block[0] < width { (8 * block[0]).max(1) } else { width };
+    let chunks_x = width.div_ceil(cols_per_read);
     let nodata: Vec<Option<f64>> = (1..=bands).map(|b| raster.nodata(b)).collect::<std::result::Result<_, _>>()?;
-    let reads = height.div_ceil(rows_per_read);
+    let reads = height.div_ceil(rows_per_read) * chunks_x;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(reads).max(1);
     let location = raster.location();
     let parts: Vec<Result<Vec<Acc>>> = std::thread::scope(|scope| {
@@ -202,9 +207,9 @@ fn scan<T: Pixel>(raster: &Raster) -> Result<Vec<BandStats>> {
                     let raster = Raster::open(location)?;
                     let mut accs = vec![Acc::new(integer); bands];
                     for read in (t..reads).step_by(threads) {
-                        let row = read * rows_per_read;
-                        let rows = rows_per_read.min(height - row);
-                        let strip = raster.read_window::<T>(Window::new(0, row, width, rows), None)?;
+                        let (row, col) = ((read / chunks_x) * rows_per_read, (read % chunks_x) * cols_per_read);
+                        let (rows, cols) = (rows_per_read.min(height - row), cols_per_read.min(width - col));
+                        let strip = raster.read_window::<T>(Window::new(col, row, cols, rows), None)?;
                         for ((acc, plane), nd) in accs.iter_mut().zip(strip.outer_iter()).zip(nodata) {
                             if integer {
                                 acc.push_integers(plane.iter().copied());

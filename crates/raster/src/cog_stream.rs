@@ -631,9 +631,11 @@ fn stream<T: Pixel>(
     let (nx, ny) = writer.blocks();
     let chunks: Vec<(usize, usize)> =
         (0..nx).step_by(STRIPE_TILES).flat_map(|sx| (0..ny).map(move |by| (sx, by))).collect();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<ndarray::Array3<T>>>(2);
+    // The reader thread has GDAL write each tile straight into its pixel-interleaved, padded buffer.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Vec<T>>>>(2);
     let (source, store) = (source.to_owned(), store.clone());
     let reader_chunks = chunks.clone();
+    let (fill, bands) = (writer.fill, spec.bands);
     let reader = std::thread::spawn(move || {
         let raster = match crate::Raster::open_with(&source, &store) {
             Ok(r) => r,
@@ -643,25 +645,25 @@ fn stream<T: Pixel>(
             }
         };
         for (sx, by) in reader_chunks {
-            let (x0, y0) = (sx * bs, by * bs);
-            let w = (STRIPE_TILES * bs).min(width - x0);
-            let part = raster.read_window::<T>(crate::Window::new(x0, y0, w, bs.min(height - y0)), None);
-            let failed = part.is_err();
-            if tx.send(part).is_err() || failed {
+            let (y0, h) = (by * bs, bs.min(height - by * bs));
+            let tiles: Result<Vec<Vec<T>>> = (sx..(sx + STRIPE_TILES).min(nx))
+                .map(|bx| {
+                    let mut tile = vec![fill; bs * bs * bands];
+                    let window = crate::Window::new(bx * bs, y0, bs.min(width - bx * bs), h);
+                    raster.read_window_interleaved(window, bs * bands, &mut tile).map(|()| tile)
+                })
+                .collect();
+            let failed = tiles.is_err();
+            if tx.send(tiles).is_err() || failed {
                 return;
             }
         }
     });
     for (sx, by) in chunks {
-        let part = rx.recv().map_err(|_| Error::Write {
+        let tiles = rx.recv().map_err(|_| Error::Write {
             path: dest.display().to_string(),
             reason: "the reader stopped early".into(),
         })??;
-        let w = part.dim().2;
-        let tiles: Vec<Vec<T>> = (0..w.div_ceil(bs))
-            .into_par_iter()
-            .map(|i| interleave(&part.slice(ndarray::s![.., .., i * bs..((i + 1) * bs).min(w)]), bs, writer.fill))
-            .collect();
         for (i, tile) in tiles.into_iter().enumerate() {
             writer.write_interleaved(sx + i, by, tile)?;
         }

@@ -341,6 +341,73 @@ impl Raster {
         Ok(out)
     }
 
+    /// Reads every band of `window` pixel-interleaved (band values of a pixel adjacent) into `buf`, row `r` starting
+    /// at element `r * line_len`: GDAL writes straight into a tile layout, with no planar copy in between.
+    #[allow(unsafe_code)]
+    pub fn read_window_interleaved<T: Pixel>(&self, window: Window, line_len: usize, buf: &mut [T]) -> Result<()> {
+        self.check_window(window)?;
+        let bands = self.band_count();
+        for index in 1..=bands {
+            self.check_readable_as::<T>(index)?;
+        }
+        let invalid = |reason: String| Error::Invalid { path: self.location.clone(), reason };
+        if window.width == 0 || window.height == 0 {
+            return Err(invalid("empty window".into()));
+        }
+        if line_len < window.width * bands || buf.len() < (window.height - 1) * line_len + window.width * bands {
+            return Err(invalid(format!(
+                "a buffer of {} elements with rows of {line_len} cannot hold a {}x{}x{bands} window",
+                buf.len(),
+                window.width,
+                window.height
+            )));
+        }
+        let size = T::DTYPE.size() as i64;
+        let mut extra = gdal_sys::GDALRasterIOExtraArg {
+            nVersion: 1,
+            eResampleAlg: gdal_sys::GDALRIOResampleAlg::GRIORA_NearestNeighbour,
+            pfnProgress: None,
+            pProgressData: std::ptr::null_mut(),
+            bFloatingPointWindowValidity: 0,
+            dfXOff: 0.0,
+            dfYOff: 0.0,
+            dfXSize: 0.0,
+            dfYSize: 0.0,
+        };
+        // SAFETY: GDAL writes, for row r < height, pixel c < width and band b < bands, the element at
+        // r * line_len + c * bands + b, which is inside `buf` by the size check above; all bands (null band map)
+        // are read with the type named by `T::gdal_ordinal()`; `extra` outlives the call.
+        let rv = unsafe {
+            gdal_sys::GDALDatasetRasterIOEx(
+                self.dataset.c_dataset(),
+                gdal_sys::GDALRWFlag::GF_Read,
+                window.col as i32,
+                window.row as i32,
+                window.width as i32,
+                window.height as i32,
+                buf.as_mut_ptr().cast(),
+                window.width as i32,
+                window.height as i32,
+                T::gdal_ordinal(),
+                bands as i32,
+                std::ptr::null_mut(),
+                size * bands as i64,
+                size * line_len as i64,
+                size,
+                &raw mut extra,
+            )
+        };
+        if rv == gdal_sys::CPLErr::CE_None {
+            Ok(())
+        } else {
+            Err(Error::Read {
+                path: self.location.clone(),
+                what: format!("window {window} (all bands, interleaved)"),
+                reason: last_gdal_error(),
+            })
+        }
+    }
+
     fn check_window(&self, window: Window) -> Result<()> {
         if window.fits(self.width(), self.height()) {
             Ok(())

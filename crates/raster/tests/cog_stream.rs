@@ -190,3 +190,53 @@ fn missing_or_bad_tiles_publish_nothing() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").map(|e| e.expect("entry").file_name()).collect();
     assert!(left.is_empty(), "nothing may remain: {left:?}");
 }
+
+#[test]
+fn translate_reads_tiles_interleaved_in_stripes_and_reproduces_the_source() {
+    let Some((data, gt, crs)) = stack() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = RasterSpec {
+        width: 1098,
+        height: 1098,
+        bands: 4,
+        geo_transform: Some(gt),
+        crs: Some(crs),
+        nodata: Some(0.0),
+        band_descriptions: vec!["B02".into(), "B03".into(), "B04".into(), "B08".into()],
+    };
+    let src = dir.path().join("source.tif");
+    let mut w = eoforge_raster::TiledWriter::<u16>::create(&src, &spec, &eoforge_raster::TiffOptions::default())
+        .expect("create");
+    w.write_window(Window::full(1098, 1098), data.view()).expect("write");
+    w.finish(None).expect("finish");
+    // 64 px tiles: 18 across, so three column stripes (8 + 8 + 2) and a partial last tile row and column.
+    let dest = dir.path().join("translated.tif");
+    let options = CogWriterOptions { block_size: 64, compression: Compression::Lzw, ..CogWriterOptions::default() };
+    let report = eoforge_raster::translate_to_cog(
+        &src.display().to_string(),
+        &eoforge_storage::StoreOptions::default(),
+        &dest,
+        &options,
+    )
+    .expect("translate");
+    assert!(report.is_valid(), "{report:?}");
+    let back = Raster::open(&dest.display().to_string()).expect("open");
+    assert_eq!(back.read_window::<u16>(Window::full(1098, 1098), None).expect("read"), data);
+    let info = back.info().expect("info");
+    assert_eq!(info.bands[3].description, "B08");
+    assert_eq!(info.bands[0].nodata, Some(0.0));
+    assert_eq!(info.bands[0].overviews, 5);
+    let (ok, text) = eoforge_testkit::gdal_cog_validator(&dest);
+    assert!(ok && !text.contains("warnings were found"), "{text}");
+
+    // The interleaved read itself: every band of a window, pixel by pixel, rows `line_len` apart.
+    let raster = Raster::open(&src.display().to_string()).expect("open");
+    let mut buf = vec![7u16; 10 * 40];
+    raster.read_window_interleaved(Window::new(1090, 1095, 8, 3), 40, &mut buf).expect("read");
+    for (r, c, b) in [(0, 0, 0), (2, 7, 3), (1, 4, 2)] {
+        assert_eq!(buf[r * 40 + c * 4 + b], data[[b, 1095 + r, 1090 + c]]);
+    }
+    assert_eq!(buf[32], 7, "padding past the window is left alone");
+    assert!(raster.read_window_interleaved(Window::new(0, 0, 8, 3), 31, &mut buf).is_err(), "rows too short");
+    assert!(raster.read_window_interleaved(Window::new(1095, 0, 8, 3), 40, &mut buf).is_err(), "outside");
+}
