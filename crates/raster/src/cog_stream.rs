@@ -33,7 +33,8 @@ pub struct CogWriterOptions {
     pub block_size: usize,
     /// Codec.
     pub compression: Compression,
-    /// Horizontal differencing before compression (integer data only; ignored for floats).
+    /// Differencing before compression: horizontal (TIFF predictor 2) for integers, floating point (predictor 3:
+    /// bytes split into planes, then differenced) for Float32.
     pub predictor: bool,
     /// Overview reduction: `Average` (nodata-aware mean of 2x2) or `Nearest` (top-left pixel, for classes).
     pub overview_resampling: Resampling,
@@ -208,7 +209,7 @@ impl<T: Pixel> CogWriter<T> {
         while !self.pending.is_empty() {
             let jobs = std::mem::take(&mut self.pending);
             let (bs, bands) = (self.options.block_size, self.spec.bands);
-            let predictor = self.options.predictor && T::DTYPE != DataType::Float32;
+            let predictor = self.options.predictor;
             let compression = self.options.compression;
             let nearest = self.options.overview_resampling == Resampling::Nearest;
             let (nodata, fill) = (self.spec.nodata, self.fill);
@@ -383,8 +384,8 @@ impl<T: Pixel> CogWriter<T> {
             (325, long(&sizes)),
             (339, Value::Short(vec![format; bands])),
         ];
-        if self.options.predictor && T::DTYPE != DataType::Float32 && codec != 1 {
-            tags.push((317, Value::Short(vec![2])));
+        if self.options.predictor && codec != 1 {
+            tags.push((317, Value::Short(vec![if T::DTYPE == DataType::Float32 { 3 } else { 2 }])));
         }
         if bands > 1 {
             tags.push((338, Value::Short(vec![0; bands - 1])));
@@ -506,7 +507,8 @@ fn reduce<T: Pixel>(
     out
 }
 
-/// Little-endian tile bytes after the optional horizontal predictor, compressed.
+/// Little-endian tile bytes after the optional predictor (horizontal for integers, floating point for Float32),
+/// compressed.
 fn encode_tile<T: Pixel>(
     tile: &[T],
     bs: usize,
@@ -515,8 +517,12 @@ fn encode_tile<T: Pixel>(
     compression: Compression,
 ) -> std::io::Result<Vec<u8>> {
     let mut raw = Vec::with_capacity(tile.len() * T::DTYPE.size());
-    if predictor && compression != Compression::None {
-        let row_len = bs * bands;
+    let row_len = bs * bands;
+    if predictor && compression != Compression::None && T::DTYPE == DataType::Float32 {
+        for row in tile.chunks(row_len) {
+            floating_point_predictor(row, bands, &mut raw);
+        }
+    } else if predictor && compression != Compression::None {
         for row in tile.chunks(row_len) {
             let (first, rest) = row.split_at(bands.min(row.len()));
             for v in first {
@@ -543,6 +549,29 @@ fn encode_tile<T: Pixel>(
             enc.finish()
         }
         Compression::Zstd { level } => zstd::bulk::compress(&raw, i32::from(level.clamp(1, 22))),
+    }
+}
+
+/// TIFF predictor 3 for one row of samples (libtiff's `fpDiff`): the bytes of every sample go into planes, most
+/// significant first (`plane k` holds byte `size-1-k` of each sample), then each byte is replaced by its
+/// difference to the byte `bands` positions before it in the row.
+fn floating_point_predictor<T: Pixel>(row: &[T], bands: usize, out: &mut Vec<u8>) {
+    let size = T::DTYPE.size();
+    let mut le = Vec::with_capacity(row.len() * size);
+    for v in row {
+        v.put_le(&mut le);
+    }
+    let n = row.len();
+    let start = out.len();
+    out.resize(start + n * size, 0);
+    let planes = &mut out[start..];
+    for (i, sample) in le.chunks_exact(size).enumerate() {
+        for (byte, value) in sample.iter().enumerate() {
+            planes[(size - 1 - byte) * n + i] = *value;
+        }
+    }
+    for i in (bands..planes.len()).rev() {
+        planes[i] = planes[i].wrapping_sub(planes[i - bands]);
     }
 }
 

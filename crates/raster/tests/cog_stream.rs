@@ -143,6 +143,16 @@ fn any_tile_order_gives_the_same_image_and_other_dtypes_round_trip() {
         .expect("read");
     assert!(back.iter().zip(f32s.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
     assert!(eoforge_testkit::gdal_cog_validator(&p).0);
+    // The floating-point predictor (read back by libtiff above) makes real reflectances smaller.
+    let plain = dir.path().join("float-plain.tif");
+    let options = CogWriterOptions {
+        compression: Compression::Deflate { level: 1 },
+        predictor: false,
+        ..CogWriterOptions::default()
+    };
+    write(&plain, &f32s, &spec, &options, &row_major(3, 3)).expect("write");
+    let size = |p: &Path| std::fs::metadata(p).expect("size").len();
+    assert!(size(&p) < size(&plain), "{} vs {} bytes", size(&p), size(&plain));
 
     let i16s = data.mapv(|v| (i32::from(v) - 3000).clamp(-32_768, 32_767) as i16);
     let p = dir.path().join("int16.tif");
