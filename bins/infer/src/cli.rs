@@ -233,7 +233,8 @@ pub struct PredictArgs {
     #[arg(long, default_value_t = 16)]
     pub halo: usize,
 
-    /// Windows per batch (0 = the largest batch under the 2^31-element tensor limit, at most 64).
+    /// Windows per batch (0 = a safe batch: under the 2^31-element tensor limit and about 128 MiB of
+    /// input and output, at most 64).
     #[arg(long, default_value_t = 0)]
     pub batch: usize,
 

@@ -394,10 +394,7 @@ fn predict_one(
         if scale == 1 {
             return Ok(x);
         }
-        let (count, bands, rows, cols) = x.dim();
-        Ok(ndarray::Array4::from_shape_fn((count, bands, rows * scale, cols * scale), |(i, band, row, col)| {
-            x[[i, band, row / scale, col / scale]]
-        }))
+        Ok(upsample_nearest(&x, scale))
     });
     let engine_options = eoforge_engine::EngineOptions {
         window: args.window,
@@ -442,6 +439,24 @@ fn predict_one(
         &mut stages,
         serde_json::json!({ "engine": engine }),
     )
+}
+
+/// Nearest-neighbour upsampling of a batch `(n, bands, h, w)` by `scale`: each input row is widened once and
+/// copied to its `scale` output rows.
+fn upsample_nearest(x: &ndarray::Array4<f32>, scale: usize) -> ndarray::Array4<f32> {
+    let (count, bands, rows, cols) = x.dim();
+    let mut out = ndarray::Array4::<f32>::zeros((count, bands, rows * scale, cols * scale));
+    for (src, mut dst) in x.outer_iter().zip(out.outer_iter_mut()) {
+        for (src, mut dst) in src.outer_iter().zip(dst.outer_iter_mut()) {
+            for (r, src_row) in src.outer_iter().enumerate() {
+                let wide: Vec<f32> = src_row.iter().flat_map(|&v| std::iter::repeat_n(v, scale)).collect();
+                for k in 0..scale {
+                    dst.row_mut(r * scale + k).assign(&ndarray::ArrayView1::from(&wide[..]));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn dtype(arg: DtypeArg) -> DataType {

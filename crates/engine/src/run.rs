@@ -18,6 +18,9 @@ use crate::plan::{Blend, WindowPlan, weights_1d};
 /// The largest tensor (elements) a batch may hold: GPU backends index tensors with 32-bit integers.
 const MAX_ELEMENTS: usize = (1 << 31) - 1;
 
+/// Bytes of f32 input plus output one automatically sized batch may hold (a few batches are in flight).
+const AUTO_BATCH_BYTES: usize = 128 << 20;
+
 /// Inference settings.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
@@ -25,7 +28,8 @@ pub struct EngineOptions {
     pub window: usize,
     /// Overlap on each side of a window, in input pixels.
     pub halo: usize,
-    /// Windows per batch; 0 picks the largest safe batch up to 64.
+    /// Windows per batch; 0 picks a safe batch: under the 2^31-element limit, about 128 MiB of f32 input and output,
+    /// at most 64 (at 10x, a 128 px window's output is 26 MB, so about 5 windows).
     pub batch: usize,
     /// Input bands (1-based); `None` = all.
     pub bands: Option<Vec<usize>>,
@@ -146,7 +150,12 @@ fn run_typed<T: Pixel>(
             "one window alone ({per_window} elements) exceeds the 2^31 element limit; use a smaller window"
         )));
     }
-    let batch = if options.batch == 0 { limit.min(64) } else { options.batch };
+    let per_window_bytes = 4 * (bands.len() * plan.width * plan.height + out_bands * ow * oh);
+    let batch = if options.batch == 0 {
+        limit.min(64).min(AUTO_BATCH_BYTES / per_window_bytes.max(1)).max(1)
+    } else {
+        options.batch
+    };
     if batch > limit {
         return Err(Error::Options(format!(
             "a batch of {batch} windows holds {} elements, over the 2^31 limit of tensor backends; use --batch {limit} or less",
@@ -180,7 +189,8 @@ fn run_typed<T: Pixel>(
         ..EngineProfile::default()
     };
     let (tx_read, rx_read) = sync_channel::<Result<Batch>>(2);
-    let (tx_model, rx_model) = sync_channel::<Result<Batch>>(2);
+    // Model outputs are the large ones (scale² times the input): one waits while the next is computed.
+    let (tx_model, rx_model) = sync_channel::<Result<Batch>>(1);
     let (mut read_busy, mut model_busy) = (Duration::ZERO, Duration::ZERO);
     let mut stitch_busy = Duration::ZERO;
 
@@ -275,17 +285,7 @@ fn run_typed<T: Pixel>(
                 acc.grow((or + oh).saturating_sub(acc.top), out_bands);
                 let wx = weights_1d(options.blend, ow, halo, c == 0, c + plan.width >= crop.width);
                 let wy = weights_1d(options.blend, oh, halo, r == 0, r + plan.height >= crop.height);
-                for y in 0..oh {
-                    let row = (or + y - acc.top) * acc.width;
-                    for x in 0..ow {
-                        let w = wx[x] * wy[y];
-                        let px = row + oc + x;
-                        acc.weight[px] += w;
-                        for b in 0..out_bands {
-                            acc.sum[px * out_bands + b] += w * win[[b, y, x]];
-                        }
-                    }
-                }
+                acc.add(&win, (oc, or), &wx, &wy);
                 profile.windows += 1;
                 let final_rows = match step.row_end {
                     RowEnd::Inside => None,
@@ -307,7 +307,7 @@ fn run_typed<T: Pixel>(
                             options.out_nodata,
                         )?;
                     }
-                    acc.drop_flushed(out_bands);
+                    acc.drop_flushed();
                 }
             }
             profile.batches += 1;
@@ -335,7 +335,7 @@ fn run_typed<T: Pixel>(
     Ok(profile)
 }
 
-/// Weighted sums and weights of the output pixels of one stripe, from row `top` down.
+/// Weighted sums (one plane per band) and weights of the output pixels of one stripe, from row `top` down.
 #[derive(Default)]
 struct Accumulator {
     /// First output column held.
@@ -346,25 +346,59 @@ struct Accumulator {
     top: usize,
     /// Output rows already written (of this stripe).
     flushed: usize,
-    sum: Vec<f32>,
+    sum: Vec<Vec<f32>>,
     weight: Vec<f32>,
 }
 
 impl Accumulator {
     /// Makes room for `rows` rows from `top`.
     fn grow(&mut self, rows: usize, bands: usize) {
+        self.sum.resize_with(bands, Vec::new);
         if rows * self.width > self.weight.len() {
-            self.sum.resize(rows * self.width * bands, 0.0);
+            for plane in &mut self.sum {
+                plane.resize(rows * self.width, 0.0);
+            }
             self.weight.resize(rows * self.width, 0.0);
         }
     }
 
+    /// Adds a window's output `(bands, oh, ow)` at output column `oc` (relative to `left`) and row `or`, weighted
+    /// by `wx[x] * wy[y]`: row slices, so the loops vectorize.
+    fn add(&mut self, win: &ndarray::ArrayView3<'_, f32>, (oc, or): (usize, usize), wx: &[f32], wy: &[f32]) {
+        let ow = wx.len();
+        for (y, &wyv) in wy.iter().enumerate() {
+            let at = (or + y - self.top) * self.width + oc;
+            for (w, &wxv) in self.weight[at..at + ow].iter_mut().zip(wx) {
+                *w += wxv * wyv;
+            }
+            for (plane, band) in self.sum.iter_mut().zip(win.outer_iter()) {
+                let src = band.row(y);
+                let dst = &mut plane[at..at + ow];
+                match src.as_slice() {
+                    Some(src) => {
+                        for ((d, &v), &wxv) in dst.iter_mut().zip(src).zip(wx) {
+                            *d += wxv * wyv * v;
+                        }
+                    }
+                    None => {
+                        for ((d, &v), &wxv) in dst.iter_mut().zip(src.iter()).zip(wx) {
+                            *d += wxv * wyv * v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Forgets the rows already written.
-    fn drop_flushed(&mut self, bands: usize) {
+    fn drop_flushed(&mut self) {
         let rows = self.flushed - self.top;
         if rows > 0 {
-            self.sum.drain(..(rows * self.width * bands).min(self.sum.len()));
-            self.weight.drain(..(rows * self.width).min(self.weight.len()));
+            let n = (rows * self.width).min(self.weight.len());
+            for plane in &mut self.sum {
+                plane.drain(..n);
+            }
+            self.weight.drain(..n);
             self.top = self.flushed;
         }
     }
@@ -383,16 +417,17 @@ impl Accumulator {
         nodata: Option<f64>,
     ) -> Result<()> {
         let top = self.flushed - self.top;
+        let fill = nodata.map_or_else(T::default, T::from_f64);
         for tx in tiles {
             let (c0, cols) = (tx * bs, bs.min(out_w - tx * bs));
-            let mut tile = Array3::<T>::from_elem((bands, rows, cols), nodata.map_or_else(T::default, T::from_f64));
-            for y in 0..rows {
-                for x in 0..cols {
-                    let px = (top + y) * self.width + c0 - self.left + x;
-                    let w = self.weight[px];
-                    if w > 0.0 {
-                        for b in 0..bands {
-                            tile[[b, y, x]] = T::from_f64(f64::from(self.sum[px * bands + b] / w));
+            let mut tile = Array3::<T>::from_elem((bands, rows, cols), fill);
+            for (mut out_band, plane) in tile.outer_iter_mut().zip(&self.sum) {
+                for (y, mut out_row) in out_band.outer_iter_mut().enumerate() {
+                    let at = (top + y) * self.width + c0 - self.left;
+                    let (sums, weights) = (&plane[at..at + cols], &self.weight[at..at + cols]);
+                    for ((o, &s), &w) in out_row.iter_mut().zip(sums).zip(weights) {
+                        if w > 0.0 {
+                            *o = T::from_f64(f64::from(s / w));
                         }
                     }
                 }
