@@ -333,11 +333,13 @@ impl<T: Pixel> CogWriter<T> {
             out.write_all(&bytes).map_err(io)?;
             ifd_at += ifd_sizes[k];
         }
+        // Plain files on both sides: `io::copy` moves the tile bytes inside the kernel (copy_file_range).
+        let mut out = out.into_inner().map_err(|e| io(e.into_error()))?;
         for k in (0..self.levels.len()).rev() {
             let level = &mut self.levels[k];
             level.file.flush().map_err(io)?;
-            let mut file = File::open(&level.path).map_err(io)?;
-            let copied = std::io::copy(&mut (&mut file).take(level.written), &mut out).map_err(io)?;
+            let file = File::open(&level.path).map_err(io)?;
+            let copied = std::io::copy(&mut (&file).take(level.written), &mut out).map_err(io)?;
             if copied != level.written {
                 return Err(Error::Write {
                     path: shown,
@@ -345,8 +347,7 @@ impl<T: Pixel> CogWriter<T> {
                 });
             }
         }
-        out.flush().map_err(io)?;
-        out.into_inner().map_err(|e| io(e.into_error()))?.sync_all().map_err(io)?;
+        out.sync_all().map_err(io)?;
         drop(self.parts);
         self.output.publish()
     }
