@@ -189,8 +189,10 @@ fn run_typed<T: Pixel>(
         ..EngineProfile::default()
     };
     let (tx_read, rx_read) = sync_channel::<Result<Batch>>(2);
-    // Model outputs are the large ones (scale² times the input): one waits while the next is computed.
-    let (tx_model, rx_model) = sync_channel::<Result<Batch>>(1);
+    // Model outputs are the large ones (scale² times the input): when a batch of them is big, only one waits
+    // while the next is computed.
+    let waiting = if batch * out_bands * ow * oh * 4 > 32 << 20 { 1 } else { 2 };
+    let (tx_model, rx_model) = sync_channel::<Result<Batch>>(waiting);
     let (mut read_busy, mut model_busy) = (Duration::ZERO, Duration::ZERO);
     let mut stitch_busy = Duration::ZERO;
 
