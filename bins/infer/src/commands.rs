@@ -256,12 +256,13 @@ fn predict(args: &PredictArgs, options: &StoreOptions) -> Result {
         Some(spec) => spec.parse()?,
         None => eoforge_sampling::ShardSpec::from_env()?,
     };
-    let scenes = read_scene_list(list, options)?;
+    let rt = runtime()?;
+    let scenes = read_scene_list(&rt, list, options)?;
     let mine: Vec<(usize, &(String, String))> = scenes.iter().enumerate().filter(|(i, _)| shard.owns(*i)).collect();
     eprintln!("shard {shard}: {} of the {} scenes in {list}", mine.len(), scenes.len());
     let (mut done, mut skipped, mut failed) = (0usize, 0usize, Vec::new());
     for (i, (source, dest)) in mine {
-        if !args.force && already_published(dest, options)? {
+        if !args.force && already_published(&rt, dest, options)? {
             eprintln!("scene {}: already published with a passing QC report, skipped: {dest}", i + 1);
             skipped += 1;
             continue;
@@ -272,7 +273,7 @@ fn predict(args: &PredictArgs, options: &StoreOptions) -> Result {
             Err(e) => {
                 let reason = eoforge_jobs::error_chain(e.as_ref());
                 eprintln!("scene {}: failed: {reason}", i + 1);
-                failed.push(format!("line {} ({source}): {reason}", i + 1));
+                failed.push(format!("scene {} ({source}): {reason}", i + 1));
             }
         }
     }
@@ -285,9 +286,9 @@ fn predict(args: &PredictArgs, options: &StoreOptions) -> Result {
 }
 
 /// `SOURCE DEST` pairs of a scene list (path or URL); `#` starts a comment.
-fn read_scene_list(list: &str, options: &StoreOptions) -> Result<Vec<(String, String)>> {
+fn read_scene_list(rt: &tokio::runtime::Runtime, list: &str, options: &StoreOptions) -> Result<Vec<(String, String)>> {
     let (store, key) = Store::open_object(list, options)?;
-    let bytes = runtime()?.block_on(store.get(&key))?;
+    let bytes = rt.block_on(store.get(&key))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| format!("scene list `{list}` is not UTF-8 text"))?;
     let mut scenes = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -308,9 +309,8 @@ fn read_scene_list(list: &str, options: &StoreOptions) -> Result<Vec<(String, St
 }
 
 /// Whether `dest` holds a product whose QC report (`dest.qc.json`) passed and names its current size.
-fn already_published(dest: &str, options: &StoreOptions) -> Result<bool> {
+fn already_published(rt: &tokio::runtime::Runtime, dest: &str, options: &StoreOptions) -> Result<bool> {
     let (store, key) = Store::open_object(dest, options)?;
-    let rt = runtime()?;
     let (Ok(head), Ok(report)) = (rt.block_on(store.head(&key)), rt.block_on(store.get(&format!("{key}.qc.json"))))
     else {
         return Ok(false);

@@ -101,7 +101,8 @@ pub struct EngineProfile {
     pub output_mb_per_s: f64,
     /// Peak resident memory in MiB.
     pub peak_rss_mib: f64,
-    /// Derived maps written beside the product.
+    /// Derived maps written beside the product (working paths: not part of the serialized profile).
+    #[serde(skip)]
     pub derivatives: Vec<PathBuf>,
 }
 

@@ -662,9 +662,8 @@ fn stream<T: Pixel>(
     let chunks: Vec<(usize, usize)> =
         (0..nx).step_by(STRIPE_TILES).flat_map(|sx| (0..ny).map(move |by| (sx, by))).collect();
     // The reader thread has GDAL write each tile straight into its pixel-interleaved, padded buffer.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Vec<T>>>>(2);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(usize, usize, Vec<Vec<T>>)>>(2);
     let (source, store) = (source.to_owned(), store.clone());
-    let reader_chunks = chunks.clone();
     let (fill, bands) = (writer.fill, spec.bands);
     let reader = std::thread::spawn(move || {
         let raster = match crate::Raster::open_with(&source, &store) {
@@ -674,7 +673,7 @@ fn stream<T: Pixel>(
                 return;
             }
         };
-        for (sx, by) in reader_chunks {
+        for (sx, by) in chunks {
             let (y0, h) = (by * bs, bs.min(height - by * bs));
             let tiles: Result<Vec<Vec<T>>> = (sx..(sx + STRIPE_TILES).min(nx))
                 .map(|bx| {
@@ -683,17 +682,16 @@ fn stream<T: Pixel>(
                     raster.read_window_interleaved(window, bs * bands, &mut tile).map(|()| tile)
                 })
                 .collect();
+            let tiles = tiles.map(|tiles| (sx, by, tiles));
             let failed = tiles.is_err();
             if tx.send(tiles).is_err() || failed {
                 return;
             }
         }
     });
-    for (sx, by) in chunks {
-        let tiles = rx.recv().map_err(|_| Error::Write {
-            path: dest.display().to_string(),
-            reason: "the reader stopped early".into(),
-        })??;
+    // A reader that stops early sends its error; one that panics leaves tiles missing, which `finish` refuses.
+    for item in rx {
+        let (sx, by, tiles) = item?;
         for (i, tile) in tiles.into_iter().enumerate() {
             writer.write_interleaved(sx + i, by, tile)?;
         }
