@@ -16,6 +16,7 @@ pub struct S3Server {
     dir: tempfile::TempDir,
     ports: [u16; 4],
     child: Option<Child>,
+    buckets: std::sync::Mutex<Vec<String>>,
 }
 
 impl S3Server {
@@ -31,7 +32,7 @@ impl S3Server {
             return None;
         }
         let dir = tempfile::Builder::new().prefix("eoforge-s3-").tempdir().expect("temp dir for the S3 server");
-        let mut server = Self { weed, dir, ports: free_ports(), child: None };
+        let mut server = Self { weed, dir, ports: free_ports(), child: None, buckets: std::sync::Mutex::default() };
         server.launch();
         Some(server)
     }
@@ -51,7 +52,7 @@ impl S3Server {
         SECRET_KEY
     }
 
-    /// Creates a bucket (through SeaweedFS's admin shell).
+    /// Creates a bucket (through SeaweedFS's admin shell) and returns once the S3 gateway serves it.
     pub fn create_bucket(&self, name: &str) {
         let master = format!("-master=127.0.0.1:{}", self.ports[0]);
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -71,6 +72,8 @@ impl S3Server {
             let out = shell.wait_with_output().expect("weed shell output");
             let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
             if text.contains("created bucket") || text.contains("already exist") {
+                self.wait_bucket_visible(name);
+                self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(name.to_owned());
                 return;
             }
             // Invalid names are final; anything else (master not elected yet) is retried for a while.
@@ -124,6 +127,47 @@ impl S3Server {
             .expect("start weed server");
         self.child = Some(child);
         self.wait_ready();
+        let buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        for bucket in &buckets {
+            self.wait_bucket_visible(bucket);
+        }
+    }
+
+    /// Waits until the S3 gateway accepts writes to `bucket`. The shell creates buckets in the filer and the
+    /// gateway learns of them asynchronously, so on a loaded machine a request right after creation can still
+    /// get `NoSuchBucket`; a probe object is written (retrying) and deleted.
+    fn wait_bucket_visible(&self, bucket: &str) {
+        use object_store::ObjectStoreExt;
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(self.endpoint())
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(bucket)
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(SECRET_KEY)
+            .build()
+            .expect("S3 client for the test server");
+        let probe = object_store::path::Path::from(".eoforge-testkit-probe");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // Its own thread and runtime: callers may be async tests, inside a runtime already.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime for the bucket probe");
+                runtime.block_on(async {
+                    loop {
+                        match store.put(&probe, object_store::PutPayload::from_static(b"probe")).await {
+                            Ok(_) => break,
+                            Err(e) => assert!(Instant::now() < deadline, "bucket {bucket} never became writable: {e}"),
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    store.delete(&probe).await.expect("delete the bucket probe");
+                });
+            });
+        });
     }
 
     fn wait_ready(&self) {
