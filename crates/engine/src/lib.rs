@@ -2,8 +2,8 @@
 Tiled inference: stream a scene through a model in overlapping windows and stitch the outputs into a COG.
 
 # Brief overview
-- [`Model`]: anything that maps a batch `(n, bands, h, w)` of f32 to `(n, out_bands, h·s, w·s)` — a burn model
-  behind a thin adapter, or a plain closure ([`FnModel`]) for tests and simple products.
+- [`Model`]: anything that maps a batch `(n, bands, h, w)` of f32 to `(n, out_bands, h·s, w·s)` — a burn network
+  on any backend and device ([`BurnModel`] over an [`ImageNetwork`]), or a plain closure ([`FnModel`]).
 - [`run`] reads windows with a halo (band subset, per-band normalisation), batches them, runs the model on its own
   thread, blends overlaps with a Hann window (or keeps window centres), and hands every finished output tile to
   the streaming [`eoforge_raster::CogWriter`] as soon as no later window can touch it: memory holds a band of
@@ -16,12 +16,14 @@ Tiled inference: stream a scene through a model in overlapping windows and stitc
 */
 #![deny(missing_docs)]
 
+mod burn_model;
 mod derivatives;
 mod error;
 mod model;
 mod plan;
 mod run;
 
+pub use crate::burn_model::{BurnModel, ImageNetwork};
 pub use crate::derivatives::{BandRoles, Derivative, DerivativeOptions, derivative_path};
 pub use crate::error::{Error, Result};
 pub use crate::model::{FnModel, Model};
