@@ -479,13 +479,22 @@ fn reduce<T: Pixel>(
             let right = 2 * c + 1 < vw;
             for b in 0..bands {
                 let (i, j) = (2 * c * bands + b, (2 * c + 1) * bands + b);
+                // `missing` is nodata in the pixel type; NaN is never valid.
+                let valid = |v: T| Some(v) != missing && !v.is_nan();
                 dst[c * bands + b] = if nearest {
                     top[i]
+                } else if let Some(row) = bottom.filter(|_| right)
+                    && valid(top[i])
+                    && valid(top[j])
+                    && valid(row[i])
+                    && valid(row[j])
+                {
+                    // Four valid pixels (the common case): no per-pixel division or rounding.
+                    T::mean4(top[i], top[j], row[i], row[j])
                 } else {
                     let (mut sum, mut n) = (0.0, 0u32);
                     let mut add = |v: T| {
-                        // `missing` is nodata in the pixel type; NaN is never valid.
-                        if Some(v) != missing && !v.is_nan() {
+                        if valid(v) {
                             sum += v.to_f64();
                             n += 1;
                         }

@@ -86,6 +86,9 @@ pub trait Pixel:
     fn wrapping_delta(self, other: Self) -> Self;
     /// Whether this is a floating-point NaN (always false for integers).
     fn is_nan(self) -> bool;
+    /// The mean of four values, as `from_f64` of their f64 mean (rounded half away from zero for integers), without
+    /// a division: the overview hot path.
+    fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self;
 }
 
 /// `v.round()` (half away from zero) without a libm call: the x86-64 baseline has no rounding instruction, and
@@ -131,6 +134,14 @@ macro_rules! integer_pixel {
             fn is_nan(self) -> bool {
                 false
             }
+            #[inline]
+            fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self {
+                let sum = i32::from(a) + i32::from(b) + i32::from(c) + i32::from(d);
+                // |sum| / 4 rounded half up, with the sum's sign: half away from zero, like `round`.
+                let magnitude = (sum.abs() + 2) >> 2;
+                // The mean of four values of the type lies within the type.
+                <$t>::try_from(magnitude * sum.signum()).unwrap_or_default()
+            }
         }
     };
 }
@@ -161,6 +172,10 @@ impl Pixel for f32 {
     fn is_nan(self) -> bool {
         f32::is_nan(self)
     }
+    #[inline]
+    fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self {
+        ((f64::from(a) + f64::from(b) + f64::from(c) + f64::from(d)) * 0.25) as f32
+    }
 }
 
 #[cfg(test)]
@@ -177,6 +192,33 @@ mod tests {
             assert_eq!(super::round(v).to_bits(), v.round().to_bits(), "{v}");
         }
         assert!(super::round(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn mean4_is_the_rounded_f64_mean() {
+        use super::Pixel;
+        fn check<T: Pixel>(values: &[T]) {
+            for (k, w) in values.windows(4).enumerate() {
+                let (a, b, c, d) = (w[k % 4], w[(k + 1) % 4], w[(k + 2) % 4], w[3]);
+                let sum = a.to_f64() + b.to_f64() + c.to_f64() + d.to_f64();
+                assert_eq!(T::mean4(a, b, c, d), T::from_f64(sum / 4.0), "{a:?} {b:?} {c:?} {d:?}");
+            }
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let raw: Vec<u64> = (0..40_000).map(|_| next()).collect();
+        check(&raw.iter().map(|v| *v as u8).collect::<Vec<_>>());
+        check(&raw.iter().map(|v| *v as u16).collect::<Vec<_>>());
+        check(&raw.iter().map(|v| *v as i16).collect::<Vec<_>>());
+        check(&raw.iter().map(|v| (*v % 7) as i16 - 3).collect::<Vec<_>>()); // many exact halves, both signs
+        check(&[u16::MAX, u16::MAX, u16::MAX, u16::MAX, 0, 1, 2, 1]);
+        check(&[i16::MIN, i16::MIN, i16::MIN, i16::MIN, i16::MAX, i16::MAX, i16::MAX, i16::MAX, -2, -1]);
+        check(&raw.iter().map(|v| (*v as i32) as f32 * 1e-3).collect::<Vec<_>>());
     }
 
     #[test]
