@@ -429,9 +429,7 @@ impl Accumulator {
                     let at = (top + y) * self.width + c0 - self.left;
                     let (sums, weights) = (&plane[at..at + cols], &self.weight[at..at + cols]);
                     for ((o, &s), &w) in out_row.iter_mut().zip(sums).zip(weights) {
-                        if w > 0.0 {
-                            *o = T::from_f64(f64::from(s / w));
-                        }
+                        *o = if w > 0.0 { T::from_f32(s / w) } else { fill };
                     }
                 }
             }
