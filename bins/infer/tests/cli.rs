@@ -215,6 +215,27 @@ fn qc_publishes_to_a_real_s3_server_only_what_passes() {
         .info()
         .expect("info");
     assert_eq!(info.bands[0].overviews, 2);
+
+    // predict reads its windows from S3 (range reads, no local copy) and publishes to S3: the same pixels as a
+    // local run over the fixture.
+    let args =
+        ["--model", "upsample", "--scale", "10", "--window", "64", "--halo", "8", "--aoi", "-11.5,24.8,-11.45,24.84"];
+    let remote = "s3://maps/29RKH/B04_x10.tif";
+    let out = infer(&[&["predict", "s3://maps/29RKH/B04.tif", remote][..], &args[..]].concat(), &env);
+    assert!(out.status.success(), "{}", text(&out));
+    let local = dir.path().join("B04_x10.tif");
+    let out =
+        infer(&[&["predict", &b04.display().to_string(), &local.display().to_string()][..], &args[..]].concat(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let read = |r: eoforge_raster::Raster| {
+        let window = Window::full(r.width(), r.height());
+        r.read_window::<u16>(window, None).expect("read")
+    };
+    let from_s3 = read(eoforge_raster::Raster::open_with(remote, &options).expect("open the S3 product"));
+    let from_disk = read(eoforge_raster::Raster::open(&local.display().to_string()).expect("open the local product"));
+    assert!(from_s3.dim().1 > 400 && from_s3 == from_disk, "{:?} vs {:?}", from_s3.dim(), from_disk.dim());
+    let keys: Vec<String> = rt.block_on(store.list("")).expect("list").into_iter().map(|o| o.key).collect();
+    assert!(keys.contains(&"B04_x10.tif.qc.json".to_owned()), "{keys:?}");
 }
 
 #[test]
