@@ -147,8 +147,9 @@ pub struct CogArgs {
     #[arg(long, default_value_t = 512)]
     pub blocksize: usize,
 
-    /// Overview resampling: average (nodata-aware mean of 2x2, continuous data) or nearest (classes).
-    #[arg(long, value_enum, default_value = "average")]
+    /// Overview resampling: auto (nearest for one UInt8 band, i.e. classes or masks; average otherwise),
+    /// average (nodata-aware mean of 2x2) or nearest.
+    #[arg(long, value_enum, default_value = "auto")]
     pub resampling: ResamplingArg,
 
     /// Compression threads (default: all cores).
@@ -191,6 +192,8 @@ pub enum CodecArg {
 /// Overview resampling.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ResamplingArg {
+    /// Nearest for one UInt8 band (classes, masks), average otherwise.
+    Auto,
     /// Nodata-aware mean of each 2x2 block.
     Average,
     /// Top-left pixel of each 2x2 block (class rasters).
@@ -261,6 +264,11 @@ pub struct PredictArgs {
     /// DEFLATE (1-9) or ZSTD (1-22) level.
     #[arg(long, default_value_t = 6)]
     pub level: u8,
+
+    /// Overview resampling: auto (nearest for a one-band UInt8 output, i.e. a class map; average otherwise),
+    /// average (nodata-aware mean of 2x2) or nearest.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub resampling: ResamplingArg,
 
     /// Replace DEST even if it already holds a product that passed.
     #[arg(long)]

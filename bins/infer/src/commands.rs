@@ -110,10 +110,7 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
     let work = work_dir(&args.dest)?;
     let tmp: PathBuf = work.path().join("product.tif");
     let compression = codec(args.compress, args.level);
-    let resampling = match args.resampling {
-        ResamplingArg::Average => Resampling::Average,
-        ResamplingArg::Nearest => Resampling::Nearest,
-    };
+    let resampling = overview_resampling(args.resampling, source.dtype(1)?, source.band_count());
     let cog_options = CogWriterOptions {
         block_size: args.blocksize,
         compression,
@@ -409,7 +406,11 @@ fn predict_one(
         out_dtype: dtype(args.out_dtype),
         out_nodata: None,
         crop,
-        cog: CogWriterOptions { compression: codec(args.compress, args.level), ..CogWriterOptions::default() },
+        cog: CogWriterOptions {
+            compression: codec(args.compress, args.level),
+            overview_resampling: overview_resampling(args.resampling, dtype(args.out_dtype), in_bands),
+            ..CogWriterOptions::default()
+        },
         store: options.clone(),
         stitch_memory_mib: args.stitch_memory_mib,
         derivatives: derivatives.clone(),
@@ -443,6 +444,15 @@ fn predict_one(
 
 /// Nearest-neighbour upsampling of a batch `(n, bands, h, w)` by `scale`: each input row is widened once and
 /// copied to its `scale` output rows.
+/// The overview reduction for `bands` bands of `dtype`.
+fn overview_resampling(arg: ResamplingArg, dtype: DataType, bands: usize) -> Resampling {
+    match arg {
+        ResamplingArg::Auto => Resampling::for_overviews(dtype, bands),
+        ResamplingArg::Average => Resampling::Average,
+        ResamplingArg::Nearest => Resampling::Nearest,
+    }
+}
+
 fn upsample_nearest(x: &ndarray::Array4<f32>, scale: usize) -> ndarray::Array4<f32> {
     let (count, bands, rows, cols) = x.dim();
     let mut out = ndarray::Array4::<f32>::zeros((count, bands, rows * scale, cols * scale));

@@ -446,3 +446,55 @@ fn predict_shards_a_scene_list_writes_derivatives_and_survives_a_kill() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad).contains("bad.txt:1"), "{}", text(&bad));
 }
+
+#[test]
+fn class_rasters_get_nearest_overviews_and_imagery_averaged_ones() {
+    let (Some(cdl), Some(rgb)) = (fixture("labels/cdl_2021_30m_kansas_1000.tif"), fixture("landsat/RGB.byte.tif"))
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Level 1 of a COG made with --blocksize 256 (1000² → 500²), band 1, as u8.
+    let level1 = |src: &Path, name: &str| {
+        let dest = dir.path().join(name);
+        let out = infer(&["cog", &src.display().to_string(), &dest.display().to_string(), "--blocksize", "256"], &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        let raster = eoforge_raster::Raster::open(&dest.display().to_string()).expect("open");
+        let band = raster.dataset().rasterband(1).expect("band");
+        let ovr = band.overview(0).expect("overview");
+        let (w, h) = ovr.size();
+        ovr.read_as::<u8>((0, 0), (w, h), (w, h), None).expect("read").to_array().expect("array")
+    };
+    let read = |src: &Path| {
+        let r = eoforge_raster::Raster::open(&src.display().to_string()).expect("open");
+        r.read_window::<u8>(Window::full(r.width(), r.height()), Some(&[1])).expect("read")
+    };
+
+    // A one-band UInt8 class map (USDA Cropland Data Layer): every overview pixel is the class of its top-left
+    // source pixel, never a mean that would be another (or no) crop class.
+    let classes = read(&cdl);
+    let ovr = level1(&cdl, "cdl.tif");
+    assert_eq!(ovr.dim(), (500, 500));
+    let mut mixed = 0;
+    for ((r, c), v) in ovr.indexed_iter() {
+        assert_eq!(*v, classes[[0, 2 * r, 2 * c]], "overview pixel {r},{c}");
+        let quad = [classes[[0, 2 * r, 2 * c]], classes[[0, 2 * r, 2 * c + 1]], classes[[0, 2 * r + 1, 2 * c]]];
+        mixed += usize::from(quad.iter().any(|q| *q != quad[0]));
+    }
+    assert!(mixed > 1000, "the class map has boundaries to get wrong ({mixed} mixed quads)");
+
+    // Three-band UInt8 imagery (Landsat RGB, nodata 0): the nodata-aware mean.
+    let image = read(&rgb);
+    let ovr = level1(&rgb, "rgb.tif");
+    let (h, w) = (image.dim().1, image.dim().2);
+    for ((r, c), v) in ovr.indexed_iter() {
+        let px: Vec<f64> = [(0, 0), (0, 1), (1, 0), (1, 1)]
+            .iter()
+            .filter(|(dr, dc)| 2 * r + dr < h && 2 * c + dc < w)
+            .map(|(dr, dc)| f64::from(image[[0, 2 * r + dr, 2 * c + dc]]))
+            .filter(|v| *v != 0.0)
+            .collect();
+        let want = if px.is_empty() { 0 } else { (px.iter().sum::<f64>() / px.len() as f64).round() as u8 };
+        assert_eq!(*v, want, "overview pixel {r},{c}");
+    }
+}

@@ -36,6 +36,12 @@ impl Resampling {
         }
     }
 
+    /// The overview reduction that suits the data: `Nearest` for one UInt8 band (a class or mask raster, whose
+    /// values must not be averaged into classes that do not exist), `Average` for everything else.
+    pub fn for_overviews(dtype: DataType, bands: usize) -> Self {
+        if dtype == DataType::UInt8 && bands == 1 { Self::Nearest } else { Self::Average }
+    }
+
     /// GDAL's name, as used by overview building and the COG driver.
     pub fn gdal_name(self) -> &'static str {
         match self {
