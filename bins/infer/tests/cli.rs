@@ -482,6 +482,14 @@ fn class_rasters_get_nearest_overviews_and_imagery_averaged_ones() {
         mixed += usize::from(quad.iter().any(|q| *q != quad[0]));
     }
     assert!(mixed > 1000, "the class map has boundaries to get wrong ({mixed} mixed quads)");
+    // Its palette is carried over, so the product shows crops in the CDL's colours, and it is still a valid COG.
+    let palette = |p: &Path| eoforge_raster::Raster::open(&p.display().to_string()).expect("open").color_table(1);
+    let (source, product) = (palette(&cdl).expect("palette"), palette(&dir.path().join("cdl.tif")).expect("palette"));
+    let source = source.expect("the CDL fixture has a colour table");
+    assert!(source.iter().any(|c| *c != [0, 0, 0]), "a real palette");
+    assert_eq!(product.as_deref(), Some(&source[..256.min(source.len())]));
+    let (ok, report) = eoforge_testkit::gdal_cog_validator(&dir.path().join("cdl.tif"));
+    assert!(ok && !report.contains("warnings were found"), "{report}");
 
     // Three-band UInt8 imagery (Landsat RGB, nodata 0): the nodata-aware mean.
     let image = read(&rgb);

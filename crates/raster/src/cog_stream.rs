@@ -87,6 +87,8 @@ pub struct CogWriter<T: Pixel> {
     parents: HashMap<(usize, usize, usize), Parent<T>>,
     pending: Vec<(usize, usize, Vec<T>)>,
     fill: T,
+    /// Palette of a one-band UInt8 raster: 256 RGB entries (TIFF ColorMap).
+    color_map: Option<Vec<[u8; 3]>>,
     parts: tempfile::TempDir,
     output: PartialFile,
     _pixel: PhantomData<T>,
@@ -145,6 +147,7 @@ impl<T: Pixel> CogWriter<T> {
             parents: HashMap::new(),
             pending: Vec::new(),
             fill,
+            color_map: None,
             parts,
             output,
             _pixel: PhantomData,
@@ -277,6 +280,24 @@ impl<T: Pixel> CogWriter<T> {
         }
     }
 
+    /// Gives a one-band UInt8 raster a palette (up to 256 RGB entries; missing ones are black), written as a TIFF
+    /// ColorMap on every level so class maps keep their colours.
+    pub fn set_color_map(&mut self, colors: &[[u8; 3]]) -> Result<()> {
+        if T::DTYPE != DataType::UInt8 || self.spec.bands != 1 || colors.is_empty() || colors.len() > 256 {
+            return Err(self.invalid(format!(
+                "a colour table needs one UInt8 band and 1 to 256 entries (this raster: {} band(s) of {:?}, {} \
+                 entries)",
+                self.spec.bands,
+                T::DTYPE,
+                colors.len()
+            )));
+        }
+        let mut map = colors.to_vec();
+        map.resize(256, [0; 3]);
+        self.color_map = Some(map);
+        Ok(())
+    }
+
     /// Writes the COG (IFDs first, then tiles smallest overview first) and renames it into place.
     pub fn finish(mut self) -> Result<PathBuf> {
         self.flush_pending()?;
@@ -376,7 +397,7 @@ impl<T: Pixel> CogWriter<T> {
             (257, Value::Long(vec![level.height as u32])),
             (258, Value::Short(vec![bits; bands])),
             (259, Value::Short(vec![codec])),
-            (262, Value::Short(vec![1])),
+            (262, Value::Short(vec![if self.color_map.is_some() { 3 } else { 1 }])),
             (277, Value::Short(vec![bands as u16])),
             (284, Value::Short(vec![1])),
             (322, Value::Long(vec![self.options.block_size as u32])),
@@ -390,6 +411,11 @@ impl<T: Pixel> CogWriter<T> {
         }
         if bands > 1 {
             tags.push((338, Value::Short(vec![0; bands - 1])));
+        }
+        if let Some(colors) = &self.color_map {
+            // All reds, then greens, then blues, scaled to 16 bits.
+            let channel = |c: usize| colors.iter().map(move |rgb| u16::from(rgb[c]) * 257);
+            tags.push((320, Value::Short(channel(0).chain(channel(1)).chain(channel(2)).collect())));
         }
         if let Some(nodata) = self.spec.nodata {
             tags.push((42_113, Value::Ascii(format_nodata(nodata))));
@@ -634,12 +660,14 @@ pub fn translate_to_cog(
             });
         }
     }
+    // A one-band UInt8 palette (class map) keeps its colours; other palettes are not representable in TIFF here.
+    let colors = if dtype == DataType::UInt8 && info.band_count == 1 { raster.color_table(1)? } else { None };
     drop(raster);
     match dtype {
-        DataType::UInt8 => stream::<u8>(source, store, dest, &spec, options),
-        DataType::UInt16 => stream::<u16>(source, store, dest, &spec, options),
-        DataType::Int16 => stream::<i16>(source, store, dest, &spec, options),
-        DataType::Float32 => stream::<f32>(source, store, dest, &spec, options),
+        DataType::UInt8 => stream::<u8>(source, store, dest, &spec, options, colors.as_deref()),
+        DataType::UInt16 => stream::<u16>(source, store, dest, &spec, options, None),
+        DataType::Int16 => stream::<i16>(source, store, dest, &spec, options, None),
+        DataType::Float32 => stream::<f32>(source, store, dest, &spec, options, None),
     }?;
     let mut report = crate::check_cog(dest)?;
     if !report.is_valid() {
@@ -662,8 +690,13 @@ fn stream<T: Pixel>(
     dest: &Path,
     spec: &RasterSpec,
     options: &CogWriterOptions,
+    colors: Option<&[[u8; 3]]>,
 ) -> Result<PathBuf> {
     let mut writer = CogWriter::<T>::create(dest, spec, options)?;
+    if let Some(colors) = colors.filter(|c| !c.is_empty()) {
+        // More than 256 entries cannot index a UInt8 band: keep the ones it can.
+        writer.set_color_map(&colors[..colors.len().min(256)])?;
+    }
     let (bs, width, height) = (options.block_size, spec.width, spec.height);
     // Column stripes of STRIPE_TILES tiles, top to bottom: memory is one stripe-wide row of tiles however wide
     // the raster, and overview parents up to level log2(STRIPE_TILES) complete inside a stripe.

@@ -441,6 +441,18 @@ impl Raster {
         }
     }
 
+    /// The colour table of band `index` (1-based) as RGB entries, if it has one (class maps, palettes).
+    pub fn color_table(&self, index: usize) -> Result<Option<Vec<[u8; 3]>>> {
+        let band = self.band(index)?;
+        let Some(table) = band.color_table() else { return Ok(None) };
+        let channel = |v: i16| u8::try_from(v.clamp(0, 255)).unwrap_or(u8::MAX);
+        Ok(Some(
+            (0..table.entry_count())
+                .map(|i| table.entry_as_rgb(i).map_or([0; 3], |e| [channel(e.r), channel(e.g), channel(e.b)]))
+                .collect(),
+        ))
+    }
+
     pub(crate) fn band(&self, index: usize) -> Result<RasterBand<'_>> {
         let count = self.band_count();
         if index == 0 || index > count {

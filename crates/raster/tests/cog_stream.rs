@@ -269,3 +269,26 @@ fn translate_reads_tiles_interleaved_in_stripes_and_reproduces_the_source() {
     assert!(raster.read_window_interleaved(Window::new(0, 0, 8, 3), 31, &mut buf).is_err(), "rows too short");
     assert!(raster.read_window_interleaved(Window::new(1095, 0, 8, 3), 40, &mut buf).is_err(), "outside");
 }
+
+#[test]
+fn colour_maps_need_one_uint8_band() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = RasterSpec { width: 64, height: 64, bands: 2, ..RasterSpec::default() };
+    let mut two_bands =
+        CogWriter::<u8>::create(&dir.path().join("a.tif"), &spec, &CogWriterOptions::default()).expect("create");
+    let err = two_bands.set_color_map(&[[1, 2, 3]]).expect_err("two bands cannot have a palette");
+    assert!(err.to_string().contains("2 band(s)"), "{err}");
+    let spec = RasterSpec { bands: 1, ..spec };
+    let mut wide =
+        CogWriter::<u16>::create(&dir.path().join("b.tif"), &spec, &CogWriterOptions::default()).expect("create");
+    assert!(wide.set_color_map(&[[1, 2, 3]]).is_err(), "UInt16 cannot have a palette here");
+    let mut ok =
+        CogWriter::<u8>::create(&dir.path().join("c.tif"), &spec, &CogWriterOptions::default()).expect("create");
+    assert!(ok.set_color_map(&vec![[9, 9, 9]; 257]).is_err(), "257 entries cannot index a byte");
+    ok.set_color_map(&[[255, 0, 0], [0, 128, 0]]).expect("a palette");
+    ok.write_block(0, 0, ndarray::Array3::<u8>::from_elem((1, 64, 64), 1).view()).expect("write");
+    let path = ok.finish().expect("finish");
+    let back = Raster::open(&path.display().to_string()).expect("open");
+    let table = back.color_table(1).expect("read").expect("a colour table");
+    assert_eq!((table[0], table[1], table[2]), ([255, 0, 0], [0, 128, 0], [0, 0, 0]));
+}
