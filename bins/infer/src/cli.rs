@@ -257,6 +257,10 @@ pub struct PredictArgs {
     #[arg(long, value_enum, default_value = "uint16")]
     pub out_dtype: DtypeArg,
 
+    /// Output nodata value (default: the input's, as the built-in models keep its bands).
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    pub out_nodata: Option<f64>,
+
     /// Codec.
     #[arg(long, value_enum, default_value = "lzw")]
     pub compress: CodecArg,

@@ -382,6 +382,12 @@ fn predict_one(
         None => None,
     };
     let in_bands = args.input_bands.as_ref().map_or(source.band_count(), Vec::len);
+    // The built-in models keep the input's bands: their names and nodata carry over to the product.
+    let info = source.info()?;
+    let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
+    let described = |b: &usize| info.bands.get(b.wrapping_sub(1)).map(|band| band.description.clone());
+    let out_band_descriptions: Vec<String> = picked.iter().filter_map(described).collect();
+    let out_nodata = args.out_nodata.or_else(|| picked.first().and_then(|b| info.bands.get(b - 1)?.nodata));
     drop(source);
     let scale = match args.model {
         ModelArg::Identity => 1,
@@ -404,7 +410,12 @@ fn predict_one(
             BlendArg::Center => eoforge_engine::Blend::Center,
         },
         out_dtype: dtype(args.out_dtype),
-        out_nodata: None,
+        out_nodata,
+        out_band_descriptions: if out_band_descriptions.iter().all(String::is_empty) {
+            Vec::new()
+        } else {
+            out_band_descriptions
+        },
         crop,
         cog: CogWriterOptions {
             compression: codec(args.compress, args.level),

@@ -258,6 +258,8 @@ fn predict_runs_both_scale_modes_over_the_real_scene() {
         .read_window::<u16>(Window::full(1098, 1098), None)
         .expect("read");
     assert_eq!(input, output, "identity at 1x reproduces the scene");
+    let info = eoforge_raster::Raster::open(&same.display().to_string()).expect("open").info().expect("info");
+    assert_eq!(info.bands[0].nodata, Some(0.0), "the input's nodata carries over");
     let profile = json(&dir.path().join("identity.tif.profile.json"));
     assert!(
         profile["engine"]["busy_s"]["model"].as_f64().is_some() && profile["engine"]["windows"].as_u64() > Some(16),
@@ -282,6 +284,8 @@ fn predict_runs_both_scale_modes_over_the_real_scene() {
             "-11.5,24.8,-11.3,24.9",
             "--out-dtype",
             "int16",
+            "--out-nodata",
+            "-1",
         ],
         &[],
     );
@@ -293,6 +297,7 @@ fn predict_runs_both_scale_modes_over_the_real_scene() {
             && raster.geo_transform().expect("gt").pixel_size() == (10.0, 10.0)
     );
     assert_eq!(raster.dtype(1).expect("dtype"), eoforge_raster::DataType::Int16);
+    assert_eq!(raster.info().expect("info").bands[0].nodata, Some(-1.0), "--out-nodata wins");
     let (ok, report) = eoforge_testkit::gdal_cog_validator(&sr);
     assert!(ok && !report.contains("warnings were found"), "{report}");
     let far = infer(
@@ -325,7 +330,7 @@ fn stack(path: &Path) -> Option<ndarray::Array3<u16>> {
             geo_transform: r.geo_transform(),
             crs: r.crs(),
             nodata: None,
-            band_descriptions: vec![],
+            band_descriptions: ["B02", "B03", "B04", "B08"].map(String::from).to_vec(),
         };
         planes.push(r.read_window::<u16>(Window::full(1098, 1098), None).expect("read"));
     }
@@ -363,6 +368,10 @@ fn predict_shards_a_scene_list_writes_derivatives_and_survives_a_kill() {
     let first = run(&["--shard", "0/2"], &[]);
     assert!(first.status.success(), "{}", text(&first));
     assert!(out.join("a.tif").is_file() && out.join("c.tif").is_file() && !out.join("b.tif").exists());
+    let info =
+        eoforge_raster::Raster::open(&out.join("a.tif").display().to_string()).expect("open").info().expect("info");
+    let names: Vec<&str> = info.bands.iter().map(|b| b.description.as_str()).collect();
+    assert_eq!(names, ["B02", "B03", "B04", "B08"], "band names carry over");
     for name in ["a_ndvi", "a_evi", "a_rgb", "a_nir", "c_ndvi"] {
         let path = out.join(format!("{name}.tif"));
         let (ok, report) = eoforge_testkit::gdal_cog_validator(&path);

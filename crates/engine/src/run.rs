@@ -41,6 +41,8 @@ pub struct EngineOptions {
     pub out_dtype: DataType,
     /// Output nodata value.
     pub out_nodata: Option<f64>,
+    /// Output band descriptions (names), one per output band or empty.
+    pub out_band_descriptions: Vec<String>,
     /// Crop to this input-pixel window (an AOI); `None` = the whole scene.
     pub crop: Option<Window>,
     /// Output COG layout.
@@ -67,6 +69,7 @@ impl Default for EngineOptions {
             blend: Blend::Hann,
             out_dtype: DataType::Float32,
             out_nodata: None,
+            out_band_descriptions: Vec::new(),
             crop: None,
             cog: CogWriterOptions::default(),
             stitch_memory_mib: 512,
@@ -173,7 +176,7 @@ fn run_typed<T: Pixel>(
         geo_transform: gt,
         crs: raster.crs(),
         nodata: options.out_nodata,
-        band_descriptions: vec![],
+        band_descriptions: options.out_band_descriptions.clone(),
     };
     drop(raster);
     let mut derived = DerivedWriters::<T>::create(dest, &spec, &options.cog, &options.derivatives)?;
