@@ -385,9 +385,10 @@ fn predict_one(
     // The built-in models keep the input's bands: their names and nodata carry over to the product.
     let info = source.info()?;
     let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
-    let described = |b: &usize| info.bands.get(b.wrapping_sub(1)).map(|band| band.description.clone());
-    let out_band_descriptions: Vec<String> = picked.iter().filter_map(described).collect();
-    let out_nodata = args.out_nodata.or_else(|| picked.first().and_then(|b| info.bands.get(b - 1)?.nodata));
+    // Bands out of range are refused by the engine, which names them; here they just carry nothing.
+    let band = |b: &usize| b.checked_sub(1).and_then(|i| info.bands.get(i));
+    let out_band_descriptions: Vec<String> = picked.iter().filter_map(|b| Some(band(b)?.description.clone())).collect();
+    let out_nodata = args.out_nodata.or_else(|| picked.first().and_then(|b| band(b)?.nodata));
     drop(source);
     let scale = match args.model {
         ModelArg::Identity => 1,
@@ -411,7 +412,9 @@ fn predict_one(
         },
         out_dtype: dtype(args.out_dtype),
         out_nodata,
-        out_band_descriptions: if out_band_descriptions.iter().all(String::is_empty) {
+        out_band_descriptions: if out_band_descriptions.len() != in_bands
+            || out_band_descriptions.iter().all(String::is_empty)
+        {
             Vec::new()
         } else {
             out_band_descriptions
@@ -453,8 +456,6 @@ fn predict_one(
     )
 }
 
-/// Nearest-neighbour upsampling of a batch `(n, bands, h, w)` by `scale`: each input row is widened once and
-/// copied to its `scale` output rows.
 /// The overview reduction for `bands` bands of `dtype`.
 fn overview_resampling(arg: ResamplingArg, dtype: DataType, bands: usize) -> Resampling {
     match arg {
@@ -464,6 +465,8 @@ fn overview_resampling(arg: ResamplingArg, dtype: DataType, bands: usize) -> Res
     }
 }
 
+/// Nearest-neighbour upsampling of a batch `(n, bands, h, w)` by `scale`: each input row is widened once and
+/// copied to its `scale` output rows.
 fn upsample_nearest(x: &ndarray::Array4<f32>, scale: usize) -> ndarray::Array4<f32> {
     let (count, bands, rows, cols) = x.dim();
     let mut out = ndarray::Array4::<f32>::zeros((count, bands, rows * scale, cols * scale));

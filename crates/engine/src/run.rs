@@ -167,6 +167,10 @@ fn run_typed<T: Pixel>(
         )));
     }
 
+    let names = options.out_band_descriptions.len();
+    if names != 0 && names != out_bands {
+        return Err(Error::Options(format!("{names} output band descriptions for {out_bands} output bands")));
+    }
     let (out_w, out_h) = (crop.width * scale, crop.height * scale);
     let gt = raster.geo_transform().map(|g| g.shifted(crop.col as f64, crop.row as f64).scaled(scale as f64));
     let spec = RasterSpec {

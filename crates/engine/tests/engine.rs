@@ -173,5 +173,9 @@ fn unsafe_batches_and_broken_models_are_refused() {
     )
     .expect_err("model error");
     assert!(err.to_string().contains("CUDA out of memory"), "{err}");
+    let names = vec!["red".to_owned(), "nir".to_owned()];
+    let opts = EngineOptions { out_band_descriptions: names, ..options() };
+    let err = run(&input.display().to_string(), &out, &mut FnModel::new(4, 1, Ok), &opts).expect_err("names");
+    assert!(err.to_string().contains("2 output band descriptions for 4 output bands"), "{err}");
     assert!(!out.exists(), "nothing published after a failed run");
 }
