@@ -381,13 +381,14 @@ fn predict_one(
         }
         None => None,
     };
-    let in_bands = args.input_bands.as_ref().map_or(source.band_count(), Vec::len);
-    // The built-in models keep the input's bands: their names and nodata carry over to the product.
     let info = source.info()?;
     let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
-    // Bands out of range are refused by the engine, which names them; here they just carry nothing.
+    let in_bands = picked.len();
+    // The built-in models keep the input's bands: their names and nodata carry over to the product. A band out
+    // of range carries nothing here; the engine refuses it, naming it.
     let band = |b: &usize| b.checked_sub(1).and_then(|i| info.bands.get(i));
-    let out_band_descriptions: Vec<String> = picked.iter().filter_map(|b| Some(band(b)?.description.clone())).collect();
+    let names: Option<Vec<String>> = picked.iter().map(|b| Some(band(b)?.description.clone())).collect();
+    let out_band_descriptions = names.filter(|n| n.iter().any(|d| !d.is_empty())).unwrap_or_default();
     let out_nodata = args.out_nodata.or_else(|| picked.first().and_then(|b| band(b)?.nodata));
     drop(source);
     let scale = match args.model {
@@ -412,13 +413,7 @@ fn predict_one(
         },
         out_dtype: dtype(args.out_dtype),
         out_nodata,
-        out_band_descriptions: if out_band_descriptions.len() != in_bands
-            || out_band_descriptions.iter().all(String::is_empty)
-        {
-            Vec::new()
-        } else {
-            out_band_descriptions
-        },
+        out_band_descriptions,
         crop,
         cog: CogWriterOptions {
             compression: codec(args.compress, args.level),

@@ -2,7 +2,11 @@
 //! real 29RKH crop at 1× and 10× and gives what the same arithmetic gives in plain ndarray: bands, rows and
 //! columns reach the network and come back in their places, and the engine's blending is unchanged.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::scene;
 
 use burn::backend::Flex;
 use burn::module::Param;
@@ -13,32 +17,11 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Tensor, TensorData};
 use eoforge_engine::{Blend, BurnModel, EngineOptions, FnModel, ImageNetwork, run};
-use eoforge_raster::{CogWriterOptions, Compression, DataType, Raster, RasterSpec, TiffOptions, TiledWriter, Window};
-use eoforge_testkit::fixture;
-use ndarray::{Array3, Array4, Axis};
+use eoforge_raster::{CogWriterOptions, Compression, DataType, Raster, Window};
+use ndarray::Array4;
 
 const IN: usize = 4;
 const OUT: usize = 2;
-
-/// The real B02/B03/B04/B08 bands as one 4-band GeoTIFF.
-fn scene(dir: &Path) -> Option<PathBuf> {
-    let mut planes = Vec::new();
-    let mut spec = RasterSpec::default();
-    for band in ["B02", "B03", "B04", "B08"] {
-        let r = Raster::open(&fixture(&format!("s2-l2a-29RKH/{band}.tif"))?.display().to_string()).expect("open");
-        spec =
-            RasterSpec { width: 1098, height: 1098, bands: 4, geo_transform: r.geo_transform(), crs: r.crs(), ..spec };
-        planes.push(r.read_window::<u16>(Window::full(1098, 1098), None).expect("read"));
-    }
-    let views: Vec<_> = planes.iter().map(|p| p.view()).collect();
-    let data: Array3<u16> = ndarray::concatenate(Axis(0), &views).expect("stack");
-    let path = dir.join("stack.tif");
-    let opts = TiffOptions { compression: Compression::None, ..TiffOptions::default() };
-    let mut w = TiledWriter::<u16>::create(&path, &spec, &opts).expect("create");
-    w.write_window(Window::full(1098, 1098), data.view()).expect("write");
-    w.finish(None).expect("finish");
-    Some(path)
-}
 
 /// Seeded weights `[OUT, IN, 3, 3]` and biases `[OUT]`, asymmetric so a swapped axis changes the result.
 fn weights() -> (Vec<f32>, Vec<f32>) {
@@ -116,7 +99,7 @@ fn read(path: &Path) -> ndarray::Array3<f32> {
 #[test]
 fn a_burn_network_runs_at_1x_and_10x_like_the_same_arithmetic_in_ndarray() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let Some(input) = scene(dir.path()) else { return };
+    let Some((input, _)) = scene(dir.path()) else { return };
     let input = input.display().to_string();
     let device = burn::backend::flex::FlexDevice;
     for (scale, crop, window, halo) in
@@ -153,7 +136,7 @@ fn a_burn_network_runs_at_1x_and_10x_like_the_same_arithmetic_in_ndarray() {
 #[test]
 fn a_burn_network_with_the_wrong_output_is_refused_and_nothing_is_published() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let Some(input) = scene(dir.path()) else { return };
+    let Some((input, _)) = scene(dir.path()) else { return };
     let device = burn::backend::flex::FlexDevice;
     // The network upsamples 10× but claims 1×: the engine must refuse its output shape.
     let mut model = BurnModel::<Flex, _>::new(ConvUpsample::<Flex>::new(&device, 10), device, OUT, 1);

@@ -496,6 +496,8 @@ fn reduce<T: Pixel>(
     let row_len = bs * bands;
     // Nodata as a pixel value (none if the type cannot hold it: then no pixel equals it).
     let missing = nodata.map(T::from_f64).filter(|v| Some(v.to_f64()) == nodata);
+    // `missing` is nodata in the pixel type; NaN is never valid.
+    let valid = |v: T| Some(v) != missing && !v.is_nan();
     for r in 0..oh {
         let top = &tile[2 * r * row_len..(2 * r + 1) * row_len];
         // A missing bottom row (odd height) reads as absent, like pixels past the right edge.
@@ -505,8 +507,6 @@ fn reduce<T: Pixel>(
             let right = 2 * c + 1 < vw;
             for b in 0..bands {
                 let (i, j) = (2 * c * bands + b, (2 * c + 1) * bands + b);
-                // `missing` is nodata in the pixel type; NaN is never valid.
-                let valid = |v: T| Some(v) != missing && !v.is_nan();
                 dst[c * bands + b] = if nearest {
                     top[i]
                 } else if let Some(row) = bottom.filter(|_| right)
