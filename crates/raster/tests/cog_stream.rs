@@ -23,6 +23,28 @@ fn stack() -> Option<(Array3<u16>, GeoTransform, Crs)> {
     Some((ndarray::concatenate(Axis(0), &views).expect("stack"), gt, crs))
 }
 
+/// The stack with nodata 0 planted so that overview quads hold 0 to 4 valid pixels (scattered, and on rows
+/// 200-201 the c-th quad loses its first c % 5 pixels), and its spec (nodata 0, band names).
+fn stack_with_nodata() -> Option<(Array3<u16>, RasterSpec)> {
+    let (mut data, gt, crs) = stack()?;
+    for ((b, y, x), v) in data.indexed_iter_mut() {
+        let in_quad = (y % 2) * 2 + x % 2;
+        if (y * 31 + x * 17 + b) % 11 == 0 || (200..202).contains(&y) && in_quad < (x / 2) % 5 {
+            *v = 0;
+        }
+    }
+    let spec = RasterSpec {
+        width: 1098,
+        height: 1098,
+        bands: 4,
+        geo_transform: Some(gt),
+        crs: Some(crs),
+        nodata: Some(0.0),
+        band_descriptions: vec!["B02".into(), "B03".into(), "B04".into(), "B08".into()],
+    };
+    Some((data, spec))
+}
+
 fn write<T: Pixel>(
     path: &Path,
     data: &Array3<T>,
@@ -46,25 +68,8 @@ fn row_major(nx: usize, ny: usize) -> Vec<(usize, usize)> {
 
 #[test]
 fn streamed_cogs_validate_and_read_back_bit_exact() {
-    let Some((mut data, gt, crs)) = stack() else { return };
-    // Plant nodata (0) so that overview quads hold 0 to 4 valid pixels: scattered, and on rows 200-201 the c-th
-    // quad loses its first c % 5 pixels.
-    for ((b, y, x), v) in data.indexed_iter_mut() {
-        let in_quad = (y % 2) * 2 + x % 2;
-        if (y * 31 + x * 17 + b) % 11 == 0 || (200..202).contains(&y) && in_quad < (x / 2) % 5 {
-            *v = 0;
-        }
-    }
+    let Some((data, spec)) = stack_with_nodata() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let spec = RasterSpec {
-        width: 1098,
-        height: 1098,
-        bands: 4,
-        geo_transform: Some(gt),
-        crs: Some(crs),
-        nodata: Some(0.0),
-        band_descriptions: vec!["B02".into(), "B03".into(), "B04".into(), "B08".into()],
-    };
     for (i, compression) in
         [Compression::Lzw, Compression::Deflate { level: 6 }, Compression::Zstd { level: 3 }, Compression::None]
             .into_iter()
@@ -80,7 +85,7 @@ fn streamed_cogs_validate_and_read_back_bit_exact() {
         let back = Raster::open(&path.display().to_string()).expect("open");
         assert_eq!(back.read_window::<u16>(Window::full(1098, 1098), None).expect("read"), data, "{compression:?}");
         let info = back.info().expect("info");
-        assert_eq!((info.geo_transform, info.crs.and_then(|c| c.epsg)), (Some(gt), Some(32_629)));
+        assert_eq!((info.geo_transform, info.crs.and_then(|c| c.epsg)), (spec.geo_transform, Some(32_629)));
         assert_eq!((info.bands[0].nodata, info.bands[3].description.as_str()), (Some(0.0), "B08"));
     }
 
@@ -214,25 +219,8 @@ fn missing_or_bad_tiles_publish_nothing() {
 
 #[test]
 fn translate_reads_tiles_interleaved_in_stripes_and_reproduces_the_source() {
-    let Some((mut data, gt, crs)) = stack() else { return };
-    // Plant nodata (0) so that overview quads hold 0 to 4 valid pixels: scattered, and on rows 200-201 the c-th
-    // quad loses its first c % 5 pixels.
-    for ((b, y, x), v) in data.indexed_iter_mut() {
-        let in_quad = (y % 2) * 2 + x % 2;
-        if (y * 31 + x * 17 + b) % 11 == 0 || (200..202).contains(&y) && in_quad < (x / 2) % 5 {
-            *v = 0;
-        }
-    }
+    let Some((data, spec)) = stack_with_nodata() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let spec = RasterSpec {
-        width: 1098,
-        height: 1098,
-        bands: 4,
-        geo_transform: Some(gt),
-        crs: Some(crs),
-        nodata: Some(0.0),
-        band_descriptions: vec!["B02".into(), "B03".into(), "B04".into(), "B08".into()],
-    };
     let src = dir.path().join("source.tif");
     let mut w = eoforge_raster::TiledWriter::<u16>::create(&src, &spec, &eoforge_raster::TiffOptions::default())
         .expect("create");
