@@ -11,19 +11,11 @@ use eoforge_engine::{Blend, EngineOptions, FnModel, run};
 use eoforge_raster::{CogWriterOptions, Compression, DataType, Raster, Window};
 use ndarray::Array4;
 
+/// The defaults (128 px windows, 16 px halo, Hann), UInt16 out, ZSTD 1.
 fn options() -> EngineOptions {
     EngineOptions {
-        window: 128,
-        halo: 16,
-        batch: 0,
-        bands: None,
-        normalize: None,
-        blend: Blend::Hann,
         out_dtype: DataType::UInt16,
-        out_nodata: None,
-        crop: None,
         cog: CogWriterOptions { compression: Compression::Zstd { level: 1 }, ..CogWriterOptions::default() },
-        store: eoforge_storage::StoreOptions::default(),
         ..EngineOptions::default()
     }
 }
