@@ -82,9 +82,14 @@ pub struct QcLimits {
     #[arg(long, value_name = "N")]
     pub min_overviews: Option<usize>,
 
-    /// Largest allowed share of nodata pixels per band.
-    #[arg(long, default_value_t = 0.5, value_name = "F")]
+    /// Largest allowed share of nodata pixels per band when the source's share is unknown (`qc` of a
+    /// file alone); `cog` and `predict` judge the product against their source's share instead.
+    #[arg(long, default_value_t = 0.5, value_name = "F", value_parser = fraction)]
     pub max_nodata_fraction: f64,
+
+    /// How much more nodata than its source a product may have (a share, 0 to 1).
+    #[arg(long, default_value_t = 0.01, value_name = "F", value_parser = fraction)]
+    pub nodata_tolerance: f64,
 
     /// Allowed range of every band's mean, e.g. 0,10000.
     #[arg(long, value_name = "LO,HI")]
@@ -174,8 +179,14 @@ pub enum DtypeArg {
     Uint16,
     /// Signed 16-bit.
     Int16,
+    /// Unsigned 32-bit.
+    Uint32,
+    /// Signed 32-bit.
+    Int32,
     /// 32-bit float.
     Float32,
+    /// 64-bit float.
+    Float64,
 }
 
 /// Codecs.
@@ -253,13 +264,19 @@ pub struct PredictArgs {
     #[arg(long, value_name = "MINLON,MINLAT,MAXLON,MAXLAT", allow_hyphen_values = true)]
     pub aoi: Option<String>,
 
-    /// Output data type.
-    #[arg(long, value_enum, default_value = "uint16")]
-    pub out_dtype: DtypeArg,
+    /// Output data type (default: the input's, as the built-in models keep its values). A type that
+    /// cannot hold the model's values is refused, never cast silently.
+    #[arg(long, value_enum)]
+    pub out_dtype: Option<DtypeArg>,
 
-    /// Output nodata value (default: the input's, as the built-in models keep its bands).
+    /// Output nodata value (default: the input's, as the built-in models keep its bands); it must be a
+    /// value of the output type. Input nodata pixels are written as this value, never blended.
     #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
     pub out_nodata: Option<f64>,
+
+    /// Output tile size in pixels (a multiple of 16).
+    #[arg(long, default_value_t = 512)]
+    pub blocksize: usize,
 
     /// Codec.
     #[arg(long, value_enum, default_value = "lzw")]
@@ -333,6 +350,12 @@ pub enum BlendArg {
     Hann,
     /// Each pixel from the window whose centre holds it.
     Center,
+}
+
+/// A share between 0 and 1.
+fn fraction(text: &str) -> Result<f64, String> {
+    let v: f64 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..=1.0).contains(&v) { Ok(v) } else { Err(format!("{v} is not a share between 0 and 1")) }
 }
 
 #[cfg(test)]

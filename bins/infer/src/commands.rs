@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use eoforge_jobs::{Stages, peak_rss_mib};
-use eoforge_qc::{Published, QcConfig, QcReport, publish, publish_moving, run_qc};
+use eoforge_qc::{Published, QcConfig, QcReport, SourceReference, publish, publish_moving, run_qc};
 use eoforge_raster::{BigTiff, CogWriterOptions, Compression, DataType, Raster, Resampling, translate_to_cog};
 use eoforge_storage::{Store, StoreOptions, StoreUrl};
 
@@ -119,7 +119,18 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
         ..CogWriterOptions::default()
     };
     let pool = rayon_pool(args.threads)?;
-    stages.time("write", || pool.install(|| translate_to_cog(&args.source, options, &tmp, &cog_options)))?;
+    let translated =
+        stages.time("write", || pool.install(|| translate_to_cog(&args.source, options, &tmp, &cog_options)))?;
+    let qc_config = QcConfig {
+        source: Some(SourceReference {
+            location: args.source.clone(),
+            crs: source.crs(),
+            geo_transform: source.geo_transform(),
+            nodata_fraction: translated.source_nodata_fraction,
+            nodata_tolerance: args.limits.nodata_tolerance,
+        }),
+        ..qc_config
+    };
     let (w, h, bands) = (source.width(), source.height(), source.band_count());
     let raw_mb = (w * h * bands * source.dtype(1).map_or(2, DataType::size)) as f64 / 1e6;
     eprintln!(
@@ -157,22 +168,34 @@ fn check_and_publish(
     stages: &mut Stages,
     figures: serde_json::Value,
 ) -> Result {
-    let report = stages.time("qc", || run_qc(product.tmp, qc_config, &BTreeMap::new()))?;
+    // Stage times so far (open, write or infer) are checked against --stage-limit.
+    let timings: BTreeMap<String, f64> = stages.0.clone();
+    let mut report = stages.time("qc", || run_qc(product.tmp, qc_config, &timings))?;
+    // The report names the product by its destination, not the working file.
+    product.dest.clone_into(&mut report.path);
     summarize(&report);
     let rt = runtime()?;
     let (store, key) = Store::open_object(product.dest, options)?;
-    store_json(&rt, &store, &format!("{key}.qc.json"), &serde_json::to_value(&report)?)?;
     let mut extra_reports = Vec::new();
     for (tmp, dest) in extras {
+        // Derived maps have their own bands and types; georeferencing is checked against the product's source.
         let config = QcConfig { bands: None, dtype: None, mean_range: None, ..qc_config.clone() };
-        let extra = stages.time("qc", || run_qc(tmp, &config, &BTreeMap::new()))?;
+        let mut extra = stages.time("qc", || run_qc(tmp, &config, &timings))?;
+        dest.clone_into(&mut extra.path);
         eprint!("{dest}: ");
         summarize(&extra);
-        let (extra_store, extra_key) = Store::open_object(dest, options)?;
-        store_json(&rt, &extra_store, &format!("{extra_key}.qc.json"), &serde_json::to_value(&extra)?)?;
         extra_reports.push(extra);
     }
     let all_passed = report.passed && extra_reports.iter().all(|r| r.passed);
+    if !all_passed {
+        // A rejected product's reports go beside DEST as `.rejected.qc.json`: a good product already published
+        // there keeps its own passing report.
+        store_json(&rt, &store, &format!("{key}.rejected.qc.json"), &serde_json::to_value(&report)?)?;
+        for ((_, dest), extra) in extras.iter().zip(&extra_reports) {
+            let (extra_store, extra_key) = Store::open_object(dest, options)?;
+            store_json(&rt, &extra_store, &format!("{extra_key}.rejected.qc.json"), &serde_json::to_value(extra)?)?;
+        }
+    }
     let outcome = if all_passed {
         for ((tmp, dest), extra) in extras.iter().zip(&extra_reports) {
             stages.time("publish", || rt.block_on(publish_moving(tmp, dest, extra, product.force, options)))?;
@@ -384,12 +407,70 @@ fn predict_one(
     let info = source.info()?;
     let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
     let in_bands = picked.len();
-    // The built-in models keep the input's bands: their names and nodata carry over to the product. A band out
-    // of range carries nothing here; the engine refuses it, naming it.
+    // The built-in models keep the input's bands: their names, nodata, metadata, type and palette carry over to
+    // the product. A band out of range carries nothing here; the engine refuses it, naming it.
     let band = |b: &usize| b.checked_sub(1).and_then(|i| info.bands.get(i));
     let names: Option<Vec<String>> = picked.iter().map(|b| Some(band(b)?.description.clone())).collect();
     let out_band_descriptions = names.filter(|n| n.iter().any(|d| !d.is_empty())).unwrap_or_default();
+    let in_dtype = source.dtype(picked.first().copied().unwrap_or(1))?;
+    for b in &picked {
+        if band(b).is_some() && source.dtype(*b)? != in_dtype {
+            return Err(format!(
+                "{source_url}: input band {b} is {}, band {} is {in_dtype}; pick bands of one type with --input-bands",
+                source.dtype(*b)?,
+                picked[0]
+            )
+            .into());
+        }
+    }
+    if !in_dtype.fits_in(DataType::Float32) {
+        return Err(format!(
+            "{source_url} is {in_dtype}: models take 32-bit floats, which cannot hold every {in_dtype} value; \
+             convert the scene first (e.g. `cog` keeps it exactly, gdal_translate -ot Float32 rounds it)"
+        )
+        .into());
+    }
+    let out_dtype = args.out_dtype.map_or(in_dtype, dtype);
+    // Floats into integers would round every value: refused. A narrower integer type is allowed, and the engine
+    // stops at the first value it cannot hold (naming the pixel) instead of saturating it.
+    if in_dtype.is_float() && !out_dtype.is_float() {
+        return Err(format!(
+            "--out-dtype {}: the {} model keeps the input's {in_dtype} values, which {out_dtype} would round; use \
+             --out-dtype {} (the default) or float64",
+            dtype_flag(out_dtype),
+            format!("{:?}", args.model).to_ascii_lowercase(),
+            dtype_flag(in_dtype)
+        )
+        .into());
+    }
     let out_nodata = args.out_nodata.or_else(|| picked.first().and_then(|b| band(b)?.nodata));
+    if let Some(nodata) = out_nodata
+        && !out_dtype.holds(nodata)
+    {
+        let origin = if args.out_nodata.is_some() { "--out-nodata" } else { "the input's nodata" };
+        return Err(
+            format!("{origin} {nodata} is not a value of {out_dtype}; choose --out-nodata within the type").into()
+        );
+    }
+    let metadata = source.metadata()?;
+    let out_metadata = eoforge_raster::RasterMetadata {
+        bands: if metadata.bands.len() == info.band_count {
+            picked.iter().filter_map(|b| b.checked_sub(1).and_then(|i| metadata.bands.get(i)).cloned()).collect()
+        } else {
+            Vec::new()
+        },
+        ..metadata
+    }
+    .for_bands(in_bands);
+    let out_color_map = if in_bands == 1 && out_dtype == DataType::UInt8 {
+        source.color_table(picked[0]).ok().flatten().map(|mut c| {
+            c.truncate(256);
+            c
+        })
+    } else {
+        None
+    };
+    let (source_crs, source_gt) = (source.crs(), source.geo_transform());
     drop(source);
     let scale = match args.model {
         ModelArg::Identity => 1,
@@ -411,13 +492,17 @@ fn predict_one(
             BlendArg::Hann => eoforge_engine::Blend::Hann,
             BlendArg::Center => eoforge_engine::Blend::Center,
         },
-        out_dtype: dtype(args.out_dtype),
+        out_dtype,
         out_nodata,
         out_band_descriptions,
+        out_metadata,
+        out_color_map,
+        nodata_mask: eoforge_engine::NodataMask::PerBand,
         crop,
         cog: CogWriterOptions {
+            block_size: args.blocksize,
             compression: codec(args.compress, args.level),
-            overview_resampling: overview_resampling(args.resampling, dtype(args.out_dtype), in_bands),
+            overview_resampling: overview_resampling(args.resampling, out_dtype, in_bands),
             ..CogWriterOptions::default()
         },
         store: options.clone(),
@@ -441,10 +526,19 @@ fn predict_one(
         .map(|&kind| (eoforge_engine::derivative_path(&tmp, kind), derived_dest(dest, kind)))
         .collect();
     let product = Product { tmp: &tmp, source: source_url, dest, force: args.force };
+    // The product keeps the source's CRS; its grid is the source's, cropped and `scale` times finer.
+    let crop_origin = crop.map_or((0.0, 0.0), |w| (w.col as f64, w.row as f64));
+    let reference = SourceReference {
+        location: source_url.to_owned(),
+        crs: source_crs,
+        geo_transform: source_gt.map(|g| g.shifted(crop_origin.0, crop_origin.1).scaled(scale as f64)),
+        nodata_fraction: engine.source_nodata_fraction.clone(),
+        nodata_tolerance: args.limits.nodata_tolerance,
+    };
     check_and_publish(
         &product,
         &extras,
-        &config(&args.limits)?,
+        &QcConfig { source: Some(reference), ..config(&args.limits)? },
         options,
         &mut stages,
         serde_json::json!({ "engine": engine }),
@@ -478,12 +572,20 @@ fn upsample_nearest(x: &ndarray::Array4<f32>, scale: usize) -> ndarray::Array4<f
     out
 }
 
+/// The flag's spelling of a data type (`uint16`), for messages.
+fn dtype_flag(dtype: DataType) -> String {
+    dtype.name().to_ascii_lowercase()
+}
+
 fn dtype(arg: DtypeArg) -> DataType {
     match arg {
         DtypeArg::Uint8 => DataType::UInt8,
         DtypeArg::Uint16 => DataType::UInt16,
         DtypeArg::Int16 => DataType::Int16,
+        DtypeArg::Uint32 => DataType::UInt32,
+        DtypeArg::Int32 => DataType::Int32,
         DtypeArg::Float32 => DataType::Float32,
+        DtypeArg::Float64 => DataType::Float64,
     }
 }
 

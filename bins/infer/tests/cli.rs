@@ -34,6 +34,7 @@ fn constant(path: &Path, size: usize, value: u16, nodata: Option<f64>) {
         crs: eoforge_raster::Crs::from_epsg(32_629).ok(),
         nodata,
         band_descriptions: vec![],
+        ..RasterSpec::default()
     };
     let mut w = TiledWriter::<u16>::create(path, &spec, &TiffOptions::default()).expect("create");
     w.write_window(Window::full(size, size), ndarray::Array3::from_elem((1, size, size), value).view()).expect("write");
@@ -73,11 +74,18 @@ fn cog_publishes_a_good_product_once_and_blocks_a_bad_one() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("failed QC") && text(&out).contains("not_all_zero"), "{}", text(&out));
     assert!(!bad.exists(), "a failed product must not be published");
-    assert_eq!(
-        json(&dir.path().join("maps/zeros.cog.tif.qc.json"))["passed"],
-        false,
-        "the report is written either way"
-    );
+    let rejected = json(&dir.path().join("maps/zeros.cog.tif.rejected.qc.json"));
+    assert_eq!(rejected["passed"], false, "the report is written either way");
+    assert_eq!(rejected["path"], bad.display().to_string(), "the report names DEST, not a working file");
+
+    // A failed rerun onto a good product leaves the product and its passing report as they were.
+    let before = std::fs::read(&dest).expect("product");
+    let out = infer(&["cog", &zeros.display().to_string(), d.as_str(), "--force"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(std::fs::read(&dest).expect("product"), before, "the good product stays");
+    assert_eq!(json(&dir.path().join("maps/B04.cog.tif.qc.json"))["passed"], true, "and so does its report");
+    assert_eq!(json(&dir.path().join("maps/B04.cog.tif.rejected.qc.json"))["passed"], false);
+    assert_eq!(json(&dir.path().join("maps/B04.cog.tif.qc.json"))["path"], d.as_str());
 }
 
 #[test]
@@ -147,6 +155,7 @@ fn a_killed_cog_run_leaves_nothing_at_the_destination_and_reruns_cleanly() {
         crs: raster.crs(),
         nodata: Some(0.0),
         band_descriptions: vec![],
+        ..RasterSpec::default()
     };
     let mut w = TiledWriter::<u16>::create(&big, &spec, &TiffOptions::default()).expect("create");
     w.write_window(Window::full(4392, 4392), data.view()).expect("write");
@@ -209,7 +218,10 @@ fn qc_publishes_to_a_real_s3_server_only_what_passes() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let keys: Vec<String> = rt.block_on(store.list("")).expect("list").into_iter().map(|o| o.key).collect();
     assert!(keys.contains(&"B04.tif".to_owned()) && keys.contains(&"B04.tif.qc.json".to_owned()), "{keys:?}");
-    assert!(!keys.contains(&"zeros.tif".to_owned()) && keys.contains(&"zeros.tif.qc.json".to_owned()), "{keys:?}");
+    assert!(
+        !keys.contains(&"zeros.tif".to_owned()) && keys.contains(&"zeros.tif.rejected.qc.json".to_owned()),
+        "{keys:?}"
+    );
     let info = eoforge_raster::Raster::open_with("s3://maps/29RKH/B04.tif", &options)
         .expect("open published")
         .info()
@@ -331,6 +343,7 @@ fn stack(path: &Path) -> Option<ndarray::Array3<u16>> {
             crs: r.crs(),
             nodata: None,
             band_descriptions: ["B02", "B03", "B04", "B08"].map(String::from).to_vec(),
+            ..RasterSpec::default()
         };
         planes.push(r.read_window::<u16>(Window::full(1098, 1098), None).expect("read"));
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array3, ArrayView3, s};
 
-use eoforge_raster::{CogWriter, CogWriterOptions, Pixel, RasterSpec};
+use eoforge_raster::{BandMetadata, CogWriter, CogWriterOptions, Pixel, RasterMetadata, RasterSpec};
 
 use crate::error::{Error, Result};
 
@@ -128,6 +128,20 @@ impl<T: Pixel> DerivedWriters<T> {
                 }
             }
             let path = derivative_path(product, kind);
+            // Dataset items (licence, …) carry over; band metadata is the map's own: RGB colours, the NIR
+            // band's scale and offset.
+            let band_meta: Vec<BandMetadata> = match kind {
+                Derivative::Rgb => ["Red", "Green", "Blue"]
+                    .iter()
+                    .map(|c| BandMetadata { color: Some((*c).to_owned()), ..BandMetadata::default() })
+                    .collect(),
+                Derivative::Nir => roles
+                    .nir
+                    .and_then(|b| spec.metadata.bands.get(b))
+                    .map(|m| vec![BandMetadata { color: None, ..m.clone() }])
+                    .unwrap_or_default(),
+                Derivative::Ndvi | Derivative::Evi => Vec::new(),
+            };
             let one = |bands: usize, nodata: Option<f64>| RasterSpec {
                 bands,
                 nodata,
@@ -136,6 +150,7 @@ impl<T: Pixel> DerivedWriters<T> {
                 } else {
                     vec![kind.name().into()]
                 },
+                metadata: RasterMetadata { bands: band_meta.clone(), ..spec.metadata.clone() },
                 ..spec.clone()
             };
             sinks.push(match kind {

@@ -18,6 +18,23 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// An output value does not fit the output type (it would have been saturated or rounded away).
+    #[error(
+        "the model's output {value} at band {band}, pixel {col},{row} does not fit {dtype}; choose an output type \
+         that holds the model's values"
+    )]
+    LossyCast {
+        /// The output type.
+        dtype: eoforge_raster::DataType,
+        /// The value.
+        value: f64,
+        /// 1-based output band.
+        band: usize,
+        /// Output column.
+        col: usize,
+        /// Output row.
+        row: usize,
+    },
     /// Reading the input or writing the output failed.
     #[error(transparent)]
     Raster(#[from] eoforge_raster::Error),

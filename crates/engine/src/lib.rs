@@ -28,4 +28,4 @@ pub use crate::derivatives::{BandRoles, Derivative, DerivativeOptions, derivativ
 pub use crate::error::{Error, Result};
 pub use crate::model::{FnModel, Model};
 pub use crate::plan::{Blend, WindowPlan, window_starts};
-pub use crate::run::{EngineOptions, EngineProfile, run};
+pub use crate::run::{EngineOptions, EngineProfile, NodataMask, run};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::{Array3, Array4, Axis};
 
-use eoforge_raster::{CogWriter, CogWriterOptions, DataType, Pixel, Raster, RasterSpec, Window};
+use eoforge_raster::{CogWriter, CogWriterOptions, DataType, Pixel, Raster, RasterMetadata, RasterSpec, Window};
 use eoforge_storage::StoreOptions;
 
 use crate::derivatives::{DerivativeOptions, DerivedWriters};
@@ -43,6 +43,13 @@ pub struct EngineOptions {
     pub out_nodata: Option<f64>,
     /// Output band descriptions (names), one per output band or empty.
     pub out_band_descriptions: Vec<String>,
+    /// Output dataset and band metadata (licence items, scale/offset, colour interpretation); per-band entries
+    /// must match the output bands.
+    pub out_metadata: RasterMetadata,
+    /// Palette of a one-band UInt8 output (class maps).
+    pub out_color_map: Option<Vec<[u8; 3]>>,
+    /// How input nodata reaches the output: masked pixels are written as `out_nodata`, never blended.
+    pub nodata_mask: NodataMask,
     /// Crop to this input-pixel window (an AOI); `None` = the whole scene.
     pub crop: Option<Window>,
     /// Output COG layout.
@@ -70,6 +77,9 @@ impl Default for EngineOptions {
             out_dtype: DataType::Float32,
             out_nodata: None,
             out_band_descriptions: Vec::new(),
+            out_metadata: RasterMetadata::default(),
+            out_color_map: None,
+            nodata_mask: NodataMask::AnyBand,
             crop: None,
             cog: CogWriterOptions::default(),
             stitch_memory_mib: 512,
@@ -77,6 +87,19 @@ impl Default for EngineOptions {
             derivatives: DerivativeOptions::default(),
         }
     }
+}
+
+/// Which output pixels input nodata (or NaN) masks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodataMask {
+    /// Nodata is data: the model's output is written everywhere.
+    Off,
+    /// Every output band is nodata where any input band is (a model whose bands mix its inputs).
+    #[default]
+    AnyBand,
+    /// Output band `b` is nodata where input band `b` is (models that keep their input's bands).
+    PerBand,
 }
 
 /// What a run measured.
@@ -104,6 +127,9 @@ pub struct EngineProfile {
     pub output_mb_per_s: f64,
     /// Peak resident memory in MiB.
     pub peak_rss_mib: f64,
+    /// Share of output pixels masked by input nodata, per mask plane (one for all bands, or one per band);
+    /// empty without a mask. What QC judges the product's nodata share against.
+    pub source_nodata_fraction: Vec<f64>,
     /// Derived maps written beside the product (working paths: not part of the serialized profile).
     #[serde(skip)]
     pub derivatives: Vec<PathBuf>,
@@ -115,12 +141,16 @@ pub fn run(source: &str, dest: &Path, model: &mut dyn Model, options: &EngineOpt
         DataType::UInt8 => run_typed::<u8>(source, dest, model, options),
         DataType::UInt16 => run_typed::<u16>(source, dest, model, options),
         DataType::Int16 => run_typed::<i16>(source, dest, model, options),
+        DataType::UInt32 => run_typed::<u32>(source, dest, model, options),
+        DataType::Int32 => run_typed::<i32>(source, dest, model, options),
         DataType::Float32 => run_typed::<f32>(source, dest, model, options),
+        DataType::Float64 => run_typed::<f64>(source, dest, model, options),
     }
 }
 
-/// A batch of windows and their top-left input positions (relative to the crop).
-type Batch = (Array4<f32>, Vec<(usize, usize)>);
+/// A batch of windows, their top-left input positions (relative to the crop) and their nodata masks
+/// `(n, mask bands, h, w)` (1 = masked).
+type Batch = (Array4<f32>, Vec<(usize, usize)>, Option<Array4<u8>>);
 
 #[allow(clippy::too_many_lines)]
 fn run_typed<T: Pixel>(
@@ -171,6 +201,42 @@ fn run_typed<T: Pixel>(
     if names != 0 && names != out_bands {
         return Err(Error::Options(format!("{names} output band descriptions for {out_bands} output bands")));
     }
+    if !options.out_metadata.bands.is_empty() && options.out_metadata.bands.len() != out_bands {
+        return Err(Error::Options(format!(
+            "band metadata for {} bands, but the model writes {out_bands}",
+            options.out_metadata.bands.len()
+        )));
+    }
+    if let Some(nodata) = options.out_nodata
+        && !T::DTYPE.holds(nodata)
+    {
+        return Err(Error::Options(format!("output nodata {nodata} cannot be stored in {}", T::DTYPE)));
+    }
+    // Input nodata per band; masked pixels need an output nodata value to be written as.
+    let in_nodata: Vec<Option<f64>> = bands.iter().map(|&b| raster.nodata(b)).collect::<Result<_, _>>()?;
+    let mask = if options.nodata_mask == NodataMask::Off || in_nodata.iter().all(Option::is_none) {
+        None
+    } else {
+        if options.out_nodata.is_none() {
+            return Err(Error::Options(format!(
+                "the input has nodata {:?}; the output needs a nodata value to mark those pixels (set the output \
+                 nodata, or turn the nodata mask off)",
+                in_nodata.iter().flatten().next()
+            )));
+        }
+        if options.nodata_mask == NodataMask::PerBand && bands.len() != out_bands {
+            return Err(Error::Options(format!(
+                "a per-band nodata mask needs as many output bands as input bands ({out_bands} vs {})",
+                bands.len()
+            )));
+        }
+        Some(options.nodata_mask)
+    };
+    let mask_bands = match mask {
+        Some(NodataMask::PerBand) => bands.len(),
+        Some(_) => 1,
+        None => 0,
+    };
     let (out_w, out_h) = (crop.width * scale, crop.height * scale);
     let gt = raster.geo_transform().map(|g| g.shifted(crop.col as f64, crop.row as f64).scaled(scale as f64));
     let spec = RasterSpec {
@@ -181,13 +247,17 @@ fn run_typed<T: Pixel>(
         crs: raster.crs(),
         nodata: options.out_nodata,
         band_descriptions: options.out_band_descriptions.clone(),
+        metadata: options.out_metadata.clone(),
     };
     drop(raster);
     let mut derived = DerivedWriters::<T>::create(dest, &spec, &options.cog, &options.derivatives)?;
     let mut writer = CogWriter::<T>::create(dest, &spec, &options.cog)?;
+    if let Some(colors) = &options.out_color_map {
+        writer.set_color_map(colors)?;
+    }
     let bs = options.cog.block_size;
 
-    let stripes = Stripes::new(&plan, scale, ow, oh, out_w, out_bands, bs, options.stitch_memory_mib);
+    let stripes = Stripes::new(&plan, scale, ow, oh, out_w, out_bands, mask_bands, bs, options.stitch_memory_mib);
     let order = stripes.order(&plan);
     let mut profile = EngineProfile {
         batch_size: batch,
@@ -219,6 +289,8 @@ fn run_typed<T: Pixel>(
             for chunk in order.chunks(batch) {
                 let t = Instant::now();
                 let mut array = Array4::<f32>::zeros((chunk.len(), bands.len(), plan.height, plan.width));
+                let mut masks =
+                    (mask_bands > 0).then(|| Array4::<u8>::zeros((chunk.len(), mask_bands, plan.height, plan.width)));
                 for (i, step) in chunk.iter().enumerate() {
                     let window = Window::new(crop.col + step.col, crop.row + step.row, plan.width, plan.height);
                     match raster.read_window::<f32>(window, Some(&bands)) {
@@ -226,6 +298,18 @@ fn run_typed<T: Pixel>(
                         Err(e) => {
                             let _ = tx_read.send(Err(e.into()));
                             return busy;
+                        }
+                    }
+                    if let Some(masks) = &mut masks {
+                        let mut window_mask = masks.index_axis_mut(Axis(0), i);
+                        for (b, plane) in array.index_axis(Axis(0), i).outer_iter().enumerate() {
+                            let mut out = window_mask.index_axis_mut(Axis(0), b.min(mask_bands - 1));
+                            let nodata = in_nodata[b];
+                            ndarray::Zip::from(&mut out).and(&plane).for_each(|m, &v| {
+                                if v.is_nan() || Some(f64::from(v)) == nodata {
+                                    *m = 1;
+                                }
+                            });
                         }
                     }
                 }
@@ -236,7 +320,7 @@ fn run_typed<T: Pixel>(
                 }
                 busy += t.elapsed();
                 let positions = chunk.iter().map(|s| (s.col, s.row)).collect();
-                if tx_read.send(Ok((array, positions))).is_err() {
+                if tx_read.send(Ok((array, positions, masks))).is_err() {
                     break;
                 }
             }
@@ -247,7 +331,7 @@ fn run_typed<T: Pixel>(
             let tx_model = tx_model; // owned here, so the stitcher sees the end of the stream
             let mut busy = Duration::ZERO;
             for item in rx_read {
-                let out = item.and_then(|(input, pos)| {
+                let out = item.and_then(|(input, pos, masks)| {
                     let t = Instant::now();
                     let n = input.dim().0;
                     let result = model
@@ -256,7 +340,7 @@ fn run_typed<T: Pixel>(
                     busy += t.elapsed();
                     let want = (n, out_bands, oh, ow);
                     if result.dim() == want {
-                        Ok((result, pos))
+                        Ok((result, pos, masks))
                     } else {
                         Err(Error::Model {
                             window: format!("{:?}", pos[0]),
@@ -278,24 +362,28 @@ fn run_typed<T: Pixel>(
         let mut acc = Accumulator::default();
         let halo = options.halo * scale;
         for item in rx_model {
-            let (out, _) = item?;
+            let (out, _, masks) = item?;
             let t = Instant::now();
-            for win in out.outer_iter() {
+            for (i, win) in out.outer_iter().enumerate() {
                 let step = steps.next().ok_or(Error::Stage("stitcher"))?;
                 let range = &stripes.ranges[step.stripe];
                 if step.first_in_stripe {
                     acc = Accumulator {
                         left: range.acc_left,
                         width: range.acc_right - range.acc_left,
+                        masked_written: std::mem::take(&mut acc.masked_written),
                         ..Default::default()
                     };
                 }
                 let (c, r) = (step.col, step.row);
                 let (oc, or) = (c * scale - acc.left, r * scale);
-                acc.grow((or + oh).saturating_sub(acc.top), out_bands);
+                acc.grow((or + oh).saturating_sub(acc.top), out_bands, mask_bands);
                 let wx = weights_1d(options.blend, ow, halo, c == 0, c + plan.width >= crop.width);
                 let wy = weights_1d(options.blend, oh, halo, r == 0, r + plan.height >= crop.height);
                 acc.add(&win, (oc, or), &wx, &wy);
+                if let Some(masks) = &masks {
+                    acc.mask(&masks.index_axis(Axis(0), i), (oc, or), scale, ow, oh);
+                }
                 profile.windows += 1;
                 let final_rows = match step.row_end {
                     RowEnd::Inside => None,
@@ -328,6 +416,8 @@ fn run_typed<T: Pixel>(
         if steps.next().is_some() || acc.flushed < out_h {
             return Err(Error::Stage("stitcher"));
         }
+        let pixels = (out_w * out_h) as f64;
+        profile.source_nodata_fraction = acc.masked_written.iter().map(|n| *n as f64 / pixels).collect();
         Ok(())
     })?;
     let t = Instant::now();
@@ -345,7 +435,8 @@ fn run_typed<T: Pixel>(
     Ok(profile)
 }
 
-/// Weighted sums (one plane per band) and weights of the output pixels of one stripe, from row `top` down.
+/// Weighted sums (one plane per band, in f64 so that equal values average back to themselves exactly), weights
+/// and nodata masks of the output pixels of one stripe, from row `top` down.
 #[derive(Default)]
 struct Accumulator {
     /// First output column held.
@@ -356,17 +447,26 @@ struct Accumulator {
     top: usize,
     /// Output rows already written (of this stripe).
     flushed: usize,
-    sum: Vec<Vec<f32>>,
-    weight: Vec<f32>,
+    sum: Vec<Vec<f64>>,
+    weight: Vec<f64>,
+    /// 1 where input nodata masks the pixel: one plane for every band, or one per band.
+    masked: Vec<Vec<u8>>,
+    /// Masked pixels written so far, per mask plane (kept across stripes).
+    masked_written: Vec<u64>,
 }
 
 impl Accumulator {
     /// Makes room for `rows` rows from `top`.
-    fn grow(&mut self, rows: usize, bands: usize) {
+    fn grow(&mut self, rows: usize, bands: usize, mask_bands: usize) {
         self.sum.resize_with(bands, Vec::new);
+        self.masked.resize_with(mask_bands, Vec::new);
+        self.masked_written.resize(mask_bands, 0);
         if rows * self.width > self.weight.len() {
             for plane in &mut self.sum {
                 plane.resize(rows * self.width, 0.0);
+            }
+            for plane in &mut self.masked {
+                plane.resize(rows * self.width, 0);
             }
             self.weight.resize(rows * self.width, 0.0);
         }
@@ -376,9 +476,11 @@ impl Accumulator {
     /// by `wx[x] * wy[y]`: row slices, so the loops vectorize.
     fn add(&mut self, win: &ndarray::ArrayView3<'_, f32>, (oc, or): (usize, usize), wx: &[f32], wy: &[f32]) {
         let ow = wx.len();
+        let wx: Vec<f64> = wx.iter().map(|&w| f64::from(w)).collect();
         for (y, &wyv) in wy.iter().enumerate() {
+            let wyv = f64::from(wyv);
             let at = (or + y - self.top) * self.width + oc;
-            for (w, &wxv) in self.weight[at..at + ow].iter_mut().zip(wx) {
+            for (w, &wxv) in self.weight[at..at + ow].iter_mut().zip(&wx) {
                 *w += wxv * wyv;
             }
             for (plane, band) in self.sum.iter_mut().zip(win.outer_iter()) {
@@ -386,15 +488,36 @@ impl Accumulator {
                 let dst = &mut plane[at..at + ow];
                 match src.as_slice() {
                     Some(src) => {
-                        for ((d, &v), &wxv) in dst.iter_mut().zip(src).zip(wx) {
-                            *d += wxv * wyv * v;
+                        for ((d, &v), &wxv) in dst.iter_mut().zip(src).zip(&wx) {
+                            *d += wxv * wyv * f64::from(v);
                         }
                     }
                     None => {
-                        for ((d, &v), &wxv) in dst.iter_mut().zip(src.iter()).zip(wx) {
-                            *d += wxv * wyv * v;
+                        for ((d, &v), &wxv) in dst.iter_mut().zip(src.iter()).zip(&wx) {
+                            *d += wxv * wyv * f64::from(v);
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Marks the output pixels of a window whose input pixel is masked (`mask` is `(mask bands, h, w)` of input
+    /// pixels; output pixel x comes from input pixel x / scale).
+    fn mask(
+        &mut self,
+        mask: &ndarray::ArrayView3<'_, u8>,
+        (oc, or): (usize, usize),
+        scale: usize,
+        ow: usize,
+        oh: usize,
+    ) {
+        for (plane, band) in self.masked.iter_mut().zip(mask.outer_iter()) {
+            for y in 0..oh {
+                let src = band.row(y / scale);
+                let at = (or + y - self.top) * self.width + oc;
+                for (x, m) in plane[at..at + ow].iter_mut().enumerate() {
+                    *m |= src[x / scale];
                 }
             }
         }
@@ -408,12 +531,16 @@ impl Accumulator {
             for plane in &mut self.sum {
                 plane.drain(..n);
             }
+            for plane in &mut self.masked {
+                plane.drain(..n);
+            }
             self.weight.drain(..n);
             self.top = self.flushed;
         }
     }
 
-    /// Writes the next row of output tiles (tile columns `tiles`, `rows` rows) and advances `flushed`.
+    /// Writes the next row of output tiles (tile columns `tiles`, `rows` rows) and advances `flushed`. An integer
+    /// output value outside the type (or NaN) is an error, never saturated silently.
     #[allow(clippy::too_many_arguments)]
     fn emit_tile_row<T: Pixel>(
         &mut self,
@@ -428,20 +555,47 @@ impl Accumulator {
     ) -> Result<()> {
         let top = self.flushed - self.top;
         let fill = nodata.map_or_else(T::default, T::from_f64);
+        let integer = !T::DTYPE.is_float();
         for tx in tiles {
             let (c0, cols) = (tx * bs, bs.min(out_w - tx * bs));
             let mut tile = Array3::<T>::from_elem((bands, rows, cols), fill);
-            for (mut out_band, plane) in tile.outer_iter_mut().zip(&self.sum) {
+            for (b, (mut out_band, plane)) in tile.outer_iter_mut().zip(&self.sum).enumerate() {
+                let masked = self.masked.get(b.min(self.masked.len().saturating_sub(1)));
                 for (y, mut out_row) in out_band.outer_iter_mut().enumerate() {
                     let at = (top + y) * self.width + c0 - self.left;
                     let (sums, weights) = (&plane[at..at + cols], &self.weight[at..at + cols]);
-                    for ((o, &s), &w) in out_row.iter_mut().zip(sums).zip(weights) {
-                        *o = if w > 0.0 { T::from_f32(s / w) } else { fill };
+                    let mut lossy = None;
+                    for (x, ((o, &s), &w)) in out_row.iter_mut().zip(sums).zip(weights).enumerate() {
+                        if w <= 0.0 || masked.is_some_and(|m| m[at + x] != 0) {
+                            *o = fill;
+                            continue;
+                        }
+                        // Model outputs are f32: the blend rounds back to f32 first (exact for equal values).
+                        let v = (s / w) as f32;
+                        *o = T::from_f32(v);
+                        if integer && (v.is_nan() || ((*o).to_f64() - f64::from(v)).abs() > 0.5) {
+                            lossy.get_or_insert((x, v));
+                        }
+                    }
+                    if let Some((x, v)) = lossy {
+                        return Err(Error::LossyCast {
+                            dtype: T::DTYPE,
+                            value: f64::from(v),
+                            band: b + 1,
+                            col: c0 + x,
+                            row: self.flushed + y,
+                        });
                     }
                 }
             }
             writer.write_block(tx, self.flushed / bs, tile.view())?;
             derived.write_block(tx, self.flushed / bs, tile.view())?;
+            for (plane, count) in self.masked.iter().zip(&mut self.masked_written) {
+                for y in 0..rows {
+                    let at = (top + y) * self.width + c0 - self.left;
+                    *count += plane[at..at + cols].iter().map(|m| u64::from(*m)).sum::<u64>();
+                }
+            }
         }
         self.flushed += rows;
         Ok(())
@@ -498,11 +652,14 @@ impl Stripes {
         oh: usize,
         out_w: usize,
         bands: usize,
+        mask_bands: usize,
         bs: usize,
         memory_mib: usize,
     ) -> Self {
         let tiles_x = out_w.div_ceil(bs);
-        let bytes = |stripe_tiles: usize| ((stripe_tiles * bs).min(out_w) + 2 * ow) * (oh + bs) * (bands + 1) * 4;
+        // f64 sums and weight, one mask byte per mask band.
+        let per_pixel = (bands + 1) * 8 + mask_bands;
+        let bytes = |stripe_tiles: usize| ((stripe_tiles * bs).min(out_w) + 2 * ow) * (oh + bs) * per_pixel;
         let budget = memory_mib.max(1) << 20;
         let mut tiles = tiles_x.next_power_of_two();
         while tiles > 1 && bytes(tiles) > budget {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use eoforge_raster::{DataType, Raster, check_cog, overview_factors};
+use eoforge_raster::{Crs, DataType, GeoTransform, Raster, check_cog, overview_factors};
 
 use crate::error::{Error, Result};
 use crate::stats::{BandStats, band_stats};
@@ -38,8 +38,10 @@ pub struct QcConfig {
     pub dtype: Option<DataType>,
     /// Minimum overview levels; `None` requires min(4, the levels needed to reach one 512 px tile).
     pub min_overviews: Option<usize>,
-    /// Largest allowed share of nodata pixels per band.
+    /// Largest allowed share of nodata pixels per band, where no source fraction is known (see `source`).
     pub max_nodata_fraction: f64,
+    /// What the product must agree with: its source's CRS, geotransform and nodata share.
+    pub source: Option<SourceReference>,
     /// Allowed range of each band's mean.
     pub mean_range: Option<(f64, f64)>,
     /// Smallest allowed standard deviation per band (a constant band is a broken product).
@@ -61,6 +63,7 @@ impl Default for QcConfig {
             dtype: None,
             min_overviews: None,
             max_nodata_fraction: 0.5,
+            source: None,
             mean_range: None,
             min_std: 0.0,
             min_entropy: 0.0,
@@ -69,6 +72,22 @@ impl Default for QcConfig {
             stage_limit: None,
         }
     }
+}
+
+/// What a product derived from a source must keep: its CRS, its geotransform (with pixels `scale` times smaller),
+/// and no more nodata than the source had plus a tolerance.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SourceReference {
+    /// The source (path or URL), for the report.
+    pub location: String,
+    /// The source's CRS (`None`: the product must have none either).
+    pub crs: Option<Crs>,
+    /// The geotransform the product must have (the source's, shifted to a crop and scaled); `None` = none.
+    pub geo_transform: Option<GeoTransform>,
+    /// The source's nodata share (of the same pixels), per band or one for all; empty when unknown.
+    pub nodata_fraction: Vec<f64>,
+    /// How much more nodata than the source a product may have.
+    pub nodata_tolerance: f64,
 }
 
 /// The QC report, written as JSON whether the product passes or not.
@@ -145,7 +164,9 @@ pub fn run_qc(path: &Path, config: &QcConfig, stage_seconds: &BTreeMap<String, f
         );
     }
     let block = info.bands.first().map_or([0, 0], |b| b.block_size);
-    let tiled = (w <= 512 && h <= 512) || (block[0] < w && block[0] == block[1]);
+    // Square blocks of a multiple of 16 are tiles (a 408x652 raster in 512 px tiles is tiled); strips span the
+    // width.
+    let tiled = (w <= 512 && h <= 512) || (block[0] == block[1] && block[0] % 16 == 0 && block[0] > 0);
     check(&mut checks, "tiled", tiled, format!("block {}x{} on {w}x{h}", block[0], block[1]));
     let overviews = info.bands.first().map_or(0, |b| b.overviews);
     let needed = config.min_overviews.unwrap_or_else(|| overview_factors(w, h, 512).len().min(4));
@@ -164,21 +185,36 @@ pub fn run_qc(path: &Path, config: &QcConfig, stage_seconds: &BTreeMap<String, f
         );
     }
 
+    if let Some(source) = &config.source {
+        georeference_checks(&mut checks, &raster, source);
+    }
+
     let bands = band_stats(&raster)?;
     for s in &bands {
         let b = s.band;
+        let source_fraction = config.source.as_ref().and_then(|src| {
+            src.nodata_fraction.get(b - 1).or(src.nodata_fraction.first()).map(|f| (f, src.nodata_tolerance))
+        });
         check(
             &mut checks,
             format!("band_{b}.not_all_zero"),
             s.zeros + s.nodata < s.pixels,
             format!("{} of {} pixels are 0 or nodata", s.zeros + s.nodata, s.pixels),
         );
-        check(
-            &mut checks,
-            format!("band_{b}.nodata_fraction"),
-            s.nodata_fraction() <= config.max_nodata_fraction,
-            format!("{:.4}, at most {}", s.nodata_fraction(), config.max_nodata_fraction),
-        );
+        match source_fraction {
+            Some((&source, tolerance)) => check(
+                &mut checks,
+                format!("band_{b}.nodata_fraction"),
+                s.nodata_fraction() <= source + tolerance,
+                format!("{:.4}, at most the source's {source:.4} + {tolerance}", s.nodata_fraction()),
+            ),
+            None => check(
+                &mut checks,
+                format!("band_{b}.nodata_fraction"),
+                s.nodata_fraction() <= config.max_nodata_fraction,
+                format!("{:.4}, at most {}", s.nodata_fraction(), config.max_nodata_fraction),
+            ),
+        }
         if let Some((lo, hi)) = config.mean_range {
             check(
                 &mut checks,
@@ -232,6 +268,30 @@ pub fn run_qc(path: &Path, config: &QcConfig, stage_seconds: &BTreeMap<String, f
         tracing::warn!(path = %report.path, failed = %report.failures(), "QC failed");
     }
     Ok(report)
+}
+
+/// The product's CRS and geotransform against its source's.
+fn georeference_checks(checks: &mut Vec<Check>, raster: &Raster, source: &SourceReference) {
+    let crs = raster.crs();
+    let (ok, detail) = match (&crs, &source.crs) {
+        (Some(a), Some(b)) if a.is_same(b) => (true, format!("{} as in {}", a.label(), source.location)),
+        (Some(a), Some(b)) => (false, format!("{}, but the source {} is {}", a.label(), source.location, b.label())),
+        (None, None) => (true, "none, as the source".to_owned()),
+        (None, Some(b)) => (false, format!("none, but the source {} is {}", source.location, b.label())),
+        (Some(a), None) => (false, format!("{}, but the source {} has none", a.label(), source.location)),
+    };
+    check(checks, "crs", ok, detail);
+    let gt = raster.geo_transform();
+    let close = |a: &GeoTransform, b: &GeoTransform| {
+        a.0.iter().zip(b.0).all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs().max(1.0) + 1e-9)
+    };
+    let (ok, detail) = match (&gt, &source.geo_transform) {
+        (Some(a), Some(b)) if close(a, b) => (true, format!("{:?}", a.0)),
+        (Some(a), Some(b)) => (false, format!("{:?}, expected {:?} from {}", a.0, b.0, source.location)),
+        (None, None) => (true, "none, as the source".to_owned()),
+        (a, b) => (false, format!("{:?}, expected {:?} from {}", a.map(|g| g.0), b.map(|g| g.0), source.location)),
+    };
+    check(checks, "geotransform", ok, detail);
 }
 
 fn dtype_size(name: &str) -> u64 {

@@ -76,23 +76,23 @@ impl Acc {
         }
     }
 
-    fn push_floats(&mut self, values: impl Iterator<Item = f32>, nodata: Option<f64>) {
-        let nodata = nodata.map(|v| v as f32);
+    /// Values of any other type (floats, 32-bit integers), compared with nodata in their own type.
+    fn push_values<T: Pixel>(&mut self, values: impl Iterator<Item = T>, nodata: Option<T>) {
         for v in values {
             self.pixels += 1;
             if v.is_nan() || Some(v) == nodata {
                 self.nodata += 1;
                 continue;
             }
-            let x = f64::from(v);
+            let x = v.to_f64();
             let shift = *self.shift.get_or_insert(x);
             self.n += 1;
-            self.zeros += u64::from(v == 0.0);
+            self.zeros += u64::from(x == 0.0);
             self.sum += x - shift;
             self.sum_sq += (x - shift) * (x - shift);
             self.min = self.min.min(x);
             self.max = self.max.max(x);
-            self.histogram[(v.to_bits() >> 16) as usize] += 1;
+            self.histogram[((x as f32).to_bits() >> 16) as usize] += 1;
         }
     }
 
@@ -182,13 +182,17 @@ pub fn band_stats(raster: &Raster) -> Result<Vec<BandStats>> {
         DataType::UInt8 => scan::<u8>(raster),
         DataType::UInt16 => scan::<u16>(raster),
         DataType::Int16 => scan::<i16>(raster),
+        DataType::UInt32 => scan::<u32>(raster),
+        DataType::Int32 => scan::<i32>(raster),
         DataType::Float32 => scan::<f32>(raster),
+        DataType::Float64 => scan::<f64>(raster),
     }
 }
 
 fn scan<T: Pixel>(raster: &Raster) -> Result<Vec<BandStats>> {
     let (width, height, bands) = (raster.width(), raster.height(), raster.band_count());
-    let integer = T::DTYPE != DataType::Float32;
+    // 8- and 16-bit integers go into exact histograms; everything else through running sums.
+    let integer = T::DTYPE.size() <= 2;
     let block = raster.info()?.bands.first().map_or([256, 256], |b| b.block_size);
     let rows_per_read = block[1].clamp(1, 1024);
     // Reads of at most 8 blocks across: a read's blocks then fit GDAL's cache together with the other thread's,
@@ -214,7 +218,9 @@ fn scan<T: Pixel>(raster: &Raster) -> Result<Vec<BandStats>> {
                             if integer {
                                 acc.push_integers(plane.iter().copied());
                             } else {
-                                acc.push_floats(plane.iter().map(|v| v.to_f64() as f32), *nd);
+                                // Nodata as a value of the type (none if the type cannot hold it).
+                                let missing = nd.filter(|v| T::DTYPE.holds(*v) || T::DTYPE == DataType::Float32);
+                                acc.push_values(plane.iter().copied(), missing.map(T::from_f64));
                             }
                         }
                     }

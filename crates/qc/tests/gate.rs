@@ -23,6 +23,7 @@ fn stack() -> Option<(Array3<u16>, RasterSpec)> {
             crs: raster.crs(),
             nodata: Some(0.0),
             band_descriptions: vec![],
+            ..RasterSpec::default()
         };
         planes.push(raster.read_window::<u16>(Window::full(1098, 1098), None).expect("read"));
     }
@@ -194,4 +195,133 @@ fn band_statistics_match_a_naive_scan_for_integers_and_floats() {
         assert!(s.entropy > 5.0);
     }
     assert_eq!((stats[1].nodata, stats[2].nodata), (10 * 1098, 20 * 1098));
+}
+
+/// A real 408x652 crop (a shape `gdalwarp` often produces), as a COG from the streaming writer.
+fn narrow_cog(dir: &Path) -> Option<(String, PathBuf)> {
+    let b04 = fixture("s2-l2a-29RKH/B04.tif")?;
+    let crop = dir.join("crop.tif");
+    let crop_s = crop.display().to_string();
+    eoforge_testkit::gdal_tool(
+        "gdal_translate",
+        &["-q", "-srcwin", "100", "200", "408", "652", b04.to_str().expect("utf-8"), &crop_s],
+    );
+    let cog = dir.join("crop_cog.tif");
+    eoforge_raster::translate_to_cog(
+        &crop_s,
+        &StoreOptions::default(),
+        &cog,
+        &eoforge_raster::CogWriterOptions::default(),
+    )
+    .expect("cog");
+    Some((crop_s, cog))
+}
+
+#[test]
+fn a_narrow_tall_raster_in_512_tiles_is_tiled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((_, cog)) = narrow_cog(dir.path()) else { return };
+    let (valid, output) = eoforge_testkit::gdal_cog_validator(&cog);
+    assert!(valid, "{output}");
+    let report = run_qc(&cog, &QcConfig::default(), &BTreeMap::new()).expect("qc");
+    assert!(report.passed, "{}", report.failures());
+    let tiled = report.checks.iter().find(|c| c.name == "tiled").expect("tiled check");
+    assert!(tiled.detail.contains("512x512 on 408x652"), "{}", tiled.detail);
+}
+
+#[test]
+fn a_product_must_keep_its_sources_crs_and_geotransform() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((source, cog)) = narrow_cog(dir.path()) else { return };
+    let src = Raster::open(&source).expect("open");
+    let reference = eoforge_qc::SourceReference {
+        location: source.clone(),
+        crs: src.crs(),
+        geo_transform: src.geo_transform(),
+        nodata_fraction: vec![],
+        nodata_tolerance: 0.01,
+    };
+    let config = QcConfig { source: Some(reference.clone()), ..QcConfig::default() };
+    let report = run_qc(&cog, &config, &BTreeMap::new()).expect("qc");
+    assert!(report.passed, "{}", report.failures());
+
+    // Planted: the product claims another UTM zone, or sits one pixel off.
+    let wrong_crs = QcConfig {
+        source: Some(eoforge_qc::SourceReference {
+            crs: Some(eoforge_raster::Crs::from_epsg(32_630).expect("32630")),
+            ..reference.clone()
+        }),
+        ..QcConfig::default()
+    };
+    let report = run_qc(&cog, &wrong_crs, &BTreeMap::new()).expect("qc");
+    assert_eq!(failed(&report), vec!["crs".to_owned()]);
+    assert!(
+        report.failures().contains("EPSG:32629") && report.failures().contains("EPSG:32630"),
+        "{}",
+        report.failures()
+    );
+    let mut shifted = src.geo_transform().expect("gt");
+    shifted.0[0] += 100.0;
+    let wrong_gt = QcConfig {
+        source: Some(eoforge_qc::SourceReference { geo_transform: Some(shifted), ..reference.clone() }),
+        ..QcConfig::default()
+    };
+    let report = run_qc(&cog, &wrong_gt, &BTreeMap::new()).expect("qc");
+    assert_eq!(failed(&report), vec!["geotransform".to_owned()]);
+    let no_crs =
+        QcConfig { source: Some(eoforge_qc::SourceReference { crs: None, ..reference }), ..QcConfig::default() };
+    assert_eq!(failed(&run_qc(&cog, &no_crs, &BTreeMap::new()).expect("qc")), vec!["crs".to_owned()]);
+}
+
+#[test]
+fn nodata_is_judged_against_the_sources_share() {
+    // The CDL class map with nodata planted over 87% of it (a coastal tile is mostly ocean).
+    let Some(cdl) = fixture("labels/cdl_2021_30m_kansas_1000.tif") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = Raster::open(&cdl.display().to_string()).expect("open");
+    let mut data = src.read_window::<u8>(Window::full(1000, 1000), None).expect("read");
+    for ((_, y, _), v) in data.indexed_iter_mut() {
+        if y >= 130 {
+            *v = 0;
+        }
+    }
+    let spec = RasterSpec {
+        width: 1000,
+        height: 1000,
+        bands: 1,
+        geo_transform: src.geo_transform(),
+        crs: src.crs(),
+        nodata: Some(0.0),
+        ..RasterSpec::default()
+    };
+    let mut writer = eoforge_raster::CogWriter::<u8>::create(
+        &dir.path().join("ocean.tif"),
+        &spec,
+        &eoforge_raster::CogWriterOptions::default(),
+    )
+    .expect("create");
+    let (nx, ny) = writer.blocks();
+    for by in 0..ny {
+        for bx in 0..nx {
+            let (x0, y0) = (bx * 512, by * 512);
+            let view = data.slice(ndarray::s![.., y0..(y0 + 512).min(1000), x0..(x0 + 512).min(1000)]);
+            writer.write_block(bx, by, view).expect("block");
+        }
+    }
+    let product = writer.finish().expect("finish");
+    let absolute = run_qc(&product, &QcConfig::default(), &BTreeMap::new()).expect("qc");
+    assert_eq!(failed(&absolute), vec!["band_1.nodata_fraction".to_owned()], "no source: the absolute 0.5 applies");
+    let source = |fraction: f64| eoforge_qc::SourceReference {
+        location: "ocean source".into(),
+        crs: src.crs(),
+        geo_transform: src.geo_transform(),
+        nodata_fraction: vec![fraction],
+        nodata_tolerance: 0.01,
+    };
+    let config = QcConfig { source: Some(source(0.87)), ..QcConfig::default() };
+    let report = run_qc(&product, &config, &BTreeMap::new()).expect("qc");
+    assert!(report.passed, "as much nodata as its source: {}", report.failures());
+    let config = QcConfig { source: Some(source(0.5)), ..QcConfig::default() };
+    let report = run_qc(&product, &config, &BTreeMap::new()).expect("qc");
+    assert_eq!(failed(&report), vec!["band_1.nodata_fraction".to_owned()], "more nodata than the source");
 }

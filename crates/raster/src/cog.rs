@@ -30,7 +30,7 @@ impl Default for CogOptions {
 /// Fails, leaving nothing at `dest`, if the result does not pass [`check_cog`].
 pub fn write_cog(source: &Raster, dest: &Path, options: &CogOptions) -> Result<CogReport> {
     let shown = dest.display().to_string();
-    let float = source.dtype(1)? == crate::DataType::Float32;
+    let float = source.dtype(1)?.is_float();
     let mut opts = options
         .tiff
         .creation_options(float, true)

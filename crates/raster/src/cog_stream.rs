@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use ndarray::ArrayView3;
 use rayon::prelude::*;
 
+use crate::cog::CogReport;
 use crate::dtype::{DataType, Pixel};
 use crate::error::{Error, Result};
 use crate::partial::PartialFile;
@@ -34,7 +35,7 @@ pub struct CogWriterOptions {
     /// Codec.
     pub compression: Compression,
     /// Differencing before compression: horizontal (TIFF predictor 2) for integers, floating point (predictor 3:
-    /// bytes split into planes, then differenced) for Float32.
+    /// bytes split into planes, then differenced) for Float32 and Float64.
     pub predictor: bool,
     /// Overview reduction: `Average` (nodata-aware mean of 2x2) or `Nearest` (top-left pixel, for classes).
     pub overview_resampling: Resampling,
@@ -89,6 +90,8 @@ pub struct CogWriter<T: Pixel> {
     fill: T,
     /// Palette of a one-band UInt8 raster: 256 RGB entries (TIFF ColorMap).
     color_map: Option<Vec<[u8; 3]>>,
+    /// Georeferencing and metadata tags of the first IFD, as GDAL writes them.
+    header: Vec<(u16, Value)>,
     parts: tempfile::TempDir,
     output: PartialFile,
     _pixel: PhantomData<T>,
@@ -113,6 +116,7 @@ impl<T: Pixel> CogWriter<T> {
         let parts = tempfile::Builder::new().prefix(".eoforge-cog-parts-").tempdir_in(dir).map_err(|source| {
             Error::Io { operation: "create temporary folder in", path: dir.display().to_string(), source }
         })?;
+        let header = crate::gtiff_header::header_tags::<T>(spec, parts.path(), &shown)?;
         let bs = options.block_size;
         let (mut w, mut h) = (spec.width, spec.height);
         let mut levels = Vec::new();
@@ -148,6 +152,7 @@ impl<T: Pixel> CogWriter<T> {
             pending: Vec::new(),
             fill,
             color_map: None,
+            header,
             parts,
             output,
             _pixel: PhantomData,
@@ -298,7 +303,8 @@ impl<T: Pixel> CogWriter<T> {
         Ok(())
     }
 
-    /// Writes the COG (IFDs first, then tiles smallest overview first) and renames it into place.
+    /// Writes the COG (IFDs first, then tiles smallest overview first), checks its layout with [`crate::check_cog`]
+    /// and only then renames it into place.
     pub fn finish(mut self) -> Result<PathBuf> {
         self.flush_pending()?;
         for (k, level) in self.levels.iter().enumerate() {
@@ -369,7 +375,13 @@ impl<T: Pixel> CogWriter<T> {
             }
         }
         out.sync_all().map_err(io)?;
+        drop(out);
         drop(self.parts);
+        // Verified before it is renamed into place: a file failing the layout check is never published.
+        let report = crate::check_cog(self.output.path())?;
+        if !report.is_valid() {
+            return Err(Error::Write { path: shown, reason: format!("not a valid COG: {}", report.errors.join("; ")) });
+        }
         self.output.publish()
     }
 
@@ -378,9 +390,9 @@ impl<T: Pixel> CogWriter<T> {
         let bands = self.spec.bands;
         let bits = (T::DTYPE.size() * 8) as u16;
         let format = match T::DTYPE {
-            DataType::UInt8 | DataType::UInt16 => 1,
-            DataType::Int16 => 2,
-            DataType::Float32 => 3,
+            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => 1,
+            DataType::Int16 | DataType::Int32 => 2,
+            DataType::Float32 | DataType::Float64 => 3,
         };
         let codec = match self.options.compression {
             Compression::None => 1,
@@ -391,13 +403,14 @@ impl<T: Pixel> CogWriter<T> {
         let sizes: Vec<u64> = level.tiles.iter().map(|t| t.map_or(0, |(_, s)| s)).collect();
         let long =
             |v: &[u64]| if big { Value::Long8(v.to_vec()) } else { Value::Long(v.iter().map(|x| *x as u32).collect()) };
+        let photometric = self.header_short(262).unwrap_or(1);
         let mut tags = vec![
             (254, Value::Long(vec![u32::from(k > 0)])),
             (256, Value::Long(vec![level.width as u32])),
             (257, Value::Long(vec![level.height as u32])),
             (258, Value::Short(vec![bits; bands])),
             (259, Value::Short(vec![codec])),
-            (262, Value::Short(vec![if self.color_map.is_some() { 3 } else { 1 }])),
+            (262, Value::Short(vec![if self.color_map.is_some() { 3 } else { photometric }])),
             (277, Value::Short(vec![bands as u16])),
             (284, Value::Short(vec![1])),
             (322, Value::Long(vec![self.options.block_size as u32])),
@@ -407,46 +420,36 @@ impl<T: Pixel> CogWriter<T> {
             (339, Value::Short(vec![format; bands])),
         ];
         if self.options.predictor && codec != 1 {
-            tags.push((317, Value::Short(vec![if T::DTYPE == DataType::Float32 { 3 } else { 2 }])));
-        }
-        if bands > 1 {
-            tags.push((338, Value::Short(vec![0; bands - 1])));
+            tags.push((317, Value::Short(vec![if T::DTYPE.is_float() { 3 } else { 2 }])));
         }
         if let Some(colors) = &self.color_map {
             // All reds, then greens, then blues, scaled to 16 bits.
             let channel = |c: usize| colors.iter().map(move |rgb| u16::from(rgb[c]) * 257);
             tags.push((320, Value::Short(channel(0).chain(channel(1)).chain(channel(2)).collect())));
         }
-        if let Some(nodata) = self.spec.nodata {
-            tags.push((42_113, Value::Ascii(format_nodata(nodata))));
+        // GDAL's header tags: extra samples and nodata on every level, georeferencing and metadata on the first.
+        for (tag, value) in &self.header {
+            if *tag == 262 || (k > 0 && !matches!(*tag, 338 | 42_113)) {
+                continue;
+            }
+            tags.push((*tag, value.clone()));
         }
-        if k == 0 {
-            if let Some(gt) = self.spec.geo_transform {
-                let (pw, ph) = gt.pixel_size();
-                tags.push((33_550, Value::Double(vec![pw, ph, 0.0])));
-                tags.push((33_922, Value::Double(vec![0.0, 0.0, 0.0, gt.0[0], gt.0[3], 0.0])));
-            }
-            if let Some(epsg) = self.spec.crs.as_ref().and_then(|c| c.epsg) {
-                tags.push((34_735, Value::Short(geo_keys(epsg))));
-            }
-            if !self.spec.band_descriptions.is_empty() {
-                let mut items = String::new();
-                for (i, d) in self.spec.band_descriptions.iter().enumerate() {
-                    use std::fmt::Write as _;
-                    let _ = write!(
-                        items,
-                        "<Item name=\"DESCRIPTION\" sample=\"{i}\" role=\"description\">{}</Item>",
-                        xml_escape(d)
-                    );
-                }
-                tags.push((42_112, Value::Ascii(format!("<GDALMetadata>{items}</GDALMetadata>"))));
-            }
+        if bands > 1 && !self.header.iter().any(|(t, _)| *t == 338) {
+            tags.push((338, Value::Short(vec![0; bands - 1])));
         }
         tags
     }
 
     fn invalid(&self, reason: String) -> Error {
         Error::Invalid { path: self.output.dest().display().to_string(), reason }
+    }
+
+    /// The first value of a SHORT tag of GDAL's header.
+    fn header_short(&self, tag: u16) -> Option<u16> {
+        self.header.iter().find_map(|(t, v)| match v {
+            Value::Short(v) if *t == tag => v.first().copied(),
+            _ => None,
+        })
     }
 }
 
@@ -543,7 +546,7 @@ fn reduce<T: Pixel>(
     out
 }
 
-/// Little-endian tile bytes after the optional predictor (horizontal for integers, floating point for Float32),
+/// Little-endian tile bytes after the optional predictor (horizontal for integers, floating point for floats),
 /// compressed.
 fn encode_tile<T: Pixel>(
     tile: &[T],
@@ -554,7 +557,7 @@ fn encode_tile<T: Pixel>(
 ) -> std::io::Result<Vec<u8>> {
     let mut raw = Vec::with_capacity(tile.len() * T::DTYPE.size());
     let row_len = bs * bands;
-    if predictor && compression != Compression::None && T::DTYPE == DataType::Float32 {
+    if predictor && compression != Compression::None && T::DTYPE.is_float() {
         for row in tile.chunks(row_len) {
             floating_point_predictor(row, bands, &mut raw);
         }
@@ -611,74 +614,79 @@ fn floating_point_predictor<T: Pixel>(row: &[T], bands: usize, out: &mut Vec<u8>
     }
 }
 
-/// GeoKeyDirectory for an EPSG code: projected (UTM and friends) or geographic (4326 …), pixel-is-area.
-fn geo_keys(epsg: u32) -> Vec<u16> {
-    let geographic = (4000..5000).contains(&epsg);
-    let (model, key) = if geographic { (2, 2048) } else { (1, 3072) };
-    vec![1, 1, 0, 3, 1024, 0, 1, model, 1025, 0, 1, 1, key, 0, 1, epsg as u16]
-}
-
-fn format_nodata(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 /// Converts a raster (path or URL) to a COG at `dest` with [`CogWriter`]: a reader thread reads stripe-wide rows
 /// of tiles (column stripes, so memory does not grow with the width) while the writer compresses, so reading and
-/// compression overlap. Georeferencing, nodata (of band 1) and band
-/// descriptions are carried over. The result is checked with [`crate::check_cog`] before it is published.
+/// compression overlap. Georeferencing (any CRS GDAL can write, or refused), nodata, band descriptions, colour
+/// tables and metadata are carried over. The result is checked with [`crate::check_cog`] before it is published.
 pub fn translate_to_cog(
     source: &str,
     store: &eoforge_storage::StoreOptions,
     dest: &Path,
     options: &CogWriterOptions,
-) -> Result<crate::CogReport> {
+) -> Result<Translated> {
     let raster = crate::Raster::open_with(source, store)?;
     let info = raster.info()?;
+    let dtype = raster.dtype(1)?;
+    let nodata = info.bands.first().and_then(|b| b.nodata);
+    for band in &info.bands[1..] {
+        if raster.dtype(band.index)? != dtype {
+            return Err(Error::Invalid {
+                path: source.to_owned(),
+                reason: format!(
+                    "band {} is {} but band 1 is {dtype}; bands of different data types cannot share one COG",
+                    band.index, band.dtype
+                ),
+            });
+        }
+        if band.nodata.map(f64::to_bits) != nodata.map(f64::to_bits) {
+            return Err(Error::Invalid {
+                path: source.to_owned(),
+                reason: format!(
+                    "band {} has nodata {:?} but band 1 has {nodata:?}; a GeoTIFF holds one nodata value for all bands",
+                    band.index, band.nodata
+                ),
+            });
+        }
+    }
     let spec = RasterSpec {
         width: info.width,
         height: info.height,
         bands: info.band_count,
         geo_transform: info.geo_transform,
         crs: info.crs.clone(),
-        nodata: info.bands.first().and_then(|b| b.nodata),
+        nodata,
         band_descriptions: if info.bands.iter().any(|b| !b.description.is_empty()) {
             info.bands.iter().map(|b| b.description.clone()).collect()
         } else {
             Vec::new()
         },
+        metadata: raster.metadata()?,
     };
-    let dtype = raster.dtype(1)?;
-    for band in 2..=info.band_count {
-        if raster.dtype(band)? != dtype {
-            return Err(Error::Invalid {
-                path: source.to_owned(),
-                reason: "bands of different data types cannot share one COG".into(),
-            });
-        }
-    }
     // A one-band UInt8 palette (class map) keeps its colours; other palettes are not representable in TIFF here.
     let colors = if dtype == DataType::UInt8 && info.band_count == 1 { raster.color_table(1)? } else { None };
     drop(raster);
-    match dtype {
+    let nodata_pixels = match dtype {
         DataType::UInt8 => stream::<u8>(source, store, dest, &spec, options, colors.as_deref()),
         DataType::UInt16 => stream::<u16>(source, store, dest, &spec, options, None),
         DataType::Int16 => stream::<i16>(source, store, dest, &spec, options, None),
+        DataType::UInt32 => stream::<u32>(source, store, dest, &spec, options, None),
+        DataType::Int32 => stream::<i32>(source, store, dest, &spec, options, None),
         DataType::Float32 => stream::<f32>(source, store, dest, &spec, options, None),
+        DataType::Float64 => stream::<f64>(source, store, dest, &spec, options, None),
     }?;
-    let mut report = crate::check_cog(dest)?;
-    if !report.is_valid() {
-        let _ = std::fs::remove_file(dest);
-        return Err(Error::Write {
-            path: dest.display().to_string(),
-            reason: format!("not a valid COG: {}", report.errors.join("; ")),
-        });
-    }
-    dest.clone_into(&mut report.path);
-    Ok(report)
+    let mut cog = crate::check_cog(dest)?;
+    dest.clone_into(&mut cog.path);
+    let pixels = (spec.width * spec.height) as f64;
+    Ok(Translated { cog, source_nodata_fraction: nodata_pixels.iter().map(|n| *n as f64 / pixels).collect() })
+}
+
+/// What [`translate_to_cog`] wrote and read.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Translated {
+    /// The layout check of the written COG.
+    pub cog: CogReport,
+    /// Per band, the share of the source's pixels that are nodata (or NaN), counted while reading.
+    pub source_nodata_fraction: Vec<f64>,
 }
 
 /// Tiles per column stripe in [`translate_to_cog`] (a power of two).
@@ -691,7 +699,7 @@ fn stream<T: Pixel>(
     spec: &RasterSpec,
     options: &CogWriterOptions,
     colors: Option<&[[u8; 3]]>,
-) -> Result<PathBuf> {
+) -> Result<Vec<u64>> {
     let mut writer = CogWriter::<T>::create(dest, spec, options)?;
     if let Some(colors) = colors.filter(|c| !c.is_empty()) {
         // More than 256 entries cannot index a UInt8 band: keep the ones it can.
@@ -707,12 +715,15 @@ fn stream<T: Pixel>(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(usize, usize, Vec<Vec<T>>)>>(2);
     let (source, store) = (source.to_owned(), store.clone());
     let (fill, bands) = (writer.fill, spec.bands);
+    // Nodata as a value of the type (none if the type cannot hold it); NaN is always missing.
+    let missing = spec.nodata.filter(|v| T::DTYPE.holds(*v)).map(T::from_f64);
     let reader = std::thread::spawn(move || {
+        let mut nodata_pixels = vec![0u64; bands];
         let raster = match crate::Raster::open_with(&source, &store) {
             Ok(r) => r,
             Err(e) => {
                 let _ = tx.send(Err(e));
-                return;
+                return nodata_pixels;
             }
         };
         for (sx, by) in chunks {
@@ -721,15 +732,24 @@ fn stream<T: Pixel>(
                 .map(|bx| {
                     let mut tile = vec![fill; bs * bs * bands];
                     let window = crate::Window::new(bx * bs, y0, bs.min(width - bx * bs), h);
-                    raster.read_window_interleaved(window, bs * bands, &mut tile).map(|()| tile)
+                    raster.read_window_interleaved(window, bs * bands, &mut tile)?;
+                    for row in tile.chunks(bs * bands).take(h) {
+                        for pixel in row[..window.width * bands].chunks_exact(bands) {
+                            for (count, v) in nodata_pixels.iter_mut().zip(pixel) {
+                                *count += u64::from(v.is_nan() || Some(*v) == missing);
+                            }
+                        }
+                    }
+                    Ok(tile)
                 })
                 .collect();
             let tiles = tiles.map(|tiles| (sx, by, tiles));
             let failed = tiles.is_err();
             if tx.send(tiles).is_err() || failed {
-                return;
+                return nodata_pixels;
             }
         }
+        nodata_pixels
     });
     // A reader that stops early sends its error; one that panics leaves tiles missing, which `finish` refuses.
     for item in rx {
@@ -738,6 +758,10 @@ fn stream<T: Pixel>(
             writer.write_interleaved(sx + i, by, tile)?;
         }
     }
-    let _ = reader.join();
-    writer.finish()
+    let nodata_pixels = reader.join().map_err(|_| Error::Write {
+        path: dest.display().to_string(),
+        reason: "the reader thread stopped unexpectedly".into(),
+    })?;
+    writer.finish()?;
+    Ok(nodata_pixels)
 }

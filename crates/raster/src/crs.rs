@@ -27,6 +27,40 @@ impl Crs {
         Self::from_srs(&srs)
     }
 
+    /// Any definition GDAL's `SetFromUserInput` accepts: `EPSG:32629`, `ESRI:54009`, a `+proj` string, WKT,
+    /// PROJJSON.
+    pub fn from_user_input(definition: &str) -> Result<Self> {
+        let srs = SpatialRef::from_definition(definition).map_err(|e| crs_err(format!("parse `{definition}`"), &e))?;
+        Self::from_srs(&srs)
+    }
+
+    /// Whether both describe the same CRS (GDAL's `OSRIsSame`: names and axis-order conventions aside).
+    pub fn is_same(&self, other: &Crs) -> bool {
+        if self.epsg.is_some() && self.epsg == other.epsg && self.wkt == other.wkt {
+            return true;
+        }
+        match (SpatialRef::from_wkt(&self.wkt), SpatialRef::from_wkt(&other.wkt)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// `EPSG:code` when it has one, else the CRS's name from its WKT.
+    pub fn label(&self) -> String {
+        match self.epsg {
+            Some(code) => format!("EPSG:{code}"),
+            None => SpatialRef::from_wkt(&self.wkt)
+                .ok()
+                .and_then(|s| s.name())
+                .map_or_else(|| "a custom CRS".to_owned(), |n| format!("custom CRS \"{n}\"")),
+        }
+    }
+
+    /// The GDAL spatial reference exactly as described by the WKT (for writing files).
+    pub(crate) fn spatial_ref(&self) -> Result<SpatialRef> {
+        SpatialRef::from_wkt(&self.wkt).map_err(|e| crs_err(format!("load {}", self.label()), &e))
+    }
+
     pub(crate) fn from_srs(srs: &SpatialRef) -> Result<Self> {
         let wkt = srs.to_wkt().map_err(|e| crs_err("export WKT".into(), &e))?;
         let epsg = srs
@@ -56,7 +90,7 @@ impl Crs {
 
 /// Reprojects bounds from one CRS to another, densifying the edges so curved edges are covered.
 pub fn reproject_bounds(bounds: &Bounds, from: &Crs, to: &Crs) -> Result<Bounds> {
-    let what = || format!("reproject bounds from {} to {}", label(from), label(to));
+    let what = || format!("reproject bounds from {} to {}", from.label(), to.label());
     let transform = CoordTransform::new(&from.srs()?, &to.srs()?).map_err(|e| crs_err(what(), &e))?;
     let out = transform
         .transform_bounds(&[bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y], 21)
@@ -77,10 +111,6 @@ pub fn utm_epsg(lon: f64, lat: f64) -> Result<u32> {
     }
     let zone = (((lon + 180.0) / 6.0).floor() as u32).min(59) + 1;
     Ok(if lat >= 0.0 { 32_600 + zone } else { 32_700 + zone })
-}
-
-fn label(crs: &Crs) -> String {
-    crs.epsg.map_or_else(|| "a custom CRS".to_owned(), |c| format!("EPSG:{c}"))
 }
 
 fn crs_err(what: String, e: &gdal::errors::GdalError) -> Error {

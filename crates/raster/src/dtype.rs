@@ -11,8 +11,14 @@ pub enum DataType {
     UInt16,
     /// Signed 16-bit.
     Int16,
+    /// Unsigned 32-bit.
+    UInt32,
+    /// Signed 32-bit.
+    Int32,
     /// 32-bit float.
     Float32,
+    /// 64-bit float.
+    Float64,
 }
 
 impl DataType {
@@ -22,7 +28,10 @@ impl DataType {
             Self::UInt8 => "UInt8",
             Self::UInt16 => "UInt16",
             Self::Int16 => "Int16",
+            Self::UInt32 => "UInt32",
+            Self::Int32 => "Int32",
             Self::Float32 => "Float32",
+            Self::Float64 => "Float64",
         }
     }
 
@@ -31,8 +40,38 @@ impl DataType {
         match self {
             Self::UInt8 => 1,
             Self::UInt16 | Self::Int16 => 2,
-            Self::Float32 => 4,
+            Self::UInt32 | Self::Int32 | Self::Float32 => 4,
+            Self::Float64 => 8,
         }
+    }
+
+    /// Whether the type is floating point.
+    pub fn is_float(self) -> bool {
+        matches!(self, Self::Float32 | Self::Float64)
+    }
+
+    /// Whether `value` is a value of this type (integers: integral and in range; floats: any value, NaN
+    /// included, that the type holds exactly), e.g. whether a nodata value can be stored.
+    pub fn holds(self, value: f64) -> bool {
+        let (lo, hi) = match self {
+            Self::UInt8 => (0.0, 255.0),
+            Self::UInt16 => (0.0, 65_535.0),
+            Self::Int16 => (-32_768.0, 32_767.0),
+            Self::UInt32 => (0.0, 4_294_967_295.0),
+            Self::Int32 => (-2_147_483_648.0, 2_147_483_647.0),
+            Self::Float32 => return value.is_nan() || f64::from(value as f32).to_bits() == value.to_bits(),
+            Self::Float64 => return true,
+        };
+        value.fract() == 0.0 && (lo..=hi).contains(&value)
+    }
+
+    /// Parses GDAL's name (`UInt16`, `float32`, `Byte` …), case-insensitively.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let all = [Self::UInt8, Self::UInt16, Self::Int16, Self::UInt32, Self::Int32, Self::Float32, Self::Float64];
+        if name.eq_ignore_ascii_case("byte") {
+            return Some(Self::UInt8);
+        }
+        all.into_iter().find(|t| t.name().eq_ignore_ascii_case(name))
     }
 
     /// The supported type matching a GDAL type, if any.
@@ -41,17 +80,26 @@ impl DataType {
             GdalDataType::UInt8 => Some(Self::UInt8),
             GdalDataType::UInt16 => Some(Self::UInt16),
             GdalDataType::Int16 => Some(Self::Int16),
+            GdalDataType::UInt32 => Some(Self::UInt32),
+            GdalDataType::Int32 => Some(Self::Int32),
             GdalDataType::Float32 => Some(Self::Float32),
+            GdalDataType::Float64 => Some(Self::Float64),
             _ => None,
         }
     }
 
     /// Whether every value of `self` is exactly representable in `target`.
     pub fn fits_in(self, target: DataType) -> bool {
-        use DataType::{Float32, Int16, UInt8, UInt16};
+        use DataType::{Float32, Float64, Int16, Int32, UInt8, UInt16, UInt32};
         matches!(
             (self, target),
-            (UInt8, _) | (UInt16, UInt16 | Float32) | (Int16, Int16 | Float32) | (Float32, Float32)
+            (UInt8, _)
+                | (UInt16, UInt16 | UInt32 | Int32 | Float32 | Float64)
+                | (Int16, Int16 | Int32 | Float32 | Float64)
+                | (UInt32, UInt32 | Float64)
+                | (Int32, Int32 | Float64)
+                | (Float32, Float32 | Float64)
+                | (Float64, Float64)
         )
     }
 }
@@ -67,10 +115,13 @@ mod sealed {
     impl Sealed for u8 {}
     impl Sealed for u16 {}
     impl Sealed for i16 {}
+    impl Sealed for u32 {}
+    impl Sealed for i32 {}
     impl Sealed for f32 {}
+    impl Sealed for f64 {}
 }
 
-/// An element type of the arrays eoforge reads and writes: `u8`, `u16`, `i16` or `f32`.
+/// An element type of the arrays eoforge reads and writes: `u8`, `u16`, `i16`, `u32`, `i32`, `f32` or `f64`.
 pub trait Pixel:
     GdalType + Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static + sealed::Sealed
 {
@@ -144,7 +195,7 @@ macro_rules! integer_pixel {
             }
             #[inline]
             fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self {
-                let sum = i32::from(a) + i32::from(b) + i32::from(c) + i32::from(d);
+                let sum = i64::from(a) + i64::from(b) + i64::from(c) + i64::from(d);
                 // |sum| / 4 rounded half up, with the sum's sign: half away from zero, like `round`.
                 let magnitude = (sum.abs() + 2) >> 2;
                 // The mean of four values of the type lies within the type.
@@ -157,6 +208,8 @@ macro_rules! integer_pixel {
 integer_pixel!(u8, DataType::UInt8);
 integer_pixel!(u16, DataType::UInt16);
 integer_pixel!(i16, DataType::Int16);
+integer_pixel!(u32, DataType::UInt32);
+integer_pixel!(i32, DataType::Int32);
 
 impl Pixel for f32 {
     const DTYPE: DataType = DataType::Float32;
@@ -187,6 +240,38 @@ impl Pixel for f32 {
     #[inline]
     fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self {
         ((f64::from(a) + f64::from(b) + f64::from(c) + f64::from(d)) * 0.25) as f32
+    }
+}
+
+impl Pixel for f64 {
+    const DTYPE: DataType = DataType::Float64;
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline]
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    #[inline]
+    fn put_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    #[inline]
+    fn wrapping_delta(self, other: Self) -> Self {
+        self - other
+    }
+    #[inline]
+    fn is_nan(self) -> bool {
+        f64::is_nan(self)
+    }
+    #[inline]
+    fn from_f32(v: f32) -> Self {
+        f64::from(v)
+    }
+    #[inline]
+    fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self {
+        (a + b + c + d) * 0.25
     }
 }
 
@@ -231,6 +316,10 @@ mod tests {
         check(&[u16::MAX, u16::MAX, u16::MAX, u16::MAX, 0, 1, 2, 1]);
         check(&[i16::MIN, i16::MIN, i16::MIN, i16::MIN, i16::MAX, i16::MAX, i16::MAX, i16::MAX, -2, -1]);
         check(&raw.iter().map(|v| (*v as i32) as f32 * 1e-3).collect::<Vec<_>>());
+        check(&raw.iter().map(|v| *v as u32).collect::<Vec<_>>());
+        check(&raw.iter().map(|v| *v as i32).collect::<Vec<_>>());
+        check(&[u32::MAX, u32::MAX, u32::MAX, u32::MAX, i32::MIN as u32, 3, 1, 0]);
+        check(&[i32::MIN, i32::MIN, i32::MIN, i32::MIN, i32::MAX, i32::MAX, i32::MAX, i32::MAX, -2, -1]);
     }
 
     #[test]
@@ -249,7 +338,10 @@ mod tests {
             check::<u8>(v);
             check::<u16>(v);
             check::<i16>(v);
+            check::<u32>(v);
+            check::<i32>(v);
             check::<f32>(v);
+            check::<f64>(v);
         }
     }
 
@@ -259,5 +351,19 @@ mod tests {
         assert!(UInt8.fits_in(UInt16) && UInt8.fits_in(Int16));
         assert!(!UInt16.fits_in(Int16) && !Int16.fits_in(UInt16) && !Float32.fits_in(UInt16));
         assert!(!UInt16.fits_in(UInt8));
+        assert!(UInt16.fits_in(Int32) && Int16.fits_in(Int32) && UInt16.fits_in(UInt32) && !Int16.fits_in(UInt32));
+        assert!(UInt32.fits_in(Float64) && Int32.fits_in(Float64) && Float32.fits_in(Float64));
+        assert!(!UInt32.fits_in(Float32) && !Int32.fits_in(Float32) && !Float64.fits_in(Float32));
+        assert!(!UInt32.fits_in(Int32) && !Int32.fits_in(UInt32));
+    }
+
+    #[test]
+    fn holds_says_which_values_a_type_can_store() {
+        assert!(UInt16.holds(65_535.0) && !UInt16.holds(70_000.0) && !UInt16.holds(-1.0) && !UInt16.holds(0.5));
+        assert!(!UInt8.holds(f64::NAN) && Float32.holds(f64::NAN) && Float32.holds(-9999.0));
+        assert!(!Float32.holds(0.1) && Float64.holds(0.1) && Int32.holds(-2_147_483_648.0));
+        assert!(!Int32.holds(2_147_483_648.0) && UInt32.holds(4_294_967_295.0));
+        assert_eq!(super::DataType::from_name("byte"), Some(UInt8));
+        assert_eq!(super::DataType::from_name("FLOAT64"), Some(Float64));
     }
 }

@@ -47,7 +47,7 @@ pub enum Error {
 
     /// A band's data type is not one eoforge reads (u8, u16, i16, f32).
     #[error(
-        "`{path}` band {band} has data type {dtype}, which is not supported (supported: UInt8, UInt16, Int16, Float32)"
+        "`{path}` band {band} has data type {dtype}, which is not supported (supported: UInt8, UInt16, Int16, UInt32, Int32, Float32, Float64)"
     )]
     UnsupportedDtype {
         /// Path or URL.

@@ -6,7 +6,7 @@ Raster I/O for eoforge, on GDAL and ndarray.
   same [`eoforge_storage::StoreOptions`] as the object store) and reports [`RasterInfo`]: size, bands, dtypes,
   nodata, geotransform, CRS (EPSG and WKT), block size.
 - [`Raster::read_window`] reads a pixel [`Window`] of a band subset into `Array3<T>` (bands, rows, cols) for
-  [`Pixel`] types u8/u16/i16/f32; [`Raster::read_onto_grid`] resamples onto a target [`Grid`] (nearest, bilinear,
+  [`Pixel`] types u8/u16/i16/u32/i32/f32/f64; [`Raster::read_onto_grid`] resamples onto a target [`Grid`] (nearest, bilinear,
   average; fractional source windows are honoured), e.g. BigEarthNet's 20 m and 60 m bands onto the 10 m grid.
 - [`GeoTransform`] maps pixels ↔ map coordinates; [`reproject_bounds`] and [`utm_epsg`] move boxes between
   lon/lat and UTM.
@@ -30,12 +30,13 @@ assert_eq!(red.dim(), (1, 256, 256));
 #![deny(missing_docs)]
 
 pub use crate::cog::{CogOptions, CogReport, check_cog, write_cog};
-pub use crate::cog_stream::{CogWriter, CogWriterOptions, translate_to_cog};
+pub use crate::cog_stream::{CogWriter, CogWriterOptions, Translated, translate_to_cog};
 pub use crate::crs::{Crs, reproject_bounds, utm_epsg};
 pub use crate::dtype::{DataType, Pixel};
 pub use crate::error::{Error, Result};
 pub use crate::geo::{Bounds, GeoTransform, Grid, Window};
 pub use crate::lzw::encode as lzw_encode;
+pub use crate::metadata::{BandMetadata, RasterMetadata};
 pub use crate::raster::{BandInfo, Raster, RasterInfo, Resampling, set_gdal_cache_mib};
 pub use crate::write::{BigTiff, Compression, Predictor, RasterSpec, TiffOptions, TiledWriter, overview_factors};
 
@@ -45,7 +46,9 @@ mod crs;
 mod dtype;
 mod error;
 mod geo;
+mod gtiff_header;
 mod lzw;
+mod metadata;
 mod partial;
 mod raster;
 mod tiff_ifd;

@@ -181,6 +181,11 @@ impl Raster {
         Crs::from_srs(&srs).ok().filter(|c| !c.wkt.is_empty())
     }
 
+    /// Dataset and band metadata (licence and other items, `AREA_OR_POINT`, scale/offset, colour interpretation).
+    pub fn metadata(&self) -> Result<crate::metadata::RasterMetadata> {
+        crate::metadata::RasterMetadata::read(&self.dataset)
+    }
+
     /// The data type of band `index` (1-based), if it is one eoforge supports.
     pub fn dtype(&self, index: usize) -> Result<DataType> {
         let band = self.band(index)?;

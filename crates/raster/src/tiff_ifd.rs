@@ -92,3 +92,67 @@ pub(crate) fn write_ifd(mut tags: Vec<(u16, Value)>, at: u64, next: u64, big: bo
     head.extend_from_slice(&extra);
     head
 }
+
+/// Reads the tags of the first IFD of a little-endian classic TIFF held in `bytes` (SHORT, LONG, DOUBLE and ASCII
+/// values; other types are skipped). Trailing NULs of ASCII values are removed.
+pub(crate) fn read_first_ifd(bytes: &[u8]) -> Result<Vec<(u16, Value)>, String> {
+    let u16_at = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    if bytes.get(..4) != Some(&[b'I', b'I', 42, 0][..]) {
+        return Err("not a little-endian classic TIFF".into());
+    }
+    let truncated = || "truncated TIFF".to_owned();
+    let ifd = u32_at(4).ok_or_else(truncated)? as usize;
+    let count = usize::from(u16_at(ifd).ok_or_else(truncated)?);
+    let mut tags = Vec::with_capacity(count);
+    for i in 0..count {
+        let entry = ifd + 2 + 12 * i;
+        let (tag, kind) = (u16_at(entry).ok_or_else(truncated)?, u16_at(entry + 2).ok_or_else(truncated)?);
+        let n = u32_at(entry + 4).ok_or_else(truncated)? as usize;
+        let size = match kind {
+            2 => 1,
+            3 => 2,
+            4 => 4,
+            12 => 8,
+            _ => continue,
+        };
+        let len = n.checked_mul(size).ok_or_else(truncated)?;
+        let at = if len <= 4 { entry + 8 } else { u32_at(entry + 8).ok_or_else(truncated)? as usize };
+        let data = bytes.get(at..at + len).ok_or_else(truncated)?;
+        let value = match kind {
+            2 => Value::Ascii(String::from_utf8_lossy(data).trim_end_matches('\0').to_owned()),
+            3 => Value::Short(data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
+            4 => Value::Long(data.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+            _ => Value::Double(
+                data.chunks_exact(8)
+                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect(),
+            ),
+        };
+        tags.push((tag, value));
+    }
+    Ok(tags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ifd_reads_back_as_written() {
+        let tags = vec![
+            (256, Value::Long(vec![7])),
+            (258, Value::Short(vec![16, 16, 16])),
+            (33_550, Value::Double(vec![10.0, 10.0, 0.0])),
+            (34_737, Value::Ascii("WGS 84 / UTM zone 29N|WGS 84|".into())),
+        ];
+        let mut file = vec![b'I', b'I', 42, 0, 8, 0, 0, 0];
+        file.extend(write_ifd(tags, 8, 0, false));
+        let back = read_first_ifd(&file).expect("read");
+        assert_eq!(back.len(), 4);
+        assert!(matches!(&back[3], (34_737, Value::Ascii(s)) if s == "WGS 84 / UTM zone 29N|WGS 84|"));
+        assert!(matches!(&back[2], (33_550, Value::Double(v)) if v == &[10.0, 10.0, 0.0]));
+        assert!(matches!(&back[1], (258, Value::Short(v)) if v == &[16, 16, 16]));
+        assert!(read_first_ifd(&file[..20]).is_err());
+    }
+}

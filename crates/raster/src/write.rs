@@ -159,6 +159,8 @@ pub struct RasterSpec {
     pub nodata: Option<f64>,
     /// Band descriptions (names), one per band or empty.
     pub band_descriptions: Vec<String>,
+    /// Dataset and band metadata carried over from the source (licence, scale/offset, colours …).
+    pub metadata: crate::metadata::RasterMetadata,
 }
 
 /// Overview decimation factors (2, 4, 8, …) until the smallest level fits in one `block_size` tile.
@@ -203,7 +205,7 @@ impl<T: Pixel> TiledWriter<T> {
                 spec.bands
             )));
         }
-        let float = T::DTYPE == crate::DataType::Float32;
+        let float = T::DTYPE.is_float();
         let opts = options.creation_options(float, false).map_err(|e| invalid(e.to_string()))?;
         let output = PartialFile::new(path)?;
         let write_err = |e: gdal::errors::GdalError| Error::Write { path: shown.clone(), reason: gdal_message(&e) };
@@ -220,6 +222,7 @@ impl<T: Pixel> TiledWriter<T> {
         if let Some(crs) = &spec.crs {
             dataset.set_projection(&crs.wkt).map_err(write_err)?;
         }
+        spec.metadata.for_bands(spec.bands).apply(&mut dataset).map_err(write_err)?;
         for index in 1..=spec.bands {
             let mut band = dataset.rasterband(index).map_err(write_err)?;
             if spec.nodata.is_some() {

@@ -79,9 +79,21 @@ fn unsupported_and_lossy_dtypes_are_rejected() {
         band.write((0, 0), (8, 8), &mut buf).expect("write");
     }
     let raster = Raster::open(&path.display().to_string()).expect("a Float64 file opens");
-    let err = raster.read_window::<f32>(Window::new(0, 0, 8, 8), None).expect_err("Float64 is unsupported");
-    assert!(matches!(err, Error::UnsupportedDtype { .. }), "{err:?}");
+    let values = raster.read_window::<f64>(Window::new(0, 0, 8, 8), None).expect("Float64 reads as f64");
+    assert!(values.iter().all(|v| v.to_bits() == 1.5f64.to_bits()));
+    let err = raster.read_window::<f32>(Window::new(0, 0, 8, 8), None).expect_err("Float64 does not fit in f32");
+    assert!(matches!(err, Error::DtypeMismatch { .. }), "{err:?}");
     assert!(err.to_string().contains("float64.tif") && err.to_string().contains("Float64"), "{err}");
+
+    let path = dir.path().join("uint64.tif");
+    {
+        let driver = gdal::DriverManager::get_driver_by_name("GTiff").expect("GTiff");
+        driver.create_with_band_type::<u64, _>(&path, 8, 8, 1).expect("create");
+    }
+    let raster = Raster::open(&path.display().to_string()).expect("a UInt64 file opens");
+    let err = raster.read_window::<f64>(Window::new(0, 0, 8, 8), None).expect_err("UInt64 is unsupported");
+    assert!(matches!(err, Error::UnsupportedDtype { .. }), "{err:?}");
+    assert!(err.to_string().contains("uint64.tif") && err.to_string().contains("UInt64"), "{err}");
 
     let Some(b04) = fixture("s2-l2a-29RKH/B04.tif") else { return };
     let raster = Raster::open(&b04.display().to_string()).expect("open");

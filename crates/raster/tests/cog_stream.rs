@@ -41,6 +41,7 @@ fn stack_with_nodata() -> Option<(Array3<u16>, RasterSpec)> {
         crs: Some(crs),
         nodata: Some(0.0),
         band_descriptions: vec!["B02".into(), "B03".into(), "B04".into(), "B08".into()],
+        ..RasterSpec::default()
     };
     Some((data, spec))
 }
@@ -123,6 +124,7 @@ fn any_tile_order_gives_the_same_image_and_other_dtypes_round_trip() {
         crs: Some(crs),
         nodata: None,
         band_descriptions: vec![],
+        ..RasterSpec::default()
     };
     let mut order = row_major(3, 3);
     order.reverse();
@@ -236,7 +238,13 @@ fn translate_reads_tiles_interleaved_in_stripes_and_reproduces_the_source() {
         &options,
     )
     .expect("translate");
-    assert!(report.is_valid(), "{report:?}");
+    assert!(report.cog.is_valid(), "{report:?}");
+    // The source's nodata share, counted while streaming, equals a plain count of the planted zeros.
+    for (b, fraction) in report.source_nodata_fraction.iter().enumerate() {
+        let zeros = data.index_axis(ndarray::Axis(0), b).iter().filter(|v| **v == 0).count();
+        assert_eq!(fraction.to_bits(), (zeros as f64 / (1098.0 * 1098.0)).to_bits(), "band {}", b + 1);
+        assert!(*fraction > 0.0);
+    }
     let back = Raster::open(&dest.display().to_string()).expect("open");
     assert_eq!(back.read_window::<u16>(Window::full(1098, 1098), None).expect("read"), data);
     let info = back.info().expect("info");

@@ -213,6 +213,7 @@ fn rkh_spec(gt: GeoTransform, crs: Crs) -> RasterSpec {
         crs: Some(crs),
         nodata: Some(0.0),
         band_descriptions: vec![],
+        ..RasterSpec::default()
     }
 }
 

@@ -45,3 +45,13 @@ fn skip_or_fail(require_var: &str, what: &str) -> bool {
     eprintln!("SKIPPED: {what} (set {require_var}=1 to make this fail)");
     false
 }
+
+/// Runs one of GDAL's command-line tools (`gdalwarp`, `gdal_translate`, `gdal_edit.py` …, from gdal-bin) and
+/// panics with its stderr if it fails: how tests make real inputs in the shapes users bring.
+pub fn gdal_tool(program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program} (gdal-bin must be installed): {e}"));
+    assert!(out.status.success(), "{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+}

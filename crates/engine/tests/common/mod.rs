@@ -20,6 +20,7 @@ pub(crate) fn scene(dir: &Path) -> Option<(PathBuf, Array3<u16>)> {
             crs: r.crs(),
             nodata: None,
             band_descriptions: vec![],
+            ..RasterSpec::default()
         };
         planes.push(r.read_window::<u16>(Window::full(1098, 1098), None).expect("read"));
     }
