@@ -145,7 +145,7 @@ pub struct CogArgs {
     pub compress: CodecArg,
 
     /// DEFLATE (1-9) or ZSTD (1-22) level.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(1..=22))]
     pub level: u8,
 
     /// Tile size in pixels.
@@ -236,7 +236,7 @@ pub struct PredictArgs {
     pub model: ModelArg,
 
     /// Output pixels per input pixel (upsample only).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = positive)]
     pub scale: usize,
 
     /// Window size in input pixels.
@@ -283,7 +283,7 @@ pub struct PredictArgs {
     pub compress: CodecArg,
 
     /// DEFLATE (1-9) or ZSTD (1-22) level.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(1..=22))]
     pub level: u8,
 
     /// Overview resampling: auto (nearest for a one-band UInt8 output, i.e. a class map; average otherwise),
@@ -350,6 +350,14 @@ pub enum BlendArg {
     Hann,
     /// Each pixel from the window whose centre holds it.
     Center,
+}
+
+/// A whole number of at least 1.
+fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(format!("`{text}` is not a whole number of at least 1")),
+    }
 }
 
 /// A share between 0 and 1.

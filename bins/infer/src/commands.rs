@@ -109,7 +109,7 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
     let qc_config = config(&args.limits)?;
     let work = work_dir(&args.dest)?;
     let tmp: PathBuf = work.path().join("product.tif");
-    let compression = codec(args.compress, args.level);
+    let compression = codec(args.compress, args.level)?;
     let resampling = overview_resampling(args.resampling, source.dtype(1)?, source.band_count());
     let cog_options = CogWriterOptions {
         block_size: args.blocksize,
@@ -255,12 +255,15 @@ fn work_dir(dest: &str) -> Result<tempfile::TempDir> {
     Ok(tempfile::Builder::new().prefix(&prefix).tempdir_in(dir)?)
 }
 
-fn codec(arg: CodecArg, level: u8) -> Compression {
-    match arg {
+fn codec(arg: CodecArg, level: u8) -> Result<Compression> {
+    Ok(match arg {
         CodecArg::Lzw => Compression::Lzw,
+        CodecArg::Deflate if level > 9 => {
+            return eoforge_jobs::usage(format!("--level {level}: DEFLATE levels are 1-9"));
+        }
         CodecArg::Deflate => Compression::Deflate { level },
         CodecArg::Zstd => Compression::Zstd { level },
-    }
+    })
 }
 
 fn predict(args: &PredictArgs, options: &StoreOptions) -> Result {
@@ -343,7 +346,11 @@ fn already_published(rt: &tokio::runtime::Runtime, dest: &str, options: &StoreOp
 fn derivative_options(args: &PredictArgs) -> Result<DerivativeOptions> {
     let mut roles = BandRoles::default();
     for part in args.band_roles.split(',').filter(|p| !p.trim().is_empty()) {
-        let bad = || format!("--band-roles `{part}`: expected ROLE=BAND with ROLE blue, green, red or nir");
+        let bad = || {
+            eoforge_jobs::UsageError(format!(
+                "--band-roles `{part}`: expected ROLE=BAND with ROLE blue, green, red or nir and BAND from 1"
+            ))
+        };
         let (role, band) = part.split_once('=').ok_or_else(bad)?;
         let band: usize = band.trim().parse().ok().filter(|b| *b >= 1).ok_or_else(bad)?;
         let slot = match role.trim() {
@@ -353,6 +360,9 @@ fn derivative_options(args: &PredictArgs) -> Result<DerivativeOptions> {
             "nir" => &mut roles.nir,
             _ => return Err(bad().into()),
         };
+        if slot.is_some() {
+            return eoforge_jobs::usage(format!("--band-roles: {} is given twice", role.trim()));
+        }
         *slot = Some(band - 1);
     }
     let kinds = args
@@ -391,14 +401,27 @@ fn predict_one(
     let source = Raster::open_with(source_url, options)?;
     let crop = match &args.aoi {
         Some(text) => {
-            let values: Vec<f64> = text
-                .split(',')
-                .map(|part| part.trim().parse::<f64>())
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|_| format!("--aoi `{text}` is not MINLON,MINLAT,MAXLON,MAXLAT"))?;
+            let values: Vec<f64> =
+                text.split(',').map(|part| part.trim().parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(
+                    |_| eoforge_jobs::UsageError(format!("--aoi `{text}` is not MINLON,MINLAT,MAXLON,MAXLAT")),
+                )?;
             let [min_lon, min_lat, max_lon, max_lat] = values.as_slice() else {
-                return Err(format!("--aoi `{text}` needs four numbers").into());
+                return eoforge_jobs::usage(format!("--aoi `{text}` needs four numbers MINLON,MINLAT,MAXLON,MAXLAT"));
             };
+            if !(-180.0..=180.0).contains(min_lon)
+                || !(-180.0..=180.0).contains(max_lon)
+                || !(-90.0..=90.0).contains(min_lat)
+                || !(-90.0..=90.0).contains(max_lat)
+            {
+                return eoforge_jobs::usage(format!(
+                    "--aoi `{text}`: longitudes must lie in -180..180 and latitudes in -90..90"
+                ));
+            }
+            if min_lon >= max_lon || min_lat >= max_lat {
+                return eoforge_jobs::usage(format!(
+                    "--aoi `{text}` is inverted or empty: give MINLON,MINLAT,MAXLON,MAXLAT with MIN < MAX"
+                ));
+            }
             let aoi = eoforge_raster::Bounds::new(*min_lon, *min_lat, *max_lon, *max_lat);
             Some(source.window_for(&aoi, &eoforge_raster::Crs::wgs84()?)?)
         }
@@ -501,7 +524,7 @@ fn predict_one(
         crop,
         cog: CogWriterOptions {
             block_size: args.blocksize,
-            compression: codec(args.compress, args.level),
+            compression: codec(args.compress, args.level)?,
             overview_resampling: overview_resampling(args.resampling, out_dtype, in_bands),
             ..CogWriterOptions::default()
         },

@@ -198,3 +198,30 @@ fn a_mostly_nodata_class_map_is_judged_against_its_source() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("nodata_fraction"), "{}", stderr(&out));
 }
+
+#[test]
+fn usage_errors_exit_2_naming_the_flag() {
+    let Some(b04) = fixture("s2-l2a-29RKH/B04.tif") else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let (s, d) = (b04.display().to_string(), dir.path().join("out.tif").display().to_string());
+    let predict = |extra: &[&str]| {
+        let mut args = vec!["predict", s.as_str(), d.as_str(), "--model", "upsample"];
+        args.extend_from_slice(extra);
+        infer(&args)
+    };
+    for (extra, flag) in [
+        (&["--aoi", "-9.3,29.6,-9.4,29.5"][..], "--aoi"),
+        (&["--aoi", "-9.4,95,-9.3,96"][..], "--aoi"),
+        (&["--scale", "0"][..], "--scale"),
+        (&["--level", "30"][..], "--level"),
+        (&["--compress", "deflate", "--level", "12"][..], "--level"),
+        (&["--max-nodata-fraction", "2"][..], "--max-nodata-fraction"),
+        (&["--band-roles", "red=1,red=2"][..], "--band-roles"),
+        (&["--band-roles", "red=0"][..], "--band-roles"),
+    ] {
+        let out = predict(extra);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(flag), "{extra:?}: {}", stderr(&out));
+    }
+    assert!(!Path::new(&d).exists());
+}

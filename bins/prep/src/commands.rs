@@ -44,7 +44,14 @@ fn store_options(args: &S3Args) -> StoreOptions {
 
 fn info(args: &InfoArgs, options: &StoreOptions) -> Result {
     let raster = Raster::open_with(&args.location, options)?;
-    let mut value = serde_json::to_value(raster.info()?)?;
+    let info = raster.info()?;
+    let mut value = serde_json::to_value(&info)?;
+    // JSON has no NaN: a NaN nodata value is printed as the string GDAL uses, "nan", not as null.
+    for (i, band) in info.bands.iter().enumerate() {
+        if band.nodata.is_some_and(f64::is_nan) {
+            value["bands"][i]["nodata"] = serde_json::Value::String("nan".into());
+        }
+    }
     if args.check_cog {
         let path = std::path::Path::new(&args.location);
         if args.location.contains("://") {
@@ -52,8 +59,17 @@ fn info(args: &InfoArgs, options: &StoreOptions) -> Result {
         }
         value["cog"] = serde_json::to_value(check_cog(path)?)?;
     }
-    println!("{}", serde_json::to_string_pretty(&value)?);
-    Ok(())
+    print_stdout(&serde_json::to_string_pretty(&value)?)
+}
+
+/// Prints a line on stdout; a closed pipe (`info x | head`) is the reader's choice, not an error.
+fn print_stdout(text: &str) -> Result {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn cp(args: &CpArgs, options: &StoreOptions) -> Result {

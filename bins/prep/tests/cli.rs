@@ -257,3 +257,30 @@ fn gen_metadata_and_check_against_a_real_s3_server() {
         "{urls:?}"
     );
 }
+
+#[test]
+fn info_survives_a_closed_pipe_and_prints_nan_nodata() {
+    let Some(b04) = fixture("s2-l2a-29RKH/B04.tif") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nan = dir.path().join("nan.tif").display().to_string();
+    eoforge_testkit::gdal_tool(
+        "gdal_translate",
+        &["-q", "-ot", "Float32", "-a_nodata", "nan", &b04.display().to_string(), &nan],
+    );
+    let out = prep(&["info", &nan], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(json["bands"][0]["nodata"], "nan", "{json}");
+
+    // `info x | true`: the reader closes the pipe before reading; no panic, no error.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eoforge-prep"))
+        .args(["info", &nan])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+}

@@ -51,9 +51,31 @@ where
             {
                 eprintln!("error: {}", error_chain(&*e));
             }
-            std::process::ExitCode::FAILURE
+            if e.downcast_ref::<UsageError>().is_some() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// A usage error found after parsing (flags that contradict each other or the input): exit status 2, like
+/// clap's own.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// `Err(UsageError)` with a message.
+pub fn usage<T>(message: impl Into<String>) -> Result<T, Box<dyn std::error::Error + Send + Sync>> {
+    Err(Box::new(UsageError(message.into())))
 }
 
 /// Sends `tracing` logs to stderr: warnings by default, `-v` info, `-vv` debug, `-vvv` trace;
