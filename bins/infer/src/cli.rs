@@ -13,9 +13,9 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
-    /// S3 endpoint URL for S3-compatible servers.
-    #[arg(long, global = true, env = "EOFORGE_S3_ENDPOINT", value_name = "URL")]
-    pub s3_endpoint: Option<String>,
+    /// S3 settings, as in every eoforge binary.
+    #[command(flatten)]
+    pub s3: eoforge_cli::S3Args,
 
     /// What to do.
     #[command(subcommand)]

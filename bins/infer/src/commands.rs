@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use eoforge_jobs::{Stages, peak_rss_mib};
-use eoforge_qc::{Published, QcConfig, QcReport, SourceReference, publish, publish_moving, run_qc};
+use eoforge_products::{Existing, Outcome, ProductSet, Published, WorkDir, derived_dest, existing, publish_file};
+use eoforge_profile::{Stages, peak_rss_mib};
+use eoforge_qc::{QcConfig, QcReport, SourceReference, run_qc};
 use eoforge_raster::{BigTiff, CogWriterOptions, Compression, DataType, Raster, Resampling, translate_to_cog};
-use eoforge_storage::{Store, StoreOptions, StoreUrl};
+use eoforge_storage::{Store, StoreOptions};
 
 use eoforge_engine::{BandRoles, Derivative, DerivativeOptions};
 
@@ -18,10 +19,7 @@ use crate::cli::{
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 pub(crate) fn run(cli: Cli) -> Result {
-    let mut options = StoreOptions::from_env();
-    if let Some(endpoint) = cli.s3_endpoint {
-        options.s3.endpoint = Some(endpoint);
-    }
+    let options = cli.s3.store_options();
     match cli.command {
         Command::Qc(args) => qc(&args, &options),
         Command::Cog(args) => cog(&args, &options),
@@ -90,7 +88,9 @@ fn qc(args: &QcArgs, options: &StoreOptions) -> Result {
     report.write(Path::new(&report_path))?;
     summarize(&report);
     if let Some(dest) = &args.publish {
-        let outcome = runtime()?.block_on(publish(product, dest, &report, args.force, options))?;
+        let recorded = serde_json::Map::new();
+        let outcome =
+            runtime()?.block_on(publish_file(product, dest, &report, &recorded, args.force, false, options))?;
         eprintln!(
             "{}: {dest}",
             if outcome == Published::Uploaded { "published" } else { "already published (unchanged)" }
@@ -107,7 +107,7 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
     let mut stages = Stages::default();
     let source = stages.time("open", || Raster::open_with(&args.source, options))?;
     let qc_config = config(&args.limits)?;
-    let work = work_dir(&args.dest)?;
+    let work = WorkDir::for_dest(&args.dest)?;
     let tmp: PathBuf = work.path().join("product.tif");
     let compression = codec(args.compress, args.level)?;
     let resampling = overview_resampling(args.resampling, source.dtype(1)?, source.band_count());
@@ -144,122 +144,50 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
         "raw_mb": raw_mb,
         "write_mb_per_s": raw_mb / stages.get("write").max(1e-9),
     });
-    let product = Product { tmp: &tmp, source: &args.source, dest: &args.dest, force: args.force };
-    check_and_publish(&product, &[], &qc_config, options, &mut stages, figures)
+    let recorded = serde_json::json!({
+        "stage": "cog",
+        "compress": format!("{compression:?}"),
+        "blocksize": args.blocksize,
+        "resampling": resampling.gdal_name(),
+    });
+    let set = ProductSet {
+        source: args.source.clone(),
+        product: tmp,
+        dest: args.dest.clone(),
+        derived: Vec::new(),
+        options: recorded.as_object().cloned().unwrap_or_default(),
+        force: args.force,
+    };
+    finish(&set, &qc_config, options, &mut stages, figures)
 }
 
-/// A finished product in its working folder, on its way to `dest`.
-struct Product<'a> {
-    tmp: &'a Path,
-    source: &'a str,
-    dest: &'a str,
-    force: bool,
-}
-
-/// QC of a finished product and its derived maps (`extras`, each a finished file and its destination): every
-/// report goes to `<dest>.qc.json` either way; only if all pass is anything published, the derived maps first and
-/// the product last (so a published product means a complete set). Timings plus `figures` go to
-/// `DEST.profile.json`. A failed check is the returned error.
-fn check_and_publish(
-    product: &Product<'_>,
-    extras: &[(PathBuf, String)],
-    qc_config: &QcConfig,
+/// QC and publishing of a finished product set, with one line per report and per outcome on stderr.
+fn finish(
+    set: &ProductSet,
+    qc: &QcConfig,
     options: &StoreOptions,
     stages: &mut Stages,
     figures: serde_json::Value,
 ) -> Result {
-    // Stage times so far (open, write or infer) are checked against --stage-limit.
-    let timings: BTreeMap<String, f64> = stages.0.clone();
-    let mut report = stages.time("qc", || run_qc(product.tmp, qc_config, &timings))?;
-    // The report names the product by its destination, not the working file.
-    product.dest.clone_into(&mut report.path);
-    summarize(&report);
-    let rt = runtime()?;
-    let (store, key) = Store::open_object(product.dest, options)?;
-    let mut extra_reports = Vec::new();
-    for (tmp, dest) in extras {
-        // Derived maps have their own bands and types; georeferencing is checked against the product's source.
-        let config = QcConfig { bands: None, dtype: None, mean_range: None, ..qc_config.clone() };
-        let mut extra = stages.time("qc", || run_qc(tmp, &config, &timings))?;
-        dest.clone_into(&mut extra.path);
-        eprint!("{dest}: ");
-        summarize(&extra);
-        extra_reports.push(extra);
+    let outcome: Outcome = runtime()?.block_on(set.check_and_publish(qc, options, stages, figures))?;
+    summarize(&outcome.report);
+    for report in &outcome.derived_reports {
+        eprint!("{}: ", report.path);
+        summarize(report);
     }
-    let all_passed = report.passed && extra_reports.iter().all(|r| r.passed);
-    if !all_passed {
-        // A rejected product's reports go beside DEST as `.rejected.qc.json`: a good product already published
-        // there keeps its own passing report.
-        store_json(&rt, &store, &format!("{key}.rejected.qc.json"), &serde_json::to_value(&report)?)?;
-        for ((_, dest), extra) in extras.iter().zip(&extra_reports) {
-            let (extra_store, extra_key) = Store::open_object(dest, options)?;
-            store_json(&rt, &extra_store, &format!("{extra_key}.rejected.qc.json"), &serde_json::to_value(extra)?)?;
-        }
-    }
-    let outcome = if all_passed {
-        for ((tmp, dest), extra) in extras.iter().zip(&extra_reports) {
-            stages.time("publish", || rt.block_on(publish_moving(tmp, dest, extra, product.force, options)))?;
-        }
-        Some(stages.time("publish", || {
-            rt.block_on(publish_moving(product.tmp, product.dest, &report, product.force, options))
-        })?)
-    } else {
-        None
-    };
-    let mut profile = serde_json::json!({
-        "source": product.source,
-        "dest": product.dest,
-        "stages": stages,
-        "file_bytes": report.file_bytes,
-        "compression_ratio": report.compression_ratio,
-        "peak_rss_mib": peak_rss_mib(),
-        "qc_passed": all_passed,
-        "published": outcome,
-        "derived": extras.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(),
-    });
-    if let (Some(map), serde_json::Value::Object(extra)) = (profile.as_object_mut(), figures) {
-        map.extend(extra);
-    }
-    store_json(&rt, &store, &format!("{key}.profile.json"), &profile)?;
-    match outcome {
-        Some(Published::Uploaded) => eprintln!("published: {}", product.dest),
-        Some(Published::AlreadyThere) => eprintln!("already published (unchanged): {}", product.dest),
-        None => {
-            report.gate()?;
-            for extra in &extra_reports {
-                extra.gate()?;
-            }
-        }
+    match outcome.published {
+        Some(Published::Uploaded) => eprintln!("published: {}", set.dest),
+        Some(Published::AlreadyThere) => eprintln!("already published (unchanged): {}", set.dest),
+        None => outcome.gate()?,
     }
     Ok(())
-}
-
-/// A working folder next to a local destination (so the final move stays on one filesystem), else in the
-/// system's temporary folder; removed when dropped. Folders a killed run left for the same destination
-/// (`.<name>.eoforge-work-*`) are removed first: one process owns a destination at a time.
-fn work_dir(dest: &str) -> Result<tempfile::TempDir> {
-    let dest_url = StoreUrl::parse(dest)?;
-    let Some(path) = dest_url.local_path() else {
-        return Ok(tempfile::Builder::new().prefix("eoforge-work-").tempdir()?);
-    };
-    let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-    let prefix =
-        format!(".{}.eoforge-work-", path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()));
-    for entry in std::fs::read_dir(&dir)?.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) && entry.path().is_dir() {
-            tracing::info!(path = %entry.path().display(), "removing the working folder of an interrupted run");
-            std::fs::remove_dir_all(entry.path())?;
-        }
-    }
-    Ok(tempfile::Builder::new().prefix(&prefix).tempdir_in(dir)?)
 }
 
 fn codec(arg: CodecArg, level: u8) -> Result<Compression> {
     Ok(match arg {
         CodecArg::Lzw => Compression::Lzw,
         CodecArg::Deflate if level > 9 => {
-            return eoforge_jobs::usage(format!("--level {level}: DEFLATE levels are 1-9"));
+            return eoforge_cli::usage(format!("--level {level}: DEFLATE levels are 1-9"));
         }
         CodecArg::Deflate => Compression::Deflate { level },
         CodecArg::Zstd => Compression::Zstd { level },
@@ -280,21 +208,42 @@ fn predict(args: &PredictArgs, options: &StoreOptions) -> Result {
         None => eoforge_sampling::ShardSpec::from_env()?,
     };
     let rt = runtime()?;
-    let scenes = read_scene_list(&rt, list, options)?;
-    let mine: Vec<(usize, &(String, String))> = scenes.iter().enumerate().filter(|(i, _)| shard.owns(*i)).collect();
+    let scenes = rt.block_on(eoforge_products::read_scene_list(list, options))?;
+    let mine: Vec<(usize, &eoforge_products::Scene)> =
+        scenes.iter().enumerate().filter(|(i, _)| shard.owns(*i)).collect();
     eprintln!("shard {shard}: {} of the {} scenes in {list}", mine.len(), scenes.len());
     let (mut done, mut skipped, mut failed) = (0usize, 0usize, Vec::new());
-    for (i, (source, dest)) in mine {
-        if !args.force && already_published(&rt, dest, options)? {
-            eprintln!("scene {}: already published with a passing QC report, skipped: {dest}", i + 1);
-            skipped += 1;
-            continue;
+    let recorded = predict_options(args);
+    for (i, scene) in mine {
+        let (source, dest) = (&scene.source, &scene.dest);
+        if !args.force {
+            let (store, key) = Store::open_object(dest, options)?;
+            match rt.block_on(existing(&store, &key, &recorded))? {
+                Existing::Current(_) => {
+                    eprintln!(
+                        "scene {}: already published with these options and a passing report, skipped: {dest}",
+                        i + 1
+                    );
+                    skipped += 1;
+                    continue;
+                }
+                Existing::OptionsChanged(differences) => {
+                    let reason = format!(
+                        "{dest} holds a product made with other options ({differences}); pass --force to replace it"
+                    );
+                    eprintln!("scene {}: failed: {reason}", i + 1);
+                    failed.push(format!("scene {} ({source}): {reason}", i + 1));
+                    continue;
+                }
+                Existing::Stale(why) => tracing::info!(dest, why, "replacing"),
+                Existing::Missing => {}
+            }
         }
         eprintln!("scene {}: {source} -> {dest}", i + 1);
         match predict_one(args, source, dest, &derivatives, options) {
             Ok(()) => done += 1,
             Err(e) => {
-                let reason = eoforge_jobs::error_chain(e.as_ref());
+                let reason = eoforge_cli::error_chain(e.as_ref());
                 eprintln!("scene {}: failed: {reason}", i + 1);
                 failed.push(format!("scene {} ({source}): {reason}", i + 1));
             }
@@ -308,46 +257,12 @@ fn predict(args: &PredictArgs, options: &StoreOptions) -> Result {
     }
 }
 
-/// `SOURCE DEST` pairs of a scene list (path or URL); `#` starts a comment.
-fn read_scene_list(rt: &tokio::runtime::Runtime, list: &str, options: &StoreOptions) -> Result<Vec<(String, String)>> {
-    let (store, key) = Store::open_object(list, options)?;
-    let bytes = rt.block_on(store.get(&key))?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| format!("scene list `{list}` is not UTF-8 text"))?;
-    let mut scenes = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [source, dest] = fields.as_slice() else {
-            return Err(format!("{list}:{}: expected `SOURCE DEST`, found {} field(s)", n + 1, fields.len()).into());
-        };
-        scenes.push(((*source).to_owned(), (*dest).to_owned()));
-    }
-    if scenes.is_empty() {
-        return Err(format!("scene list `{list}` holds no scenes").into());
-    }
-    Ok(scenes)
-}
-
-/// Whether `dest` holds a product whose QC report (`dest.qc.json`) passed and names its current size.
-fn already_published(rt: &tokio::runtime::Runtime, dest: &str, options: &StoreOptions) -> Result<bool> {
-    let (store, key) = Store::open_object(dest, options)?;
-    let (Ok(head), Ok(report)) = (rt.block_on(store.head(&key)), rt.block_on(store.get(&format!("{key}.qc.json"))))
-    else {
-        return Ok(false);
-    };
-    let report: serde_json::Value = serde_json::from_slice(&report).unwrap_or_default();
-    Ok(report["passed"].as_bool() == Some(true) && report["file_bytes"].as_u64() == Some(head.size))
-}
-
 /// The derived maps asked for, with the band roles parsed (`blue=1,green=2,red=3,nir=4`).
 fn derivative_options(args: &PredictArgs) -> Result<DerivativeOptions> {
     let mut roles = BandRoles::default();
     for part in args.band_roles.split(',').filter(|p| !p.trim().is_empty()) {
         let bad = || {
-            eoforge_jobs::UsageError(format!(
+            eoforge_cli::UsageError(format!(
                 "--band-roles `{part}`: expected ROLE=BAND with ROLE blue, green, red or nir and BAND from 1"
             ))
         };
@@ -361,7 +276,7 @@ fn derivative_options(args: &PredictArgs) -> Result<DerivativeOptions> {
             _ => return Err(bad().into()),
         };
         if slot.is_some() {
-            return eoforge_jobs::usage(format!("--band-roles: {} is given twice", role.trim()));
+            return eoforge_cli::usage(format!("--band-roles: {} is given twice", role.trim()));
         }
         *slot = Some(band - 1);
     }
@@ -384,12 +299,6 @@ fn derivative_options(args: &PredictArgs) -> Result<DerivativeOptions> {
     })
 }
 
-/// Where a derived map of the product published at `dest` goes: `<dest without .tif>_<name>.tif`.
-fn derived_dest(dest: &str, kind: Derivative) -> String {
-    let stem = dest.strip_suffix(".tif").or_else(|| dest.strip_suffix(".tiff")).unwrap_or(dest);
-    format!("{stem}_{}.tif", kind.name())
-}
-
 fn predict_one(
     args: &PredictArgs,
     source_url: &str,
@@ -403,22 +312,22 @@ fn predict_one(
         Some(text) => {
             let values: Vec<f64> =
                 text.split(',').map(|part| part.trim().parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(
-                    |_| eoforge_jobs::UsageError(format!("--aoi `{text}` is not MINLON,MINLAT,MAXLON,MAXLAT")),
+                    |_| eoforge_cli::UsageError(format!("--aoi `{text}` is not MINLON,MINLAT,MAXLON,MAXLAT")),
                 )?;
             let [min_lon, min_lat, max_lon, max_lat] = values.as_slice() else {
-                return eoforge_jobs::usage(format!("--aoi `{text}` needs four numbers MINLON,MINLAT,MAXLON,MAXLAT"));
+                return eoforge_cli::usage(format!("--aoi `{text}` needs four numbers MINLON,MINLAT,MAXLON,MAXLAT"));
             };
             if !(-180.0..=180.0).contains(min_lon)
                 || !(-180.0..=180.0).contains(max_lon)
                 || !(-90.0..=90.0).contains(min_lat)
                 || !(-90.0..=90.0).contains(max_lat)
             {
-                return eoforge_jobs::usage(format!(
+                return eoforge_cli::usage(format!(
                     "--aoi `{text}`: longitudes must lie in -180..180 and latitudes in -90..90"
                 ));
             }
             if min_lon >= max_lon || min_lat >= max_lat {
-                return eoforge_jobs::usage(format!(
+                return eoforge_cli::usage(format!(
                     "--aoi `{text}` is inverted or empty: give MINLON,MINLAT,MAXLON,MAXLAT with MIN < MAX"
                 ));
             }
@@ -532,7 +441,7 @@ fn predict_one(
         stitch_memory_mib: args.stitch_memory_mib,
         derivatives: derivatives.clone(),
     };
-    let work = work_dir(dest)?;
+    let work = WorkDir::for_dest(dest)?;
     let tmp = work.path().join("product.tif");
     let engine = stages.time("infer", || eoforge_engine::run(source_url, &tmp, &mut model, &engine_options))?;
     eprintln!(
@@ -546,9 +455,8 @@ fn predict_one(
     let extras: Vec<(PathBuf, String)> = derivatives
         .kinds
         .iter()
-        .map(|&kind| (eoforge_engine::derivative_path(&tmp, kind), derived_dest(dest, kind)))
+        .map(|&kind| (eoforge_engine::derivative_path(&tmp, kind), derived_dest(dest, kind.name())))
         .collect();
-    let product = Product { tmp: &tmp, source: source_url, dest, force: args.force };
     // The product keeps the source's CRS; its grid is the source's, cropped and `scale` times finer.
     let crop_origin = crop.map_or((0.0, 0.0), |w| (w.col as f64, w.row as f64));
     let reference = SourceReference {
@@ -558,14 +466,41 @@ fn predict_one(
         nodata_fraction: engine.source_nodata_fraction.clone(),
         nodata_tolerance: args.limits.nodata_tolerance,
     };
-    check_and_publish(
-        &product,
-        &extras,
-        &QcConfig { source: Some(reference), ..config(&args.limits)? },
-        options,
-        &mut stages,
-        serde_json::json!({ "engine": engine }),
-    )
+    let set = ProductSet {
+        source: source_url.to_owned(),
+        product: tmp,
+        dest: dest.to_owned(),
+        derived: extras,
+        options: predict_options(args),
+        force: args.force,
+    };
+    let qc = QcConfig { source: Some(reference), ..config(&args.limits)? };
+    finish(&set, &qc, options, &mut stages, serde_json::json!({ "engine": engine }))
+}
+
+/// The options a `predict` product is made with, recorded beside it and compared on reruns (a scene whose
+/// product was made with other options is not skipped as done).
+fn predict_options(args: &PredictArgs) -> serde_json::Map<String, serde_json::Value> {
+    let value = serde_json::json!({
+        "stage": "predict",
+        "model": format!("{:?}", args.model).to_ascii_lowercase(),
+        "scale": args.scale,
+        "out_dtype": args.out_dtype.map(|d| dtype(d).name()),
+        "out_nodata": args.out_nodata,
+        "input_bands": args.input_bands,
+        "window": args.window,
+        "halo": args.halo,
+        "blend": format!("{:?}", args.blend).to_ascii_lowercase(),
+        "aoi": args.aoi,
+        "derivatives": args.derivatives.iter().map(|d| format!("{d:?}").to_ascii_lowercase()).collect::<Vec<_>>(),
+        "band_roles": args.band_roles,
+        "reflectance": [args.reflectance_scale, args.reflectance_offset],
+        "compress": format!("{:?}", args.compress).to_ascii_lowercase(),
+        "level": args.level,
+        "blocksize": args.blocksize,
+        "resampling": format!("{:?}", args.resampling).to_ascii_lowercase(),
+    });
+    value.as_object().cloned().unwrap_or_default()
 }
 
 /// The overview reduction for `bands` bands of `dtype`.
@@ -614,9 +549,4 @@ fn dtype(arg: DtypeArg) -> DataType {
 
 fn rayon_pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
     Ok(rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?)
-}
-
-fn store_json(rt: &tokio::runtime::Runtime, store: &Store, key: &str, value: &serde_json::Value) -> Result {
-    rt.block_on(store.put(key, serde_json::to_vec_pretty(value)?.into()))?;
-    Ok(())
 }

@@ -16,5 +16,5 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    eoforge_jobs::cli_main::<Cli, _, _>(args, |cli| cli.verbose, commands::run)
+    eoforge_cli::cli_main::<Cli, _, _>(args, |cli| cli.verbose, commands::run)
 }

@@ -225,3 +225,39 @@ fn usage_errors_exit_2_naming_the_flag() {
     }
     assert!(!Path::new(&d).exists());
 }
+
+#[test]
+fn sigterm_and_sigint_remove_the_working_folder_and_publish_nothing() {
+    let Some(b04) = fixture("s2-l2a-29RKH/B04.tif") else { return };
+    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let dest = dir.path().join("x10.tif");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eoforge-infer"))
+            .args(["predict", b04.to_str().expect("utf-8"), dest.to_str().expect("utf-8")])
+            .args(["--model", "upsample", "--scale", "10", "--window", "128"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // Visible progress: the working folder beside the destination holds the writer's tile files.
+        let work = loop {
+            let found = std::fs::read_dir(dir.path()).expect("list").flatten().find(|e| {
+                e.file_name().to_string_lossy().starts_with(".x10.tif.eoforge-work-")
+                    && std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_some())
+            });
+            if let Some(entry) = found {
+                break entry.path();
+            }
+            assert!(child.try_wait().expect("poll").is_none(), "the run ended before it could be interrupted");
+            std::thread::yield_now();
+        };
+        let status =
+            Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(code), "SIG{signal}: {}", stderr(&out));
+        assert!(!work.exists(), "SIG{signal}: the working folder was left behind");
+        assert!(!dest.exists(), "SIG{signal}: a product was published");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "SIG{signal}: {left:?}");
+    }
+}

@@ -23,30 +23,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Settings for S3-compatible servers (MinIO, SeaweedFS, Ceph, …); AWS itself needs none of them.
-#[derive(Debug, Args)]
-#[command(next_help_heading = "S3 options")]
-pub struct S3Args {
-    /// S3 endpoint URL, e.g. http://127.0.0.1:9000 (default: AWS, or AWS_ENDPOINT_URL).
-    #[arg(long, global = true, env = "EOFORGE_S3_ENDPOINT", value_name = "URL")]
-    pub s3_endpoint: Option<String>,
-
-    /// S3 region (default: AWS_REGION, else us-east-1).
-    #[arg(long, global = true, value_name = "REGION")]
-    pub s3_region: Option<String>,
-
-    /// Use virtual-hosted-style requests (bucket.host) even with a custom endpoint.
-    #[arg(long, global = true)]
-    pub s3_virtual_hosted: bool,
-
-    /// Retries of a failed request before giving up.
-    #[arg(long, global = true, default_value_t = 10, value_name = "N")]
-    pub retries: usize,
-
-    /// Seconds before one request times out.
-    #[arg(long, global = true, default_value_t = 120, value_name = "SECONDS")]
-    pub timeout: u64,
-}
+pub(crate) use eoforge_cli::S3Args;
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]

@@ -27,19 +27,7 @@ pub(crate) fn run(cli: Cli) -> Result {
 }
 
 fn store_options(args: &S3Args) -> StoreOptions {
-    let mut o = StoreOptions::from_env();
-    if let Some(endpoint) = &args.s3_endpoint {
-        o.s3.endpoint = Some(endpoint.clone());
-    }
-    if let Some(region) = &args.s3_region {
-        o.s3.region = Some(region.clone());
-    }
-    if args.s3_virtual_hosted {
-        o.s3.virtual_hosted_style = Some(true);
-    }
-    o.retry.max_retries = args.retries;
-    o.request_timeout = Duration::from_secs(args.timeout.max(1));
-    o
+    args.store_options()
 }
 
 fn info(args: &InfoArgs, options: &StoreOptions) -> Result {

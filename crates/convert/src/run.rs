@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::patch::{PATCH_SIZE, read_patch, to_sample};
 use crate::plan::{PlannedShard, plan};
 use crate::profile::{Profile, SkippedPatch};
-use eoforge_jobs::peak_rss_mib;
+use eoforge_profile::peak_rss_mib;
 
 /// What to do with a patch that cannot be read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]

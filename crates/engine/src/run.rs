@@ -431,7 +431,7 @@ fn run_typed<T: Pixel>(
     profile.windows_per_s = profile.windows as f64 / profile.total_s.max(1e-9);
     profile.output_mb_per_s =
         (out_w * out_h * out_bands * options.out_dtype.size()) as f64 / 1e6 / profile.total_s.max(1e-9);
-    profile.peak_rss_mib = eoforge_jobs::peak_rss_mib();
+    profile.peak_rss_mib = eoforge_profile::peak_rss_mib();
     Ok(profile)
 }
 

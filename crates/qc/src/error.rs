@@ -3,7 +3,7 @@
 /// Result alias for QC operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A QC or publishing failure.
+/// A QC failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -18,9 +18,6 @@ pub enum Error {
     /// The product could not be read at all.
     #[error(transparent)]
     Raster(#[from] eoforge_raster::Error),
-    /// Publishing failed.
-    #[error(transparent)]
-    Storage(#[from] eoforge_storage::Error),
     /// A statistics reader thread stopped unexpectedly.
     #[error("reading `{path}` for statistics stopped unexpectedly")]
     Interrupted {

@@ -1,28 +1,9 @@
 /*!
-Running eoforge stages: what every stage reports in its `profile.json`.
-
-- [`peak_rss_mib`]: the process's peak resident memory.
-- [`Stages`]: named stage timings in seconds, in the order they ran.
-- [`cli_main`], [`init_logging`] and [`error_chain`]: what every eoforge binary does with arguments, logs and
-  errors (usage errors exit 2, failures print one line and exit 1).
+What every eoforge binary shares: [`cli_main`] (parse, log, run, map errors to exit codes: usage errors 2,
+failures 1 with one line), [`init_logging`], [`error_chain`], [`UsageError`], and the flag groups every
+binary spells the same way ([`S3Args`]).
 */
 #![deny(missing_docs)]
-
-use std::collections::BTreeMap;
-use std::time::Instant;
-
-/// Peak resident set size of this process in MiB (Linux `VmHWM`; 0 where unavailable).
-pub fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 /// Runs a binary: parses `args` into `C` (usage errors exit 2, `--help` exits 0), sets up logging from the parsed
 /// verbosity, runs `run` and turns an error into one `error: …` line on stderr and exit status 1.
@@ -108,39 +89,47 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Stage timings: `time("write", || …)` records how long a stage took.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-#[serde(transparent)]
-pub struct Stages(pub BTreeMap<String, f64>);
+/// Settings for S3-compatible servers (MinIO, SeaweedFS, Ceph, …), the same in every binary; AWS itself needs none
+/// of them. Credentials come only from the standard AWS environment, never from flags.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "S3 options")]
+pub struct S3Args {
+    /// S3 endpoint URL, e.g. http://127.0.0.1:9000 (default: AWS, or AWS_ENDPOINT_URL).
+    #[arg(long, global = true, env = "EOFORGE_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
 
-impl Stages {
-    /// Runs `f` as stage `name` and records its wall time.
-    pub fn time<T>(&mut self, name: &str, f: impl FnOnce() -> T) -> T {
-        let start = Instant::now();
-        let out = f();
-        *self.0.entry(name.to_owned()).or_default() += start.elapsed().as_secs_f64();
-        out
-    }
+    /// S3 region (default: AWS_REGION, else us-east-1).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub s3_region: Option<String>,
 
-    /// Seconds of a stage (0 when it did not run).
-    pub fn get(&self, name: &str) -> f64 {
-        self.0.get(name).copied().unwrap_or_default()
-    }
+    /// Use virtual-hosted-style requests (bucket.host) even with a custom endpoint.
+    #[arg(long, global = true)]
+    pub s3_virtual_hosted: bool,
+
+    /// Retries of a failed request before giving up.
+    #[arg(long, global = true, default_value_t = 10, value_name = "N")]
+    pub retries: usize,
+
+    /// Seconds before one request times out.
+    #[arg(long, global = true, default_value_t = 120, value_name = "SECONDS")]
+    pub timeout: u64,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stages_accumulate_and_memory_is_reported() {
-        let mut s = Stages::default();
-        let v = s.time("a", || 2 + 2);
-        s.time("a", std::thread::yield_now);
-        assert_eq!(v, 4);
-        assert!(s.get("a") >= 0.0 && s.0.len() == 1 && s.get("b") == 0.0);
-        if cfg!(target_os = "linux") {
-            assert!(peak_rss_mib() > 1.0);
+impl S3Args {
+    /// Store options from the environment, overridden by these flags.
+    pub fn store_options(&self) -> eoforge_storage::StoreOptions {
+        let mut o = eoforge_storage::StoreOptions::from_env();
+        if let Some(endpoint) = &self.s3_endpoint {
+            o.s3.endpoint = Some(endpoint.clone());
         }
+        if let Some(region) = &self.s3_region {
+            o.s3.region = Some(region.clone());
+        }
+        if self.s3_virtual_hosted {
+            o.s3.virtual_hosted_style = Some(true);
+        }
+        o.retry.max_retries = self.retries;
+        o.request_timeout = std::time::Duration::from_secs(self.timeout.max(1));
+        o
     }
 }

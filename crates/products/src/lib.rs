@@ -1,0 +1,29 @@
+/*!
+Map products: from a working folder through QC to an atomic, idempotent publish.
+
+# Brief overview
+- [`WorkDir`]: where a product is written — beside a local destination, so publishing is a rename — removed when
+  dropped and on SIGINT/SIGTERM; folders a killed run left are removed by the next run.
+- [`ProductSet`]: a finished product and its derived maps; [`ProductSet::check_and_publish`] runs QC on each and
+  publishes all of them (derived maps first, the product last) or none, with reports at `DEST.qc.json` (passing)
+  or `DEST.rejected.qc.json` (rejected) and the run's profile at `DEST.profile.json`.
+- [`publish_file`] publishes one checked file and records its options and content ([`ProductStamp`]);
+  [`existing`] decides from that record whether a destination already holds a product ([`Existing`]): passing,
+  unchanged since published (entity tag and size), made with the same options.
+- [`read_scene_list`] reads `SOURCE DEST` lists for many-scene runs; [`derived_dest`] names derived maps.
+*/
+#![deny(missing_docs)]
+
+mod error;
+mod naming;
+mod publish;
+mod record;
+mod scenes;
+mod work;
+
+pub use crate::error::{Error, Result};
+pub use crate::naming::{derived_dest, profile_key, rejected_report_key, report_key};
+pub use crate::publish::{Outcome, ProductSet, Published, publish_file};
+pub use crate::record::{Existing, ProductStamp, existing, sha256_file};
+pub use crate::scenes::{Scene, read_scene_list};
+pub use crate::work::WorkDir;

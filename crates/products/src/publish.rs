@@ -1,0 +1,171 @@
+//! [`ProductSet`]: a finished product and its derived maps in a working folder, checked by QC and published
+//! together — derived maps first, the product last, so a published product means a complete set — or not at all.
+
+use std::path::{Path, PathBuf};
+
+use eoforge_profile::{Stages, peak_rss_mib};
+use eoforge_qc::{QcConfig, QcReport, run_qc};
+use eoforge_storage::{Store, StoreOptions};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::naming::{profile_key, rejected_report_key, report_key};
+use crate::record::{Existing, ProductStamp, existing, sha256_file};
+
+/// What publishing did with one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Published {
+    /// Uploaded or moved into place, with its record beside it (`DEST.qc.json`).
+    Uploaded,
+    /// The destination already held these exact bytes, made with the same options; nothing was done.
+    AlreadyThere,
+}
+
+/// A finished product (and derived maps) on its way to its destination.
+#[derive(Clone, Debug)]
+pub struct ProductSet {
+    /// The input it was made from (path or URL), for the profile.
+    pub source: String,
+    /// The finished product file (in a [`crate::WorkDir`]).
+    pub product: PathBuf,
+    /// Where it goes (path or URL).
+    pub dest: String,
+    /// Derived maps: finished file and destination.
+    pub derived: Vec<(PathBuf, String)>,
+    /// The options it was made with, recorded in `DEST.qc.json` and compared on reruns.
+    pub options: Map<String, Value>,
+    /// Replace a destination made with other options.
+    pub force: bool,
+}
+
+/// What [`ProductSet::check_and_publish`] found and did.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The product's QC report (its `path` is the destination).
+    pub report: QcReport,
+    /// Each derived map's QC report.
+    pub derived_reports: Vec<QcReport>,
+    /// What publishing did, when every report passed.
+    pub published: Option<Published>,
+}
+
+impl Outcome {
+    /// `Ok` when everything passed (and was published), else the first failed report's error.
+    pub fn gate(&self) -> Result<()> {
+        self.report.gate()?;
+        for report in &self.derived_reports {
+            report.gate()?;
+        }
+        Ok(())
+    }
+}
+
+impl ProductSet {
+    /// Runs QC on the product (with `qc`) and on every derived map (with `qc` less the band, type and mean
+    /// limits, which are the product's). If all pass, publishes the derived maps, then the product, each with
+    /// its report and record at `DEST.qc.json`; if any fails, publishes nothing and writes the reports to
+    /// `DEST.rejected.qc.json`, so a good product already at the destination keeps its own. Stage timings so
+    /// far feed QC's stage limits; timings, peak memory and `figures` go to `DEST.profile.json` either way.
+    pub async fn check_and_publish(
+        &self,
+        qc: &QcConfig,
+        options: &StoreOptions,
+        stages: &mut Stages,
+        figures: Value,
+    ) -> Result<Outcome> {
+        let timings = stages.0.clone();
+        let mut report = stages.time("qc", || run_qc(&self.product, qc, &timings))?;
+        self.dest.clone_into(&mut report.path);
+        let derived_qc = QcConfig { bands: None, dtype: None, mean_range: None, ..qc.clone() };
+        let mut derived_reports = Vec::with_capacity(self.derived.len());
+        for (file, dest) in &self.derived {
+            let mut derived = stages.time("qc", || run_qc(file, &derived_qc, &timings))?;
+            dest.clone_into(&mut derived.path);
+            derived_reports.push(derived);
+        }
+        let (store, key) = Store::open_object(&self.dest, options)?;
+        let passed = report.passed && derived_reports.iter().all(|r| r.passed);
+        let published = if passed {
+            let started = std::time::Instant::now();
+            for ((file, dest), derived) in self.derived.iter().zip(&derived_reports) {
+                publish_file(file, dest, derived, &self.options, true, true, options).await?;
+            }
+            let outcome =
+                publish_file(&self.product, &self.dest, &report, &self.options, self.force, true, options).await?;
+            stages.0.insert("publish".into(), started.elapsed().as_secs_f64());
+            Some(outcome)
+        } else {
+            put_json(&store, &rejected_report_key(&key), &serde_json::to_value(&report).unwrap_or_default()).await?;
+            for ((_, dest), derived) in self.derived.iter().zip(&derived_reports) {
+                let (derived_store, derived_key) = Store::open_object(dest, options)?;
+                let json = serde_json::to_value(derived).unwrap_or_default();
+                put_json(&derived_store, &rejected_report_key(&derived_key), &json).await?;
+            }
+            None
+        };
+        let mut profile = serde_json::json!({
+            "source": self.source,
+            "dest": self.dest,
+            "options": self.options,
+            "stages": stages,
+            "file_bytes": report.file_bytes,
+            "compression_ratio": report.compression_ratio,
+            "peak_rss_mib": peak_rss_mib(),
+            "qc_passed": passed,
+            "published": published,
+            "derived": self.derived.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(),
+        });
+        if let (Some(map), Value::Object(extra)) = (profile.as_object_mut(), figures) {
+            map.extend(extra);
+        }
+        put_json(&store, &profile_key(&key), &profile).await?;
+        Ok(Outcome { report, derived_reports, published })
+    }
+}
+
+/// Publishes the local file `product` to `dest` (path or URL) if `report` passed (a failed report is the error
+/// and nothing is written): with `moving`, a rename when `dest` is on the same filesystem, else an atomic upload
+/// (the file stays where it is without `moving`); then its
+/// record (the report plus a [`ProductStamp`] of `options`, content hash and entity tag) at `DEST.qc.json`.
+/// A destination that already holds these exact bytes made with the same options is left alone; one made with
+/// other options is refused unless `force`; one without a passing record, or changed since, is replaced.
+pub async fn publish_file(
+    product: &Path,
+    dest: &str,
+    report: &QcReport,
+    recorded: &Map<String, Value>,
+    force: bool,
+    moving: bool,
+    options: &StoreOptions,
+) -> Result<Published> {
+    report.gate()?;
+    let (store, key) = Store::open_object(dest, options)?;
+    let sha256 = sha256_file(product)?;
+    match existing(&store, &key, recorded).await? {
+        Existing::Current(stamp) if stamp.sha256 == sha256 => {
+            tracing::info!(dest, "already published with the same content and options; skipping");
+            if moving {
+                let _ = std::fs::remove_file(product);
+            }
+            return Ok(Published::AlreadyThere);
+        }
+        Existing::OptionsChanged(differences) if !force => {
+            return Err(Error::OptionsChanged { dest: dest.to_owned(), differences });
+        }
+        _ => {}
+    }
+    let size = if moving { store.put_file_moving(&key, product).await? } else { store.put_file(&key, product).await? };
+    let e_tag = store.head(&key).await?.e_tag;
+    let mut record = serde_json::to_value(report).unwrap_or_default();
+    record["product"] =
+        serde_json::to_value(ProductStamp { sha256, size, e_tag, options: recorded.clone() }).unwrap_or_default();
+    put_json(&store, &report_key(&key), &record).await?;
+    Ok(Published::Uploaded)
+}
+
+async fn put_json(store: &Store, key: &str, value: &Value) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    store.put(key, bytes.into()).await?;
+    Ok(())
+}
