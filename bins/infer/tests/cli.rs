@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use eoforge_raster::{RasterSpec, TiffOptions, TiledWriter, Window};
 use eoforge_testkit::{S3Server, fixture};
@@ -179,16 +178,19 @@ fn a_killed_cog_run_leaves_nothing_at_the_destination_and_reruns_cleanly() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    std::thread::sleep(Duration::from_millis(400));
-    let killed = child.try_wait().expect("poll").is_none();
-    child.kill().ok();
+    // Killed mid-write: once the writer's base level holds compressed tiles.
+    let out_dir = dir.path().join("out");
+    eoforge_testkit::wait_for(&mut child, "tiles were written", || {
+        eoforge_testkit::largest_file_named(&out_dir, ".big.cog.tif.eoforge-work-", "level-0.bin") > 0
+    });
+    child.kill().expect("kill");
     child.wait().expect("reap");
-    if killed {
-        assert!(!dest.exists(), "a killed run left a product at the destination");
-    }
+    assert!(!dest.exists(), "a killed run left a product at the destination");
     let out = infer(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(eoforge_raster::check_cog(&dest).expect("check").is_valid());
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir).expect("list").flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 3, "product, report and profile; the killed run's folder is gone: {leftovers:?}");
 }
 
 #[test]
@@ -436,19 +438,25 @@ fn predict_shards_a_scene_list_writes_derivatives_and_survives_a_kill() {
         "--level",
         "9",
     ];
-    for delay_ms in [150, 600, 1500] {
+    // Killed at three moments of the scene `k`, each seen in its working folder: the first base tiles, the
+    // first overview tiles, and a megabyte of base tiles in one writer.
+    let moments: [(&str, &str, u64); 3] = [
+        ("the first base tiles", "level-0.bin", 0),
+        ("the first overview tiles", "level-1.bin", 0),
+        ("1 MB of base tiles", "level-0.bin", 1 << 20),
+    ];
+    for (what, name, bytes) in moments {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eoforge-infer"))
             .args(args)
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let killed = child.try_wait().expect("poll").is_none();
-        child.kill().ok();
+        eoforge_testkit::wait_for(&mut child, what, || {
+            eoforge_testkit::largest_file_named(&out, ".k.tif.eoforge-work-", name) > bytes
+        });
+        child.kill().expect("kill");
         child.wait().expect("reap");
-        if killed {
-            assert!(!out.join("k.tif").exists() && !out.join("k_ndvi.tif").exists(), "partial product after kill");
-        }
+        assert!(!out.join("k.tif").exists() && !out.join("k_ndvi.tif").exists(), "partial product after kill");
     }
     let done = infer(&args, &[]);
     assert!(done.status.success(), "{}", text(&done));

@@ -238,18 +238,16 @@ fn sigterm_and_sigint_remove_the_working_folder_and_publish_nothing() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn");
-        // Visible progress: the working folder beside the destination holds the writer's tile files.
-        let work = loop {
-            let found = std::fs::read_dir(dir.path()).expect("list").flatten().find(|e| {
-                e.file_name().to_string_lossy().starts_with(".x10.tif.eoforge-work-")
-                    && std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_some())
-            });
-            if let Some(entry) = found {
-                break entry.path();
-            }
-            assert!(child.try_wait().expect("poll").is_none(), "the run ended before it could be interrupted");
-            std::thread::yield_now();
-        };
+        // Visible progress: the working folder beside the destination holds the writer's first tiles.
+        eoforge_testkit::wait_for(&mut child, "the first tiles were written", || {
+            eoforge_testkit::largest_file_named(dir.path(), ".x10.tif.eoforge-work-", "level-0.bin") > 0
+        });
+        let work = std::fs::read_dir(dir.path())
+            .expect("list")
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with(".x10.tif.eoforge-work-"))
+            .expect("the working folder")
+            .path();
         let status =
             Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().expect("kill");
         assert!(status.success());

@@ -166,7 +166,7 @@ fn shard(args: &ShardArgs, options: StoreOptions) -> Result {
         },
         fraction: args.frac,
         seed: args.seed,
-        ratios: args.split_ratios.parse()?,
+        ratios: args.split_ratios.parse().map_err(|e| eoforge_cli::UsageError(format!("--split-ratios: {e}")))?,
         target_shard_mb: args.target_shard_mb,
         shard,
         on_error: match args.on_error {

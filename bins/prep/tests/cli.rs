@@ -284,3 +284,61 @@ fn info_survives_a_closed_pipe_and_prints_nan_nodata() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn empty_inputs_and_folders_get_clear_errors() {
+    let Some(patches) = fixture("bigearthnet/s2") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta = dir.path().join("meta.parquet");
+    let m = meta.display().to_string();
+    for scanned in [dir.path().join("no-such-folder"), dir.path().join("empty")] {
+        std::fs::create_dir_all(dir.path().join("empty")).expect("mkdir");
+        let out = prep(&["gen-metadata", "--scan-s2", &scanned.display().to_string(), "--out", &m], &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("holds no patches"), "{}", text(&out.stderr));
+        assert!(!meta.exists(), "no empty catalog is written");
+    }
+
+    // Catalogs with no rows, with and without columns (written by pyarrow).
+    if let Some(python) = eoforge_testkit::python_with(&["pyarrow"]) {
+        for (name, table) in [
+            (
+                "rows.parquet",
+                "pa.table({'patch_id': pa.array([], pa.string()), 'labels': pa.array([], pa.list_(pa.string()))})",
+            ),
+            ("columns.parquet", "pa.table({})"),
+        ] {
+            let path = dir.path().join(name);
+            let script =
+                format!("import pyarrow as pa, pyarrow.parquet as pq; pq.write_table({table}, r'{}')", path.display());
+            let status = std::process::Command::new(&python).args(["-c", &script]).status().expect("python");
+            assert!(status.success());
+            let out = prep(&["check", "--meta", &path.display().to_string()], &[]);
+            assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+            assert!(
+                text(&out.stderr).contains(name) && text(&out.stderr).contains("holds no patches"),
+                "{}",
+                text(&out.stderr)
+            );
+        }
+    }
+
+    let out = prep(&["gen-metadata", "--scan-s2", &patches.display().to_string(), "--out", &m], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shards = dir.path().join("shards").display().to_string();
+    let out = prep(&["shard", "--meta", &m, "--out", &shards, "--split-ratios", "0.8,0.2"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--split-ratios") && text(&out.stderr).contains("three"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = prep(&["cp", &patches.display().to_string(), &dir.path().join("copy").display().to_string()], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is a folder") && text(&out.stderr).contains("--recursive"),
+        "{}",
+        text(&out.stderr)
+    );
+}

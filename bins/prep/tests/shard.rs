@@ -1,15 +1,13 @@
-//! `eoforge-prep shard` end to end: killed at random moments and rerun, the final shards are byte-identical to
+//! `eoforge-prep shard` end to end: killed at six points seen on disk and rerun, the final shards are byte-identical to
 //! an uninterrupted run and no partial shard is ever visible; the same job through a real S3 server.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use eoforge_catalog::{Catalog, scan_bigearthnet_v1, write_parquet};
 use eoforge_storage::{Secret, Store, StoreOptions};
 use eoforge_testkit::{S3Server, fixture};
-use rand::{Rng, SeedableRng};
 
 fn prep_cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eoforge-prep"));
@@ -75,8 +73,26 @@ fn tree(dir: &Path) -> (BTreeMap<String, Vec<u8>>, Vec<String>) {
     (files, staging)
 }
 
+/// Files published under `dir` (staging files, named with `#`, and profiles left out), counted without reading them.
+fn published(dir: &Path) -> usize {
+    let mut count = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            let rel = p.strip_prefix(dir).map(|r| r.display().to_string()).unwrap_or_default();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !rel.contains('#') && !rel.starts_with("profile/") {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
 #[test]
-fn killed_at_random_points_and_rerun_gives_identical_shards() {
+fn killed_at_six_points_and_rerun_gives_identical_shards() {
     let dir = tempfile::tempdir().expect("tempdir");
     let meta = dir.path().join("meta.parquet");
     if replicated_catalog(&meta, 160, None).is_none() {
@@ -105,23 +121,31 @@ fn killed_at_random_points_and_rerun_gives_identical_shards() {
     let target = dir.path().join("killed");
     let args = run(&target);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(20_261_122);
+    // Killed (SIGKILL) as soon as each run publishes one more file than the last: at six different points of the
+    // job, seen on disk, never after a guessed delay.
     let mut kills = 0;
-    for _ in 0..8 {
+    while kills < 6 {
+        let before = published(&target);
         let mut child = prep_cmd(&args, &[]).stderr(std::process::Stdio::null()).spawn().expect("spawn");
-        std::thread::sleep(Duration::from_millis(rng.random_range(50..700)));
-        if child.try_wait().expect("poll").is_none() {
-            child.kill().expect("SIGKILL");
-            kills += 1;
-        }
+        let finished = loop {
+            if published(&target) > before {
+                break false;
+            }
+            if child.try_wait().expect("poll").is_some() {
+                break true;
+            }
+            std::thread::yield_now();
+        };
+        assert!(!finished, "the job finished after {kills} kills, before it could be killed six times");
+        child.kill().expect("SIGKILL");
         child.wait().expect("reap");
+        kills += 1;
         // Whatever is visible after a kill is complete: every published file equals the reference's.
         let (seen, _) = tree(&target);
         for (name, bytes) in &seen {
             assert_eq!(Some(bytes), want.get(name), "{name} is visible but differs from the uninterrupted run");
         }
     }
-    assert!(kills >= 3, "the job finished too fast to be killed ({kills} kills)");
     let out = prep(&args, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (got, staging) = tree(&target);

@@ -41,6 +41,13 @@ pub enum Error {
         found: String,
     },
 
+    /// The catalog has no rows, or a scan found no patch folders.
+    #[error("catalog `{source_name}` holds no patches")]
+    NoPatches {
+        /// Catalog location (or the scanned folder).
+        source_name: String,
+    },
+
     /// A required value is null or empty.
     #[error("catalog `{source_name}` row {row}: `{column}` is empty")]
     Empty {

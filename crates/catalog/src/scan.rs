@@ -79,6 +79,11 @@ fn band_paths(store: &Store, folder: &PatchFolder, sensor: Sensor, bands: &[&str
 /// Records are sorted by patch id; splits are left empty (v1 has none; assign by ratio).
 pub async fn scan_bigearthnet_v1(s2: &Store, s1: Option<&Store>, jobs: usize) -> Result<Catalog> {
     let s2_folders = folders(s2).await?;
+    if s2_folders.is_empty() {
+        return Err(Error::NoPatches {
+            source_name: format!("{} (no folder holds a *_labels_metadata.json)", s2.url_of("")),
+        });
+    }
     let mut records: Vec<PatchRecord> = futures::stream::iter(s2_folders.iter())
         .map(|folder| async move {
             let meta = metadata(s2, folder).await?;

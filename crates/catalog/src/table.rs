@@ -77,6 +77,9 @@ impl Catalog {
     /// Builds and validates a catalog from Arrow batches: `patch_id` (string) and `labels` (list of strings) are
     /// required; `split`, `country`, `s1_name` and path columns (`s2_B04`, `s1_VV`, …) are read when present.
     pub fn from_batches(batches: &[RecordBatch], source: &str) -> Result<Self> {
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            return Err(Error::NoPatches { source_name: source.to_owned() });
+        }
         let mut records = Vec::new();
         for batch in batches {
             let base = records.len();

@@ -124,7 +124,9 @@ impl Raster {
     pub fn open_with(location: &str, options: &StoreOptions) -> Result<Self> {
         route_gdal_errors_to_tracing();
         let path = crate::vsi::gdal_path(location, options)?;
-        if !path.starts_with("/vsi") && !Path::new(&path).exists() {
+        // GDAL's subdataset syntax (`NETCDF:"f.nc":blue`) names its file inside the string: that file must exist;
+        // unquoted forms (`GTIFF_DIR:2:f.tif`) are left to GDAL, whose error names the file.
+        if file_to_check(&path).is_some_and(|f| !f.starts_with("/vsi") && !Path::new(f).exists()) {
             return Err(Error::NotFound { path: location.to_owned() });
         }
         let flags =
@@ -471,6 +473,18 @@ impl Raster {
     }
 }
 
+/// The local file a location must name to be opened: the location itself, the file quoted in GDAL's subdataset
+/// syntax `DRIVER:"file":…`, or none for unquoted subdataset forms (`GTIFF_DIR:2:f.tif`), which GDAL checks.
+/// Driver names are capitals, digits and `_`, two or more characters, so `C:\…` drive letters are not taken
+/// for one.
+fn file_to_check(location: &str) -> Option<&str> {
+    let Some((driver, rest)) = location.split_once(':') else { return Some(location) };
+    if driver.len() < 2 || !driver.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+        return Some(location);
+    }
+    rest.strip_prefix('"').and_then(|quoted| quoted.split_once('"')).map(|(file, _)| file)
+}
+
 /// Rounds values within 1e-6 of an integer, so grid edges computed in floating point land on pixel edges.
 fn snap(v: f64) -> f64 {
     if (v - v.round()).abs() < 1e-6 { v.round() } else { v }
@@ -573,4 +587,15 @@ pub(crate) fn route_gdal_errors_to_tracing() {
             _ => tracing::debug!(target: "gdal", number, "error: {message}"),
         });
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn subdataset_syntax_names_its_file() {
+        assert_eq!(super::file_to_check(r#"NETCDF:"/d/f.nc":blue"#), Some("/d/f.nc"));
+        assert_eq!(super::file_to_check("GTIFF_DIR:2:/d/f.tif"), None);
+        assert_eq!(super::file_to_check("/d/f.tif"), Some("/d/f.tif"));
+        assert_eq!(super::file_to_check(r"C:\data\f.tif"), Some(r"C:\data\f.tif"));
+    }
 }

@@ -102,3 +102,26 @@ fn unsupported_and_lossy_dtypes_are_rejected() {
     let err = raster.read_window::<i16>(Window::new(0, 0, 8, 8), None).expect_err("UInt16 does not fit in i16");
     assert!(err.to_string().contains("B04.tif") && err.to_string().contains("UInt16"), "{err}");
 }
+
+#[test]
+fn gdal_subdataset_syntax_is_accepted() {
+    let Some(b04) = fixture("s2-l2a-29RKH/B04.tif") else { return };
+    let raster = Raster::open(&format!("GTIFF_DIR:1:{}", b04.display())).expect("GTIFF_DIR syntax");
+    assert_eq!((raster.width(), raster.height()), (1098, 1098));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nc = dir.path().join("b04.nc");
+    eoforge_testkit::gdal_tool(
+        "gdal_translate",
+        &["-q", "-of", "netCDF", b04.to_str().expect("utf-8"), nc.to_str().expect("utf-8")],
+    );
+    let raster = Raster::open(&format!("NETCDF:\"{}\":Band1", nc.display())).expect("NETCDF syntax");
+    let window = Window::new(100, 100, 16, 16);
+    let original = Raster::open(&b04.display().to_string()).expect("open");
+    assert_eq!(
+        raster.read_window::<u16>(window, None).expect("read"),
+        original.read_window::<u16>(window, None).expect("read")
+    );
+    let missing = format!("NETCDF:\"{}\":Band1", dir.path().join("missing.nc").display());
+    let err = Raster::open(&missing).expect_err("missing file");
+    assert!(matches!(err, Error::NotFound { .. }) && err.to_string().contains("missing.nc"), "{err}");
+}

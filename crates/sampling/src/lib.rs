@@ -27,4 +27,4 @@ mod split;
 
 pub use crate::hash::{id_hash, id_unit, keep_fraction};
 pub use crate::shard::{ShardError, ShardSpec};
-pub use crate::split::{Split, SplitError, SplitRatios};
+pub use crate::split::{RatiosError, Split, SplitError, SplitRatios};

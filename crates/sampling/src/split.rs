@@ -91,12 +91,22 @@ impl SplitRatios {
     }
 }
 
+/// Split ratios that are not three non-negative shares with a positive sum.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "split ratios `{value}`: expected three non-negative shares TRAIN,VALIDATION,TEST with a positive sum, e.g. 0.7,0.15,0.15"
+)]
+pub struct RatiosError {
+    /// The value given.
+    pub value: String,
+}
+
 impl FromStr for SplitRatios {
-    type Err = SplitError;
+    type Err = RatiosError;
 
     /// Parses `0.8,0.1,0.1` (train, validation, test).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || SplitError { value: s.to_owned() };
+        let bad = || RatiosError { value: s.to_owned() };
         let parts: Vec<f64> =
             s.split(',').map(|p| p.trim().parse::<f64>().map_err(|_| bad())).collect::<Result<_, _>>()?;
         match parts.as_slice() {

@@ -70,6 +70,13 @@ pub enum Error {
         size: u64,
     },
 
+    /// A single-object operation was given a folder or prefix (`cp` without `-r`).
+    #[error("`{url}` is a folder, not an object; copy it with --recursive (-r)")]
+    IsFolder {
+        /// The folder.
+        url: String,
+    },
+
     /// The store could not be configured (bad endpoint, missing region, …).
     #[error("cannot open store `{url}`")]
     Config {

@@ -70,8 +70,17 @@ pub async fn copy(
         return Ok(CopySummary { objects, bytes, elapsed: start.elapsed() });
     }
     let (source, key) = Store::open_object(src, options)?;
+    if StoreUrl::parse(src)?.local_path().is_some_and(|p| p.is_dir()) {
+        return Err(Error::IsFolder { url: src.to_owned() });
+    }
     let (dest, dest_key) = destination(dst, &key, options)?;
-    let bytes = source.copy_to(&key, &dest, &dest_key).await?;
+    let bytes = match source.copy_to(&key, &dest, &dest_key).await {
+        // A remote key that is missing but has objects below it is a prefix.
+        Err(Error::NotFound { .. }) if !source.list(&key).await.unwrap_or_default().is_empty() => {
+            return Err(Error::IsFolder { url: src.to_owned() });
+        }
+        other => other?,
+    };
     on_bytes(bytes);
     Ok(CopySummary { objects: 1, bytes, elapsed: start.elapsed() })
 }

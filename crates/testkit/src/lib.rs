@@ -55,3 +55,34 @@ pub fn gdal_tool(program: &str, args: &[&str]) {
         .unwrap_or_else(|e| panic!("run {program} (gdal-bin must be installed): {e}"));
     assert!(out.status.success(), "{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
 }
+
+/// Waits until `ready()` holds — a run's visible progress (a working file, a manifest entry) — and panics if
+/// `child` exits first: a kill test that did not kill fails instead of passing by accident.
+pub fn wait_for(child: &mut std::process::Child, what: &str, mut ready: impl FnMut() -> bool) {
+    loop {
+        if ready() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the process ended ({status}) before {what}");
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// The size of the largest file named `name` anywhere under `root` whose path contains `within` (0 if none).
+pub fn largest_file_named(root: &std::path::Path, within: &str, name: &str) -> u64 {
+    let mut largest = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if entry.file_name() == name && path.to_string_lossy().contains(within) {
+                largest = largest.max(entry.metadata().map_or(0, |m| m.len()));
+            }
+        }
+    }
+    largest
+}
