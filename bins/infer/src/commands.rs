@@ -119,8 +119,9 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
         ..CogWriterOptions::default()
     };
     let pool = rayon_pool(args.threads)?;
-    let translated =
-        stages.time("write", || pool.install(|| translate_to_cog(&args.source, options, &tmp, &cog_options)))?;
+    let translated = stages
+        .time("write", || pool.install(|| translate_to_cog(&args.source, options, &tmp, &cog_options)))
+        .map_err(|e| at_dest(&e, work.path(), &args.dest))?;
     let qc_config = QcConfig {
         source: Some(SourceReference {
             location: args.source.clone(),
@@ -159,6 +160,14 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
         force: args.force,
     };
     finish(&set, &qc_config, options, &mut stages, figures)
+}
+
+/// A stage's error told in terms of the destination: the working files (`<work>/product.tif`, its derived maps
+/// `<work>/product_ndvi.tif`, their `.partial`s) are named by where they were going, not by a hidden folder.
+fn at_dest(e: &(dyn std::error::Error + 'static), work: &Path, dest: &str) -> Box<dyn std::error::Error + Send + Sync> {
+    let stem = derived_dest(dest, "x");
+    let stem = stem.strip_suffix("_x.tif").unwrap_or(dest);
+    eoforge_cli::error_chain(e).replace(&format!("{}/product", work.display()), stem).into()
 }
 
 /// QC and publishing of a finished product set, with one line per report and per outcome on stderr.
@@ -443,14 +452,16 @@ fn predict_one(
     };
     let work = WorkDir::for_dest(dest)?;
     let tmp = work.path().join("product.tif");
-    let engine = stages.time("infer", || eoforge_engine::run(source_url, &tmp, &mut model, &engine_options))?;
+    let engine = stages
+        .time("infer", || eoforge_engine::run(source_url, &tmp, &mut model, &engine_options))
+        .map_err(|e| at_dest(&e, work.path(), dest))?;
     eprintln!(
         "{} windows in {:.2} s ({:.0} windows/s, {:.1} output MB/s); busy s: {}",
         engine.windows,
         engine.total_s,
         engine.windows_per_s,
         engine.output_mb_per_s,
-        engine.busy_s.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join(", ")
+        engine.busy_s.0.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join(", ")
     );
     let extras: Vec<(PathBuf, String)> = derivatives
         .kinds

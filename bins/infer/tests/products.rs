@@ -259,3 +259,21 @@ fn sigterm_and_sigint_remove_the_working_folder_and_publish_nothing() {
         assert!(left.is_empty(), "SIG{signal}: {left:?}");
     }
 }
+
+#[test]
+fn errors_name_the_destination_not_the_working_folder() {
+    let Some(b04) = fixture("s2-l2a-29RKH/B04.tif") else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let dest = dir.path().join("b04_u8.tif").display().to_string();
+    // The COG writer refuses the tile size while creating the working file.
+    for args in [
+        vec!["predict", b04.to_str().expect("utf-8"), &dest, "--model", "identity", "--blocksize", "100"],
+        vec!["cog", b04.to_str().expect("utf-8"), &dest, "--blocksize", "100"],
+    ] {
+        let out = infer(&args);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains("block size 100") && stderr(&out).contains(&dest), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("eoforge-work"), "{}", stderr(&out));
+    }
+    assert!(!Path::new(&dest).exists());
+}

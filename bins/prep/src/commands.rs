@@ -192,7 +192,7 @@ fn shard(args: &ShardArgs, options: StoreOptions) -> Result {
         "shard {}: {} patches converted in {:.2} s ({:.1} patches/s, {:.1} MB/s), {} skipped, peak RSS {:.0} MiB{}",
         profile.shard,
         profile.patches_converted,
-        profile.stages.get("convert").copied().unwrap_or_default(),
+        profile.stages.get("convert"),
         profile.patches_per_s,
         profile.mb_per_s,
         profile.skipped.len(),

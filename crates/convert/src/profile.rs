@@ -34,7 +34,7 @@ pub struct Profile {
     /// Output root.
     pub out: String,
     /// Stage timings in seconds (`catalog_load`, `plan`, `convert`, `finalize`).
-    pub stages: BTreeMap<String, f64>,
+    pub stages: eoforge_profile::Stages,
     /// Per-split figures.
     pub splits: BTreeMap<String, SplitProfile>,
     /// Patches in the catalog.

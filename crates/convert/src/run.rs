@@ -136,8 +136,8 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
         threads: pool.current_num_threads(),
         ..Profile::default()
     };
-    profile.stages.insert("catalog_load".into(), options.catalog_load_s);
-    profile.stages.insert("plan".into(), t.elapsed().as_secs_f64());
+    profile.stages.add("catalog_load", options.catalog_load_s);
+    profile.stages.add("plan", t.elapsed().as_secs_f64());
 
     let t_convert = Instant::now();
     let mut bytes_out = 0u64;
@@ -165,11 +165,11 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
         tracing::info!(shard = %shard.name, samples = manifest.patch_ids.len(), bytes = written, "shard written");
     }
     let convert_s = t_convert.elapsed().as_secs_f64();
-    profile.stages.insert("convert".into(), convert_s);
+    profile.stages.add("convert", convert_s);
 
     let t = Instant::now();
     profile.complete = rt.block_on(finalize(&out, &shards))?;
-    profile.stages.insert("finalize".into(), t.elapsed().as_secs_f64());
+    profile.stages.add("finalize", t.elapsed().as_secs_f64());
     profile.total_s = start.elapsed().as_secs_f64() + options.catalog_load_s;
     profile.patches_per_s = profile.patches_converted as f64 / convert_s.max(1e-9);
     profile.mb_per_s = bytes_out as f64 / 1e6 / convert_s.max(1e-9);

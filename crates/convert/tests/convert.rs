@@ -73,7 +73,7 @@ fn shards_hold_the_resampled_patches_and_statistics() {
     let profile = convert(&catalog, &options(dir.path()), &|| {}).expect("convert");
     assert!(profile.complete && profile.skipped.is_empty(), "{profile:?}");
     assert_eq!(profile.patches_converted, 30);
-    assert!(profile.peak_rss_mib > 0.0 && profile.stages.contains_key("convert"));
+    assert!(profile.peak_rss_mib > 0.0 && profile.stages.0.contains_key("convert"));
     let files = tree(dir.path());
     assert!(
         files.keys().any(|k| k == "train/train-000000.tar") && files.keys().any(|k| k == "test/test-000000.parquet"),

@@ -116,7 +116,7 @@ pub struct EngineProfile {
     /// Batch size used.
     pub batch_size: usize,
     /// Busy seconds of each stage (`read`, `model`, `stitch_write`); the largest is the limiting stage.
-    pub busy_s: std::collections::BTreeMap<String, f64>,
+    pub busy_s: eoforge_profile::Stages,
     /// Wall seconds of the whole run, COG finish included.
     pub total_s: f64,
     /// Input windows per second.
@@ -424,9 +424,9 @@ fn run_typed<T: Pixel>(
     writer.finish()?;
     profile.derivatives = derived.finish()?;
     stitch_busy += t.elapsed();
-    profile.busy_s.insert("read".into(), read_busy.as_secs_f64());
-    profile.busy_s.insert("model".into(), model_busy.as_secs_f64());
-    profile.busy_s.insert("stitch_write".into(), stitch_busy.as_secs_f64());
+    profile.busy_s.add("read", read_busy.as_secs_f64());
+    profile.busy_s.add("model", model_busy.as_secs_f64());
+    profile.busy_s.add("stitch_write", stitch_busy.as_secs_f64());
     profile.total_s = start.elapsed().as_secs_f64();
     profile.windows_per_s = profile.windows as f64 / profile.total_s.max(1e-9);
     profile.output_mb_per_s =

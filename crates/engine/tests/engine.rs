@@ -30,7 +30,7 @@ fn identity_at_1x_reproduces_the_scene_exactly() {
         let profile =
             run(&input.display().to_string(), &out, &mut model, &EngineOptions { blend, ..options() }).expect("run");
         assert_eq!(profile.output, (1098, 1098, 4));
-        assert!(profile.windows >= 100 && profile.busy_s.len() == 3, "{profile:?}");
+        assert!(profile.windows >= 100 && profile.busy_s.0.len() == 3, "{profile:?}");
         let back = Raster::open(&out.display().to_string()).expect("open");
         assert_eq!(back.read_window::<u16>(Window::full(1098, 1098), None).expect("read"), data, "{blend:?}");
         assert_eq!(back.geo_transform(), Raster::open(&input.display().to_string()).expect("open").geo_transform());

@@ -38,6 +38,11 @@ impl Stages {
     pub fn get(&self, name: &str) -> f64 {
         self.0.get(name).copied().unwrap_or_default()
     }
+
+    /// Adds `seconds` to stage `name` (for times measured elsewhere, such as a thread's busy time).
+    pub fn add(&mut self, name: &str, seconds: f64) {
+        *self.0.entry(name.to_owned()).or_default() += seconds;
+    }
 }
 
 #[cfg(test)]
