@@ -71,9 +71,30 @@ impl Acc {
 
     fn push_integers<T: Pixel>(&mut self, values: impl Iterator<Item = T>) {
         for v in values {
-            self.histogram[(v.to_f64() as i64 + 32_768) as usize] += 1;
+            self.histogram[(v.to_i64() + 32_768) as usize] += 1;
             self.pixels += 1;
         }
+    }
+
+    /// UInt8 samples into four interleaved counters: a run of one value (class maps, masks) would otherwise
+    /// serialize every increment on one counter.
+    fn push_bytes<T: Pixel>(&mut self, values: &[T]) {
+        let mut parts = [[0u64; 256]; 4];
+        let chunks = values.chunks_exact(4);
+        let tail = chunks.remainder();
+        for c in chunks {
+            parts[0][(c[0].to_i64() & 255) as usize] += 1;
+            parts[1][(c[1].to_i64() & 255) as usize] += 1;
+            parts[2][(c[2].to_i64() & 255) as usize] += 1;
+            parts[3][(c[3].to_i64() & 255) as usize] += 1;
+        }
+        for v in tail {
+            parts[0][(v.to_i64() & 255) as usize] += 1;
+        }
+        for (value, slot) in self.histogram[32_768..32_768 + 256].iter_mut().enumerate() {
+            *slot += parts.iter().map(|p| p[value]).sum::<u64>();
+        }
+        self.pixels += values.len() as u64;
     }
 
     /// Values of any other type (floats, 32-bit integers), compared with nodata in their own type.
@@ -215,7 +236,11 @@ fn scan<T: Pixel>(raster: &Raster) -> Result<Vec<BandStats>> {
                         let (rows, cols) = (rows_per_read.min(height - row), cols_per_read.min(width - col));
                         let strip = raster.read_window::<T>(Window::new(col, row, cols, rows), None)?;
                         for ((acc, plane), nd) in accs.iter_mut().zip(strip.outer_iter()).zip(nodata) {
-                            if integer {
+                            if T::DTYPE == DataType::UInt8
+                                && let Some(values) = plane.as_slice()
+                            {
+                                acc.push_bytes(values);
+                            } else if integer {
                                 acc.push_integers(plane.iter().copied());
                             } else {
                                 // Nodata as a value of the type (none if the type cannot hold it).

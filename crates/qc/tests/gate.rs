@@ -314,3 +314,34 @@ fn nodata_is_judged_against_the_sources_share() {
     let report = run_qc(&product, &config, &BTreeMap::new()).expect("qc");
     assert_eq!(failed(&report), vec!["band_1.nodata_fraction".to_owned()], "more nodata than the source");
 }
+
+#[test]
+fn byte_statistics_match_a_naive_scan_on_the_class_map() {
+    // The CDL class map (UInt8) with nodata 0 planted over a block: the interleaved byte counters against a plain
+    // histogram, including the entropy.
+    let Some(cdl) = fixture("labels/cdl_2021_30m_kansas_1000.tif") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = Raster::open(&cdl.display().to_string()).expect("open");
+    let mut data = src.read_window::<u8>(Window::full(1000, 1000), None).expect("read");
+    data.slice_mut(ndarray::s![0, 10..110, 3..1000]).fill(0);
+    let spec = RasterSpec { width: 1000, height: 1000, bands: 1, nodata: Some(0.0), ..RasterSpec::default() };
+    let path = dir.path().join("classes.tif");
+    let mut w = TiledWriter::<u8>::create(&path, &spec, &TiffOptions::default()).expect("create");
+    w.write_window(Window::full(1000, 1000), data.view()).expect("write");
+    w.finish(None).expect("finish");
+    let stats = eoforge_qc::band_stats(&Raster::open(&path.display().to_string()).expect("open")).expect("stats");
+    let mut counts = [0u64; 256];
+    for v in &data {
+        counts[usize::from(*v)] += 1;
+    }
+    let valid: u64 = counts[1..].iter().sum();
+    let entropy: f64 =
+        counts[1..].iter().filter(|c| **c > 0).map(|&c| c as f64 / valid as f64).map(|p| -p * p.log2()).sum();
+    let s = &stats[0];
+    assert_eq!((s.pixels, s.nodata, s.zeros), (1_000_000, counts[0], 0));
+    assert!((s.entropy - entropy).abs() < 1e-9, "{} vs {entropy}", s.entropy);
+    let mean = counts.iter().enumerate().skip(1).map(|(v, &c)| v as f64 * c as f64).sum::<f64>() / valid as f64;
+    assert!((s.mean - mean).abs() < 1e-9, "{} vs {mean}", s.mean);
+    let min = counts.iter().enumerate().skip(1).find(|(_, c)| **c > 0).map(|(v, _)| v as f64);
+    assert_eq!(Some(s.min), min);
+}

@@ -555,25 +555,31 @@ fn encode_tile<T: Pixel>(
     predictor: bool,
     compression: Compression,
 ) -> std::io::Result<Vec<u8>> {
-    let mut raw = Vec::with_capacity(tile.len() * T::DTYPE.size());
+    let size = std::mem::size_of::<T>();
+    let mut raw = Vec::with_capacity(std::mem::size_of_val(tile));
     let row_len = bs * bands;
     if predictor && compression != Compression::None && T::DTYPE.is_float() {
         for row in tile.chunks(row_len) {
             floating_point_predictor(row, bands, &mut raw);
         }
     } else if predictor && compression != Compression::None {
-        for row in tile.chunks(row_len) {
-            let (first, rest) = row.split_at(bands.min(row.len()));
-            for v in first {
-                v.put_le(&mut raw);
+        // Horizontal differencing straight into the byte buffer: the first pixel as is, then each sample minus
+        // the one `bands` before it.
+        raw.resize(std::mem::size_of_val(tile), 0);
+        for (row, out) in tile.chunks(row_len).zip(raw.chunks_mut(row_len * size)) {
+            let first = bands.min(row.len());
+            let (out_first, out_rest) = out.split_at_mut(first * size);
+            for (v, o) in row[..first].iter().zip(out_first.chunks_exact_mut(size)) {
+                v.write_le(o);
             }
-            for (v, prev) in rest.iter().zip(row) {
-                v.wrapping_delta(*prev).put_le(&mut raw);
+            for ((v, prev), o) in row[first..].iter().zip(row).zip(out_rest.chunks_exact_mut(size)) {
+                v.wrapping_delta(*prev).write_le(o);
             }
         }
     } else {
-        for v in tile {
-            v.put_le(&mut raw);
+        raw.resize(std::mem::size_of_val(tile), 0);
+        for (v, o) in tile.iter().zip(raw.chunks_exact_mut(size)) {
+            v.write_le(o);
         }
     }
     match compression {
@@ -689,6 +695,30 @@ pub struct Translated {
     pub source_nodata_fraction: Vec<f64>,
 }
 
+/// Adds to `counts` (per band) the samples of the `width` x `rows` pixels of a pixel-interleaved tile (rows of
+/// `line` samples) that are `missing` or NaN. Branch-free counting over row slices, so it vectorizes.
+fn count_missing<T: Pixel>(
+    tile: &[T],
+    line: usize,
+    width: usize,
+    rows: usize,
+    bands: usize,
+    missing: Option<T>,
+    counts: &mut [u64],
+) {
+    let is_missing = |v: &T| u64::from(v.is_nan() || Some(*v) == missing);
+    for row in tile.chunks(line).take(rows) {
+        let row = &row[..width * bands];
+        if bands == 1 {
+            counts[0] += row.iter().map(is_missing).sum::<u64>();
+        } else {
+            for (b, count) in counts.iter_mut().enumerate() {
+                *count += row[b..].iter().step_by(bands).map(is_missing).sum::<u64>();
+            }
+        }
+    }
+}
+
 /// Tiles per column stripe in [`translate_to_cog`] (a power of two).
 const STRIPE_TILES: usize = 8;
 
@@ -733,12 +763,8 @@ fn stream<T: Pixel>(
                     let mut tile = vec![fill; bs * bs * bands];
                     let window = crate::Window::new(bx * bs, y0, bs.min(width - bx * bs), h);
                     raster.read_window_interleaved(window, bs * bands, &mut tile)?;
-                    for row in tile.chunks(bs * bands).take(h) {
-                        for pixel in row[..window.width * bands].chunks_exact(bands) {
-                            for (count, v) in nodata_pixels.iter_mut().zip(pixel) {
-                                *count += u64::from(v.is_nan() || Some(*v) == missing);
-                            }
-                        }
+                    if missing.is_some() || T::DTYPE.is_float() {
+                        count_missing(&tile, bs * bands, window.width, h, bands, missing, &mut nodata_pixels);
                     }
                     Ok(tile)
                 })

@@ -129,10 +129,15 @@ pub trait Pixel:
     const DTYPE: DataType;
     /// The value as f64 (for statistics and nodata comparisons).
     fn to_f64(self) -> f64;
+    /// The value as i64: exact for the integer types, truncated toward zero (saturating) for floats; for
+    /// histogram bins without a float round trip.
+    fn to_i64(self) -> i64;
     /// The nearest value of this type (rounded and saturated for integers).
     fn from_f64(v: f64) -> Self;
     /// Appends the little-endian bytes.
     fn put_le(self, out: &mut Vec<u8>);
+    /// Writes the little-endian bytes into `out` (exactly `DTYPE.size()` bytes).
+    fn write_le(self, out: &mut [u8]);
     /// `self - other`, wrapping for integers (TIFF horizontal predictor).
     fn wrapping_delta(self, other: Self) -> Self;
     /// Whether this is a floating-point NaN (always false for integers).
@@ -172,12 +177,20 @@ macro_rules! integer_pixel {
                 f64::from(self)
             }
             #[inline]
+            fn to_i64(self) -> i64 {
+                i64::from(self)
+            }
+            #[inline]
             fn from_f64(v: f64) -> Self {
                 round(v).clamp(f64::from(<$t>::MIN), f64::from(<$t>::MAX)) as $t
             }
             #[inline]
             fn put_le(self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
+            }
+            #[inline]
+            fn write_le(self, out: &mut [u8]) {
+                out.copy_from_slice(&self.to_le_bytes());
             }
             #[inline]
             fn wrapping_delta(self, other: Self) -> Self {
@@ -214,6 +227,10 @@ integer_pixel!(i32, DataType::Int32);
 impl Pixel for f32 {
     const DTYPE: DataType = DataType::Float32;
     #[inline]
+    fn to_i64(self) -> i64 {
+        self as i64
+    }
+    #[inline]
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
@@ -224,6 +241,10 @@ impl Pixel for f32 {
     #[inline]
     fn put_le(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
+    }
+    #[inline]
+    fn write_le(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_le_bytes());
     }
     #[inline]
     fn wrapping_delta(self, other: Self) -> Self {
@@ -246,6 +267,10 @@ impl Pixel for f32 {
 impl Pixel for f64 {
     const DTYPE: DataType = DataType::Float64;
     #[inline]
+    fn to_i64(self) -> i64 {
+        self as i64
+    }
+    #[inline]
     fn to_f64(self) -> f64 {
         self
     }
@@ -256,6 +281,10 @@ impl Pixel for f64 {
     #[inline]
     fn put_le(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
+    }
+    #[inline]
+    fn write_le(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_le_bytes());
     }
     #[inline]
     fn wrapping_delta(self, other: Self) -> Self {

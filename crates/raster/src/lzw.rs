@@ -62,8 +62,32 @@ pub fn encode(data: &[u8]) -> Vec<u8> {
         bits.put(EOI, width);
         return bits.finish();
     };
+    // Strings extended by a zero byte, by prefix code: the differenced tiles of class maps, masks and flat areas
+    // are long runs of zeros, and this direct lookup (in L1, no hash) is their whole cost.
+    let mut zero_child = [0u16; 4096];
     let mut prefix = u32::from(first);
     for &byte in rest {
+        if byte == 0 {
+            let child = zero_child[prefix as usize];
+            if child != 0 {
+                prefix = u32::from(child);
+                continue;
+            }
+            bits.put(prefix, width);
+            zero_child[prefix as usize] = next as u16;
+            next += 1;
+            if next == FULL {
+                bits.put(CLEAR, width);
+                table.fill(0);
+                zero_child.fill(0);
+                next = FIRST;
+                width = MIN_BITS;
+            } else if next > (1 << width) - 1 {
+                width += 1;
+            }
+            prefix = 0;
+            continue;
+        }
         let key = (prefix << 8) | u32::from(byte);
         let mut at = slot(key);
         loop {
@@ -75,6 +99,7 @@ pub fn encode(data: &[u8]) -> Vec<u8> {
                 if next == FULL {
                     bits.put(CLEAR, width);
                     table.fill(0);
+                    zero_child.fill(0);
                     next = FIRST;
                     width = MIN_BITS;
                 } else if next > (1 << width) - 1 {
@@ -130,6 +155,9 @@ mod tests {
         for (len, alphabet) in [(10, 256), (5_000, 2), (70_000, 4), (200_000, 16), (300_000, 256), (524_288, 40)] {
             cases.push(noise(len, alphabet, len as u64 + u64::from(alphabet)));
         }
+        // Long zero runs with sparse other bytes (differenced class maps): the zero fast path and its resets.
+        let sparse: Vec<u8> = noise(600_000, 64, 3).iter().map(|&b| if b < 60 { 0 } else { b }).collect();
+        cases.push(sparse);
         // Lengths around the code-width switches and table resets.
         for len in [253, 254, 255, 256, 257, 258, 510, 511, 512, 513, 1022, 1023, 1024, 2046, 2047, 4093, 4094, 4095] {
             cases.push(noise(len, 256, 99));
@@ -151,7 +179,8 @@ mod tests {
     fn writes_the_same_stream_as_weezl() {
         // Both follow libtiff's rules (Clear first, early change) up to the first table reset, where weezl's
         // policy differs; the streams agree byte for byte before it.
-        for data in [noise(3_000, 8, 5), noise(2_000, 256, 6), noise(20_000, 3, 8)] {
+        let sparse: Vec<u8> = noise(30_000, 64, 4).iter().map(|&b| if b < 56 { 0 } else { b }).collect();
+        for data in [noise(3_000, 8, 5), noise(2_000, 256, 6), noise(20_000, 3, 8), sparse] {
             let theirs =
                 weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8).encode(&data).expect("encodes");
             assert!(encode(&data) == theirs, "length {}", data.len());
