@@ -157,8 +157,8 @@ pub struct CogArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub resampling: ResamplingArg,
 
-    /// Compression threads (default: all cores).
-    #[arg(long, value_name = "N")]
+    /// Compression threads (default: all cores; `--threads` is an older name for it).
+    #[arg(short = 'j', long = "jobs", visible_alias = "threads", value_name = "N")]
     pub threads: Option<usize>,
 
     /// Replace DEST even if it already holds a product that passed.

@@ -287,7 +287,7 @@ fn derivative_options(args: &PredictArgs) -> Result<DerivativeOptions> {
         if slot.is_some() {
             return eoforge_cli::usage(format!("--band-roles: {} is given twice", role.trim()));
         }
-        *slot = Some(band - 1);
+        *slot = Some(band);
     }
     let kinds = args
         .derivatives

@@ -154,7 +154,7 @@ pub struct GenMetadataArgs {
     pub out: String,
 
     /// Concurrent requests while scanning.
-    #[arg(long, default_value_t = 32, value_name = "N")]
+    #[arg(short, long, default_value_t = 32, value_name = "N")]
     pub jobs: usize,
 }
 
@@ -182,8 +182,8 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// Concurrent HEAD requests.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    /// Concurrent HEAD requests (`--workers` is an older name for it).
+    #[arg(short = 'j', long = "jobs", visible_alias = "workers", default_value_t = 64, value_name = "N")]
     pub workers: usize,
 
     /// Where to write the JSON report (path or URL); it is also summarised on stderr.
@@ -242,8 +242,8 @@ pub struct ShardArgs {
     #[arg(long)]
     pub with_s1: bool,
 
-    /// Threads reading patches (0 = all cores).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// Threads reading patches (0 = all cores; `--threads` is an older name for it).
+    #[arg(short = 'j', long = "jobs", visible_alias = "threads", default_value_t = 0, value_name = "N")]
     pub threads: usize,
 }
 

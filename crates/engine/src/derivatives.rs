@@ -40,7 +40,7 @@ impl Derivative {
     }
 }
 
-/// Which output bands (0-based) hold which part of the spectrum.
+/// Which output bands (1-based, as in GDAL) hold which part of the spectrum.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BandRoles {
     /// Blue (Sentinel-2 B02).
@@ -116,11 +116,10 @@ impl<T: Pixel> DerivedWriters<T> {
                     None => {
                         return Err(Error::Options(format!("{} needs the {role} band; give its band", kind.name())));
                     }
-                    Some(b) if *b >= spec.bands => {
+                    Some(b) if *b == 0 || *b > spec.bands => {
                         return Err(Error::Options(format!(
-                            "{} needs the {role} band {}, but the model writes {} bands",
+                            "{} needs the {role} band {b} (bands count from 1), but the model writes {} bands",
                             kind.name(),
-                            b + 1,
                             spec.bands
                         )));
                     }
@@ -137,7 +136,7 @@ impl<T: Pixel> DerivedWriters<T> {
                     .collect(),
                 Derivative::Nir => roles
                     .nir
-                    .and_then(|b| spec.metadata.bands.get(b))
+                    .and_then(|b| spec.metadata.bands.get(b - 1))
                     .map(|m| vec![BandMetadata { color: None, ..m.clone() }])
                     .unwrap_or_default(),
                 Derivative::Ndvi | Derivative::Evi => Vec::new(),
@@ -161,7 +160,11 @@ impl<T: Pixel> DerivedWriters<T> {
                 Derivative::Nir => Sink::Same(CogWriter::create(&path, &one(1, spec.nodata), cog)?),
             });
         }
-        Ok(Self { options: options.clone(), sinks, nodata: spec.nodata })
+        // Checked above: every role in use names a band from 1 to the band count; tiles index from 0.
+        let zero = |b: Option<usize>| b.and_then(|b| b.checked_sub(1));
+        let roles =
+            BandRoles { blue: zero(roles.blue), green: zero(roles.green), red: zero(roles.red), nir: zero(roles.nir) };
+        Ok(Self { options: DerivativeOptions { roles, ..options.clone() }, sinks, nodata: spec.nodata })
     }
 
     /// Derives every map's tile (`bx`, `by`) from the product's tile `(bands, rows, cols)`.

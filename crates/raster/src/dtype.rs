@@ -224,85 +224,53 @@ integer_pixel!(i16, DataType::Int16);
 integer_pixel!(u32, DataType::UInt32);
 integer_pixel!(i32, DataType::Int32);
 
-impl Pixel for f32 {
-    const DTYPE: DataType = DataType::Float32;
-    #[inline]
-    fn to_i64(self) -> i64 {
-        self as i64
-    }
-    #[inline]
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
-    #[inline]
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
-    #[inline]
-    fn put_le(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-    #[inline]
-    fn write_le(self, out: &mut [u8]) {
-        out.copy_from_slice(&self.to_le_bytes());
-    }
-    #[inline]
-    fn wrapping_delta(self, other: Self) -> Self {
-        self - other
-    }
-    #[inline]
-    fn is_nan(self) -> bool {
-        f32::is_nan(self)
-    }
-    #[inline]
-    fn from_f32(v: f32) -> Self {
-        v
-    }
-    #[inline]
-    fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self {
-        ((f64::from(a) + f64::from(b) + f64::from(c) + f64::from(d)) * 0.25) as f32
-    }
+/// The float types: conversions through f64 (`from_f64` rounds to nearest for f32), mean of four in f64.
+macro_rules! float_pixel {
+    ($t:ty, $dtype:expr) => {
+        impl Pixel for $t {
+            const DTYPE: DataType = $dtype;
+            #[inline]
+            fn to_i64(self) -> i64 {
+                self as i64
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                f64::from(self)
+            }
+            #[inline]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline]
+            fn put_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            #[inline]
+            fn write_le(self, out: &mut [u8]) {
+                out.copy_from_slice(&self.to_le_bytes());
+            }
+            #[inline]
+            fn wrapping_delta(self, other: Self) -> Self {
+                self - other
+            }
+            #[inline]
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            #[inline]
+            fn from_f32(v: f32) -> Self {
+                <$t>::from(v)
+            }
+            #[inline]
+            fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self {
+                ((f64::from(a) + f64::from(b) + f64::from(c) + f64::from(d)) * 0.25) as $t
+            }
+        }
+    };
 }
 
-impl Pixel for f64 {
-    const DTYPE: DataType = DataType::Float64;
-    #[inline]
-    fn to_i64(self) -> i64 {
-        self as i64
-    }
-    #[inline]
-    fn to_f64(self) -> f64 {
-        self
-    }
-    #[inline]
-    fn from_f64(v: f64) -> Self {
-        v
-    }
-    #[inline]
-    fn put_le(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-    #[inline]
-    fn write_le(self, out: &mut [u8]) {
-        out.copy_from_slice(&self.to_le_bytes());
-    }
-    #[inline]
-    fn wrapping_delta(self, other: Self) -> Self {
-        self - other
-    }
-    #[inline]
-    fn is_nan(self) -> bool {
-        f64::is_nan(self)
-    }
-    #[inline]
-    fn from_f32(v: f32) -> Self {
-        f64::from(v)
-    }
-    #[inline]
-    fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self {
-        (a + b + c + d) * 0.25
-    }
-}
+float_pixel!(f32, DataType::Float32);
+float_pixel!(f64, DataType::Float64);
 
 #[cfg(test)]
 mod tests {

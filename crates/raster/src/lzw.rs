@@ -50,6 +50,22 @@ fn slot(key: u32) -> usize {
     (key.wrapping_mul(0x9E37_79B1) >> (32 - TABLE_BITS)) as usize
 }
 
+/// After a new table entry: the next free code, and a Clear (tables emptied) when the table is full or one more
+/// bit per code when the codes outgrow the width.
+#[inline]
+fn advance(bits: &mut Bits, next: &mut u32, width: &mut u32, table: &mut [u32], zero_child: &mut [u16; 4096]) {
+    *next += 1;
+    if *next == FULL {
+        bits.put(CLEAR, *width);
+        table.fill(0);
+        zero_child.fill(0);
+        *next = FIRST;
+        *width = MIN_BITS;
+    } else if *next > (1 << *width) - 1 {
+        *width += 1;
+    }
+}
+
 /// Compresses `data` as one TIFF LZW strip or tile.
 pub fn encode(data: &[u8]) -> Vec<u8> {
     let mut bits = Bits { out: Vec::with_capacity(data.len() / 2 + 16), acc: 0, n: 0 };
@@ -75,16 +91,7 @@ pub fn encode(data: &[u8]) -> Vec<u8> {
             }
             bits.put(prefix, width);
             zero_child[prefix as usize] = next as u16;
-            next += 1;
-            if next == FULL {
-                bits.put(CLEAR, width);
-                table.fill(0);
-                zero_child.fill(0);
-                next = FIRST;
-                width = MIN_BITS;
-            } else if next > (1 << width) - 1 {
-                width += 1;
-            }
+            advance(&mut bits, &mut next, &mut width, &mut table, &mut zero_child);
             prefix = 0;
             continue;
         }
@@ -95,16 +102,7 @@ pub fn encode(data: &[u8]) -> Vec<u8> {
             if entry == 0 {
                 bits.put(prefix, width);
                 table[at] = (key << 12) | next;
-                next += 1;
-                if next == FULL {
-                    bits.put(CLEAR, width);
-                    table.fill(0);
-                    zero_child.fill(0);
-                    next = FIRST;
-                    width = MIN_BITS;
-                } else if next > (1 << width) - 1 {
-                    width += 1;
-                }
+                advance(&mut bits, &mut next, &mut width, &mut table, &mut zero_child);
                 prefix = u32::from(byte);
                 break;
             }
