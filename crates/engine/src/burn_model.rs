@@ -4,7 +4,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use ndarray::Array4;
 
-use crate::model::Model;
+use crate::model::{Model, ModelError};
 
 /// A burn network over image batches: `(n, bands, h, w)` → `(n, out_bands, h·scale, w·scale)`.
 ///
@@ -55,7 +55,7 @@ impl<B: Backend, N: ImageNetwork<B>> Model for BurnModel<B, N> {
         self.scale
     }
 
-    fn forward(&mut self, batch: Array4<f32>) -> Result<Array4<f32>, String> {
+    fn forward(&mut self, batch: Array4<f32>) -> Result<Array4<f32>, ModelError> {
         let (n, bands, h, w) = batch.dim();
         let values = if batch.is_standard_layout() {
             batch.into_raw_vec_and_offset().0
@@ -72,17 +72,21 @@ impl<B: Backend, N: ImageNetwork<B>> Model for BurnModel<B, N> {
         }));
         let ([on, ob, oh, ow], data) = match run {
             Ok(Ok(done)) => done,
-            Ok(Err(e)) => return Err(format!("reading the network's output from the device: {e:?}")),
+            Ok(Err(e)) => return Err(ModelError::new(format!("reading the network's output from the device: {e:?}"))),
             Err(panic) => {
-                return Err(format!("the network panicked on a {n}x{bands}x{h}x{w} batch: {}", message(&*panic)));
+                return Err(ModelError::new(format!(
+                    "the network panicked on a {n}x{bands}x{h}x{w} batch: {}",
+                    message(&*panic)
+                )));
             }
         };
         let values = data
             .convert::<f32>()
             .into_vec::<f32>()
-            .map_err(|e| format!("the network's output is not numeric: {e:?}"))?;
-        Array4::from_shape_vec((on, ob, oh, ow), values)
-            .map_err(|e| format!("the network's output does not match its shape {on}x{ob}x{oh}x{ow}: {e}"))
+            .map_err(|e| ModelError::new(format!("the network's output is not numeric: {e:?}")))?;
+        Array4::from_shape_vec((on, ob, oh, ow), values).map_err(|e| {
+            ModelError::with_source(format!("the network's output does not match its shape {on}x{ob}x{oh}x{ow}"), e)
+        })
     }
 }
 

@@ -11,12 +11,13 @@ pub enum Error {
     #[error("invalid inference options: {0}")]
     Options(String),
     /// The model failed or returned the wrong shape.
-    #[error("model failed on window {window}: {reason}")]
+    #[error("model failed on the batch starting at window {window}")]
     Model {
         /// Which window (col,row of its top-left input pixel).
         window: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: crate::model::ModelError,
     },
     /// An output value does not fit the output type (it would have been saturated or rounded away).
     #[error(

@@ -26,6 +26,6 @@ mod run;
 pub use crate::burn_model::{BurnModel, ImageNetwork};
 pub use crate::derivatives::{BandRoles, Derivative, DerivativeOptions, derivative_path};
 pub use crate::error::{Error, Result};
-pub use crate::model::{FnModel, Model};
+pub use crate::model::{FnModel, Model, ModelError};
 pub use crate::plan::{Blend, WindowPlan, window_starts};
 pub use crate::run::{EngineOptions, EngineProfile, NodataMask, run};

@@ -336,7 +336,7 @@ fn run_typed<T: Pixel>(
                     let n = input.dim().0;
                     let result = model
                         .forward(input)
-                        .map_err(|reason| Error::Model { window: format!("{:?}", pos[0]), reason })?;
+                        .map_err(|source| Error::Model { window: format!("{:?}", pos[0]), source })?;
                     busy += t.elapsed();
                     let want = (n, out_bands, oh, ow);
                     if result.dim() == want {
@@ -344,7 +344,7 @@ fn run_typed<T: Pixel>(
                     } else {
                         Err(Error::Model {
                             window: format!("{:?}", pos[0]),
-                            reason: format!("returned {:?}, expected {want:?}", result.dim()),
+                            source: format!("returned {:?}, expected {want:?}", result.dim()).into(),
                         })
                     }
                 });

@@ -65,7 +65,7 @@ impl<B: Backend> ImageNetwork<B> for ConvUpsample<B> {
 }
 
 /// The same arithmetic in ndarray: zero-padded 3×3 correlation, bias, nearest ×scale.
-fn reference(scale: usize) -> impl FnMut(Array4<f32>) -> Result<Array4<f32>, String> {
+fn reference(scale: usize) -> impl FnMut(Array4<f32>) -> Result<Array4<f32>, eoforge_engine::ModelError> {
     let (w, b) = weights();
     move |x: Array4<f32>| {
         let (n, _, h, wd) = x.dim();
@@ -143,13 +143,15 @@ fn a_burn_network_with_the_wrong_output_is_refused_and_nothing_is_published() {
     let out = dir.path().join("wrong.tif");
     let opts = EngineOptions { window: 32, halo: 4, crop: Some(Window::new(0, 0, 64, 64)), ..EngineOptions::default() };
     let err = run(&input.display().to_string(), &out, &mut model, &opts).expect_err("a wrong shape must fail");
-    assert!(err.to_string().contains("returned (9, 2, 320, 320), expected (9, 2, 32, 32)"), "{err}");
+    let text = common::chain(&err);
+    assert!(text.contains("returned (9, 2, 320, 320), expected (9, 2, 32, 32)"), "{text}");
     assert!(!out.exists(), "nothing published");
 
     // Three bands into a network built for four: burn panics inside the model; the run fails with the reason.
     let mut model = BurnModel::<Flex, _>::new(ConvUpsample::<Flex>::new(&device, 1), device, OUT, 1);
     let opts = EngineOptions { bands: Some(vec![1, 2, 3]), ..opts };
     let err = run(&input.display().to_string(), &out, &mut model, &opts).expect_err("wrong band count must fail");
-    assert!(err.to_string().contains("panicked on a") && err.to_string().contains("x3x"), "{err}");
+    let text = common::chain(&err);
+    assert!(text.contains("panicked on a") && text.contains("x3x"), "{text}");
     assert!(!out.exists(), "nothing published");
 }

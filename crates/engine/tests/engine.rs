@@ -48,7 +48,7 @@ fn a_10x_model_over_an_aoi_gives_the_upsampled_crop() {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some((input, data)) = scene(dir.path()) else { return };
     let crop = Window::new(300, 500, 150, 90);
-    let upsample = |x: Array4<f32>| -> Result<Array4<f32>, String> {
+    let upsample = |x: Array4<f32>| -> Result<Array4<f32>, eoforge_engine::ModelError> {
         let (n, b, h, w) = x.dim();
         Ok(Array4::from_shape_fn((n, b, h * 10, w * 10), |(i, c, y, z)| x[[i, c, y / 10, z / 10]]))
     };
@@ -69,7 +69,7 @@ fn a_10x_model_over_an_aoi_gives_the_upsampled_crop() {
 
 /// A model whose output depends on the whole window (each band's window mean plus a fraction of the pixel), so
 /// overlapping windows disagree and the blend weights decide every seam pixel.
-fn window_dependent(scale: usize) -> impl FnMut(Array4<f32>) -> Result<Array4<f32>, String> {
+fn window_dependent(scale: usize) -> impl FnMut(Array4<f32>) -> Result<Array4<f32>, eoforge_engine::ModelError> {
     move |x: Array4<f32>| {
         let (n, b, h, w) = x.dim();
         let means: Vec<f32> = x
@@ -128,15 +128,15 @@ fn unsafe_batches_and_broken_models_are_refused() {
         &options(),
     )
     .expect_err("wrong shape");
-    assert!(err.to_string().contains("expected"), "{err}");
+    assert!(common::chain(&err).contains("expected"), "{err}");
     let err = run(
         &input.display().to_string(),
         &out,
-        &mut FnModel::new(4, 1, |_| Err("CUDA out of memory".to_owned())),
+        &mut FnModel::new(4, 1, |_| Err("CUDA out of memory".into())),
         &options(),
     )
     .expect_err("model error");
-    assert!(err.to_string().contains("CUDA out of memory"), "{err}");
+    assert!(common::chain(&err).contains("CUDA out of memory"), "{err}");
     let names = vec!["red".to_owned(), "nir".to_owned()];
     let opts = EngineOptions { out_band_descriptions: names, ..options() };
     let err = run(&input.display().to_string(), &out, &mut FnModel::new(4, 1, Ok), &opts).expect_err("names");
