@@ -238,6 +238,11 @@ pub struct ShardArgs {
     #[arg(long, value_enum, default_value = "skip")]
     pub on_error: OnErrorArg,
 
+    /// Convert again the shards whose earlier run skipped patches (after repairing them); finished shards
+    /// without skipped patches are kept.
+    #[arg(long)]
+    pub retry_skipped: bool,
+
     /// Add Sentinel-1 VV/VH (float32, 2x120x120) as an `s1` tensor.
     #[arg(long)]
     pub with_s1: bool,

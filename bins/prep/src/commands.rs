@@ -169,6 +169,7 @@ fn shard(args: &ShardArgs, options: StoreOptions) -> Result {
         ratios: args.split_ratios.parse().map_err(|e| eoforge_cli::UsageError(format!("--split-ratios: {e}")))?,
         target_shard_mb: args.target_shard_mb,
         shard,
+        retry_skipped: args.retry_skipped,
         on_error: match args.on_error {
             OnErrorArg::Skip => eoforge_convert::OnError::Skip,
             OnErrorArg::Fail => eoforge_convert::OnError::Fail,

@@ -62,6 +62,9 @@ pub struct ConvertOptions {
     pub shard: ShardSpec,
     /// Bad-patch policy.
     pub on_error: OnError,
+    /// Convert again the shards whose earlier run skipped patches (after they were repaired); other finished
+    /// shards are kept.
+    pub retry_skipped: bool,
     /// Add Sentinel-1 VV/VH as an `s1` tensor.
     pub with_s1: bool,
     /// Add each patch's `label_raster` as a `mask` tensor (set automatically when the catalog has that column).
@@ -89,6 +92,24 @@ pub struct ShardManifest {
     pub files: BTreeMap<String, u64>,
     /// Channel statistics of the shard's samples (valid values only).
     pub stats: Vec<ChannelStats>,
+    /// The tensors of every sample (`s2`, `s1`, `labels`, `mask`); empty in manifests of older versions.
+    #[serde(default)]
+    pub tensors: Vec<String>,
+}
+
+impl ConvertOptions {
+    /// The tensors each sample holds with these options.
+    pub fn tensors(&self) -> Vec<String> {
+        let mut names = vec!["s2".to_owned()];
+        if self.with_s1 {
+            names.push("s1".into());
+        }
+        names.push("labels".into());
+        if self.with_mask {
+            names.push("mask".into());
+        }
+        names
+    }
 }
 
 impl ConvertOptions {
@@ -147,7 +168,9 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
         }
         let split_profile = profile.splits.entry(shard.split.name().to_owned()).or_default();
         let t = Instant::now();
-        if let Some(done) = rt.block_on(read_manifest(&out, &shard.name))? {
+        if let Some(done) = rt.block_on(read_manifest(&out, &shard.name))?
+            && (!options.retry_skipped || done.skipped.is_empty())
+        {
             check_resumable(&out, shard, &done, options)?;
             split_profile.shards_resumed += 1;
             shard.records.iter().for_each(|_| on_patch());
@@ -205,6 +228,18 @@ fn check_resumable(out: &Store, shard: &PlannedShard, done: &ShardManifest, opti
             .iter()
             .filter(|(on, _)| *on)
             .all(|(_, ext)| done.files.contains_key(&format!("{split}/{}.{ext}", shard.name)));
+    let tensors = options.tensors();
+    if !done.tensors.is_empty() && done.tensors != tensors {
+        return Err(Error::Manifest {
+            url: out.url_of(&manifest_key(&shard.name)),
+            reason: format!(
+                "this output's samples hold {} but this run would write {} (--with-s1 or a label raster differ); \
+                 write to a new --out",
+                done.tensors.join(","),
+                tensors.join(",")
+            ),
+        });
+    }
     if kept == done.patch_ids.iter().map(String::as_str).collect::<Vec<_>>()
         && skipped.len() + kept.len() == planned.len()
         && formats_ok
@@ -292,6 +327,7 @@ fn write_shard(
         skipped,
         files,
         stats: merge_all(stats.iter().map(Vec::as_slice)),
+        tensors: options.tensors(),
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Options(e.to_string()))?;
     rt.block_on(out.put(&manifest_key(&shard.name), json.into()))?;

@@ -38,6 +38,7 @@ fn options(out: &Path) -> ConvertOptions {
         target_shard_mb: 2.0,
         shard: ShardSpec::ALL,
         on_error: OnError::Skip,
+        retry_skipped: false,
         with_s1: true,
         with_mask: false,
         threads: 2,
@@ -228,6 +229,23 @@ fn bad_patches_are_skipped_and_reported_or_fail_the_run() {
         ["train", "validation", "test"].iter().map(|s| index["splits"][s]["skipped"].as_u64().unwrap_or(0)).sum();
     assert_eq!(skipped, 4, "skipped patches are counted in the index, never silently dropped");
 
+    // Repaired: patch 1's B03 is back. A plain rerun keeps the finished shards; --retry-skipped converts the
+    // shards with skipped patches again and takes the repaired one in.
+    let good_b03 = catalog.records[0].path(Sensor::S2, "B03").expect("path").to_owned();
+    let mut repaired = catalog.clone();
+    edit(&mut repaired.records[1], "B03", good_b03);
+    let plain = convert(&repaired, &ConvertOptions { with_s1: false, ..options(&out) }, &|| {}).expect("rerun");
+    assert_eq!(plain.patches_converted, 0, "finished shards are kept without --retry-skipped");
+    let retry = ConvertOptions { with_s1: false, retry_skipped: true, ..options(&out) };
+    let profile = convert(&repaired, &retry, &|| {}).expect("retry");
+    assert_eq!(profile.skipped.len(), 3, "{:?}", profile.skipped);
+    assert!(profile.skipped.iter().all(|s| s.patch_id != repaired.records[1].patch_id));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).expect("index")).expect("json");
+    let skipped: u64 =
+        ["train", "validation", "test"].iter().map(|s| index["splits"][s]["skipped"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(skipped, 3, "the index counts the repaired patch as converted");
+
     let failing = dir.path().join("fail");
     let err =
         convert(&catalog, &ConvertOptions { on_error: OnError::Fail, with_s1: false, ..options(&failing) }, &|| {})
@@ -296,4 +314,22 @@ fn label_rasters_become_mask_tensors() {
         }
     }
     assert_eq!(seen, 4);
+}
+
+#[test]
+fn a_rerun_with_other_tensors_is_refused_not_resumed() {
+    // Few patches and large shards: the plan (patch lists) is the same with and without Sentinel-1, so only the
+    // recorded tensors tell the two conversions apart.
+    let Some(catalog) = catalog(6) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let without = ConvertOptions { with_s1: false, target_shard_mb: 500.0, ..options(dir.path()) };
+    convert(&catalog, &without, &|| {}).expect("first run");
+    let before = tree(dir.path());
+    let err = convert(&catalog, &ConvertOptions { with_s1: true, ..without.clone() }, &|| {}).expect_err("refused");
+    let text = format!("{err}: {err:?}");
+    assert!(text.contains("s2,labels but this run would write s2,s1,labels"), "{text}");
+    assert_eq!(tree(dir.path()), before, "nothing new was written");
+    // The same options resume (nothing to do) as before.
+    let profile = convert(&catalog, &without, &|| {}).expect("rerun");
+    assert!(profile.complete && profile.patches_converted == 0, "{profile:?}");
 }
