@@ -165,9 +165,9 @@ fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
 /// A stage's error told in terms of the destination: the working files (`<work>/product.tif`, its derived maps
 /// `<work>/product_ndvi.tif`, their `.partial`s) are named by where they were going, not by a hidden folder.
 fn at_dest(e: &(dyn std::error::Error + 'static), work: &Path, dest: &str) -> Box<dyn std::error::Error + Send + Sync> {
-    let stem = derived_dest(dest, "x");
-    let stem = stem.strip_suffix("_x.tif").unwrap_or(dest);
-    eoforge_cli::error_chain(e).replace(&format!("{}/product", work.display()), stem).into()
+    eoforge_cli::error_chain(e)
+        .replace(&format!("{}/product", work.display()), eoforge_products::product_stem(dest))
+        .into()
 }
 
 /// QC and publishing of a finished product set, with one line per report and per outcome on stderr.

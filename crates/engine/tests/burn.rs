@@ -143,7 +143,7 @@ fn a_burn_network_with_the_wrong_output_is_refused_and_nothing_is_published() {
     let out = dir.path().join("wrong.tif");
     let opts = EngineOptions { window: 32, halo: 4, crop: Some(Window::new(0, 0, 64, 64)), ..EngineOptions::default() };
     let err = run(&input.display().to_string(), &out, &mut model, &opts).expect_err("a wrong shape must fail");
-    let text = common::chain(&err);
+    let text = eoforge_cli::error_chain(&err);
     assert!(text.contains("returned (9, 2, 320, 320), expected (9, 2, 32, 32)"), "{text}");
     assert!(!out.exists(), "nothing published");
 
@@ -151,7 +151,7 @@ fn a_burn_network_with_the_wrong_output_is_refused_and_nothing_is_published() {
     let mut model = BurnModel::<Flex, _>::new(ConvUpsample::<Flex>::new(&device, 1), device, OUT, 1);
     let opts = EngineOptions { bands: Some(vec![1, 2, 3]), ..opts };
     let err = run(&input.display().to_string(), &out, &mut model, &opts).expect_err("wrong band count must fail");
-    let text = common::chain(&err);
+    let text = eoforge_cli::error_chain(&err);
     assert!(text.contains("panicked on a") && text.contains("x3x"), "{text}");
     assert!(!out.exists(), "nothing published");
 }

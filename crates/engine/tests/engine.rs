@@ -128,7 +128,7 @@ fn unsafe_batches_and_broken_models_are_refused() {
         &options(),
     )
     .expect_err("wrong shape");
-    assert!(common::chain(&err).contains("expected"), "{err}");
+    assert!(eoforge_cli::error_chain(&err).contains("expected"), "{err}");
     let err = run(
         &input.display().to_string(),
         &out,
@@ -136,7 +136,7 @@ fn unsafe_batches_and_broken_models_are_refused() {
         &options(),
     )
     .expect_err("model error");
-    assert!(common::chain(&err).contains("CUDA out of memory"), "{err}");
+    assert!(eoforge_cli::error_chain(&err).contains("CUDA out of memory"), "{err}");
     let names = vec!["red".to_owned(), "nir".to_owned()];
     let opts = EngineOptions { out_band_descriptions: names, ..options() };
     let err = run(&input.display().to_string(), &out, &mut FnModel::new(4, 1, Ok), &opts).expect_err("names");

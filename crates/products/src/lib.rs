@@ -22,7 +22,7 @@ mod scenes;
 mod work;
 
 pub use crate::error::{Error, Result};
-pub use crate::naming::{derived_dest, profile_key, rejected_report_key, report_key};
+pub use crate::naming::{derived_dest, product_stem, profile_key, rejected_report_key, report_key};
 pub use crate::publish::{Outcome, ProductSet, Published, publish_file};
 pub use crate::record::{Existing, ProductStamp, existing, sha256_file};
 pub use crate::scenes::{Scene, read_scene_list};

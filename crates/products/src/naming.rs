@@ -3,10 +3,13 @@
 /// The destination of derived map `name` of the product published at `dest`: `<dest without .tif/.tiff, any
 /// case>_<name>.tif`, e.g. `s3://maps/T29RKH.TIF` → `s3://maps/T29RKH_ndvi.tif`.
 pub fn derived_dest(dest: &str, name: &str) -> String {
+    format!("{}_{name}.tif", product_stem(dest))
+}
+
+/// `dest` without its `.tif`/`.tiff` extension (any case): what derived maps and working files are named after.
+pub fn product_stem(dest: &str) -> &str {
     let lower = dest.to_ascii_lowercase();
-    let stem =
-        [".tif", ".tiff"].iter().find(|ext| lower.ends_with(*ext)).map_or(dest, |ext| &dest[..dest.len() - ext.len()]);
-    format!("{stem}_{name}.tif")
+    [".tif", ".tiff"].iter().find(|ext| lower.ends_with(*ext)).map_or(dest, |ext| &dest[..dest.len() - ext.len()])
 }
 
 /// The key of `product_key`'s passing QC report and record: `<key>.qc.json`.

@@ -93,7 +93,7 @@ impl ProductSet {
             }
             let outcome =
                 publish_file(&self.product, &self.dest, &report, &self.options, self.force, true, options).await?;
-            stages.0.insert("publish".into(), started.elapsed().as_secs_f64());
+            stages.add("publish", started.elapsed().as_secs_f64());
             Some(outcome)
         } else {
             put_json(&store, &rejected_report_key(&key), &serde_json::to_value(&report).unwrap_or_default()).await?;

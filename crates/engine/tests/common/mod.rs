@@ -37,16 +37,3 @@ pub(crate) fn scene(dir: &Path) -> Option<(PathBuf, Array3<u16>)> {
     w.finish(None).expect("finish");
     Some((path, data))
 }
-
-/// An error and its sources as one line, as the binaries print it.
-#[allow(dead_code)] // not every test binary reports errors
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
-}
