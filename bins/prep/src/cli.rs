@@ -247,9 +247,13 @@ pub struct ShardArgs {
     #[arg(long)]
     pub with_s1: bool,
 
-    /// Threads reading patches (0 = all cores; `--threads` is an older name for it).
+    /// Threads decoding patches (0 = all cores; `--threads` is an older name for it).
     #[arg(short = 'j', long = "jobs", visible_alias = "threads", default_value_t = 0, value_name = "N")]
     pub threads: usize,
+
+    /// Requests in flight when the patches are on object storage (every file of a patch is fetched at once).
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub requests_in_flight: u32,
 }
 
 /// Shard formats.

@@ -177,6 +177,7 @@ fn shard(args: &ShardArgs, options: StoreOptions) -> Result {
         with_s1: args.with_s1,
         with_mask: false,
         threads: args.threads,
+        requests_in_flight: args.requests_in_flight as usize,
         store: options,
         catalog_load_s: t.elapsed().as_secs_f64(),
     };

@@ -8,12 +8,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A patch could not be converted and the policy is `--on-error fail`.
-    #[error("patch `{patch_id}`: {reason}")]
+    #[error("patch `{patch_id}`")]
     BadPatch {
         /// The patch.
         patch_id: String,
         /// What is wrong (missing band, truncated file, wrong size, all nodata, …).
-        reason: String,
+        #[source]
+        source: crate::patch::PatchError,
     },
     /// Invalid options.
     #[error("invalid conversion options: {0}")]

@@ -5,7 +5,9 @@ BigEarthNet-style patches to training shards.
 - [`plan`]: which patches go to which shard — by id hash and seed, never by input order, so every worker of a
   `--shard i/n` array agrees and the union of n runs equals one full run.
 - [`read_patch`]: 12 Sentinel-2 bands at 10/20/60 m resampled (bilinear) onto the 10 m grid as `(12, 120, 120)`
-  u16, optional Sentinel-1 VV/VH, 19-class multi-hot labels.
+  u16, optional Sentinel-1 VV/VH, 19-class multi-hot labels. Files are fetched whole ([`fetch_local`],
+  [`fetch_remote`] with every file of a patch in flight) and decoded in memory ([`decode_patch`]), GDAL reading
+  only the layouts the in-memory decoder declines, with the same result.
 - [`convert`]: this worker's shards as WebDataset tar and/or Parquet, each published atomically and recorded in
   a manifest, so a killed run resumes where it stopped and produces byte-identical shards; channel statistics of
   the training split in `stats.json`; timings and throughput in `profile/`.
@@ -19,7 +21,10 @@ mod profile;
 mod run;
 
 pub use crate::error::{Error, Result};
-pub use crate::patch::{PATCH_SIZE, PatchData, read_patch, to_sample};
+pub use crate::patch::{
+    PATCH_SIZE, PatchData, PatchError, PatchFiles, decode_patch, fetch_local, fetch_remote, patch_urls, read_patch,
+    to_sample,
+};
 pub use crate::plan::{PlannedShard, plan};
 pub use crate::profile::{Profile, SkippedPatch, SplitProfile};
 pub use crate::run::{ConvertOptions, Formats, OnError, ShardManifest, convert};

@@ -11,14 +11,17 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use eoforge_catalog::{Catalog, S2_BANDS};
+use std::sync::Arc;
+
+use eoforge_catalog::{Catalog, PatchRecord, S2_BANDS};
 use eoforge_sampling::{ShardSpec, Split, SplitRatios};
-use eoforge_shards::{ChannelStats, StatsReport, merge_all, parquet_shard, sample_stats, webdataset_tar};
-use eoforge_storage::{Store, StoreOptions};
+use eoforge_shards::{ChannelStats, Sample, StatsReport, merge_all, parquet_shard, sample_stats, webdataset_tar};
+use eoforge_storage::{Store, StoreOptions, StoreUrl, UrlReader};
+use futures::StreamExt;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::patch::{PATCH_SIZE, read_patch, to_sample};
+use crate::patch::{PATCH_SIZE, PatchError, PatchFiles, decode_patch, fetch_local, fetch_remote, to_sample};
 use crate::plan::{PlannedShard, plan};
 use crate::profile::{Profile, SkippedPatch};
 use eoforge_profile::peak_rss_mib;
@@ -69,8 +72,10 @@ pub struct ConvertOptions {
     pub with_s1: bool,
     /// Add each patch's `label_raster` as a `mask` tensor (set automatically when the catalog has that column).
     pub with_mask: bool,
-    /// Threads reading patches (0 = all cores).
+    /// Threads decoding patches (0 = all cores).
     pub threads: usize,
+    /// Requests in flight when the patches' files are on object storage (every file of a patch is fetched at once).
+    pub requests_in_flight: usize,
     /// Store settings for inputs and outputs.
     pub store: StoreOptions,
     /// Seconds the caller spent loading the catalog (reported in the profile).
@@ -176,7 +181,7 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
             shard.records.iter().for_each(|_| on_patch());
             continue;
         }
-        let manifest = pool.install(|| write_shard(&rt, &out, shard, options, on_patch))?;
+        let manifest = write_shard(&rt, &pool, &out, shard, options, on_patch)?;
         let written: u64 = manifest.files.values().sum();
         split_profile.seconds += t.elapsed().as_secs_f64();
         split_profile.shards_written += 1;
@@ -259,29 +264,86 @@ fn manifest_key(name: &str) -> String {
     format!("_manifest/{name}.json")
 }
 
+/// A converted patch: its shard sample and channel statistics.
+type Converted = std::result::Result<(Sample, Vec<ChannelStats>), PatchError>;
+
+/// Whether `url` names a local file (read straight from disk rather than through a store).
+fn is_local(url: &str) -> bool {
+    StoreUrl::parse(url).ok().is_some_and(|u| u.local_path().is_some())
+}
+
+/// Decodes a patch from its files and turns it into a sample with its statistics.
+fn convert_patch(record: &PatchRecord, files: &PatchFiles, split: &str, options: &ConvertOptions) -> Converted {
+    let data = decode_patch(record, files, options.with_s1, options.with_mask, &options.store)?;
+    let f64s = data.s2.mapv(f64::from);
+    let stats = sample_stats(&f64s.view(), Some(0.0));
+    Ok((to_sample(record, split, &data), stats))
+}
+
+/// Patches on object storage: every file of `requests_in_flight / files per patch` patches in flight at once on
+/// the runtime, each patch decoded on the pool as soon as its files arrive; results in the shard's order.
+fn read_remote(
+    rt: &tokio::runtime::Runtime,
+    pool: &rayon::ThreadPool,
+    shard: &PlannedShard,
+    options: &ConvertOptions,
+    on_patch: &(dyn Fn() + Sync),
+) -> Vec<Converted> {
+    let reader = UrlReader::new(&options.store);
+    let options = Arc::new(options.clone());
+    let split = shard.split.name();
+    let files_per_patch = S2_BANDS.len() + if options.with_s1 { 2 } else { 0 } + usize::from(options.with_mask);
+    let patches_in_flight = (options.requests_in_flight / files_per_patch).max(1);
+    rt.block_on(
+        futures::stream::iter(&shard.records)
+            .map(|record| {
+                let (reader, options) = (&reader, Arc::clone(&options));
+                async move {
+                    let files = fetch_remote(reader, record, options.with_s1, options.with_mask).await;
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let record = record.clone();
+                    pool.spawn(move || {
+                        let converted = files.and_then(|files| convert_patch(&record, &files, split, &options));
+                        // The receiver waits below; it is gone only if this run is already unwinding.
+                        let _ = tx.send(converted);
+                    });
+                    let converted = rx.await.expect("the decoding task sends its result");
+                    on_patch();
+                    converted
+                }
+            })
+            .buffered(patches_in_flight)
+            .collect(),
+    )
+}
+
 /// Reads, encodes and publishes one shard, then its manifest entry.
 fn write_shard(
     rt: &tokio::runtime::Runtime,
+    pool: &rayon::ThreadPool,
     out: &Store,
     shard: &PlannedShard,
     options: &ConvertOptions,
     on_patch: &(dyn Fn() + Sync),
 ) -> Result<ShardManifest> {
     let split = shard.split.name();
-    let with_mask = options.with_mask;
-    let results: Vec<_> = shard
-        .records
-        .par_iter()
-        .map(|record| {
-            let read = read_patch(record, options.with_s1, with_mask, &options.store);
-            on_patch();
-            read.map(|data| {
-                let f64s = data.s2.mapv(f64::from);
-                let stats = sample_stats(&f64s.view(), Some(0.0));
-                (to_sample(record, split, &data), stats)
-            })
+    let remote = shard.records.iter().flat_map(|r| r.paths.values()).any(|url| !is_local(url));
+    let results = if remote {
+        read_remote(rt, pool, shard, options, on_patch)
+    } else {
+        pool.install(|| {
+            shard
+                .records
+                .par_iter()
+                .map(|record| {
+                    let files = fetch_local(record, options.with_s1, options.with_mask);
+                    let converted = files.and_then(|files| convert_patch(record, &files, split, options));
+                    on_patch();
+                    converted
+                })
+                .collect()
         })
-        .collect();
+    };
     let mut samples = Vec::with_capacity(results.len());
     let mut stats = Vec::with_capacity(results.len());
     let mut skipped = Vec::new();
@@ -291,11 +353,12 @@ fn write_shard(
                 samples.push(sample);
                 stats.push(s);
             }
-            Err(reason) if options.on_error == OnError::Skip => {
+            Err(error) if options.on_error == OnError::Skip => {
+                let reason = error.to_string();
                 tracing::warn!(patch = %record.patch_id, %reason, "skipping patch");
                 skipped.push(SkippedPatch { patch_id: record.patch_id.clone(), reason });
             }
-            Err(reason) => return Err(Error::BadPatch { patch_id: record.patch_id.clone(), reason }),
+            Err(source) => return Err(Error::BadPatch { patch_id: record.patch_id.clone(), source }),
         }
     }
     // Staging files of a killed earlier attempt at this shard (local outputs only).

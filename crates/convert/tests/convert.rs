@@ -42,6 +42,7 @@ fn options(out: &Path) -> ConvertOptions {
         with_s1: true,
         with_mask: false,
         threads: 2,
+        requests_in_flight: 64,
         store: StoreOptions::default(),
         catalog_load_s: 0.0,
     }
@@ -332,4 +333,57 @@ fn a_rerun_with_other_tensors_is_refused_not_resumed() {
     // The same options resume (nothing to do) as before.
     let profile = convert(&catalog, &without, &|| {}).expect("rerun");
     assert!(profile.complete && profile.patches_converted == 0, "{profile:?}");
+}
+
+/// The in-memory patch path equals GDAL's: each real patch decoded from its fetched files and, as the oracle,
+/// with no files at all (every band then read through GDAL), bit for bit with S1. Bands rewritten by
+/// `gdal_translate` into layouts the decoder reads (DEFLATE tiles, LZW with a predictor), declines (ZSTD) or leaves
+/// to GDAL's resampler (nodata values on a 20 m and a 60 m band) mix both paths in one patch.
+#[test]
+fn in_memory_decoding_equals_gdal_on_real_patches() {
+    let Some(catalog) = catalog(2) else { return };
+    let store = StoreOptions::default();
+    for record in &catalog.records {
+        let files = eoforge_convert::fetch_local(record, true, false).expect("fetch");
+        assert_eq!(files.0.len(), 14, "every band file is fetched");
+        let fast = eoforge_convert::decode_patch(record, &files, true, false, &store).expect("in memory");
+        let gdal = eoforge_convert::decode_patch(record, &Default::default(), true, false, &store).expect("gdal");
+        assert_eq!(fast.s2, gdal.s2, "{}", record.patch_id);
+        let (a, b) = (fast.s1.expect("s1"), gdal.s1.expect("s1"));
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{}: s1 differs", record.patch_id);
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut record = catalog.records[0].clone();
+    let rewrite = |band: &str, name: &str, args: &[&str]| {
+        let source = record.path(Sensor::S2, band).expect("path").trim_start_matches("file://").to_owned();
+        let out = dir.path().join(format!("{name}_{band}.tif")).display().to_string();
+        let mut all = vec!["-q"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[&source, &out]);
+        eoforge_testkit::gdal_tool("gdal_translate", &all);
+        out
+    };
+    let b04 = rewrite(
+        "B04",
+        "deflate_tiled",
+        &["-co", "COMPRESS=DEFLATE", "-co", "TILED=YES", "-co", "BLOCKXSIZE=16", "-co", "BLOCKYSIZE=16"],
+    );
+    // Nodata set to a value the band holds, so GDAL's masked resampling changes the result.
+    let first_value = |band: &str| {
+        let raster = eoforge_raster::Raster::open(record.path(Sensor::S2, band).expect("path")).expect("open");
+        raster.read_window::<u16>(eoforge_raster::Window::new(0, 0, 1, 1), None).expect("read")[[0, 0, 0]].to_string()
+    };
+    let b05 = rewrite("B05", "nodata", &["-a_nodata", &first_value("B05")]);
+    let b8a = rewrite("B8A", "lzw", &["-co", "COMPRESS=LZW", "-co", "PREDICTOR=2"]);
+    let b12 = rewrite("B12", "zstd", &["-co", "COMPRESS=ZSTD"]);
+    let b01 = rewrite("B01", "nodata", &["-a_nodata", &first_value("B01")]);
+    for (band, url) in [("B04", b04), ("B05", b05), ("B8A", b8a), ("B12", b12), ("B01", b01)] {
+        record.paths.insert(eoforge_catalog::path_column(Sensor::S2, band), url);
+    }
+    let files = eoforge_convert::fetch_local(&record, false, false).expect("fetch");
+    let fast = eoforge_convert::decode_patch(&record, &files, false, false, &store).expect("mixed paths");
+    let gdal = eoforge_convert::decode_patch(&record, &Default::default(), false, false, &store).expect("gdal");
+    assert_eq!(fast.s2, gdal.s2);
+    assert_ne!(fast.s2, eoforge_convert::read_patch(&catalog.records[0], false, false, &store).expect("read").s2);
 }

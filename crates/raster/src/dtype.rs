@@ -138,6 +138,8 @@ pub trait Pixel:
     fn put_le(self, out: &mut Vec<u8>);
     /// Writes the little-endian bytes into `out` (exactly `DTYPE.size()` bytes).
     fn write_le(self, out: &mut [u8]);
+    /// The value whose little-endian bytes start `bytes` (at least `DTYPE.size()` of them).
+    fn read_le(bytes: &[u8]) -> Self;
     /// `self - other`, wrapping for integers (TIFF horizontal predictor).
     fn wrapping_delta(self, other: Self) -> Self;
     /// Whether this is a floating-point NaN (always false for integers).
@@ -191,6 +193,12 @@ macro_rules! integer_pixel {
             #[inline]
             fn write_le(self, out: &mut [u8]) {
                 out.copy_from_slice(&self.to_le_bytes());
+            }
+            #[inline]
+            fn read_le(bytes: &[u8]) -> Self {
+                let mut le = [0u8; std::mem::size_of::<$t>()];
+                le.copy_from_slice(&bytes[..std::mem::size_of::<$t>()]);
+                <$t>::from_le_bytes(le)
             }
             #[inline]
             fn wrapping_delta(self, other: Self) -> Self {
@@ -248,6 +256,12 @@ macro_rules! float_pixel {
             #[inline]
             fn write_le(self, out: &mut [u8]) {
                 out.copy_from_slice(&self.to_le_bytes());
+            }
+            #[inline]
+            fn read_le(bytes: &[u8]) -> Self {
+                let mut le = [0u8; std::mem::size_of::<$t>()];
+                le.copy_from_slice(&bytes[..std::mem::size_of::<$t>()]);
+                <$t>::from_le_bytes(le)
             }
             #[inline]
             fn wrapping_delta(self, other: Self) -> Self {

@@ -14,6 +14,9 @@ Raster I/O for eoforge, on GDAL and ndarray.
   publishes it atomically; [`write_cog`] produces a COG with GDAL's driver; [`CogWriter`] streams tiles into a
   COG, compressing in parallel and reducing overviews on the fly with bounded memory; [`check_cog`] checks COG
   layout from Rust.
+- [`decode_geotiff`] decodes small single-band GeoTIFFs from bytes in memory without GDAL (GDAL stays the fallback
+  for other layouts), and [`upsample_bilinear`] upsamples by an integer factor exactly as GDAL's bilinear read
+  does: the fast path for reading millions of small patches.
 - Every [`Error`] names the file; bad input (missing file, not a raster, truncated TIFF, window outside the
   raster, unsupported dtype) is an error, never a panic.
 
@@ -38,6 +41,8 @@ pub use crate::geo::{Bounds, GeoTransform, Grid, Window};
 pub use crate::lzw::encode as lzw_encode;
 pub use crate::metadata::{BandMetadata, RasterMetadata};
 pub use crate::raster::{BandInfo, Raster, RasterInfo, Resampling, set_gdal_cache_mib};
+pub use crate::tiff_read::{DecodedBand, decode_geotiff};
+pub use crate::upsample::upsample_bilinear;
 pub use crate::write::{BigTiff, Compression, Predictor, RasterSpec, TiffOptions, TiledWriter, overview_factors};
 
 mod cog;
@@ -52,5 +57,7 @@ mod metadata;
 mod partial;
 mod raster;
 mod tiff_ifd;
+mod tiff_read;
+mod upsample;
 mod vsi;
 mod write;

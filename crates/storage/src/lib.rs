@@ -10,6 +10,7 @@ Object storage for eoforge: one [`Store`] type over local paths, `file://`, `s3:
 - [`Store::check_exist`] HEADs many keys concurrently and reports every missing one ([`ExistenceReport`]).
 - S3 settings ([`StoreOptions`]) come from the standard AWS environment or explicitly: custom endpoint,
   path-style, region, retries with backoff, timeouts. Secrets are wrapped in [`Secret`] and never printed.
+- [`UrlReader`] reads objects named by full URLs, opening each bucket or root once.
 - [`copy`] copies one object or a whole prefix between any two stores, streaming large objects.
 - Every [`Error`] names the full URL it concerns.
 
@@ -33,6 +34,7 @@ pub use crate::location::{Scheme, StoreUrl};
 pub use crate::options::{RetryOptions, S3Options, Secret, StoreOptions};
 pub use crate::store::{ObjectInfo, Store};
 pub use crate::transfer::{CopySummary, copy};
+pub use crate::url_reader::UrlReader;
 
 mod error;
 mod exists;
@@ -40,3 +42,4 @@ mod location;
 mod options;
 mod store;
 mod transfer;
+mod url_reader;
