@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use eoforge_catalog::{Catalog, PatchRecord, S2_BANDS};
 use eoforge_sampling::{ShardSpec, Split, SplitRatios};
-use eoforge_shards::{ChannelStats, Sample, StatsReport, merge_all, parquet_shard, sample_stats, webdataset_tar};
+use eoforge_shards::{ChannelStats, Sample, StatsReport, merge_all, parquet_shard, sample_stats_u16, webdataset_tar};
 use eoforge_storage::{Store, StoreOptions, StoreUrl, UrlReader};
 use futures::StreamExt;
 use rayon::prelude::*;
@@ -151,6 +151,7 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
         .build()
         .map_err(|e| Error::Options(e.to_string()))?;
 
+    let mut resumed = Vec::new();
     let t = Instant::now();
     let shards = plan(catalog, options.fraction, options.seed, &options.ratios, options.patches_per_shard());
     let mut profile = Profile {
@@ -167,30 +168,50 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
 
     let t_convert = Instant::now();
     let mut bytes_out = 0u64;
-    for (number, shard) in shards.iter().enumerate() {
-        if !options.shard.owns(number) {
-            continue;
+    // Shard k is encoded and published on its own thread while shard k + 1 is read: one publisher in flight.
+    std::thread::scope(|scope| -> Result<()> {
+        let mut record = |published: std::thread::Result<Result<ShardManifest>>, shard: &PlannedShard, t: Instant| {
+            let manifest = published.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            let written: u64 = manifest.files.values().sum();
+            let split_profile = profile.splits.entry(shard.split.name().to_owned()).or_default();
+            split_profile.seconds += t.elapsed().as_secs_f64();
+            split_profile.shards_written += 1;
+            split_profile.patches += manifest.patch_ids.len();
+            split_profile.bytes_out += written;
+            bytes_out += written;
+            profile.patches_converted += manifest.patch_ids.len();
+            profile.skipped.extend(manifest.skipped.iter().cloned());
+            tracing::info!(shard = %shard.name, samples = manifest.patch_ids.len(), bytes = written, "shard written");
+            Ok::<_, Error>(())
+        };
+        let mut pending = None;
+        for (number, shard) in shards.iter().enumerate() {
+            if !options.shard.owns(number) {
+                continue;
+            }
+            let t = Instant::now();
+            if let Some(done) = rt.block_on(read_manifest(&out, &shard.name))?
+                && (!options.retry_skipped || done.skipped.is_empty())
+            {
+                check_resumable(&out, shard, &done, options)?;
+                resumed.push(shard.split.name());
+                shard.records.iter().for_each(|_| on_patch());
+                continue;
+            }
+            let read = read_shard(&rt, &pool, shard, options, on_patch)?;
+            if let Some((handle, shard, t)) = pending.take() {
+                record(std::thread::ScopedJoinHandle::join(handle), shard, t)?;
+            }
+            let (rt, out) = (&rt, &out);
+            pending = Some((scope.spawn(move || publish_shard(rt, out, shard, read, options)), shard, t));
         }
-        let split_profile = profile.splits.entry(shard.split.name().to_owned()).or_default();
-        let t = Instant::now();
-        if let Some(done) = rt.block_on(read_manifest(&out, &shard.name))?
-            && (!options.retry_skipped || done.skipped.is_empty())
-        {
-            check_resumable(&out, shard, &done, options)?;
-            split_profile.shards_resumed += 1;
-            shard.records.iter().for_each(|_| on_patch());
-            continue;
+        if let Some((handle, shard, t)) = pending.take() {
+            record(std::thread::ScopedJoinHandle::join(handle), shard, t)?;
         }
-        let manifest = write_shard(&rt, &pool, &out, shard, options, on_patch)?;
-        let written: u64 = manifest.files.values().sum();
-        split_profile.seconds += t.elapsed().as_secs_f64();
-        split_profile.shards_written += 1;
-        split_profile.patches += manifest.patch_ids.len();
-        split_profile.bytes_out += written;
-        bytes_out += written;
-        profile.patches_converted += manifest.patch_ids.len();
-        profile.skipped.extend(manifest.skipped.iter().cloned());
-        tracing::info!(shard = %shard.name, samples = manifest.patch_ids.len(), bytes = written, "shard written");
+        Ok(())
+    })?;
+    for split in resumed {
+        profile.splits.entry(split.to_owned()).or_default().shards_resumed += 1;
     }
     let convert_s = t_convert.elapsed().as_secs_f64();
     profile.stages.add("convert", convert_s);
@@ -275,8 +296,7 @@ fn is_local(url: &str) -> bool {
 /// Decodes a patch from its files and turns it into a sample with its statistics.
 fn convert_patch(record: &PatchRecord, files: &PatchFiles, split: &str, options: &ConvertOptions) -> Converted {
     let data = decode_patch(record, files, options.with_s1, options.with_mask, &options.store)?;
-    let f64s = data.s2.mapv(f64::from);
-    let stats = sample_stats(&f64s.view(), Some(0.0));
+    let stats = sample_stats_u16(&data.s2.view(), Some(0));
     Ok((to_sample(record, split, &data), stats))
 }
 
@@ -317,15 +337,21 @@ fn read_remote(
     )
 }
 
-/// Reads, encodes and publishes one shard, then its manifest entry.
-fn write_shard(
+/// A shard's samples, read and converted, with their statistics and the patches left out.
+struct ReadShard {
+    samples: Vec<Sample>,
+    stats: Vec<Vec<ChannelStats>>,
+    skipped: Vec<SkippedPatch>,
+}
+
+/// Reads and converts one shard's patches (in parallel on `pool`), applying the bad-patch policy.
+fn read_shard(
     rt: &tokio::runtime::Runtime,
     pool: &rayon::ThreadPool,
-    out: &Store,
     shard: &PlannedShard,
     options: &ConvertOptions,
     on_patch: &(dyn Fn() + Sync),
-) -> Result<ShardManifest> {
+) -> Result<ReadShard> {
     let split = shard.split.name();
     let remote = shard.records.iter().flat_map(|r| r.paths.values()).any(|url| !is_local(url));
     let results = if remote {
@@ -361,6 +387,19 @@ fn write_shard(
             Err(source) => return Err(Error::BadPatch { patch_id: record.patch_id.clone(), source }),
         }
     }
+    Ok(ReadShard { samples, stats, skipped })
+}
+
+/// Encodes and publishes one shard's files, then its manifest entry.
+fn publish_shard(
+    rt: &tokio::runtime::Runtime,
+    out: &Store,
+    shard: &PlannedShard,
+    read: ReadShard,
+    options: &ConvertOptions,
+) -> Result<ShardManifest> {
+    let ReadShard { samples, stats, skipped } = read;
+    let split = shard.split.name();
     // Staging files of a killed earlier attempt at this shard (local outputs only).
     for key in
         [format!("{split}/{}.tar", shard.name), format!("{split}/{}.parquet", shard.name), manifest_key(&shard.name)]

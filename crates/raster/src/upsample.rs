@@ -11,10 +11,13 @@ use crate::dtype::{DataType, Pixel};
 /// Largest source (pixels) this reproduces GDAL for: GDAL reads bigger sources in chunks, which this does not model.
 const MAX_SOURCE_PIXELS: usize = 256 * 256;
 
-/// The taps of one output position along an axis: first source index and its weights.
+/// The taps of one output position along an axis: first source index, weights (GDAL includes taps of weight 0
+/// at the kernel's edge; so does this, as `NaN * 0` must still reach the sum) and their count (at most 3).
+#[derive(Clone, Copy)]
 struct Taps {
     first: usize,
-    weights: Vec<f64>,
+    weights: [f64; 3],
+    count: usize,
 }
 
 /// GDAL's bilinear taps for `n * factor` output positions over `n` source positions.
@@ -27,18 +30,17 @@ fn taps(n: usize, factor: usize) -> Vec<Taps> {
             let stop = (((centre + 1.0) + 0.5) as usize).min(n);
             let mut d = (start as f64 - centre) + 0.5;
             let mut sum = 0.0;
-            let mut weights = Vec::with_capacity(stop.saturating_sub(start));
-            for _ in start..stop {
-                let w = if d.abs() <= 1.0 { 1.0 - d.abs() } else { 0.0 };
-                weights.push(w);
-                sum += w;
+            let mut taps = Taps { first: start, weights: [0.0; 3], count: stop.saturating_sub(start).min(3) };
+            for w in &mut taps.weights[..taps.count] {
+                *w = if d.abs() <= 1.0 { 1.0 - d.abs() } else { 0.0 };
+                sum += *w;
                 d += 1.0;
             }
             if sum != 0.0 {
                 let inverse = 1.0 / sum;
-                weights.iter_mut().for_each(|w| *w *= inverse);
+                taps.weights[..taps.count].iter_mut().for_each(|w| *w *= inverse);
             }
-            Taps { first: start, weights }
+            taps
         })
         .collect()
 }
@@ -57,30 +59,37 @@ pub fn upsample_bilinear<T: Pixel>(source: ArrayView2<'_, T>, factor: usize) -> 
     let out_cols = cols * factor;
     let across = taps(cols, factor);
     let down = taps(rows, factor);
+    // Horizontal pass: each source row onto the output columns, in f64.
     let mut horizontal = vec![0f64; rows * out_cols];
-    for (row, line) in source.rows().into_iter().zip(horizontal.chunks_exact_mut(out_cols)) {
+    let mut row = vec![0f64; cols];
+    for (source_row, line) in source.rows().into_iter().zip(horizontal.chunks_exact_mut(out_cols)) {
+        row.iter_mut().zip(source_row).for_each(|(r, v)| *r = v.to_f64());
         for (out, tap) in line.iter_mut().zip(&across) {
             let mut acc = 0.0;
-            for (k, w) in tap.weights.iter().enumerate() {
-                acc += row[tap.first + k].to_f64() * w;
+            for k in 0..tap.count {
+                acc += row[tap.first + k] * tap.weights[k];
             }
             *out = acc;
         }
     }
+    // Vertical pass: whole output rows from up to three horizontal rows, rounded to f32 as GDAL stores them.
     let integer = T::DTYPE == DataType::UInt16;
     let mut out = Array2::<T>::default((rows * factor, out_cols));
-    for (line, tap) in out.rows_mut().into_iter().zip(&down) {
-        for (c, value) in line.into_iter().enumerate() {
-            let mut acc = 0.0;
-            for (k, w) in tap.weights.iter().enumerate() {
-                acc += horizontal[(tap.first + k) * out_cols + c] * w;
-            }
-            let f = acc as f32;
+    let mut acc = vec![0f64; out_cols];
+    for (mut line, tap) in out.rows_mut().into_iter().zip(&down) {
+        acc.fill(0.0);
+        for k in 0..tap.count {
+            let w = tap.weights[k];
+            let above = &horizontal[(tap.first + k) * out_cols..][..out_cols];
+            acc.iter_mut().zip(above).for_each(|(a, h)| *a += h * w);
+        }
+        for (value, a) in line.iter_mut().zip(&acc) {
+            let f = *a as f32;
             *value = if integer {
                 // GDAL's float → UInt16 copy: add 0.5 in f32, clamp to [0.5, 65535], truncate (NaN becomes 0).
-                T::from_f64(f64::from(((f + 0.5).max(0.5).min(65_535.0)).trunc()))
+                T::from_f32(((f + 0.5).max(0.5).min(65_535.0) as u16).into())
             } else {
-                T::from_f64(f64::from(f))
+                T::from_f32(f)
             };
         }
     }

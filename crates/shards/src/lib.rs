@@ -19,5 +19,5 @@ mod stats;
 mod tar;
 
 pub use crate::sample::{Error, Sample, Tensor, parquet_shard, webdataset_tar};
-pub use crate::stats::{ChannelStats, StatsReport, merge_all, sample_stats};
+pub use crate::stats::{ChannelStats, StatsReport, merge_all, sample_stats, sample_stats_u16};
 pub use crate::tar::{NameTooLong, TarBuilder};

@@ -10,6 +10,8 @@ pub trait NpyElement: Copy + 'static {
     const DTYPE: &'static str;
     /// Appends the little-endian bytes of `self`.
     fn put_le(self, out: &mut Vec<u8>);
+    /// Writes the little-endian bytes of `self` into `out` (exactly its size).
+    fn write_le(&self, out: &mut [u8]);
     /// Reads a value from little-endian bytes.
     fn get_le(bytes: &[u8]) -> Self;
 }
@@ -21,6 +23,10 @@ macro_rules! npy_element {
             const DTYPE: &'static str = $dtype;
             fn put_le(self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
+            }
+            #[inline]
+            fn write_le(&self, out: &mut [u8]) {
+                out.copy_from_slice(&self.to_le_bytes());
             }
             fn get_le(bytes: &[u8]) -> Self {
                 let mut raw = [0u8; std::mem::size_of::<$t>()];
@@ -37,9 +43,12 @@ npy_element!(f32, "<f4", "float32");
 
 /// The array's elements as little-endian bytes in C (row-major) order.
 pub fn raw_le_bytes<T: NpyElement>(array: &ArrayViewD<'_, T>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(array.len() * std::mem::size_of::<T>());
-    for v in array {
-        v.put_le(&mut out);
+    let size = std::mem::size_of::<T>();
+    let mut out = vec![0u8; array.len() * size];
+    match array.as_slice() {
+        // Contiguous arrays (all of ours): fixed-size chunks the compiler turns into a plain copy.
+        Some(values) => out.chunks_exact_mut(size).zip(values).for_each(|(o, v)| v.write_le(o)),
+        None => out.chunks_exact_mut(size).zip(array.iter()).for_each(|(o, v)| v.write_le(o)),
     }
     out
 }

@@ -37,6 +37,30 @@ impl ChannelStats {
         Self { count, mean, m2, min, max }
     }
 
+    /// Statistics of 16-bit unsigned values, skipping `nodata`, from exact integer moments: count, sum and sum of
+    /// squares are exact in integers, so `m2 = (n·Σv² − (Σv)²) / n` has a single rounding (the f64 path sums
+    /// squared deviations one by one). Up to 2³² values.
+    pub fn of_u16(values: &[u16], nodata: Option<u16>) -> Self {
+        // Squares are below 2^32, so their u64 sum is exact for up to 2^32 values.
+        let (mut count, mut sum, mut squares, mut min, mut max) = (0u64, 0u64, 0u64, u16::MAX, 0u16);
+        for &v in values {
+            if Some(v) == nodata {
+                continue;
+            }
+            count += 1;
+            sum += u64::from(v);
+            squares += u64::from(v) * u64::from(v);
+            min = min.min(v);
+            max = max.max(v);
+        }
+        if count == 0 {
+            return Self::default();
+        }
+        let n = u128::from(count);
+        let m2 = (n * u128::from(squares) - u128::from(sum) * u128::from(sum)) as f64 / count as f64;
+        Self { count, mean: sum as f64 / count as f64, m2, min: f64::from(min), max: f64::from(max) }
+    }
+
     /// Combines two disjoint sets of values.
     pub fn merge(&self, other: &Self) -> Self {
         if other.count == 0 {
@@ -56,6 +80,17 @@ impl ChannelStats {
     pub fn std(&self) -> f64 {
         if self.count == 0 { 0.0 } else { (self.m2 / self.count as f64).sqrt() }
     }
+}
+
+/// Statistics of every channel of a `(channels, rows, cols)` sample of 16-bit values ([`ChannelStats::of_u16`]).
+pub fn sample_stats_u16(sample: &ArrayView3<'_, u16>, nodata: Option<u16>) -> Vec<ChannelStats> {
+    sample
+        .axis_iter(Axis(0))
+        .map(|plane| match plane.as_slice() {
+            Some(values) => ChannelStats::of_u16(values, nodata),
+            None => ChannelStats::of_u16(&plane.iter().copied().collect::<Vec<_>>(), nodata),
+        })
+        .collect()
 }
 
 /// Statistics of every channel of a `(channels, rows, cols)` sample.
@@ -125,5 +160,21 @@ mod tests {
         assert!((merged.min - 0.5).abs() < 1e-12 && (merged.max - 100.5).abs() < 1e-12);
         let skip = ChannelStats::of([0.0, 2.0, 4.0].into_iter(), Some(0.0));
         assert_eq!((skip.count, skip.mean), (2, 3.0));
+    }
+
+    #[test]
+    fn integer_moments_match_the_two_pass_statistics() {
+        let values: Vec<u16> = (0..20_000u64).map(|i| ((i * 7919 + i * i * 31) % 65_536) as u16).collect();
+        for nodata in [None, Some(values[3]), Some(0)] {
+            let exact = ChannelStats::of_u16(&values, nodata);
+            let two_pass = ChannelStats::of(values.iter().map(|v| f64::from(*v)), nodata.map(f64::from));
+            assert_eq!(
+                (exact.count, exact.mean, exact.min, exact.max),
+                (two_pass.count, two_pass.mean, two_pass.min, two_pass.max)
+            );
+            assert!((exact.m2 - two_pass.m2).abs() <= 1e-12 * two_pass.m2, "{exact:?} vs {two_pass:?}");
+        }
+        assert_eq!(ChannelStats::of_u16(&[5, 5], Some(5)), ChannelStats::default());
+        assert_eq!(ChannelStats::of_u16(&[65_535; 3], None).m2, 0.0);
     }
 }
