@@ -152,6 +152,8 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
         .map_err(|e| Error::Options(e.to_string()))?;
 
     let mut resumed = Vec::new();
+    // One client per bucket for the whole run, so connections are reused from shard to shard.
+    let reader = UrlReader::new(&options.store);
     let t = Instant::now();
     let shards = plan(catalog, options.fraction, options.seed, &options.ratios, options.patches_per_shard());
     let mut profile = Profile {
@@ -198,7 +200,7 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
                 shard.records.iter().for_each(|_| on_patch());
                 continue;
             }
-            let read = read_shard(&rt, &pool, shard, options, on_patch)?;
+            let read = read_shard(&reader, &rt, &pool, shard, options, on_patch)?;
             if let Some((handle, shard, t)) = pending.take() {
                 record(std::thread::ScopedJoinHandle::join(handle), shard, t)?;
             }
@@ -303,13 +305,13 @@ fn convert_patch(record: &PatchRecord, files: &PatchFiles, split: &str, options:
 /// Patches on object storage: every file of `requests_in_flight / files per patch` patches in flight at once on
 /// the runtime, each patch decoded on the pool as soon as its files arrive; results in the shard's order.
 fn read_remote(
+    reader: &UrlReader,
     rt: &tokio::runtime::Runtime,
     pool: &rayon::ThreadPool,
     shard: &PlannedShard,
     options: &ConvertOptions,
     on_patch: &(dyn Fn() + Sync),
 ) -> Vec<Converted> {
-    let reader = UrlReader::new(&options.store);
     let options = Arc::new(options.clone());
     let split = shard.split.name();
     let files_per_patch = S2_BANDS.len() + if options.with_s1 { 2 } else { 0 } + usize::from(options.with_mask);
@@ -317,7 +319,7 @@ fn read_remote(
     rt.block_on(
         futures::stream::iter(&shard.records)
             .map(|record| {
-                let (reader, options) = (&reader, Arc::clone(&options));
+                let options = Arc::clone(&options);
                 async move {
                     let files = fetch_remote(reader, record, options.with_s1, options.with_mask).await;
                     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -346,6 +348,7 @@ struct ReadShard {
 
 /// Reads and converts one shard's patches (in parallel on `pool`), applying the bad-patch policy.
 fn read_shard(
+    reader: &UrlReader,
     rt: &tokio::runtime::Runtime,
     pool: &rayon::ThreadPool,
     shard: &PlannedShard,
@@ -355,7 +358,7 @@ fn read_shard(
     let split = shard.split.name();
     let remote = shard.records.iter().flat_map(|r| r.paths.values()).any(|url| !is_local(url));
     let results = if remote {
-        read_remote(rt, pool, shard, options, on_patch)
+        read_remote(reader, rt, pool, shard, options, on_patch)
     } else {
         pool.install(|| {
             shard
