@@ -51,7 +51,7 @@ pub enum PatchError {
         /// The band.
         band: String,
         /// The storage error (it names the URL).
-        error: eoforge_storage::Error,
+        error: Box<eoforge_storage::Error>,
     },
     /// A band's file could not be decoded or resampled.
     #[error("{band}: {error}")]
@@ -59,7 +59,7 @@ pub enum PatchError {
         /// The band.
         band: String,
         /// The raster error (it names the file).
-        error: eoforge_raster::Error,
+        error: Box<eoforge_raster::Error>,
     },
     /// A band has the wrong size or georeferencing for its patch.
     #[error("{band}: {reason}")]
@@ -110,7 +110,7 @@ pub fn fetch_local(record: &PatchRecord, with_s1: bool, with_mask: bool) -> Resu
             } else {
                 eoforge_raster::Error::Open { path: url.to_owned(), reason: e.to_string() }
             };
-            PatchError::Read { band: band.clone(), error }
+            PatchError::Read { band: band.clone(), error: Box::new(error) }
         })?;
         files.0.insert(url.to_owned(), Bytes::from(bytes));
     }
@@ -128,7 +128,7 @@ pub async fn fetch_remote(
     let got = futures::future::join_all(urls.iter().map(|(_, url)| reader.get(url))).await;
     let mut files = PatchFiles::default();
     for ((band, url), bytes) in urls.into_iter().zip(got) {
-        let bytes = bytes.map_err(|error| PatchError::Fetch { band, error })?;
+        let bytes = bytes.map_err(|error| PatchError::Fetch { band, error: Box::new(error) })?;
         files.0.insert(url.to_owned(), bytes);
     }
     Ok(files)
@@ -164,7 +164,7 @@ pub fn decode_patch(
         Decoded::Memory(b) => (b.pixels, b.transform),
         Decoded::Gdal(raster) => {
             let plane = raster.read_window::<u16>(Window::full(raster.width(), raster.height()), Some(&[1]));
-            let plane = plane.map_err(|error| PatchError::Read { band: urls[1].0.clone(), error })?;
+            let plane = plane.map_err(|error| PatchError::Read { band: urls[1].0.clone(), error: Box::new(error) })?;
             (plane.index_axis(Axis(0), 0).to_owned(), raster.geo_transform())
         }
     };
@@ -229,7 +229,7 @@ enum Decoded<T> {
 
 impl Band<'_> {
     fn read_err(&self) -> impl FnOnce(eoforge_raster::Error) -> PatchError + '_ {
-        |error| PatchError::Read { band: self.name.to_owned(), error }
+        |error| PatchError::Read { band: self.name.to_owned(), error: Box::new(error) }
     }
 
     fn decode<T: Pixel>(&self) -> Result<Decoded<T>, PatchError> {
@@ -297,7 +297,7 @@ fn in_memory_onto_grid<T: Pixel>(band: &DecodedBand<T>, grid: &Grid, resampling:
     if !(whole(c0, 0) && whole(r0, 0) && whole(c1, w) && whole(r1, h)) {
         return None;
     }
-    if grid.width % w != 0 || grid.width / w != grid.height / h || grid.height % h != 0 {
+    if !grid.width.is_multiple_of(w) || !grid.height.is_multiple_of(h) || grid.width / w != grid.height / h {
         return None;
     }
     let factor = grid.width / w;
@@ -306,7 +306,7 @@ fn in_memory_onto_grid<T: Pixel>(band: &DecodedBand<T>, grid: &Grid, resampling:
         Resampling::Nearest => {
             Some(Array2::from_shape_fn((grid.height, grid.width), |(r, c)| band.pixels[[r / factor, c / factor]]))
         }
-        Resampling::Bilinear if band.nodata.is_none() => upsample_bilinear(band.pixels.view(), factor),
+        Resampling::Bilinear if band.nodata.is_none() => upsample_bilinear(&band.pixels.view(), factor),
         _ => None,
     }
 }

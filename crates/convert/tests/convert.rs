@@ -347,7 +347,8 @@ fn in_memory_decoding_equals_gdal_on_real_patches() {
         let files = eoforge_convert::fetch_local(record, true, false).expect("fetch");
         assert_eq!(files.0.len(), 14, "every band file is fetched");
         let fast = eoforge_convert::decode_patch(record, &files, true, false, &store).expect("in memory");
-        let gdal = eoforge_convert::decode_patch(record, &Default::default(), true, false, &store).expect("gdal");
+        let gdal = eoforge_convert::decode_patch(record, &eoforge_convert::PatchFiles::default(), true, false, &store)
+            .expect("gdal");
         assert_eq!(fast.s2, gdal.s2, "{}", record.patch_id);
         let (a, b) = (fast.s1.expect("s1"), gdal.s1.expect("s1"));
         assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{}: s1 differs", record.patch_id);
@@ -383,7 +384,8 @@ fn in_memory_decoding_equals_gdal_on_real_patches() {
     }
     let files = eoforge_convert::fetch_local(&record, false, false).expect("fetch");
     let fast = eoforge_convert::decode_patch(&record, &files, false, false, &store).expect("mixed paths");
-    let gdal = eoforge_convert::decode_patch(&record, &Default::default(), false, false, &store).expect("gdal");
+    let gdal = eoforge_convert::decode_patch(&record, &eoforge_convert::PatchFiles::default(), false, false, &store)
+        .expect("gdal");
     assert_eq!(fast.s2, gdal.s2);
     assert_ne!(fast.s2, eoforge_convert::read_patch(&catalog.records[0], false, false, &store).expect("read").s2);
 }

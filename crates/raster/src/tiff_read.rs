@@ -344,9 +344,13 @@ impl<'a> Ifd<'a> {
         })?;
         let mut v = 0u64;
         if self.big_endian {
-            b.iter().for_each(|x| v = (v << 8) | u64::from(*x));
+            for x in b {
+                v = (v << 8) | u64::from(*x);
+            }
         } else {
-            b.iter().rev().for_each(|x| v = (v << 8) | u64::from(*x));
+            for x in b.iter().rev() {
+                v = (v << 8) | u64::from(*x);
+            }
         }
         Ok(v)
     }

@@ -48,7 +48,7 @@ fn taps(n: usize, factor: usize) -> Vec<Taps> {
 /// `source` upsampled `factor` times in both directions, equal to GDAL's bilinear read of the whole band (no
 /// nodata) onto a `(rows * factor, cols * factor)` buffer. `None` where GDAL's result is not reproduced: types
 /// other than UInt16 and Float32 (they round through other paths), and sources above 256×256 pixels.
-pub fn upsample_bilinear<T: Pixel>(source: ArrayView2<'_, T>, factor: usize) -> Option<Array2<T>> {
+pub fn upsample_bilinear<T: Pixel>(source: &ArrayView2<'_, T>, factor: usize) -> Option<Array2<T>> {
     let (rows, cols) = source.dim();
     if !matches!(T::DTYPE, DataType::UInt16 | DataType::Float32) || rows * cols > MAX_SOURCE_PIXELS {
         return None;
@@ -87,7 +87,7 @@ pub fn upsample_bilinear<T: Pixel>(source: ArrayView2<'_, T>, factor: usize) -> 
             let f = *a as f32;
             *value = if integer {
                 // GDAL's float → UInt16 copy: add 0.5 in f32, clamp to [0.5, 65535], truncate (NaN becomes 0).
-                T::from_f32(((f + 0.5).max(0.5).min(65_535.0) as u16).into())
+                T::from_f32(((f + 0.5).clamp(0.5, 65_535.0) as u16).into())
             } else {
                 T::from_f32(f)
             };

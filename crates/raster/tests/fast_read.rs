@@ -43,9 +43,9 @@ fn every_bigearthnet_band_decodes_as_gdal_reads_it() {
                 if path.extension().is_some_and(|e| e == "tif") {
                     let p = path.display().to_string();
                     if sensor == "s2" {
-                        same_as_gdal::<u16>(&p)
+                        same_as_gdal::<u16>(&p);
                     } else {
-                        same_as_gdal::<f32>(&p)
+                        same_as_gdal::<f32>(&p);
                     }
                     seen += 1;
                 }
@@ -189,7 +189,7 @@ fn gdal_bilinear<T: Pixel>(path: &str, factor: usize) -> Array2<T> {
 fn check_upsample<T: Pixel>(path: &str, factor: usize) {
     let bytes = std::fs::read(path).expect("read");
     let band = decode_geotiff::<T>(&bytes, path).expect("decode").expect("accepted");
-    let ours = upsample_bilinear(band.pixels.view(), factor).expect("a reproduced type");
+    let ours = upsample_bilinear(&band.pixels.view(), factor).expect("a reproduced type");
     let gdal = gdal_bilinear::<T>(path, factor);
     assert_eq!(ours.dim(), gdal.dim());
     let differ: Vec<_> = ours.indexed_iter().zip(gdal.iter()).filter(|((_, a), b)| a != b).take(5).collect();
