@@ -1,0 +1,35 @@
+//! The training error type.
+
+/// Result alias for training.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A training failure, naming the file, field or shard involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A shard set file (`index.json`, `stats.json`) is missing or malformed.
+    #[error("shard set `{url}`: {reason}")]
+    ShardSet {
+        /// The file's URL.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A shard does not hold what the index says, or a sample lacks a tensor the loader needs.
+    #[error(transparent)]
+    Shard(#[from] eoforge_shards::ReadError),
+    /// Loader settings that cannot work (empty split, batch size 0, rank outside the world).
+    #[error("invalid loader setting `{field}`: {reason}")]
+    Config {
+        /// The setting.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Storage failure (it names the URL).
+    #[error(transparent)]
+    Storage(#[from] eoforge_storage::Error),
+    /// I/O failure (runtime or thread start-up).
+    #[error("I/O error")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,26 @@
+/*!
+Training for eoforge. This crate holds the data side so far: the streaming loader over shard sets.
+
+# Brief overview
+- [`ShardSet`]: a shard set written by `eoforge-prep shard` (local or `s3://`): its `index.json` (shards and
+  sample counts per split) and `stats.json` (channel means and standard deviations).
+- [`Loader`] ([`LoaderConfig`]): batches for one rank of one epoch. The split's shards are put in an order drawn
+  from (seed, epoch); their samples, concatenated, are cut into `world_size` equal contiguous parts (the last
+  `total mod world_size` samples of the epoch are dropped, so every rank gets the same count and no rank waits
+  on a collective); each rank reads only the shards its part overlaps, passes its samples through a seeded
+  shuffle buffer, normalises inputs with the shard set's statistics and applies a dihedral augmentation drawn
+  from (seed, epoch, key). Shards are fetched, decoded and batched on a worker thread while the caller trains.
+- Every random choice is a function of (seed, epoch, rank, key), never of thread timing: the same
+  configuration gives the same batches, and [`Loader::epoch_from`] replays an epoch from any batch.
+*/
+#![deny(missing_docs)]
+
+mod augment;
+mod error;
+mod loader;
+mod shard_set;
+
+pub use crate::augment::Dihedral;
+pub use crate::error::{Error, Result};
+pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
+pub use crate::shard_set::{ShardEntry, ShardSet};

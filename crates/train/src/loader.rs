@@ -1,0 +1,338 @@
+//! The streaming loader: one rank's batches of one epoch, produced on a worker thread.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use eoforge_sampling::id_hash;
+use eoforge_shards::{Sample, Tensor, read_webdataset_tar};
+use ndarray::{Array2, Array3, Array4, Axis};
+use rayon::prelude::*;
+
+use crate::augment::Dihedral;
+use crate::error::{Error, Result};
+use crate::shard_set::{ShardEntry, ShardSet};
+
+/// What a [`Loader`] reads and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoaderConfig {
+    /// Split to read (`train`, `validation`, `test`).
+    pub split: String,
+    /// Samples per batch (the epoch's last batch may be smaller).
+    pub batch_size: usize,
+    /// Seed of the shard order, the shuffle buffer and the augmentation.
+    pub seed: u64,
+    /// Samples held in the shuffle buffer (0 or 1: no shuffling within a rank's stream).
+    pub shuffle_buffer: usize,
+    /// This rank, `0..world_size`.
+    pub rank: usize,
+    /// Data-parallel ranks; each gets the same number of samples per epoch.
+    pub world_size: usize,
+    /// Random flips and 90° rotations of inputs and masks.
+    pub augment: bool,
+    /// The input tensor (`s2`), normalised with the shard set's channel statistics.
+    pub input: String,
+    /// Batches prepared ahead of the consumer.
+    pub prefetch: usize,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        Self {
+            split: "train".into(),
+            batch_size: 16,
+            seed: 0,
+            shuffle_buffer: 512,
+            rank: 0,
+            world_size: 1,
+            augment: false,
+            input: "s2".into(),
+            prefetch: 4,
+        }
+    }
+}
+
+/// One batch: normalised inputs and whichever targets the samples hold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    /// Position of the batch in this rank's epoch, from 0.
+    pub index: usize,
+    /// Sample keys (patch ids), in batch order.
+    pub keys: Vec<String>,
+    /// Inputs `(n, channels, h, w)`, `(value − mean) / std` per channel.
+    pub inputs: Array4<f32>,
+    /// Multi-hot labels `(n, classes)` when the samples hold a `labels` tensor.
+    pub labels: Option<Array2<f32>>,
+    /// Per-pixel classes `(n, h, w)` when the samples hold a `mask` tensor (augmented with the inputs).
+    pub masks: Option<Array3<i64>>,
+}
+
+/// Batches of one split for one rank ([`LoaderConfig`]).
+#[derive(Clone, Debug)]
+pub struct Loader {
+    set: Arc<ShardSet>,
+    shards: Vec<ShardEntry>,
+    config: LoaderConfig,
+}
+
+impl Loader {
+    /// A loader over `set`; settings that cannot work are refused naming the setting.
+    pub fn new(set: ShardSet, config: LoaderConfig) -> Result<Self> {
+        let bad = |field, reason: String| Err(Error::Config { field, reason });
+        if config.batch_size == 0 {
+            return bad("batch_size", "must be at least 1".into());
+        }
+        if config.world_size == 0 || config.rank >= config.world_size {
+            return bad("rank", format!("rank {} is not in a world of {}", config.rank, config.world_size));
+        }
+        let shards = set.shards(&config.split)?;
+        let loader = Self { set: Arc::new(set), shards, config };
+        if loader.samples_per_rank() == 0 {
+            let total: usize = loader.shards.iter().map(|s| s.samples).sum();
+            return bad(
+                "split",
+                format!("`{}` has {total} samples, fewer than {} ranks", loader.config.split, loader.config.world_size),
+            );
+        }
+        Ok(loader)
+    }
+
+    /// Samples every rank gets per epoch: the split's total divided by the ranks, rounded down (the epoch's last
+    /// `total mod world_size` samples are dropped).
+    pub fn samples_per_rank(&self) -> usize {
+        self.shards.iter().map(|s| s.samples).sum::<usize>() / self.config.world_size
+    }
+
+    /// Batches per epoch for every rank.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.samples_per_rank().div_ceil(self.config.batch_size)
+    }
+
+    /// This rank's part of `epoch`: the split's shards in the epoch's order, each with the range of its samples
+    /// that falls in this rank's contiguous share.
+    pub fn plan(&self, epoch: u64) -> Vec<(ShardEntry, Range<usize>)> {
+        let mut order: Vec<&ShardEntry> = self.shards.iter().collect();
+        order.sort_by_key(|s| (id_hash(&format!("shard-order/{epoch}/{}", s.name), self.config.seed), s.name.clone()));
+        let share = self.samples_per_rank();
+        let (lo, hi) = (self.config.rank * share, (self.config.rank + 1) * share);
+        let mut start = 0;
+        let mut plan = Vec::new();
+        for shard in order {
+            let (a, b) = (start.max(lo), (start + shard.samples).min(hi));
+            if a < b {
+                plan.push((shard.clone(), a - start..b - start));
+            }
+            start += shard.samples;
+        }
+        plan
+    }
+
+    /// This rank's batches of `epoch`.
+    pub fn epoch(&self, epoch: u64) -> EpochBatches {
+        self.epoch_from(epoch, 0)
+    }
+
+    /// This rank's batches of `epoch` from batch `first` on (resuming mid-epoch): the same batches an
+    /// uninterrupted epoch gives from that point.
+    pub fn epoch_from(&self, epoch: u64, first: usize) -> EpochBatches {
+        let (tx, rx) = sync_channel(self.config.prefetch.max(1));
+        let loader = self.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = loader.produce(epoch, first, &tx) {
+                let _ = tx.send(Err(e));
+            }
+        });
+        EpochBatches { rx }
+    }
+
+    /// The worker thread: fetches the planned shards, shuffles, and sends batches from `first` on.
+    fn produce(&self, epoch: u64, first: usize, tx: &SyncSender<Result<Batch>>) -> Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let seed = self.config.seed;
+        let mut rng = SplitMix(id_hash(&format!("shuffle/{epoch}/{}", self.config.rank), seed));
+        let cap = self.config.shuffle_buffer.max(1);
+        let mut buffer: Vec<(Arc<str>, Sample)> = Vec::with_capacity(cap);
+        let mut pending: Vec<(Arc<str>, Sample)> = Vec::with_capacity(self.config.batch_size);
+        let mut index = 0;
+        // Adds a sample to the batch being filled; sends full batches (none before `first`). False once the
+        // consumer has gone.
+        let emit = |item: (Arc<str>, Sample), pending: &mut Vec<_>, index: &mut usize| -> bool {
+            pending.push(item);
+            if pending.len() < self.config.batch_size {
+                return true;
+            }
+            let batch = std::mem::take(pending);
+            let sent = *index < first || tx.send(self.batch(epoch, *index, &batch)).is_ok();
+            *index += 1;
+            sent
+        };
+        for (shard, range) in self.plan(epoch) {
+            let url = self.set.store().url_of(&shard.tar);
+            let bytes = rt.block_on(self.set.store().get(&shard.tar))?;
+            let samples = read_webdataset_tar(&bytes, &url)?;
+            if samples.len() != shard.samples {
+                return Err(eoforge_shards::ReadError {
+                    shard: url,
+                    reason: format!("holds {} samples, index.json says {}", samples.len(), shard.samples),
+                }
+                .into());
+            }
+            let name: Arc<str> = url.into();
+            for sample in samples.into_iter().skip(range.start).take(range.len()) {
+                let item = (Arc::clone(&name), sample);
+                let out = if cap == 1 {
+                    item
+                } else if buffer.len() < cap {
+                    buffer.push(item);
+                    continue;
+                } else {
+                    let j = (rng.next() % cap as u64) as usize;
+                    std::mem::replace(&mut buffer[j], item)
+                };
+                if !emit(out, &mut pending, &mut index) {
+                    return Ok(()); // the consumer stopped listening
+                }
+            }
+        }
+        while !buffer.is_empty() {
+            let j = (rng.next() % buffer.len() as u64) as usize;
+            let out = buffer.swap_remove(j);
+            if !emit(out, &mut pending, &mut index) {
+                return Ok(());
+            }
+        }
+        if !pending.is_empty() && index >= first {
+            let _ = tx.send(self.batch(epoch, index, &pending));
+        }
+        Ok(())
+    }
+
+    /// Decodes, normalises and augments samples into a batch, in parallel.
+    fn batch(&self, epoch: u64, index: usize, samples: &[(Arc<str>, Sample)]) -> Result<Batch> {
+        let decoded: Vec<Decoded> =
+            samples.par_iter().map(|(shard, s)| self.decode(epoch, shard, s)).collect::<Result<_>>()?;
+        let first = &decoded[0];
+        let (c, h, w) = first.input.dim();
+        let mut inputs = Array4::<f32>::zeros((decoded.len(), c, h, w));
+        for (i, (d, (shard, s))) in decoded.iter().zip(samples).enumerate() {
+            if d.input.dim() != (c, h, w)
+                || d.labels.is_some() != first.labels.is_some()
+                || d.mask.is_some() != first.mask.is_some()
+            {
+                return Err(shard_error(
+                    shard,
+                    &format!("sample `{}` differs in shape or tensors from `{}`", s.key, samples[0].1.key),
+                ));
+            }
+            inputs.index_axis_mut(Axis(0), i).assign(&d.input);
+        }
+        let labels = first.labels.as_ref().map(|l| {
+            let mut all = Array2::<f32>::zeros((decoded.len(), l.len()));
+            for (i, d) in decoded.iter().enumerate() {
+                if let Some(l) = &d.labels {
+                    all.row_mut(i).iter_mut().zip(l).for_each(|(a, b)| *a = *b);
+                }
+            }
+            all
+        });
+        let masks = first.mask.as_ref().map(|m| {
+            let mut all = Array3::<i64>::zeros((decoded.len(), m.nrows(), m.ncols()));
+            for (i, d) in decoded.iter().enumerate() {
+                if let Some(m) = &d.mask {
+                    all.index_axis_mut(Axis(0), i).assign(m);
+                }
+            }
+            all
+        });
+        Ok(Batch { index, keys: samples.iter().map(|(_, s)| s.key.clone()).collect(), inputs, labels, masks })
+    }
+
+    fn decode(&self, epoch: u64, shard: &str, sample: &Sample) -> Result<Decoded> {
+        let err = |reason: String| shard_error(shard, &format!("sample `{}`: {reason}", sample.key));
+        let find = |name: &str| sample.tensors.iter().find(|t| t.name == name);
+        let input = find(&self.config.input).ok_or_else(|| err(format!("no `{}` tensor", self.config.input)))?;
+        let [c, h, w] = input.shape[..] else {
+            return Err(err(format!("`{}` has shape {:?}, expected (channels, h, w)", input.name, input.shape)));
+        };
+        let stats = self.set.stats();
+        if c != stats.mean.len() {
+            return Err(err(format!("`{}` has {c} channels, stats.json {}", input.name, stats.mean.len())));
+        }
+        let values = to_f32(input).ok_or_else(|| err(format!("`{}` has dtype {}", input.name, input.dtype)))?;
+        let mut image = Array3::from_shape_vec((c, h, w), values).map_err(|e| err(e.to_string()))?;
+        for (k, mut plane) in image.axis_iter_mut(Axis(0)).enumerate() {
+            let (mean, std) = (stats.mean[k] as f32, stats.std[k] as f32);
+            let std = if std > 0.0 { std } else { 1.0 };
+            plane.mapv_inplace(|v| (v - mean) / std);
+        }
+        let labels = find("labels")
+            .map(|t| to_f32(t).ok_or_else(|| err(format!("`labels` has dtype {}", t.dtype))))
+            .transpose()?;
+        let mut mask = match find("mask") {
+            Some(t) if t.shape == [h, w] => {
+                let values = to_f32(t).ok_or_else(|| err(format!("`mask` has dtype {}", t.dtype)))?;
+                Some(
+                    Array2::from_shape_vec((h, w), values.into_iter().map(|v| v as i64).collect())
+                        .map_err(|e| err(e.to_string()))?,
+                )
+            }
+            Some(t) => return Err(err(format!("`mask` has shape {:?}, the input {h}x{w}", t.shape))),
+            None => None,
+        };
+        if self.config.augment {
+            let t = Dihedral::from_index(id_hash(&format!("augment/{epoch}/{}", sample.key), self.config.seed));
+            image = t.apply3(&image.view());
+            mask = mask.map(|m| t.apply2(&m.view()));
+        }
+        Ok(Decoded { input: image, labels, mask })
+    }
+}
+
+/// A sample decoded for a batch.
+struct Decoded {
+    input: Array3<f32>,
+    labels: Option<Vec<f32>>,
+    mask: Option<Array2<i64>>,
+}
+
+fn shard_error(shard: &str, reason: &str) -> Error {
+    Error::Shard(eoforge_shards::ReadError { shard: shard.to_owned(), reason: reason.to_owned() })
+}
+
+/// A tensor's values as f32 (every dtype the shards hold converts exactly).
+fn to_f32(t: &Tensor) -> Option<Vec<f32>> {
+    let d = &t.data;
+    Some(match t.dtype {
+        "uint8" => d.iter().map(|v| f32::from(*v)).collect(),
+        "uint16" => d.chunks_exact(2).map(|c| f32::from(u16::from_le_bytes([c[0], c[1]]))).collect(),
+        "int16" => d.chunks_exact(2).map(|c| f32::from(i16::from_le_bytes([c[0], c[1]]))).collect(),
+        "float32" => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        _ => return None,
+    })
+}
+
+/// A seeded pseudo-random stream (SplitMix64) for the shuffle buffer.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// The batches of one epoch, in order, as the worker thread produces them; dropping it stops the worker.
+pub struct EpochBatches {
+    rx: Receiver<Result<Batch>>,
+}
+
+impl Iterator for EpochBatches {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rx.recv().ok()
+    }
+}

@@ -1,0 +1,96 @@
+//! [`ShardSet`]: the index and statistics of a shard set written by `eoforge-prep shard`.
+
+use eoforge_shards::StatsReport;
+use eoforge_storage::{Store, StoreOptions};
+
+use crate::error::{Error, Result};
+
+/// One shard of a split, as `index.json` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardEntry {
+    /// Shard name (`train-000003`).
+    pub name: String,
+    /// Samples it holds.
+    pub samples: usize,
+    /// Key of its WebDataset tar below the shard set's root.
+    pub tar: String,
+}
+
+/// A shard set: its root store, shards per split and channel statistics.
+#[derive(Clone, Debug)]
+pub struct ShardSet {
+    store: Store,
+    index: serde_json::Value,
+    stats: StatsReport,
+}
+
+impl ShardSet {
+    /// Opens the shard set at `url`; `index.json` and `stats.json` must exist (the last worker of a conversion
+    /// writes them once every shard is done).
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self> {
+        let store = Store::open_with(url, options)?;
+        let read = |key: &'static str| {
+            let store = &store;
+            async move {
+                let bytes = store.get(key).await.map_err(|e| Error::ShardSet {
+                    url: store.url_of(key),
+                    reason: if e.is_not_found() {
+                        "missing: the conversion has not finished every shard (rerun `eoforge-prep shard`)".into()
+                    } else {
+                        e.to_string()
+                    },
+                })?;
+                serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .map_err(|e| Error::ShardSet { url: store.url_of(key), reason: e.to_string() })
+            }
+        };
+        let index = read("index.json").await?;
+        let stats_json = read("stats.json").await?;
+        let stats: StatsReport = serde_json::from_value(stats_json)
+            .map_err(|e| Error::ShardSet { url: store.url_of("stats.json"), reason: e.to_string() })?;
+        if stats.mean.len() != stats.channels.len() || stats.std.len() != stats.channels.len() {
+            return Err(Error::ShardSet {
+                url: store.url_of("stats.json"),
+                reason: "mean/std do not have one value per channel".into(),
+            });
+        }
+        Ok(Self { store, index, stats })
+    }
+
+    /// The root store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Channel statistics of the training split.
+    pub fn stats(&self) -> &StatsReport {
+        &self.stats
+    }
+
+    /// The shards of `split` (`train`, `validation`, `test`) in index order; an error names the split when the
+    /// index has none of it.
+    pub fn shards(&self, split: &str) -> Result<Vec<ShardEntry>> {
+        let bad = |reason: String| Error::ShardSet { url: self.store.url_of("index.json"), reason };
+        let list = self.index["splits"][split]["shards"]
+            .as_array()
+            .ok_or_else(|| bad(format!("no split `{split}` (splits: {})", self.split_names().join(", "))))?;
+        list.iter()
+            .map(|entry| {
+                let name = entry["shard"].as_str().ok_or_else(|| bad("a shard entry has no `shard` name".into()))?;
+                let samples =
+                    entry["samples"].as_u64().ok_or_else(|| bad(format!("shard `{name}` has no `samples`")))?;
+                let tar = format!("{split}/{name}.tar");
+                if samples > 0 && entry["files"].get(&tar).is_none() {
+                    return Err(bad(format!(
+                        "shard `{name}` has no WebDataset tar (convert with --format webdataset)"
+                    )));
+                }
+                Ok(ShardEntry { name: name.to_owned(), samples: samples as usize, tar })
+            })
+            .collect()
+    }
+
+    fn split_names(&self) -> Vec<String> {
+        self.index["splits"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+    }
+}
