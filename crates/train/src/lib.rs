@@ -1,5 +1,5 @@
 /*!
-Training for eoforge. This crate holds the data side so far: the streaming loader over shard sets.
+Training for eoforge. This crate holds the data side and the metrics so far; the loop comes next.
 
 # Brief overview
 - [`ShardSet`]: a shard set written by `eoforge-prep shard` (local or `s3://`): its `index.json` (shards and
@@ -10,6 +10,8 @@ Training for eoforge. This crate holds the data side so far: the streaming loade
   on a collective); each rank reads only the shards its part overlaps, passes its samples through a seeded
   shuffle buffer, normalises inputs with the shard set's statistics and applies a dihedral augmentation drawn
   from (seed, epoch, key). Shards are fetched, decoded and batched on a worker thread while the caller trains.
+- [`MultiLabelMetrics`]: micro/macro F1 and micro/macro mAP (average precision as scikit-learn computes it);
+  [`ConfusionMatrix`]: pixel accuracy, per-class IoU and F1, mean IoU, with an ignore value.
 - Every random choice is a function of (seed, epoch, rank, key), never of thread timing: the same
   configuration gives the same batches, and [`Loader::epoch_from`] replays an epoch from any batch.
 */
@@ -18,9 +20,11 @@ Training for eoforge. This crate holds the data side so far: the streaming loade
 mod augment;
 mod error;
 mod loader;
+mod metrics;
 mod shard_set;
 
 pub use crate::augment::Dihedral;
 pub use crate::error::{Error, Result};
 pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
+pub use crate::metrics::{ConfusionMatrix, MultiLabelMetrics, MultiLabelReport, SegmentationReport};
 pub use crate::shard_set::{ShardEntry, ShardSet};
