@@ -12,6 +12,8 @@ Training for eoforge. This crate holds the data side and the metrics so far; the
   from (seed, epoch, key). Shards are fetched, decoded and batched on a worker thread while the caller trains.
 - [`MultiLabelMetrics`]: micro/macro F1 and micro/macro mAP (average precision as scikit-learn computes it);
   [`ConfusionMatrix`]: pixel accuracy, per-class IoU and F1, mean IoU, with an ignore value.
+- [`WarmupCosine`]: the learning rate as a pure function of the step; [`clip_grad_norm`]: clipping by the
+  global norm over every parameter (burn clips each tensor alone).
 - Every random choice is a function of (seed, epoch, rank, key), never of thread timing: the same
   configuration gives the same batches, and [`Loader::epoch_from`] replays an epoch from any batch.
 */
@@ -21,10 +23,12 @@ mod augment;
 mod error;
 mod loader;
 mod metrics;
+mod optimize;
 mod shard_set;
 
 pub use crate::augment::Dihedral;
 pub use crate::error::{Error, Result};
 pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use crate::metrics::{ConfusionMatrix, MultiLabelMetrics, MultiLabelReport, SegmentationReport};
+pub use crate::optimize::{WarmupCosine, clip_grad_norm};
 pub use crate::shard_set::{ShardEntry, ShardSet};
