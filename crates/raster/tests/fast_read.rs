@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use eoforge_raster::{Pixel, Raster, Resampling, Window, decode_geotiff, upsample_bilinear};
-use eoforge_testkit::{fixture, gdal_tool};
+use eoforge_testkit::{fixture, gdal_tool, seeded_u64s};
 use gdal::DriverManager;
 use ndarray::{Array2, Axis};
 
@@ -152,20 +152,6 @@ fn truncated_files_are_errors_naming_the_file() {
     assert!(err.to_string().contains("x.tif"), "{err}");
 }
 
-/// A seeded stream of pseudo-random values (SplitMix64).
-fn random_values(seed: u64, n: usize) -> Vec<u64> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        })
-        .collect()
-}
-
 /// Writes `values` as a one-band GeoTIFF of `size`² pixels of type T.
 fn write_tiff<T: Pixel + gdal::raster::GdalType>(path: &Path, size: usize, values: &[T]) {
     let driver = DriverManager::get_driver_by_name("GTiff").expect("GTiff driver");
@@ -213,13 +199,13 @@ fn bilinear_upsampling_equals_gdal_bit_for_bit() {
     for (size, factor) in [(60, 2), (20, 6), (13, 3), (7, 10)] {
         for (range, seed) in [(65_536u64, 1u64), (17, 2)] {
             let values: Vec<u16> =
-                random_values(seed + size as u64, size * size).iter().map(|v| (v % range) as u16).collect();
+                seeded_u64s(seed + size as u64, size * size).iter().map(|v| (v % range) as u16).collect();
             let path = dir.path().join(format!("u16_{size}_{range}.tif"));
             write_tiff(&path, size, &values);
             check_upsample::<u16>(&path.display().to_string(), factor);
         }
         let floats: Vec<f32> =
-            random_values(size as u64, size * size).iter().map(|v| (*v >> 40) as f32 / 1000.0 - 5000.0).collect();
+            seeded_u64s(size as u64, size * size).iter().map(|v| (*v >> 40) as f32 / 1000.0 - 5000.0).collect();
         let path = dir.path().join(format!("f32_{size}.tif"));
         write_tiff(&path, size, &floats);
         check_upsample::<f32>(&path.display().to_string(), factor);

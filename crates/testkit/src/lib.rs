@@ -86,3 +86,17 @@ pub fn largest_file_named(root: &std::path::Path, within: &str, name: &str) -> u
     }
     largest
 }
+
+/// `n` seeded pseudo-random 64-bit values (SplitMix64): test inputs that are the same on every run.
+pub fn seeded_u64s(seed: u64, n: usize) -> Vec<u64> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        })
+        .collect()
+}

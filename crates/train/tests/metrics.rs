@@ -6,18 +6,9 @@ use std::process::Command;
 use eoforge_train::{ConfusionMatrix, MultiLabelMetrics};
 use ndarray::{Array2, Array3};
 
-/// A seeded stream in [0, 1) (SplitMix64).
+/// A seeded stream in [0, 1).
 fn uniform(seed: u64, n: usize) -> Vec<f64> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            (z ^ (z >> 31)) as f64 / 2f64.powi(64)
-        })
-        .collect()
+    eoforge_testkit::seeded_u64s(seed, n).into_iter().map(|z| z as f64 / 2f64.powi(64)).collect()
 }
 
 #[test]
