@@ -26,6 +26,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A checkpoint cannot be written or read back.
+    #[error("checkpoint `{}`: {reason}", path.display())]
+    Checkpoint {
+        /// The checkpoint folder or file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// Storage failure (it names the URL).
     #[error(transparent)]
     Storage(#[from] eoforge_storage::Error),

@@ -1,5 +1,5 @@
 /*!
-Training for eoforge. This crate holds the data side and the metrics so far; the loop comes next.
+Training for eoforge: the data side, metrics, optimisation helpers and the training loop.
 
 # Brief overview
 - [`ShardSet`]: a shard set written by `eoforge-prep shard` (local or `s3://`): its `index.json` (shards and
@@ -14,6 +14,9 @@ Training for eoforge. This crate holds the data side and the metrics so far; the
   [`ConfusionMatrix`]: pixel accuracy, per-class IoU and F1, mean IoU, with an ignore value.
 - [`WarmupCosine`]: the learning rate as a pure function of the step; [`clip_grad_norm`]: clipping by the
   global norm over every parameter (burn clips each tensor alone).
+- [`fit`] ([`FitConfig`]): the loop for the multi-label classifier: AdamW, the schedule, clipping, BCE on
+  logits, validation micro/macro F1 and mAP per epoch in `metrics.jsonl`, full-precision checkpoints every N steps
+  and at epoch ends (model, optimiser, loader position) from which a stopped run resumes to the same weights.
 - Every random choice is a function of (seed, epoch, rank, key), never of thread timing: the same
   configuration gives the same batches, and [`Loader::epoch_from`] replays an epoch from any batch.
 */
@@ -21,6 +24,7 @@ Training for eoforge. This crate holds the data side and the metrics so far; the
 
 mod augment;
 mod error;
+mod fit;
 mod loader;
 mod metrics;
 mod optimize;
@@ -28,6 +32,7 @@ mod shard_set;
 
 pub use crate::augment::Dihedral;
 pub use crate::error::{Error, Result};
+pub use crate::fit::{FitConfig, FitOutcome, evaluate, fit};
 pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use crate::metrics::{ConfusionMatrix, MultiLabelMetrics, MultiLabelReport, SegmentationReport};
 pub use crate::optimize::{WarmupCosine, clip_grad_norm};
