@@ -23,6 +23,7 @@ use crate::shard_set::ShardSet;
 
 /// Everything a multi-label training run is made of.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FitConfig {
     /// The network.
     pub model: PatchClassifierConfig,
@@ -76,16 +77,26 @@ struct Position {
 /// Checkpoints keep full precision (burn's `CompactRecorder` stores f16).
 type Recorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
+/// When a call to [`fit`] stops before the run's end.
+#[derive(Debug, Default)]
+pub struct StopWhen<'a> {
+    /// After this many steps of this call, without a checkpoint (as a kill would: the next call resumes from the
+    /// last checkpoint).
+    pub max_steps: Option<u64>,
+    /// Once this flag is set (e.g. by SIGTERM before a wall-time limit), after the current step, with a
+    /// checkpoint of exactly where the run stands.
+    pub flag: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
 /// Trains the classifier of `config` on the `train` split of `set` (validating on `validation` when the set has
 /// one), writing the run into `run_dir`. When `run_dir` holds a checkpoint the run resumes from it and reaches the
-/// same weights as an uninterrupted run. `max_steps` stops this call after that many steps (as a kill would;
-/// the next call resumes from the last checkpoint).
+/// same weights as an uninterrupted run. `stop` ends this call early ([`StopWhen`]).
 pub fn fit<B: AutodiffBackend>(
     set: &ShardSet,
     config: &FitConfig,
     run_dir: &Path,
     device: &B::Device,
-    max_steps: Option<u64>,
+    stop: &StopWhen<'_>,
 ) -> Result<FitOutcome> {
     std::fs::create_dir_all(run_dir.join("checkpoints"))?;
     let loader_config = LoaderConfig {
@@ -130,7 +141,12 @@ pub fn fit<B: AutodiffBackend>(
         FitOutcome { steps: position.step, resumed_from, losses: Vec::new(), validation: Vec::new(), finished: false };
     while position.epoch < config.epochs {
         for batch in train.epoch_from(position.epoch, position.batch) {
-            if max_steps.is_some_and(|m| outcome.losses.len() as u64 >= m) {
+            if stop.max_steps.is_some_and(|m| outcome.losses.len() as u64 >= m) {
+                return Ok(outcome);
+            }
+            if stop.flag.is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst)) {
+                checkpoint(run_dir, &model, &optim, position)?;
+                tracing::info!(step = position.step, "stopped on request; checkpoint written");
                 return Ok(outcome);
             }
             let batch = batch?;

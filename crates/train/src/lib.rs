@@ -32,7 +32,7 @@ mod shard_set;
 
 pub use crate::augment::Dihedral;
 pub use crate::error::{Error, Result};
-pub use crate::fit::{FitConfig, FitOutcome, evaluate, fit};
+pub use crate::fit::{FitConfig, FitOutcome, StopWhen, evaluate, fit};
 pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use crate::metrics::{ConfusionMatrix, MultiLabelMetrics, MultiLabelReport, SegmentationReport};
 pub use crate::optimize::{WarmupCosine, clip_grad_norm};

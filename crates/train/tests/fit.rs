@@ -10,7 +10,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::{Tensor, TensorData};
 use common::{open, shard_set};
 use eoforge_models::{NormKind, PatchClassifierConfig};
-use eoforge_train::{FitConfig, fit};
+use eoforge_train::{FitConfig, StopWhen, fit};
 
 type AD = Autodiff<Flex>;
 
@@ -68,7 +68,7 @@ fn a_stopped_run_resumes_to_the_same_weights() {
     let device = burn::backend::flex::FlexDevice;
 
     let whole = tempfile::tempdir().expect("tempdir");
-    let full = fit::<AD>(&set, &config(), whole.path(), &device, None).expect("uninterrupted run");
+    let full = fit::<AD>(&set, &config(), whole.path(), &device, &StopWhen::default()).expect("uninterrupted run");
     assert!(full.finished && full.resumed_from == 0);
     assert!(full.losses.last() < full.losses.first(), "the loss falls: {:?}", full.losses);
     let metrics = std::fs::read_to_string(whole.path().join("metrics.jsonl")).expect("metrics.jsonl");
@@ -79,9 +79,10 @@ fn a_stopped_run_resumes_to_the_same_weights() {
     let parts = tempfile::tempdir().expect("tempdir");
     // Stopped in the second epoch, one step past a checkpoint (every 2 steps and at epoch ends).
     let stop = full.steps - 2 - full.steps % 2 + 1;
-    let stopped = fit::<AD>(&set, &config(), parts.path(), &device, Some(stop)).expect("stopped run");
+    let stopped = fit::<AD>(&set, &config(), parts.path(), &device, &StopWhen { max_steps: Some(stop), flag: None })
+        .expect("stopped run");
     assert!(!stopped.finished && stopped.steps == stop);
-    let resumed = fit::<AD>(&set, &config(), parts.path(), &device, None).expect("resumed run");
+    let resumed = fit::<AD>(&set, &config(), parts.path(), &device, &StopWhen::default()).expect("resumed run");
     let from = resumed.resumed_from;
     assert!(from > 0 && from < stop, "resumed from step {from}, the last checkpoint before step {stop}");
     assert!(resumed.finished && resumed.steps == full.steps);
@@ -95,6 +96,6 @@ fn a_stopped_run_resumes_to_the_same_weights() {
     // A damaged checkpoint is an error naming it, not a silent fresh start.
     let latest = std::fs::read_to_string(parts.path().join("checkpoints/latest")).expect("latest");
     std::fs::write(parts.path().join("checkpoints").join(latest.trim()).join("model.mpk"), b"garbage").expect("damage");
-    let err = fit::<AD>(&set, &config(), parts.path(), &device, None).expect_err("refused");
+    let err = fit::<AD>(&set, &config(), parts.path(), &device, &StopWhen::default()).expect_err("refused");
     assert!(err.to_string().contains(latest.trim()), "{err}");
 }
