@@ -2,6 +2,7 @@
 //! (as SLURM sends before wall time) writes a checkpoint and exits 143, the same command continues to the end,
 //! eval scores the run; bad configs and shard sets are named.
 
+#[path = "../../../crates/train/tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;

@@ -1,4 +1,5 @@
-//! Shared by the loader and training tests: a shard set converted from the real BigEarthNet fixtures.
+//! Shared by the loader, training and `eoforge-train` tests: a shard set converted from the real BigEarthNet
+//! fixtures.
 #![allow(dead_code)]
 
 use std::path::Path;
