@@ -12,6 +12,8 @@ Training for eoforge: the data side, metrics, optimisation helpers and the train
   from (seed, epoch, key). Shards are fetched, decoded and batched on a worker thread while the caller trains.
 - [`MultiLabelMetrics`]: micro/macro F1 and micro/macro mAP (average precision as scikit-learn computes it);
   [`ConfusionMatrix`]: pixel accuracy, per-class IoU and F1, mean IoU, with an ignore value.
+- [`cross_entropy`] with class weights and a true ignore index, and [`dice`]: segmentation losses on
+  `(pixels, classes)` logits.
 - [`WarmupCosine`]: the learning rate as a pure function of the step; [`clip_grad_norm`]: clipping by the
   global norm over every parameter (burn clips each tensor alone).
 - [`fit`] ([`FitConfig`]): the loop for the multi-label classifier: AdamW, the schedule, clipping, BCE on
@@ -26,6 +28,7 @@ mod augment;
 mod error;
 mod fit;
 mod loader;
+mod losses;
 mod metrics;
 mod optimize;
 mod shard_set;
@@ -34,6 +37,7 @@ pub use crate::augment::Dihedral;
 pub use crate::error::{Error, Result};
 pub use crate::fit::{FitConfig, FitOutcome, StopWhen, evaluate, fit};
 pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
+pub use crate::losses::{cross_entropy, dice};
 pub use crate::metrics::{ConfusionMatrix, MultiLabelMetrics, MultiLabelReport, SegmentationReport};
 pub use crate::optimize::{WarmupCosine, clip_grad_norm};
 pub use crate::shard_set::{ShardEntry, ShardSet};
