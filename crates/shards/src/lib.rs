@@ -8,7 +8,8 @@ Training shard formats for eoforge.
 - [`parquet_shard`]: a Parquet shard with one binary tensor column per tensor, shape and dtype in the schema
   metadata, readable by pyarrow.
 - [`ChannelStats`] / [`StatsReport`]: per-channel count, mean, std, min and max, merged exactly across samples.
-- [`read_webdataset_tar`]: a WebDataset tar back into its samples (what the training loader streams).
+- [`read_webdataset_tar`], [`read_parquet_shard`]: a shard back into its samples (what the training loader
+  streams).
 - [`npy`]: `.npy` encoding and decoding.
 */
 #![deny(missing_docs)]
@@ -20,7 +21,7 @@ mod sample;
 mod stats;
 mod tar;
 
-pub use crate::read::{ReadError, read_webdataset_tar};
+pub use crate::read::{ReadError, read_parquet_shard, read_webdataset_tar};
 pub use crate::sample::{Error, Sample, Tensor, parquet_shard, webdataset_tar};
 pub use crate::stats::{ChannelStats, StatsReport, merge_all, sample_stats, sample_stats_u16};
 pub use crate::tar::{NameTooLong, TarBuilder};

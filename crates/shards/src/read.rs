@@ -65,6 +65,89 @@ pub fn read_webdataset_tar(bytes: &[u8], shard: &str) -> Result<Vec<Sample>, Rea
     Ok(samples)
 }
 
+/// Decodes a Parquet shard (as [`crate::parquet_shard`] writes it: `__key__`, one binary column per tensor with
+/// `<name>.shape` and `<name>.dtype` in the schema metadata, and `json`) into its samples, in row order. Errors
+/// name `shard`: not Parquet, a missing column or metadata entry, a value whose size disagrees with its shape.
+pub fn read_parquet_shard(bytes: &[u8], shard: &str) -> Result<Vec<Sample>, ReadError> {
+    use arrow::array::{Array, BinaryArray, StringArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let err = |reason: String| ReadError { shard: shard.to_owned(), reason };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes))
+        .map_err(|e| err(format!("not a Parquet shard: {e}")))?;
+    let schema = builder.schema().clone();
+    let metadata = schema.metadata();
+    // Tensor columns: every binary column, with its dtype and shape from the schema metadata.
+    let mut tensors = Vec::new();
+    for field in schema.fields() {
+        if field.data_type() != &arrow::datatypes::DataType::Binary {
+            continue;
+        }
+        let name = field.name();
+        let meta = |suffix: &str| {
+            metadata
+                .get(&format!("{name}.{suffix}"))
+                .ok_or_else(|| err(format!("no `{name}.{suffix}` in the schema metadata")))
+        };
+        let dtype = meta("dtype")?;
+        let &(descr, dtype) = DTYPES
+            .iter()
+            .find(|(_, d)| d == dtype)
+            .ok_or_else(|| err(format!("`{name}` has unsupported dtype {dtype}")))?;
+        let shape: Vec<usize> =
+            serde_json::from_str(meta("shape")?).map_err(|e| err(format!("`{name}.shape`: {e}")))?;
+        tensors.push((name.clone(), descr, dtype, shape));
+    }
+    let reader = builder.build().map_err(|e| err(e.to_string()))?;
+    let mut samples = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| err(e.to_string()))?;
+        let column = |name: &str| batch.column_by_name(name).ok_or_else(|| err(format!("no `{name}` column")));
+        let strings = |name: &str| {
+            column(name)?
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+                .ok_or_else(|| err(format!("`{name}` is not a string column")))
+        };
+        let keys = strings("__key__")?;
+        let json = strings("json")?;
+        let mut binaries = Vec::with_capacity(tensors.len());
+        for (name, ..) in &tensors {
+            let values = column(name)?.as_any().downcast_ref::<BinaryArray>().cloned();
+            binaries.push(values.ok_or_else(|| err(format!("`{name}` is not a binary column")))?);
+        }
+        for row in 0..batch.num_rows() {
+            let key = keys.value(row).to_owned();
+            let meta = serde_json::from_str(json.value(row)).map_err(|e| err(format!("row `{key}`: json: {e}")))?;
+            let mut sample_tensors = Vec::with_capacity(tensors.len());
+            for ((name, descr, dtype, shape), values) in tensors.iter().zip(&binaries) {
+                let data = values.value(row);
+                let size = if *descr == "|u1" {
+                    1
+                } else if *descr == "<f4" {
+                    4
+                } else {
+                    2
+                };
+                let expected = shape.iter().product::<usize>() * size;
+                if data.len() != expected || values.is_null(row) {
+                    return Err(err(format!("row `{key}`: `{name}` holds {} bytes, {expected} expected", data.len())));
+                }
+                sample_tensors.push(Tensor {
+                    name: name.clone(),
+                    descr,
+                    dtype,
+                    shape: shape.clone(),
+                    data: data.to_vec(),
+                });
+            }
+            samples.push(Sample { key, tensors: sample_tensors, meta });
+        }
+    }
+    Ok(samples)
+}
+
 /// The member's path: the ustar prefix and name fields joined.
 fn member_name(header: &[u8]) -> String {
     let field = |range: std::ops::Range<usize>| {
@@ -149,6 +232,15 @@ mod tests {
         let written = samples();
         let tar = crate::webdataset_tar(&written).expect("encode");
         assert_eq!(read_webdataset_tar(&tar, "t.tar").expect("decode"), written);
+    }
+
+    #[test]
+    fn parquet_shards_read_back_like_tars() {
+        let written = samples();
+        let parquet = crate::parquet_shard(&written).expect("encode");
+        assert_eq!(read_parquet_shard(&parquet, "t.parquet").expect("decode"), written);
+        let err = read_parquet_shard(&parquet[..parquet.len() / 2], "s3://b/t.parquet").expect_err("truncated");
+        assert!(err.to_string().contains("s3://b/t.parquet"), "{err}");
     }
 
     #[test]

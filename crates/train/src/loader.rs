@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use eoforge_sampling::id_hash;
-use eoforge_shards::{Sample, Tensor, read_webdataset_tar};
+use eoforge_shards::{Sample, Tensor, read_parquet_shard, read_webdataset_tar};
 use ndarray::{Array2, Array3, Array4, Axis};
 use rayon::prelude::*;
 
@@ -167,9 +167,10 @@ impl Loader {
             sent
         };
         for (shard, range) in self.plan(epoch) {
-            let url = self.set.store().url_of(&shard.tar);
-            let bytes = rt.block_on(self.set.store().get(&shard.tar))?;
-            let samples = read_webdataset_tar(&bytes, &url)?;
+            let url = self.set.store().url_of(&shard.file);
+            let bytes = rt.block_on(self.set.store().get(&shard.file))?;
+            let samples =
+                if shard.is_parquet() { read_parquet_shard(&bytes, &url)? } else { read_webdataset_tar(&bytes, &url)? };
             if samples.len() != shard.samples {
                 return Err(eoforge_shards::ReadError {
                     shard: url,

@@ -12,8 +12,16 @@ pub struct ShardEntry {
     pub name: String,
     /// Samples it holds.
     pub samples: usize,
-    /// Key of its WebDataset tar below the shard set's root.
-    pub tar: String,
+    /// Key of its file below the shard set's root: the WebDataset tar, or the Parquet file when the set has
+    /// no tars.
+    pub file: String,
+}
+
+impl ShardEntry {
+    /// Whether the file is Parquet (else a WebDataset tar).
+    pub fn is_parquet(&self) -> bool {
+        self.file.ends_with(".parquet")
+    }
 }
 
 /// A shard set: its root store, shards per split and channel statistics.
@@ -80,12 +88,15 @@ impl ShardSet {
                 let samples =
                     entry["samples"].as_u64().ok_or_else(|| bad(format!("shard `{name}` has no `samples`")))?;
                 let tar = format!("{split}/{name}.tar");
-                if samples > 0 && entry["files"].get(&tar).is_none() {
-                    return Err(bad(format!(
-                        "shard `{name}` has no WebDataset tar (convert with --format webdataset)"
-                    )));
-                }
-                Ok(ShardEntry { name: name.to_owned(), samples: samples as usize, tar })
+                let parquet = format!("{split}/{name}.parquet");
+                let file = if samples == 0 || entry["files"].get(&tar).is_some() {
+                    tar
+                } else if entry["files"].get(&parquet).is_some() {
+                    parquet
+                } else {
+                    return Err(bad(format!("shard `{name}` lists neither a WebDataset tar nor a Parquet file")));
+                };
+                Ok(ShardEntry { name: name.to_owned(), samples: samples as usize, file })
             })
             .collect()
     }

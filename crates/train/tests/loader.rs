@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{open, shard_set};
+use common::{open, shard_set, shard_set_as};
 use eoforge_convert::read_patch;
 use eoforge_storage::StoreOptions;
 use eoforge_train::{Batch, Loader, LoaderConfig, ShardSet};
@@ -56,6 +56,19 @@ fn batches_are_reproducible_split_evenly_and_resumable() {
     let (r0, r1): (BTreeSet<_>, BTreeSet<_>) = (ranks[0].iter().collect(), ranks[1].iter().collect());
     assert!(r0.is_disjoint(&r1));
     assert_eq!(r0.len() + r1.len(), total - total % 2);
+}
+
+#[test]
+fn parquet_shards_give_the_same_batches_as_tars() {
+    let (tars, parquet) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let Some(_) = shard_set(tars.path(), 16) else { return };
+    let formats = eoforge_convert::Formats { webdataset: false, parquet: true };
+    shard_set_as(parquet.path(), 16, formats).expect("parquet shard set");
+    let config = LoaderConfig { batch_size: 3, shuffle_buffer: 5, augment: true, seed: 2, ..LoaderConfig::default() };
+    let from_tars = batches(&Loader::new(open(tars.path()), config.clone()).expect("loader"), 1);
+    let from_parquet = batches(&Loader::new(open(parquet.path()), config).expect("loader"), 1);
+    assert!(!from_tars.is_empty());
+    assert_eq!(from_tars, from_parquet);
 }
 
 #[test]

@@ -13,6 +13,11 @@ use eoforge_train::ShardSet;
 
 /// `n` replicated real patches converted into shards of 5 samples.
 pub(crate) fn shard_set(dir: &Path, n: usize) -> Option<Catalog> {
+    shard_set_as(dir, n, Formats { webdataset: true, parquet: false })
+}
+
+/// The same shard set written in `formats`.
+pub(crate) fn shard_set_as(dir: &Path, n: usize, formats: Formats) -> Option<Catalog> {
     let root = fixture("bigearthnet")?;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let s2 = Store::open(&root.join("s2").display().to_string()).expect("store");
@@ -27,7 +32,7 @@ pub(crate) fn shard_set(dir: &Path, n: usize) -> Option<Catalog> {
     let catalog = Catalog { source: "replicated fixtures".into(), records };
     let options = ConvertOptions {
         out: dir.display().to_string(),
-        formats: Formats { webdataset: true, parquet: false },
+        formats,
         fraction: 1.0,
         seed: 5,
         ratios: SplitRatios { train: 0.7, validation: 0.15, test: 0.15 },
