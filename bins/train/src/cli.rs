@@ -57,6 +57,9 @@ pub struct FitArgs {
     /// Checkpoint every N steps (and at every epoch end).
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<u64>,
+    /// Where to train: `cpu` (burn's flex backend), or `cuda` / `cuda:N` in a build with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// `eval` flags.
@@ -71,4 +74,7 @@ pub struct EvalArgs {
     /// The split to score.
     #[arg(long, default_value = "validation")]
     pub split: String,
+    /// Where to run: `cpu`, or `cuda` / `cuda:N` in a build with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }

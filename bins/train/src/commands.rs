@@ -51,6 +51,7 @@ fn read_config(path: &Path) -> Result<FitConfig, Error> {
 
 fn fit_command(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result<(), Error> {
     let start = Instant::now();
+    let device = parse_device(&args.device)?;
     let mut stages = Stages::default();
     let mut config = match &args.config {
         Some(path) => read_config(path)?,
@@ -87,9 +88,15 @@ fn fit_command(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Re
     let set = rt.block_on(ShardSet::open(&args.data, store))?;
     stages.add("setup", t.elapsed().as_secs_f64());
     let t = Instant::now();
-    let device = burn::backend::flex::FlexDevice;
-    let outcome =
-        fit::<Autodiff<Flex>>(&set, &config, &args.out, &device, &StopWhen { max_steps: None, flag: Some(&flag) })?;
+    let stop = StopWhen { max_steps: None, flag: Some(&flag) };
+    let outcome = match device {
+        Device::Cpu => fit::<Autodiff<Flex>>(&set, &config, &args.out, &burn::backend::flex::FlexDevice, &stop)?,
+        #[cfg(feature = "cuda")]
+        Device::Cuda(index) => {
+            let device = burn::backend::cuda::CudaDevice::new(index);
+            fit::<Autodiff<burn::backend::Cuda>>(&set, &config, &args.out, &device, &stop)?
+        }
+    };
     let train_s = t.elapsed().as_secs_f64();
     stages.add("training", train_s);
     let steps = outcome.steps - outcome.resumed_from;
@@ -116,19 +123,51 @@ fn fit_command(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Re
     Ok(())
 }
 
+/// A device named by `--device`.
+enum Device {
+    Cpu,
+    #[cfg(feature = "cuda")]
+    Cuda(usize),
+}
+
+fn parse_device(name: &str) -> Result<Device, Error> {
+    let usage = |reason: String| -> Error { UsageError(format!("--device {name}: {reason}")).into() };
+    match name.split_once(':').unwrap_or((name, "0")) {
+        ("cpu", _) => Ok(Device::Cpu),
+        #[cfg(feature = "cuda")]
+        ("cuda", index) => index.parse().map(Device::Cuda).map_err(|_| usage(format!("`{index}` is not a GPU index"))),
+        #[cfg(not(feature = "cuda"))]
+        ("cuda", _) => Err(usage("this build has no CUDA support (build with `--features cuda`)".into())),
+        _ => Err(usage("expected cpu, cuda or cuda:N".into())),
+    }
+}
+
 fn eval_command(args: &EvalArgs, store: &StoreOptions) -> Result<(), Error> {
+    match parse_device(&args.device)? {
+        Device::Cpu => eval_on::<Flex>(args, store, &burn::backend::flex::FlexDevice),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(index) => {
+            eval_on::<burn::backend::Cuda>(args, store, &burn::backend::cuda::CudaDevice::new(index))
+        }
+    }
+}
+
+fn eval_on<B: burn::tensor::backend::Backend>(
+    args: &EvalArgs,
+    store: &StoreOptions,
+    device: &B::Device,
+) -> Result<(), Error> {
     let config = read_config(&args.run.join("config.toml"))?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let set = rt.block_on(ShardSet::open(&args.data, store))?;
-    let device = burn::backend::flex::FlexDevice;
     let weights = args.run.join("model.mpk");
     if !weights.is_file() {
         return Err(format!("`{}` not found: the run has not finished", weights.display()).into());
     }
     let model = config
         .model
-        .init::<Flex>(&device)?
-        .load_file(args.run.join("model"), &NamedMpkFileRecorder::<FullPrecisionSettings>::new(), &device)
+        .init::<B>(device)?
+        .load_file(args.run.join("model"), &NamedMpkFileRecorder::<FullPrecisionSettings>::new(), device)
         .map_err(|e| format!("`{}`: {e}", weights.display()))?;
     let loader = Loader::new(
         set,
@@ -139,7 +178,7 @@ fn eval_command(args: &EvalArgs, store: &StoreOptions) -> Result<(), Error> {
             ..LoaderConfig::default()
         },
     )?;
-    let report = evaluate(&model, &loader, config.model.classes, &device)?;
+    let report = evaluate(&model, &loader, config.model.classes, device)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -110,6 +110,9 @@ fn bad_configs_and_shard_sets_are_named() {
 
     let out = train(&["fit", "--data", &data_s, "--out", &run, "--batch", "0"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = train(&["fit", "--data", &data_s, "--out", &run, "--device", "tpu"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--device tpu"), "{}", text(&out.stderr));
 
     std::fs::remove_file(data.join("stats.json")).expect("remove");
     let out = train(&["fit", "--data", &data_s, "--out", &format!("{run}2")]);
