@@ -9,10 +9,11 @@ demo:
 test:
 	./scripts/test.sh
 
-# Formatting and lints (warnings are errors).
+# Formatting and lints (warnings are errors); the CUDA build of the trainer must compile (offline, no toolkit).
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo check -p eoforge-train-cli --features cuda --locked
 
 # Criterion benchmarks of the raster hot paths.
 bench:
