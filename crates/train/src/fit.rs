@@ -161,7 +161,9 @@ pub fn fit<B: AutodiffBackend>(
             position.step += 1;
             position.batch += 1;
             outcome.steps = position.step;
-            if position.step.is_multiple_of(config.checkpoint_every.max(1)) {
+            // The epoch's last step is checkpointed below, with the position moved to the next epoch.
+            let epoch_end = position.batch == train.batches_per_epoch();
+            if position.step.is_multiple_of(config.checkpoint_every.max(1)) && !epoch_end {
                 checkpoint(run_dir, &model, &optim, position)?;
             }
         }
