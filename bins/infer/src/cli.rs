@@ -231,8 +231,9 @@ pub struct PredictArgs {
     #[arg(long, value_name = "I/N", requires = "scenes")]
     pub shard: Option<String>,
 
-    /// The model.
-    #[arg(long, value_enum)]
+    /// The model: `identity`, `upsample`, or a run directory of `eoforge-train fit` (its U-Net writes a
+    /// UInt8 class map with the run's class colours and names; nodata 255).
+    #[arg(long, value_parser = parse_model, value_name = "identity|upsample|RUN_DIR")]
     pub model: ModelArg,
 
     /// Output pixels per input pixel (upsample only).
@@ -321,13 +322,38 @@ pub struct PredictArgs {
     pub limits: QcLimits,
 }
 
-/// Built-in reference models.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+/// The model of `predict`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ModelArg {
     /// Output = input.
     Identity,
     /// Nearest-neighbour upsampling by --scale.
     Upsample,
+    /// A trained run directory.
+    Run(std::path::PathBuf),
+}
+
+impl ModelArg {
+    /// The model's name in records: `identity`, `upsample`, or the run directory.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Identity => "identity".into(),
+            Self::Upsample => "upsample".into(),
+            Self::Run(dir) => dir.display().to_string(),
+        }
+    }
+}
+
+fn parse_model(text: &str) -> Result<ModelArg, String> {
+    match text {
+        "identity" => Ok(ModelArg::Identity),
+        "upsample" => Ok(ModelArg::Upsample),
+        _ if std::path::Path::new(text).join("config.toml").is_file() => Ok(ModelArg::Run(text.into())),
+        _ if std::path::Path::new(text).is_dir() => {
+            Err(format!("`{text}` has no config.toml: not a run directory of `eoforge-train fit`"))
+        }
+        _ => Err(format!("`{text}` is neither `identity`, `upsample` nor a run directory")),
+    }
 }
 
 /// Derived maps.

@@ -11,6 +11,8 @@ use eoforge_storage::{Store, StoreOptions};
 
 use eoforge_engine::{BandRoles, Derivative, DerivativeOptions};
 
+mod trained;
+
 use crate::cli::{
     BlendArg, Cli, CodecArg, CogArgs, Command, DerivativeArg, DtypeArg, ModelArg, PredictArgs, QcArgs, QcLimits,
     ResamplingArg,
@@ -346,6 +348,10 @@ fn predict_one(
         None => None,
     };
     let info = source.info()?;
+    if let ModelArg::Run(dir) = &args.model {
+        let product = trained::Product { args, source_url, dest, options, crop, run_dir: dir };
+        return trained::predict(&product, source, &info, stages);
+    }
     let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
     let in_bands = picked.len();
     // The built-in models keep the input's bands: their names, nodata, metadata, type and palette carry over to
@@ -379,7 +385,7 @@ fn predict_one(
             "--out-dtype {}: the {} model keeps the input's {in_dtype} values, which {out_dtype} would round; use \
              --out-dtype {} (the default) or float64",
             dtype_flag(out_dtype),
-            format!("{:?}", args.model).to_ascii_lowercase(),
+            args.model.name(),
             dtype_flag(in_dtype)
         )
         .into());
@@ -414,8 +420,8 @@ fn predict_one(
     let (source_crs, source_gt) = (source.crs(), source.geo_transform());
     drop(source);
     let scale = match args.model {
-        ModelArg::Identity => 1,
         ModelArg::Upsample => args.scale.max(1),
+        _ => 1,
     };
     let mut model = eoforge_engine::FnModel::new(in_bands, scale, move |x: ndarray::Array4<f32>| {
         if scale == 1 {
@@ -438,6 +444,7 @@ fn predict_one(
         out_band_descriptions,
         out_metadata,
         out_color_map,
+        argmax: false,
         nodata_mask: eoforge_engine::NodataMask::PerBand,
         crop,
         cog: CogWriterOptions {
@@ -494,7 +501,7 @@ fn predict_one(
 fn predict_options(args: &PredictArgs) -> serde_json::Map<String, serde_json::Value> {
     let value = serde_json::json!({
         "stage": "predict",
-        "model": format!("{:?}", args.model).to_ascii_lowercase(),
+        "model": args.model.name(),
         "scale": args.scale,
         "out_dtype": args.out_dtype.map(|d| dtype(d).name()),
         "out_nodata": args.out_nodata,

@@ -89,6 +89,25 @@ pub enum Command {
     ///     --out s3://me/project/shards/frac_0.01 --frac 0.01 --target-shard-mb 50
     #[command(verbatim_doc_comment)]
     Shard(ShardArgs),
+
+    /// Cut a scene and an aligned label raster into segmentation shards
+    ///
+    /// Windows of --size pixels every --stride pixels become samples with an `image` tensor
+    /// (bands, size, size) and a `mask` tensor (size, size) of class values. The label raster
+    /// (one band of UInt8/UInt16 classes, same CRS, covering the scene) is read onto the scene's
+    /// grid with nearest-neighbour resampling. Windows with scene nodata are skipped, and so are
+    /// windows whose labels are more than --max-ignored the --ignore value (default: the label
+    /// raster's nodata). Splits are drawn per block of --block x --block windows, so neighbouring
+    /// windows stay in one split. index.json lists the classes with names and colours (from the
+    /// label raster's category names and colour table); stats.json the training split's channel
+    /// statistics.
+    ///
+    /// Example (Sentinel-2 bands stacked in a VRT, the scene classification as labels):
+    ///   gdalbuildvrt -separate stack.vrt B02.tif B03.tif B04.tif B08.tif
+    ///   eoforge-prep windows --scene stack.vrt --labels SCL.tif --ignore 0 \
+    ///     --size 64 --out s3://me/project/scl-windows
+    #[command(verbatim_doc_comment)]
+    Windows(WindowsArgs),
 }
 
 /// Arguments of `info`.
@@ -254,6 +273,62 @@ pub struct ShardArgs {
     /// Requests in flight when the patches are on object storage (every file of a patch is fetched at once).
     #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub requests_in_flight: u32,
+}
+
+/// Arguments of `windows`.
+#[derive(Debug, Args)]
+pub struct WindowsArgs {
+    /// The scene: any raster GDAL reads (a multi-band GeoTIFF, a VRT of band files), path or URL.
+    #[arg(long, value_name = "URL")]
+    pub scene: String,
+
+    /// The label raster: one band of class values in the scene's CRS.
+    #[arg(long, value_name = "URL")]
+    pub labels: String,
+
+    /// Output root (path or URL).
+    #[arg(long, value_name = "URL")]
+    pub out: String,
+
+    /// Window side in pixels.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub size: u32,
+
+    /// Step between windows in pixels (default: --size, no overlap).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub stride: Option<u32>,
+
+    /// Scene bands to keep, 1-based and comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "B,B,...")]
+    pub bands: Option<Vec<usize>>,
+
+    /// Label value meaning "no label" (default: the label raster's nodata).
+    #[arg(long, value_name = "VALUE")]
+    pub ignore: Option<u16>,
+
+    /// Skip windows with a larger share of unlabelled pixels.
+    #[arg(long, default_value_t = 0.5, value_name = "F", value_parser = parse_fraction)]
+    pub max_ignored: f64,
+
+    /// Train, validation and test shares, drawn per block of windows.
+    #[arg(long, default_value = "0.8,0.2,0", value_name = "T,V,E")]
+    pub split_ratios: String,
+
+    /// Windows per side of a split block.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub block: u32,
+
+    /// Seed of the block splits.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Windows per shard.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub samples_per_shard: u32,
+
+    /// Shard formats, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "webdataset")]
+    pub format: Vec<FormatArg>,
 }
 
 /// Shard formats.

@@ -11,6 +11,7 @@ use eoforge_storage::Store;
 
 use crate::cli::{
     CheckArgs, Cli, Command, CpArgs, FormatArg, GenMetadataArgs, InfoArgs, LayoutArg, OnErrorArg, S3Args, ShardArgs,
+    WindowsArgs,
 };
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -23,6 +24,7 @@ pub(crate) fn run(cli: Cli) -> Result {
         Command::GenMetadata(args) => runtime()?.block_on(gen_metadata(&args, &options)),
         Command::Check(args) => runtime()?.block_on(check(&args, &options)),
         Command::Shard(args) => shard(&args, options),
+        Command::Windows(args) => windows(&args, options),
     }
 }
 
@@ -204,5 +206,37 @@ fn shard(args: &ShardArgs, options: StoreOptions) -> Result {
     for s in profile.skipped.iter().take(20) {
         eprintln!("skipped: {}: {}", s.patch_id, s.reason);
     }
+    Ok(())
+}
+
+fn windows(args: &WindowsArgs, options: StoreOptions) -> Result {
+    let size = args.size as usize;
+    let window_options = eoforge_convert::WindowOptions {
+        out: args.out.clone(),
+        size,
+        stride: args.stride.map_or(size, |s| s as usize),
+        bands: args.bands.clone(),
+        ratios: args.split_ratios.parse().map_err(|e| eoforge_cli::UsageError(format!("--split-ratios: {e}")))?,
+        block: args.block as usize,
+        seed: args.seed,
+        samples_per_shard: args.samples_per_shard as usize,
+        formats: eoforge_convert::Formats {
+            webdataset: args.format.contains(&FormatArg::Webdataset),
+            parquet: args.format.contains(&FormatArg::Parquet),
+        },
+        ignore: args.ignore,
+        max_ignored: args.max_ignored,
+        store: options,
+    };
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} windows ({per_sec}) {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let report = eoforge_convert::convert_windows(&args.scene, &args.labels, &window_options, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let report = report?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

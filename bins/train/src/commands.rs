@@ -5,13 +5,13 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex};
-use burn::module::Module;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use eoforge_cli::UsageError;
-use eoforge_models::PatchClassifierConfig;
+use eoforge_models::{PatchClassifierConfig, UNetConfig};
 use eoforge_profile::{Stages, peak_rss_mib};
 use eoforge_storage::StoreOptions;
-use eoforge_train::{FitConfig, Loader, LoaderConfig, ShardSet, StopWhen, evaluate, fit};
+use eoforge_train::{
+    FitConfig, Loader, LoaderConfig, ModelConfig, ShardSet, StopWhen, TrainedRun, evaluate, fit, task_of,
+};
 
 use crate::cli::{Cli, Command, EvalArgs, FitArgs};
 
@@ -25,22 +25,20 @@ pub(crate) fn run(cli: Cli, stopped: &AtomicBool) -> Result<(), Error> {
     }
 }
 
-/// The settings of a run when nothing else is said: the classifier for BigEarthNet's 12 bands and 19 classes.
-fn default_config() -> FitConfig {
-    FitConfig {
-        model: PatchClassifierConfig::new(12, 19),
-        batch_size: 16,
-        shuffle_buffer: 512,
-        augment: true,
-        epochs: 10,
-        lr: 1e-3,
-        warmup_steps: 100,
-        min_lr: 1e-5,
-        weight_decay: 1e-4,
-        clip_norm: Some(1.0),
-        checkpoint_every: 200,
-        seed: 0,
-    }
+/// The settings of a run when nothing else is said, for the shard set: a U-Net over its channels and classes
+/// for a segmentation set, else the multi-label classifier for BigEarthNet's 19 classes.
+fn default_config(set: &ShardSet) -> Result<FitConfig, Error> {
+    let channels = set.stats().channels.len();
+    let model = if set.is_segmentation() {
+        let classes = set.classes()?.iter().map(|c| usize::from(c.value) + 1).max().unwrap_or(0);
+        if classes < 2 {
+            return Err(format!("`{}` declares fewer than two classes", set.store().url_of("index.json")).into());
+        }
+        ModelConfig::Unet(UNetConfig::new(channels, classes))
+    } else {
+        ModelConfig::Classifier(PatchClassifierConfig::new(channels, 19))
+    };
+    Ok(FitConfig::new(model))
 }
 
 /// Reads a TOML run configuration; a wrong or unknown field is an error naming the file and field.
@@ -50,12 +48,39 @@ fn read_config(path: &Path) -> Result<FitConfig, Error> {
 }
 
 fn fit_command(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result<(), Error> {
+    let result = fit_run(args, store, stopped);
+    if let Err(e) = &result
+        && args.out.is_dir()
+    {
+        // The run directory keeps every failure, with its causes, beside the checkpoints.
+        let mut text = format!("{} fit failed: {e}", eoforge_profile::utc_now());
+        let mut source = e.source();
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        let _ = append(&args.out.join("errors.log"), &text);
+    }
+    result
+}
+
+fn append(path: &Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    writeln!(file, "{line}")
+}
+
+fn fit_run(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result<(), Error> {
     let start = Instant::now();
     let device = parse_device(&args.device)?;
     let mut stages = Stages::default();
+    let t = Instant::now();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let set = rt.block_on(ShardSet::open(&args.data, store))?;
+    stages.add("setup", t.elapsed().as_secs_f64());
     let mut config = match &args.config {
         Some(path) => read_config(path)?,
-        None => default_config(),
+        None => default_config(&set)?,
     };
     config.epochs = args.epochs.unwrap_or(config.epochs);
     config.batch_size = args.batch.unwrap_or(config.batch_size);
@@ -65,28 +90,11 @@ fn fit_command(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Re
     if config.batch_size == 0 || config.epochs == 0 || config.lr.is_nan() || config.lr <= 0.0 {
         return Err(UsageError("--batch, --epochs and --lr must be positive".into()).into());
     }
-    // A run directory belongs to one configuration: resuming with another would mix two runs.
     std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create `{}`: {e}", args.out.display()))?;
-    let snapshot = args.out.join("config.toml");
-    let text = toml::to_string_pretty(&config)?;
-    match std::fs::read_to_string(&snapshot) {
-        Ok(existing) if existing != text => {
-            return Err(format!(
-                "`{}` was made with another configuration; use a new --out, or the same settings to resume",
-                snapshot.display()
-            )
-            .into());
-        }
-        Ok(_) => {}
-        Err(_) => std::fs::write(&snapshot, &text)?,
-    }
+    write_run_record(&args.out, &args.data, &args.device)?;
     let flag = std::sync::Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGTERM, std::sync::Arc::clone(&flag))
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
-    let t = Instant::now();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let set = rt.block_on(ShardSet::open(&args.data, store))?;
-    stages.add("setup", t.elapsed().as_secs_f64());
     let t = Instant::now();
     let stop = StopWhen { max_steps: None, flag: Some(&flag) };
     let outcome = match device {
@@ -99,6 +107,12 @@ fn fit_command(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Re
     };
     let train_s = t.elapsed().as_secs_f64();
     stages.add("training", train_s);
+    if outcome.finished {
+        let t = Instant::now();
+        let run = TrainedRun::open(&args.out)?;
+        eoforge_train::draw_run::<Flex>(&run, &set, &burn::backend::flex::FlexDevice)?;
+        stages.add("pictures", t.elapsed().as_secs_f64());
+    }
     let steps = outcome.steps - outcome.resumed_from;
     let profile = serde_json::json!({
         "stages_s": stages.0,
@@ -115,11 +129,40 @@ fn fit_command(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Re
         eprintln!("stopped at step {}: checkpoint written; run the same command to continue", outcome.steps);
         return Ok(());
     }
-    let last = outcome.validation.last().map(|r| serde_json::json!({ "micro_map": r.micro_map, "macro_map": r.macro_map, "micro_f1": r.micro_f1, "macro_f1": r.macro_f1 }));
+    let best = outcome
+        .best
+        .map(|(value, epoch)| serde_json::json!({ "metric": config.metric(), "value": value, "epoch": epoch }));
     println!(
         "{}",
-        serde_json::json!({ "run": args.out.display().to_string(), "steps": outcome.steps, "validation": last })
+        serde_json::json!({ "run": args.out.display().to_string(), "steps": outcome.steps, "validation": outcome.validation.last(), "best": best })
     );
+    Ok(())
+}
+
+/// `run.json`: what made the run (versions, git revision, command line, host, start time); a resumed call adds
+/// itself to `calls`.
+fn write_run_record(out: &Path, data: &str, device: &str) -> Result<(), Error> {
+    let path = out.join("run.json");
+    let mut record: serde_json::Value = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("`{}`: {e}", path.display()))?,
+        Err(_) => serde_json::json!({
+            "eoforge_version": env!("CARGO_PKG_VERSION"),
+            "git_revision": env!("EOFORGE_GIT_REVISION"),
+            "burn_version": "0.21.0",
+            "data": data,
+            "calls": [],
+        }),
+    };
+    let call = serde_json::json!({
+        "started": eoforge_profile::utc_now(),
+        "command": std::env::args().collect::<Vec<_>>(),
+        "device": device,
+        "host": std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim(),
+    });
+    if let Some(calls) = record["calls"].as_array_mut() {
+        calls.push(call);
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&record)?)?;
     Ok(())
 }
 
@@ -157,28 +200,33 @@ fn eval_on<B: burn::tensor::backend::Backend>(
     store: &StoreOptions,
     device: &B::Device,
 ) -> Result<(), Error> {
-    let config = read_config(&args.run.join("config.toml"))?;
+    let run = TrainedRun::open(&args.run)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let set = rt.block_on(ShardSet::open(&args.data, store))?;
-    let weights = args.run.join("model.mpk");
-    if !weights.is_file() {
-        return Err(format!("`{}` not found: the run has not finished", weights.display()).into());
+    if set.stats().channels != run.data.channels {
+        return Err(format!(
+            "`{}` has channels {:?}; the run was trained on {:?}",
+            args.data,
+            set.stats().channels,
+            run.data.channels
+        )
+        .into());
     }
-    let model = config
-        .model
-        .init::<B>(device)?
-        .load_file(args.run.join("model"), &NamedMpkFileRecorder::<FullPrecisionSettings>::new(), device)
-        .map_err(|e| format!("`{}`: {e}", weights.display()))?;
     let loader = Loader::new(
-        set,
+        set.clone(),
         LoaderConfig {
             split: args.split.clone(),
-            batch_size: config.batch_size,
+            batch_size: run.config.batch_size,
             shuffle_buffer: 0,
+            input: run.data.input.clone(),
             ..LoaderConfig::default()
         },
     )?;
-    let report = evaluate(&model, &loader, config.model.classes, device)?;
+    let task = task_of(&run.config, &set);
+    let report = match &run.config.model {
+        ModelConfig::Classifier(_) => evaluate(&run.classifier::<B>(device)?, &loader, &task, false, device)?,
+        ModelConfig::Unet(_) => evaluate(&run.unet::<B>(device)?, &loader, &task, true, device)?,
+    };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

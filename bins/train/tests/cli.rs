@@ -1,6 +1,8 @@
 //! `eoforge-train` as a user runs it: fit from a TOML config on shards of the real BigEarthNet patches, SIGTERM
 //! (as SLURM sends before wall time) writes a checkpoint and exits 143, the same command continues to the end,
-//! eval scores the run; bad configs and shard sets are named.
+//! eval scores the run; SIGKILL at random moments and reruns reach the same weights and losses bit for bit as an
+//! uninterrupted run; a segmentation set trains a U-Net by default and leaves records and pictures; bad configs
+//! and shard sets are named.
 
 #[path = "../../../crates/train/tests/common/mod.rs"]
 mod common;
@@ -18,7 +20,7 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-const CONFIG: &str = r"
+const CONFIG: &str = r#"
 batch_size = 4
 shuffle_buffer = 4
 augment = true
@@ -32,10 +34,11 @@ checkpoint_every = 1
 seed = 3
 
 [model]
+kind = "classifier"
 in_channels = 12
 classes = 19
 widths = [4, 8]
-";
+"#;
 
 fn write_config(dir: &Path, text: &str) -> String {
     let path = dir.join("run.toml");
@@ -118,4 +121,102 @@ fn bad_configs_and_shard_sets_are_named() {
     let out = train(&["fit", "--data", &data_s, "--out", &format!("{run}2")]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("stats.json"), "{}", text(&out.stderr));
+}
+
+/// Outputs of a run's final model on a fixed input, as bits.
+fn output_bits(run: &Path) -> Vec<u32> {
+    use burn::backend::Flex;
+    use burn::tensor::{Tensor, TensorData};
+    let device = burn::backend::flex::FlexDevice;
+    let model = eoforge_train::TrainedRun::open(run).expect("run").classifier::<Flex>(&device).expect("model");
+    let input = Tensor::<Flex, 4>::from_data(
+        TensorData::new((0..2 * 12 * 16 * 16).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>(), [2, 12, 16, 16]),
+        &device,
+    );
+    let out: Vec<f32> = model.forward(input).into_data().to_vec().expect("f32");
+    out.into_iter().map(f32::to_bits).collect()
+}
+
+#[test]
+fn sigkill_at_random_moments_then_rerun_reaches_the_same_weights() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let data = work.path().join("shards");
+    let Some(_) = shard_set(&data, 28) else { return };
+    let data = data.display().to_string();
+    let config = write_config(
+        work.path(),
+        &CONFIG.replace("epochs = 12", "epochs = 4").replace("checkpoint_every = 1", "checkpoint_every = 3"),
+    );
+    let whole = work.path().join("whole");
+    let whole_s = whole.display().to_string();
+    let out = train(&["fit", "--data", &data, "--out", &whole_s, "--config", &config]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let steps = |run: &Path| std::fs::read_to_string(run.join("losses.jsonl")).map_or(0, |t| t.lines().count());
+    let total = steps(&whole);
+
+    let killed = work.path().join("killed");
+    let killed_s = killed.display().to_string();
+    let args = ["fit", "--data", &data, "--out", &killed_s, "--config", &config];
+    // Each kill waits for a random number of further steps (visible in losses.jsonl), then SIGKILLs.
+    for r in eoforge_testkit::seeded_u64s(11, 3) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eoforge-train"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let target = (steps(&killed) + 1 + (r % 5) as usize).min(total - 1);
+        eoforge_testkit::wait_for(&mut child, "more steps", || steps(&killed) >= target);
+        child.kill().expect("SIGKILL");
+        child.wait().expect("wait");
+    }
+    let out = train(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let losses = |run: &Path| std::fs::read_to_string(run.join("losses.jsonl")).expect("losses");
+    assert_eq!(losses(&whole), losses(&killed), "every step's loss is the same after kills and reruns");
+    assert_eq!(output_bits(&whole), output_bits(&killed), "the final weights give the same outputs, bit for bit");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(killed.join("run.json")).expect("run.json")).expect("json");
+    assert_eq!(record["calls"].as_array().map(Vec::len), Some(4), "every call is recorded: {record}");
+    assert!(record["git_revision"].as_str().is_some_and(|r| !r.is_empty()), "{record}");
+}
+
+#[test]
+fn a_segmentation_set_trains_a_unet_with_records_and_pictures() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let data = work.path().join("shards");
+    let Some(()) = common::land_use_windows(&data) else { return };
+    let data = data.display().to_string();
+    let run = work.path().join("run");
+    let run_s = run.display().to_string();
+    let config = write_config(
+        work.path(),
+        "batch_size = 4\nshuffle_buffer = 8\naugment = true\nepochs = 2\nlr = 0.01\nwarmup_steps = 2\nmin_lr = 0.0001\n\
+         weight_decay = 0.0001\ncheckpoint_every = 100\nseed = 1\n\n[loss]\nbalance = true\ndice_weight = 0.5\n\n\
+         [model]\nkind = \"unet\"\nin_channels = 68\nclasses = 9\ndepth = 2\nbase_width = 8\n",
+    );
+    let out = train(&["fit", "--data", &data, "--out", &run_s, "--config", &config]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary json");
+    assert!(summary["validation"]["mean_iou"].as_f64().is_some(), "{summary}");
+    assert_eq!(summary["best"]["metric"], "mean_iou", "{summary}");
+    for file in ["run.json", "data.json", "curves.png", "samples.png", "profile.json", "best/model.mpk"] {
+        assert!(run.join(file).is_file(), "{file} missing from the run directory");
+    }
+    let out = train(&["eval", "--data", &data, "--run", &run_s]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report json");
+    assert!(report["confusion"].as_array().is_some_and(|c| c.len() == 9), "{report}");
+
+    // A failure is kept in the run's errors.log.
+    std::fs::remove_file(
+        Path::new(&data).join("validation").read_dir().expect("dir").next().expect("shard").expect("entry").path(),
+    )
+    .expect("remove a shard");
+    let fresh = work.path().join("broken");
+    std::fs::create_dir_all(&fresh).expect("mkdir");
+    let out = train(&["fit", "--data", &data, "--out", &fresh.display().to_string(), "--config", &config]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let log = std::fs::read_to_string(fresh.join("errors.log")).expect("errors.log");
+    assert!(log.contains("validation-"), "{log}");
 }

@@ -36,6 +36,17 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// An input raster cannot be used (not georeferenced, another CRS, not covering the scene, …).
+    #[error("`{path}`: {reason}")]
+    Input {
+        /// The raster.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Reading a raster failed (the error names the file).
+    #[error(transparent)]
+    Raster(#[from] eoforge_raster::Error),
     /// Storage failure.
     #[error(transparent)]
     Storage(#[from] eoforge_storage::Error),

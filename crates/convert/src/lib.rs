@@ -11,6 +11,9 @@ BigEarthNet-style patches to training shards.
 - [`convert`]: this worker's shards as WebDataset tar and/or Parquet, each published atomically and recorded in
   a manifest, so a killed run resumes where it stopped and produces byte-identical shards; channel statistics of
   the training split in `stats.json`; timings and throughput in `profile/`.
+- [`convert_windows`]: windows of a scene plus an aligned label raster (e.g. Sentinel-2 bands with their SCL
+  classes, or a crop-type map) as segmentation shards: `image` `(bands, size, size)` and `mask` `(size, size)`,
+  splits drawn per block of windows, classes with names and colours in `index.json`.
 */
 #![deny(missing_docs)]
 
@@ -19,6 +22,7 @@ mod patch;
 mod plan;
 mod profile;
 mod run;
+mod windows;
 
 pub use crate::error::{Error, Result};
 pub use crate::patch::{
@@ -28,3 +32,4 @@ pub use crate::patch::{
 pub use crate::plan::{PlannedShard, plan};
 pub use crate::profile::{Profile, SkippedPatch, SplitProfile};
 pub use crate::run::{ConvertOptions, Formats, OnError, ShardManifest, convert};
+pub use crate::windows::{WindowOptions, WindowsReport, convert_windows};

@@ -48,6 +48,9 @@ pub struct EngineOptions {
     pub out_metadata: RasterMetadata,
     /// Palette of a one-band UInt8 output (class maps).
     pub out_color_map: Option<Vec<[u8; 3]>>,
+    /// Write one band holding, per pixel, the index of the model's largest (blended) output band — a class map
+    /// from per-class probabilities — instead of the bands themselves.
+    pub argmax: bool,
     /// How input nodata reaches the output: masked pixels are written as `out_nodata`, never blended.
     pub nodata_mask: NodataMask,
     /// Crop to this input-pixel window (an AOI); `None` = the whole scene.
@@ -79,6 +82,7 @@ impl Default for EngineOptions {
             out_band_descriptions: Vec::new(),
             out_metadata: RasterMetadata::default(),
             out_color_map: None,
+            argmax: false,
             nodata_mask: NodataMask::AnyBand,
             crop: None,
             cog: CogWriterOptions::default(),
@@ -197,13 +201,18 @@ fn run_typed<T: Pixel>(
         )));
     }
 
-    let names = options.out_band_descriptions.len();
-    if names != 0 && names != out_bands {
-        return Err(Error::Options(format!("{names} output band descriptions for {out_bands} output bands")));
+    // Bands of the product: the model's, or one class band.
+    let written = if options.argmax { 1 } else { out_bands };
+    if options.argmax && (!options.derivatives.kinds.is_empty() || options.nodata_mask == NodataMask::PerBand) {
+        return Err(Error::Options("a class map (argmax) has no derived maps and no per-band nodata mask".into()));
     }
-    if !options.out_metadata.bands.is_empty() && options.out_metadata.bands.len() != out_bands {
+    let names = options.out_band_descriptions.len();
+    if names != 0 && names != written {
+        return Err(Error::Options(format!("{names} output band descriptions for {written} output bands")));
+    }
+    if !options.out_metadata.bands.is_empty() && options.out_metadata.bands.len() != written {
         return Err(Error::Options(format!(
-            "band metadata for {} bands, but the model writes {out_bands}",
+            "band metadata for {} bands, but the product has {written}",
             options.out_metadata.bands.len()
         )));
     }
@@ -242,7 +251,7 @@ fn run_typed<T: Pixel>(
     let spec = RasterSpec {
         width: out_w,
         height: out_h,
-        bands: out_bands,
+        bands: written,
         geo_transform: gt,
         crs: raster.crs(),
         nodata: options.out_nodata,
@@ -261,7 +270,7 @@ fn run_typed<T: Pixel>(
     let order = stripes.order(&plan);
     let mut profile = EngineProfile {
         batch_size: batch,
-        output: (out_w, out_h, out_bands),
+        output: (out_w, out_h, written),
         stripes: stripes.ranges.len(),
         stripe_tiles: stripes.tiles,
         ..EngineProfile::default()
@@ -400,7 +409,7 @@ fn run_typed<T: Pixel>(
                             range.tiles.clone(),
                             rows,
                             out_w,
-                            out_bands,
+                            if options.argmax { None } else { Some(out_bands) },
                             bs,
                             options.out_nodata,
                         )?;
@@ -430,7 +439,7 @@ fn run_typed<T: Pixel>(
     profile.total_s = start.elapsed().as_secs_f64();
     profile.windows_per_s = profile.windows as f64 / profile.total_s.max(1e-9);
     profile.output_mb_per_s =
-        (out_w * out_h * out_bands * options.out_dtype.size()) as f64 / 1e6 / profile.total_s.max(1e-9);
+        (out_w * out_h * written * options.out_dtype.size()) as f64 / 1e6 / profile.total_s.max(1e-9);
     profile.peak_rss_mib = eoforge_profile::peak_rss_mib();
     Ok(profile)
 }
@@ -539,7 +548,8 @@ impl Accumulator {
         }
     }
 
-    /// Writes the next row of output tiles (tile columns `tiles`, `rows` rows) and advances `flushed`. An integer
+    /// Writes the next row of output tiles (tile columns `tiles`, `rows` rows) and advances `flushed`: the blended
+    /// `bands` (`Some(n)`), or (`None`) one band with the index of the largest blended band per pixel. An integer
     /// output value outside the type (or NaN) is an error, never saturated silently.
     #[allow(clippy::too_many_arguments)]
     fn emit_tile_row<T: Pixel>(
@@ -549,13 +559,16 @@ impl Accumulator {
         tiles: std::ops::Range<usize>,
         rows: usize,
         out_w: usize,
-        bands: usize,
+        bands: Option<usize>,
         bs: usize,
         nodata: Option<f64>,
     ) -> Result<()> {
         let top = self.flushed - self.top;
         let fill = nodata.map_or_else(T::default, T::from_f64);
         let integer = !T::DTYPE.is_float();
+        let Some(bands) = bands else {
+            return self.emit_class_row(writer, tiles, rows, out_w, bs, fill);
+        };
         for tx in tiles {
             let (c0, cols) = (tx * bs, bs.min(out_w - tx * bs));
             let mut tile = Array3::<T>::from_elem((bands, rows, cols), fill);
@@ -590,6 +603,51 @@ impl Accumulator {
             }
             writer.write_block(tx, self.flushed / bs, tile.view())?;
             derived.write_block(tx, self.flushed / bs, tile.view())?;
+            for (plane, count) in self.masked.iter().zip(&mut self.masked_written) {
+                for y in 0..rows {
+                    let at = (top + y) * self.width + c0 - self.left;
+                    *count += plane[at..at + cols].iter().map(|m| u64::from(*m)).sum::<u64>();
+                }
+            }
+        }
+        self.flushed += rows;
+        Ok(())
+    }
+}
+
+impl Accumulator {
+    /// [`Accumulator::emit_tile_row`] for a class map: per pixel, the index of the largest blended band (the
+    /// first on ties); masked or uncovered pixels get `fill`.
+    fn emit_class_row<T: Pixel>(
+        &mut self,
+        writer: &mut CogWriter<T>,
+        tiles: std::ops::Range<usize>,
+        rows: usize,
+        out_w: usize,
+        bs: usize,
+        fill: T,
+    ) -> Result<()> {
+        let top = self.flushed - self.top;
+        for tx in tiles {
+            let (c0, cols) = (tx * bs, bs.min(out_w - tx * bs));
+            let mut tile = Array3::<T>::from_elem((1, rows, cols), fill);
+            let masked = self.masked.first();
+            for y in 0..rows {
+                let at = (top + y) * self.width + c0 - self.left;
+                for x in 0..cols {
+                    if self.weight[at + x] <= 0.0 || masked.is_some_and(|m| m[at + x] != 0) {
+                        continue;
+                    }
+                    let mut best = (0, f64::NEG_INFINITY);
+                    for (b, plane) in self.sum.iter().enumerate() {
+                        if plane[at + x] > best.1 {
+                            best = (b, plane[at + x]);
+                        }
+                    }
+                    tile[(0, y, x)] = T::from_f64(best.0 as f64);
+                }
+            }
+            writer.write_block(tx, self.flushed / bs, tile.view())?;
             for (plane, count) in self.masked.iter().zip(&mut self.masked_written) {
                 for y in 0..rows {
                     let at = (top + y) * self.width + c0 - self.left;

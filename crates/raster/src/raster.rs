@@ -460,6 +460,31 @@ impl Raster {
         ))
     }
 
+    /// The description (name) of band `index` (1-based); empty when unset.
+    pub fn band_description(&self, index: usize) -> Result<String> {
+        Ok(self.band(index)?.description().unwrap_or_default())
+    }
+
+    /// The category names of band `index` (1-based), one per class value from 0 (class maps); empty when unset.
+    #[allow(unsafe_code)]
+    pub fn category_names(&self, index: usize) -> Result<Vec<String>> {
+        let band = self.band(index)?;
+        // SAFETY: the band handle is valid while `band` lives; GDAL returns a NULL-terminated list it owns (or
+        // NULL), which is copied out before the band is dropped.
+        let mut names = Vec::new();
+        unsafe {
+            let list = gdal_sys::GDALGetRasterCategoryNames(band.c_rasterband());
+            if !list.is_null() {
+                let mut at = list;
+                while !(*at).is_null() {
+                    names.push(std::ffi::CStr::from_ptr(*at).to_string_lossy().into_owned());
+                    at = at.add(1);
+                }
+            }
+        }
+        Ok(names)
+    }
+
     pub(crate) fn band(&self, index: usize) -> Result<RasterBand<'_>> {
         let count = self.band_count();
         if index == 0 || index > count {

@@ -10,17 +10,20 @@ Training shard formats for eoforge.
 - [`ChannelStats`] / [`StatsReport`]: per-channel count, mean, std, min and max, merged exactly across samples.
 - [`read_webdataset_tar`], [`read_parquet_shard`]: a shard back into its samples (what the training loader
   streams).
+- [`ClassInfo`]: a label class (value, name, colour) of a segmentation shard set.
 - [`npy`]: `.npy` encoding and decoding.
 */
 #![deny(missing_docs)]
 
 pub mod npy;
 
+mod classes;
 mod read;
 mod sample;
 mod stats;
 mod tar;
 
+pub use crate::classes::ClassInfo;
 pub use crate::read::{ReadError, read_parquet_shard, read_webdataset_tar};
 pub use crate::sample::{Error, Sample, Tensor, parquet_shard, webdataset_tar};
 pub use crate::stats::{ChannelStats, StatsReport, merge_all, sample_stats, sample_stats_u16};

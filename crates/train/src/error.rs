@@ -34,6 +34,22 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// The training loss became NaN or infinite.
+    #[error("training diverged at step {step}: loss {loss} (lower the learning rate or enable clipping)")]
+    Diverged {
+        /// The step.
+        step: u64,
+        /// The loss value.
+        loss: f64,
+    },
+    /// A run directory lacks a file or holds one that does not fit the run.
+    #[error("run `{}`: {reason}", path.display())]
+    Run {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// Storage failure (it names the URL).
     #[error(transparent)]
     Storage(#[from] eoforge_storage::Error),

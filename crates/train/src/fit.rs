@@ -1,55 +1,27 @@
-//! The training loop for the multi-label patch classifier: AdamW, warm-up + cosine schedule, global-norm
-//! clipping, BCE on logits, validation metrics each epoch in `metrics.jsonl`, and full-precision checkpoints
-//! (model, optimiser, position) every N steps and at each epoch end, so a stopped run resumes exactly.
+//! The training loop for both model families: AdamW, warm-up + cosine schedule, global-norm clipping, the
+//! family's loss ([`Trainable`]), validation scores each epoch in `metrics.jsonl`, the best checkpoint by a
+//! chosen metric, and full-precision checkpoints (model, optimiser, position) every N steps and at each epoch
+//! end, so a stopped run resumes exactly.
 //!
 //! Run directory: `checkpoints/step-NNNNNNNN/{model,optimizer}.mpk` + `state.json`, `checkpoints/latest` (the
-//! newest complete checkpoint, replaced atomically), `metrics.jsonl`, and `model.mpk` once the run finishes.
+//! newest complete checkpoint, replaced atomically), `losses.jsonl` (every step), `metrics.jsonl` (every
+//! epoch), `best/model.mpk` + `best/best.json`, and `model.mpk` once the run finishes.
 
 use std::path::{Path, PathBuf};
 
 use burn::module::{AutodiffModule, Module};
-use burn::nn::loss::BinaryCrossEntropyLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder as _};
+use burn::tensor::ElementConversion;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use eoforge_models::{PatchClassifier, PatchClassifierConfig};
 
+use crate::config::{FitConfig, ModelConfig};
 use crate::error::{Error, Result};
 use crate::loader::{Batch, Loader, LoaderConfig};
-use crate::metrics::{MultiLabelMetrics, MultiLabelReport};
+use crate::objective::{Report, Task, Trainable, evaluate};
 use crate::optimize::{WarmupCosine, clip_grad_norm};
+use crate::run_dir::DataRecord;
 use crate::shard_set::ShardSet;
-
-/// Everything a multi-label training run is made of.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FitConfig {
-    /// The network.
-    pub model: PatchClassifierConfig,
-    /// Samples per batch.
-    pub batch_size: usize,
-    /// Shuffle buffer of the training loader.
-    pub shuffle_buffer: usize,
-    /// Flips and rotations of training samples.
-    pub augment: bool,
-    /// Passes over the training split.
-    pub epochs: u64,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Warm-up steps before the cosine decay.
-    pub warmup_steps: u64,
-    /// Final learning rate.
-    pub min_lr: f64,
-    /// AdamW weight decay.
-    pub weight_decay: f32,
-    /// Clip gradients to this global L2 norm.
-    pub clip_norm: Option<f64>,
-    /// Write a checkpoint every this many steps (and at every epoch end).
-    pub checkpoint_every: u64,
-    /// Seed of the weights, the data order and the augmentation.
-    pub seed: u64,
-}
 
 /// What a call to [`fit`] did.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,17 +33,22 @@ pub struct FitOutcome {
     /// Training loss of each step this call took.
     pub losses: Vec<f64>,
     /// Validation scores of each epoch this call finished.
-    pub validation: Vec<MultiLabelReport>,
-    /// Whether the run reached its last epoch (false when stopped by `max_steps`).
+    pub validation: Vec<Report>,
+    /// The best validation score so far by the run's metric, and the epoch that reached it.
+    pub best: Option<(f64, u64)>,
+    /// Whether the run reached its last epoch (false when stopped early).
     pub finished: bool,
 }
 
 /// Where a run stands: written with every checkpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Position {
     step: u64,
     epoch: u64,
     batch: usize,
+    /// Best validation score so far and its epoch.
+    #[serde(default)]
+    best: Option<(f64, u64)>,
 }
 
 /// Checkpoints keep full precision (burn's `CompactRecorder` stores f16).
@@ -88,7 +65,29 @@ pub struct StopWhen<'a> {
     pub flag: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
-/// Trains the classifier of `config` on the `train` split of `set` (validating on `validation` when the set has
+/// The task of `config` on `set`: classes, and the ignore value (the configuration's, else the shard set's).
+/// With `loss.balance` and no explicit weights, the weights come from the training split's pixel counts.
+pub fn task_of(config: &FitConfig, set: &ShardSet) -> Task {
+    let classes = config.model.classes();
+    let ignore = config.loss.ignore_index.or_else(|| set.ignore().map(i64::from));
+    let mut loss = config.loss.clone();
+    if loss.balance && loss.class_weights.is_none() {
+        let counts = set.class_pixels("train");
+        let mut present: Vec<u64> =
+            counts.iter().filter(|(v, n)| **n > 0 && Some(i64::from(**v)) != ignore).map(|(_, n)| *n).collect();
+        present.sort_unstable();
+        if let Some(&median) = present.get(present.len() / 2) {
+            let weight = |c: usize| match counts.get(&(c as u16)) {
+                Some(&n) if n > 0 => (median as f64 / n as f64).sqrt().min(10.0) as f32,
+                _ => 1.0,
+            };
+            loss.class_weights = Some((0..classes).map(weight).collect());
+        }
+    }
+    Task { classes, ignore, loss }
+}
+
+/// Trains the network of `config` on the `train` split of `set` (validating on `validation` when the set has
 /// one), writing the run into `run_dir`. When `run_dir` holds a checkpoint the run resumes from it and reaches the
 /// same weights as an uninterrupted run. `stop` ends this call early ([`StopWhen`]).
 pub fn fit<B: AutodiffBackend>(
@@ -98,12 +97,75 @@ pub fn fit<B: AutodiffBackend>(
     device: &B::Device,
     stop: &StopWhen<'_>,
 ) -> Result<FitOutcome> {
+    let model_err = |e: eoforge_models::ConfigError| Error::Config { field: "model", reason: e.to_string() };
+    std::fs::create_dir_all(run_dir)?;
+    let channels = set.stats().channels.len();
+    if config.model.in_channels() != channels {
+        return Err(Error::Config {
+            field: "model.in_channels",
+            reason: format!(
+                "is {}, the shard set has {channels} channels ({})",
+                config.model.in_channels(),
+                set.stats().channels.join(", ")
+            ),
+        });
+    }
+    if let Some(w) = &config.loss.class_weights
+        && w.len() != config.model.classes()
+    {
+        return Err(Error::Config {
+            field: "loss.class_weights",
+            reason: format!("{} weights for {} classes", w.len(), config.model.classes()),
+        });
+    }
+    if let Some(name) = &config.best_metric
+        && !METRICS.contains(&name.as_str())
+    {
+        return Err(Error::Config {
+            field: "best_metric",
+            reason: format!("`{name}` is not one of {}", METRICS.join(", ")),
+        });
+    }
+    write_or_check_config(config, run_dir)?;
+    DataRecord::of(set, &set.store().url_of(""), config)?.write_or_check(run_dir)?;
+    B::seed(device, config.seed);
+    match &config.model {
+        ModelConfig::Classifier(c) => {
+            run::<B, _>(set, config, run_dir, device, stop, c.init(device).map_err(model_err)?, None)
+        }
+        ModelConfig::Unet(c) => {
+            run::<B, _>(set, config, run_dir, device, stop, c.init(device).map_err(model_err)?, Some(c.size_multiple()))
+        }
+    }
+}
+
+/// Validation metrics a best checkpoint can be chosen by.
+const METRICS: [&str; 6] = ["macro_map", "micro_map", "macro_f1", "micro_f1", "mean_iou", "pixel_accuracy"];
+
+/// The loop, for any trainable network. `size_multiple`: inputs must have sides divisible by it (U-Net).
+fn run<B, M>(
+    set: &ShardSet,
+    config: &FitConfig,
+    run_dir: &Path,
+    device: &B::Device,
+    stop: &StopWhen<'_>,
+    mut model: M,
+    size_multiple: Option<usize>,
+) -> Result<FitOutcome>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Trainable<B>,
+    M::InnerModule: Trainable<B::InnerBackend>,
+{
     std::fs::create_dir_all(run_dir.join("checkpoints"))?;
+    let segmentation = size_multiple.is_some();
+    let task = task_of(config, set);
     let loader_config = LoaderConfig {
         batch_size: config.batch_size,
         seed: config.seed,
         shuffle_buffer: config.shuffle_buffer,
         augment: config.augment,
+        input: set.input_tensor().to_owned(),
         ..LoaderConfig::default()
     };
     let train = Loader::new(set.clone(), loader_config.clone())?;
@@ -120,12 +182,9 @@ pub fn fit<B: AutodiffBackend>(
         total_steps: config.epochs * train.batches_per_epoch() as u64,
         min_lr: config.min_lr,
     };
-    B::seed(device, config.seed);
-    let model_err = |e: eoforge_models::ConfigError| Error::Config { field: "model", reason: e.to_string() };
-    let mut model: PatchClassifier<B> = config.model.init(device).map_err(model_err)?;
-    let mut optim = AdamWConfig::new().with_weight_decay(config.weight_decay).init::<B, PatchClassifier<B>>();
+    let mut optim = AdamWConfig::new().with_weight_decay(config.weight_decay).init::<B, M>();
     let recorder = Recorder::new();
-    let mut position = Position { step: 0, epoch: 0, batch: 0 };
+    let mut position = Position { step: 0, epoch: 0, batch: 0, best: None };
     if let Some(dir) = latest_checkpoint(run_dir)? {
         let err = |e: burn::record::RecorderError| Error::Checkpoint { path: dir.clone(), reason: e.to_string() };
         model = model.load_file(dir.join("model"), &recorder, device).map_err(err)?;
@@ -135,10 +194,18 @@ pub fn fit<B: AutodiffBackend>(
             .map_err(|e| Error::Checkpoint { path: dir.join("state.json"), reason: e.to_string() })?;
         tracing::info!(step = position.step, epoch = position.epoch, "resuming");
     }
+    // Lines written after the checkpoint (by a killed call) are written again as the run replays those steps.
+    keep_lines(&run_dir.join("losses.jsonl"), |v| v["step"].as_u64().is_some_and(|s| s <= position.step))?;
+    keep_lines(&run_dir.join("metrics.jsonl"), |v| v["epoch"].as_u64().is_some_and(|e| e <= position.epoch))?;
     let resumed_from = position.step;
-    let loss_fn = BinaryCrossEntropyLossConfig::new().with_logits(true).init(device);
-    let mut outcome =
-        FitOutcome { steps: position.step, resumed_from, losses: Vec::new(), validation: Vec::new(), finished: false };
+    let mut outcome = FitOutcome {
+        steps: position.step,
+        resumed_from,
+        losses: Vec::new(),
+        validation: Vec::new(),
+        best: position.best,
+        finished: false,
+    };
     while position.epoch < config.epochs {
         for batch in train.epoch_from(position.epoch, position.batch) {
             if stop.max_steps.is_some_and(|m| outcome.losses.len() as u64 >= m) {
@@ -150,28 +217,43 @@ pub fn fit<B: AutodiffBackend>(
                 return Ok(outcome);
             }
             let batch = batch?;
-            let (inputs, targets) = tensors::<B>(&batch, device)?;
-            let loss = loss_fn.forward(model.forward(inputs), targets);
-            outcome.losses.push(loss.clone().into_scalar().elem::<f64>());
+            check_size(&batch, size_multiple)?;
+            let lr = schedule.lr(position.step);
+            let loss = model.batch_loss(&batch, &task, device)?;
+            let value = loss.clone().into_scalar().elem::<f64>();
+            if !value.is_finite() {
+                return Err(Error::Diverged { step: position.step, loss: value });
+            }
+            outcome.losses.push(value);
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);
             if let Some(limit) = config.clip_norm {
                 clip_grad_norm(&model, &mut grads, limit);
             }
-            model = optim.step(schedule.lr(position.step), model, grads);
+            model = optim.step(lr, model, grads);
             position.step += 1;
             position.batch += 1;
             outcome.steps = position.step;
+            let line = serde_json::json!({ "step": position.step, "epoch": position.epoch, "loss": value, "lr": lr });
+            append_line(&run_dir.join("losses.jsonl"), &line.to_string())?;
             // The epoch's last step is checkpointed below, with the position moved to the next epoch.
             let epoch_end = position.batch == train.batches_per_epoch();
             if position.step.is_multiple_of(config.checkpoint_every.max(1)) && !epoch_end {
                 checkpoint(run_dir, &model, &optim, position)?;
             }
         }
-        position = Position { step: position.step, epoch: position.epoch + 1, batch: 0 };
+        position = Position { epoch: position.epoch + 1, batch: 0, ..position };
         if let Some(valid) = &valid {
-            let report = evaluate(&model.valid(), valid, config.model.classes, device)?;
+            let inner = model.valid();
+            let report = evaluate(&inner, valid, &task, segmentation, device)?;
             let line = serde_json::json!({ "epoch": position.epoch, "step": position.step, "validation": report });
             append_line(&run_dir.join("metrics.jsonl"), &line.to_string())?;
+            if let Some(score) = report.metric(config.metric())
+                && position.best.is_none_or(|(best, _)| score > best)
+            {
+                position.best = Some((score, position.epoch));
+                save_best(run_dir, &inner, config.metric(), score, position)?;
+            }
+            outcome.best = position.best;
             outcome.validation.push(report);
         }
         checkpoint(run_dir, &model, &optim, position)?;
@@ -184,48 +266,54 @@ pub fn fit<B: AutodiffBackend>(
     Ok(outcome)
 }
 
-/// Validation scores of `model` over all batches of `loader` (probabilities thresholded at 0.5).
-pub fn evaluate<B: Backend>(
-    model: &PatchClassifier<B>,
-    loader: &Loader,
-    classes: usize,
-    device: &B::Device,
-) -> Result<MultiLabelReport> {
-    let mut metrics = MultiLabelMetrics::new(classes);
-    for batch in loader.epoch(0) {
-        let batch = batch?;
-        let labels = batch.labels.as_ref().ok_or_else(|| no_labels(&batch))?;
-        let (inputs, _) = tensors::<B>(&batch, device)?;
-        let probabilities = burn::tensor::activation::sigmoid(model.forward(inputs));
-        let [n, c] = probabilities.dims();
-        let values: Vec<f32> = probabilities.into_data().convert::<f32>().to_vec().unwrap_or_default();
-        let scores = ndarray::Array2::from_shape_vec((n, c), values)
-            .map_err(|e| Error::Config { field: "model", reason: e.to_string() })?;
-        metrics.update(&scores.view(), &labels.view());
+/// A U-Net halves its input `depth` times: a side that does not divide is refused before the network panics.
+fn check_size(batch: &Batch, multiple: Option<usize>) -> Result<()> {
+    let (_, _, h, w) = batch.inputs.dim();
+    match multiple {
+        Some(m) if h % m != 0 || w % m != 0 => Err(Error::Config {
+            field: "model.depth",
+            reason: format!(
+                "a U-Net of this depth needs sides divisible by {m}; sample `{}` is {h}x{w}",
+                batch.keys[0]
+            ),
+        }),
+        _ => Ok(()),
     }
-    Ok(metrics.report(0.5))
 }
 
-fn no_labels(batch: &Batch) -> Error {
-    Error::Config { field: "split", reason: format!("sample `{}` has no `labels` tensor", batch.keys[0]) }
-}
-
-/// A batch as burn tensors: inputs `(n, c, h, w)` and multi-hot targets `(n, classes)`.
-fn tensors<B: Backend>(batch: &Batch, device: &B::Device) -> Result<(Tensor<B, 4>, Tensor<B, 2, Int>)> {
-    let labels = batch.labels.as_ref().ok_or_else(|| no_labels(batch))?;
-    let (n, c, h, w) = batch.inputs.dim();
-    let inputs =
-        Tensor::from_data(TensorData::new(batch.inputs.iter().copied().collect::<Vec<f32>>(), [n, c, h, w]), device);
-    let targets: Vec<i64> = labels.iter().map(|v| i64::from(*v > 0.5)).collect();
-    let targets = Tensor::from_data(TensorData::new(targets, [n, labels.ncols()]), device);
-    Ok((inputs, targets))
+/// Saves the best model so far into `best/` (replaced as a whole by rename).
+fn save_best<B: Backend, M: Module<B>>(
+    run_dir: &Path,
+    model: &M,
+    metric: &str,
+    score: f64,
+    position: Position,
+) -> Result<()> {
+    let work = run_dir.join(".best.partial");
+    if work.exists() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    std::fs::create_dir_all(&work)?;
+    model
+        .clone()
+        .save_file(work.join("model"), &Recorder::new())
+        .map_err(|e| Error::Checkpoint { path: work.join("model.mpk"), reason: e.to_string() })?;
+    let record =
+        serde_json::json!({ "metric": metric, "value": score, "epoch": position.epoch, "step": position.step });
+    std::fs::write(work.join("best.json"), serde_json::to_vec_pretty(&record).unwrap_or_default())?;
+    let done = run_dir.join("best");
+    if done.exists() {
+        std::fs::remove_dir_all(&done)?;
+    }
+    std::fs::rename(&work, &done)?;
+    Ok(())
 }
 
 /// Writes a checkpoint into a fresh folder, then points `checkpoints/latest` at it (both by rename), so a kill
 /// at any moment leaves the previous checkpoint or the new one, never half of one.
-fn checkpoint<B: AutodiffBackend, O: Optimizer<PatchClassifier<B>, B>>(
+fn checkpoint<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     run_dir: &Path,
-    model: &PatchClassifier<B>,
+    model: &M,
     optim: &O,
     position: Position,
 ) -> Result<()> {
@@ -266,4 +354,41 @@ fn append_line(path: &Path, line: &str) -> Result<()> {
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     writeln!(file, "{line}")?;
     Ok(())
+}
+
+/// Keeps the JSON lines of `path` that `keep` accepts (no file: nothing to do).
+fn keep_lines(path: &Path, keep: impl Fn(&serde_json::Value) -> bool) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let kept: String = text
+        .lines()
+        .filter(|line| serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| keep(&v)))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    if kept.len() != text.len() {
+        let work = path.with_extension("jsonl.partial");
+        std::fs::write(&work, kept)?;
+        std::fs::rename(&work, path)?;
+    }
+    Ok(())
+}
+
+/// Writes `config.toml` into `run_dir`, or checks that the one there is this configuration: a run directory
+/// belongs to one configuration, and resuming with another would mix two runs.
+fn write_or_check_config(config: &FitConfig, run_dir: &Path) -> Result<()> {
+    let path = run_dir.join("config.toml");
+    let text = toml::to_string_pretty(config).map_err(|e| Error::Config { field: "config", reason: e.to_string() })?;
+    match std::fs::read_to_string(&path) {
+        Ok(existing) if existing == text => Ok(()),
+        Ok(_) => Err(Error::Run {
+            path,
+            reason: "was made with another configuration; use a new run directory, or the same settings to resume"
+                .into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(std::fs::write(&path, text)?),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -16,28 +16,43 @@ Training for eoforge: the data side, metrics, optimisation helpers and the train
   `(pixels, classes)` logits.
 - [`WarmupCosine`]: the learning rate as a pure function of the step; [`clip_grad_norm`]: clipping by the
   global norm over every parameter (burn clips each tensor alone).
-- [`fit`] ([`FitConfig`]): the loop for the multi-label classifier: AdamW, the schedule, clipping, BCE on
-  logits, validation micro/macro F1 and mAP per epoch in `metrics.jsonl`, full-precision checkpoints every N steps
-  and at epoch ends (model, optimiser, loader position) from which a stopped run resumes to the same weights.
+- [`fit`] ([`FitConfig`], [`ModelConfig`]): the loop for both families — the multi-label classifier (BCE on
+  logits; micro/macro F1 and mAP) and the U-Net (cross-entropy with class weights and an ignore value, optional
+  Dice; pixel accuracy, IoU, F1, confusion matrix): AdamW, the schedule, clipping, validation per epoch in
+  `metrics.jsonl`, the best checkpoint by a chosen metric, full-precision checkpoints every N steps and at epoch
+  ends (model, optimiser, loader position) from which a stopped run resumes to the same weights.
+- [`TrainedRun`] ([`DataRecord`]): a finished run directory read back — configuration, channels and
+  normalisation, classes, weights — to score or apply the network elsewhere.
+- [`draw_run`]: `curves.png` (loss per step, validation metric per epoch) and `samples.png` (validation
+  windows: input RGB, label, prediction) in a finished run directory.
+- [`Trainable`]: how a network family turns a batch into a loss and scores; [`evaluate`] scores a split.
 - Every random choice is a function of (seed, epoch, rank, key), never of thread timing: the same
   configuration gives the same batches, and [`Loader::epoch_from`] replays an epoch from any batch.
 */
 #![deny(missing_docs)]
 
 mod augment;
+mod config;
 mod error;
 mod fit;
 mod loader;
 mod losses;
 mod metrics;
+mod objective;
 mod optimize;
+mod pictures;
+mod run_dir;
 mod shard_set;
 
 pub use crate::augment::Dihedral;
+pub use crate::config::{FitConfig, LossConfig, ModelConfig};
 pub use crate::error::{Error, Result};
-pub use crate::fit::{FitConfig, FitOutcome, StopWhen, evaluate, fit};
+pub use crate::fit::{FitOutcome, StopWhen, fit, task_of};
 pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use crate::losses::{cross_entropy, dice};
 pub use crate::metrics::{ConfusionMatrix, MultiLabelMetrics, MultiLabelReport, SegmentationReport};
+pub use crate::objective::{Report, Scores, Task, Trainable, evaluate, predict_classes};
 pub use crate::optimize::{WarmupCosine, clip_grad_norm};
+pub use crate::pictures::draw_run;
+pub use crate::run_dir::{DataRecord, TrainedRun};
 pub use crate::shard_set::{ShardEntry, ShardSet};

@@ -1,6 +1,6 @@
 //! [`ShardSet`]: the index and statistics of a shard set written by `eoforge-prep shard`.
 
-use eoforge_shards::StatsReport;
+use eoforge_shards::{ClassInfo, StatsReport};
 use eoforge_storage::{Store, StoreOptions};
 
 use crate::error::{Error, Result};
@@ -99,6 +99,41 @@ impl ShardSet {
                 Ok(ShardEntry { name: name.to_owned(), samples: samples as usize, file })
             })
             .collect()
+    }
+
+    /// The tensor that holds the inputs: `index.json`'s `input` (`image` for scene windows), else `s2`.
+    pub fn input_tensor(&self) -> &str {
+        self.index["input"].as_str().unwrap_or("s2")
+    }
+
+    /// The mask value meaning "no label", when the set has masks and declares one.
+    pub fn ignore(&self) -> Option<u16> {
+        self.index["ignore"].as_u64().and_then(|v| u16::try_from(v).ok())
+    }
+
+    /// The label classes the set declares (names and colours of segmentation classes); empty when none.
+    pub fn classes(&self) -> Result<Vec<ClassInfo>> {
+        match self.index.get("classes") {
+            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+            Some(list) => serde_json::from_value(list.clone()).map_err(|e| Error::ShardSet {
+                url: self.store.url_of("index.json"),
+                reason: format!("`classes`: {e}"),
+            }),
+        }
+    }
+
+    /// Labelled pixels per class value in `split`, as `index.json`'s `class_pixels` records them (empty when it
+    /// does not).
+    pub fn class_pixels(&self, split: &str) -> std::collections::BTreeMap<u16, u64> {
+        self.index["class_pixels"][split]
+            .as_object()
+            .map(|o| o.iter().filter_map(|(k, v)| Some((k.parse().ok()?, v.as_u64()?))).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `index.json` declares a segmentation set (`"task": "segmentation"`: every sample has a `mask`).
+    pub fn is_segmentation(&self) -> bool {
+        self.index["task"] == "segmentation"
     }
 
     fn split_names(&self) -> Vec<String> {

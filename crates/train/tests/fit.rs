@@ -10,7 +10,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::{Tensor, TensorData};
 use common::{open, shard_set};
 use eoforge_models::{NormKind, PatchClassifierConfig};
-use eoforge_train::{FitConfig, StopWhen, fit};
+use eoforge_train::{FitConfig, ModelConfig, StopWhen, fit};
 
 type AD = Autodiff<Flex>;
 
@@ -28,7 +28,8 @@ impl ModuleVisitor<Flex> for Bits {
 fn weights(path: &std::path::Path) -> (Vec<Vec<u32>>, Vec<u32>) {
     let device = burn::backend::flex::FlexDevice;
     let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-    let model = config().model.init::<Flex>(&device).expect("init").load_file(path, &recorder, &device).expect("load");
+    let model =
+        classifier(&config()).init::<Flex>(&device).expect("init").load_file(path, &recorder, &device).expect("load");
     let mut bits = Bits(Vec::new());
     model.visit(&mut bits);
     let input = Tensor::<Flex, 4>::from_data(
@@ -41,23 +42,25 @@ fn weights(path: &std::path::Path) -> (Vec<Vec<u32>>, Vec<u32>) {
 
 fn config() -> FitConfig {
     FitConfig {
-        model: PatchClassifierConfig {
-            widths: vec![4, 8],
-            norm: NormKind::Batch,
-            ..PatchClassifierConfig::new(12, 19)
-        },
         batch_size: 4,
         shuffle_buffer: 4,
-        augment: true,
         epochs: 2,
         lr: 1e-2,
         warmup_steps: 2,
         min_lr: 1e-4,
-        weight_decay: 1e-4,
-        clip_norm: Some(1.0),
         checkpoint_every: 2,
         seed: 3,
+        ..FitConfig::new(ModelConfig::Classifier(PatchClassifierConfig {
+            widths: vec![4, 8],
+            norm: NormKind::Batch,
+            ..PatchClassifierConfig::new(12, 19)
+        }))
     }
+}
+
+fn classifier(config: &FitConfig) -> &PatchClassifierConfig {
+    let ModelConfig::Classifier(c) = &config.model else { panic!("a classifier config") };
+    c
 }
 
 #[test]

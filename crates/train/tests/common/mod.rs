@@ -55,3 +55,75 @@ pub(crate) fn open(dir: &Path) -> ShardSet {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(ShardSet::open(&dir.display().to_string(), &StoreOptions::default())).expect("open")
 }
+
+/// The real 29RKH scene's 10 m bands B02, B03, B04, B08 as one named 4-band GeoTIFF in `dir` (nodata 0).
+pub(crate) fn scene_stack(dir: &Path) -> Option<std::path::PathBuf> {
+    use eoforge_raster::{Compression, Raster, RasterSpec, TiffOptions, TiledWriter, Window};
+    let bands = ["B02", "B03", "B04", "B08"];
+    let mut planes = Vec::new();
+    let mut spec = RasterSpec::default();
+    for band in bands {
+        let r = Raster::open(&fixture(&format!("s2-l2a-29RKH/{band}.tif"))?.display().to_string()).expect("open");
+        spec = RasterSpec {
+            width: r.width(),
+            height: r.height(),
+            bands: bands.len(),
+            geo_transform: r.geo_transform(),
+            crs: r.crs(),
+            nodata: Some(0.0),
+            band_descriptions: bands.iter().map(|b| (*b).to_owned()).collect(),
+            ..RasterSpec::default()
+        };
+        planes.push(r.read_window::<u16>(Window::full(r.width(), r.height()), None).expect("read"));
+    }
+    let views: Vec<_> = planes.iter().map(|p| p.view()).collect();
+    let data = ndarray::concatenate(ndarray::Axis(0), &views).expect("stack");
+    let path = dir.join("29RKH_stack.tif");
+    let options = TiffOptions { compression: Compression::None, ..TiffOptions::default() };
+    let mut w = TiledWriter::<u16>::create(&path, &spec, &options).expect("create");
+    w.write_window(Window::full(spec.width, spec.height), data.view()).expect("write");
+    w.finish(None).expect("finish");
+    Some(path)
+}
+
+/// Segmentation shards cut from the real 29RKH scene (B02, B03, B04, B08) with its SCL scene classification as
+/// labels (0 = no data, ignored): 64 px windows, splits per block of 2×2 windows. Returns the scene stack.
+pub(crate) fn scene_windows(scene_dir: &Path, out: &Path) -> Option<std::path::PathBuf> {
+    let stack = scene_stack(scene_dir)?;
+    let scl = fixture("s2-l2a-29RKH/SCL.tif")?;
+    let options = eoforge_convert::WindowOptions {
+        out: out.display().to_string(),
+        size: 64,
+        stride: 64,
+        block: 2,
+        ratios: SplitRatios { train: 0.75, validation: 0.25, test: 0.0 },
+        samples_per_shard: 32,
+        seed: 1,
+        ..eoforge_convert::WindowOptions::default()
+    };
+    eoforge_convert::convert_windows(&stack.display().to_string(), &scl.display().to_string(), &options, &|| {})
+        .expect("windows");
+    Some(stack)
+}
+
+/// Segmentation shards of the real eo-learn test patch: its 68-date Sentinel-2 NDVI series (Float32) with its
+/// land-use labels (0 none, 1 cultivated, 2 forest, 3 grassland, 4 shrubland, 8 artificial; 0 ignored), in
+/// non-overlapping 16 px windows, each its own split unit.
+pub(crate) fn land_use_windows(out: &Path) -> Option<()> {
+    let ndvi = fixture("labels/eolearn_TestEOPatch_NDVI_68dates.tif")?;
+    let lulc = fixture("labels/eolearn_TestEOPatch_LULC.tif")?;
+    let options = eoforge_convert::WindowOptions {
+        out: out.display().to_string(),
+        size: 16,
+        stride: 16,
+        block: 1,
+        ratios: SplitRatios { train: 0.7, validation: 0.3, test: 0.0 },
+        samples_per_shard: 8,
+        seed: 2,
+        ignore: Some(0),
+        ..eoforge_convert::WindowOptions::default()
+    };
+    eoforge_convert::convert_windows(&ndvi.display().to_string(), &lulc.display().to_string(), &options, &|| {})
+        .expect("windows");
+    Some(())
+}

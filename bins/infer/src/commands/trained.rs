@@ -1,0 +1,207 @@
+//! `predict --model RUN_DIR`: a trained U-Net from a run directory of `eoforge-train fit` over a scene, written
+//! as a UInt8 class map (the run's class colours as a colour table, class names in the band's metadata), then
+//! checked and published like every product.
+
+use std::path::Path;
+
+use burn::backend::Flex;
+use burn::tensor::Tensor;
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use eoforge_engine::{BurnModel, ImageNetwork};
+use eoforge_models::UNet;
+use eoforge_products::{ProductSet, WorkDir};
+use eoforge_profile::Stages;
+use eoforge_qc::{QcConfig, SourceReference};
+use eoforge_raster::{
+    BandMetadata, CogWriterOptions, DataType, Raster, RasterInfo, RasterMetadata, Resampling, Window,
+};
+use eoforge_storage::StoreOptions;
+use eoforge_train::TrainedRun;
+
+use super::{Result, at_dest, codec, config, finish};
+use crate::cli::{BlendArg, PredictArgs};
+
+/// The class map's nodata value (no class of a UInt8 map may use it).
+const NODATA: u8 = 255;
+
+/// What `predict` was asked for.
+pub(super) struct Product<'a> {
+    pub args: &'a PredictArgs,
+    pub source_url: &'a str,
+    pub dest: &'a str,
+    pub options: &'a StoreOptions,
+    pub crop: Option<Window>,
+    pub run_dir: &'a Path,
+}
+
+/// A U-Net giving per-class probabilities, with the "no label" class never chosen.
+struct Probabilities<B: Backend> {
+    network: UNet<B>,
+    ignore: Option<usize>,
+}
+
+impl<B: Backend> ImageNetwork<B> for Probabilities<B> {
+    fn forward(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
+        let p = softmax(self.network.forward(input), 1);
+        match self.ignore {
+            Some(class) => {
+                let [n, _, h, w] = p.dims();
+                let device = p.device();
+                p.slice_assign([0..n, class..class + 1, 0..h, 0..w], Tensor::full([n, 1, h, w], -1.0, &device))
+            }
+            None => p,
+        }
+    }
+}
+
+/// Runs the trained model of `product.run_dir` over the scene and finishes the product.
+pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, mut stages: Stages) -> Result {
+    let (args, source_url, dest) = (product.args, product.source_url, product.dest);
+    let run = TrainedRun::open(product.run_dir)?;
+    let eoforge_train::ModelConfig::Unet(unet) = &run.config.model else {
+        return Err(format!(
+            "{}: the run trained a multi-label patch classifier, which gives one score per patch, not a map; \
+             predict takes U-Net runs",
+            product.run_dir.display()
+        )
+        .into());
+    };
+    let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
+    check_bands(&run, &picked, info, source_url)?;
+    let classes = unet.classes;
+    if classes > usize::from(NODATA) {
+        return Err(format!("{}: {classes} classes do not fit a UInt8 class map", product.run_dir.display()).into());
+    }
+    let (width, height) = product.crop.map_or((info.width, info.height), |w| (w.width, w.height));
+    let multiple = unet.size_multiple();
+    if args.window % multiple != 0 || width < args.window || height < args.window {
+        return Err(eoforge_cli::UsageError(format!(
+            "--window {}: the run's U-Net needs windows that are a multiple of {multiple} pixels and no larger than \
+             the {width}x{height} scene",
+            args.window
+        ))
+        .into());
+    }
+    let (source_crs, source_gt) = (source.crs(), source.geo_transform());
+    let metadata = source.metadata()?;
+    drop(source);
+    let device = burn::backend::flex::FlexDevice;
+    let network = Probabilities::<Flex> {
+        network: run.unet::<Flex>(&device)?,
+        ignore: run.data.ignore.and_then(|v| usize::try_from(v).ok()).filter(|v| *v < classes),
+    };
+    let mut model = BurnModel::new(network, device, classes, 1);
+    let mut colors: Vec<[u8; 3]> = (0..classes).map(|v| eoforge_shards::ClassInfo::default_color(v as u16)).collect();
+    let mut names: Vec<String> = (0..classes).map(|v| format!("class {v}")).collect();
+    for class in &run.data.classes {
+        if let Some(slot) = colors.get_mut(usize::from(class.value)) {
+            *slot = class.color;
+            names[usize::from(class.value)].clone_from(&class.name);
+        }
+    }
+    let class_names = names.iter().enumerate().map(|(v, n)| format!("{v}={n}")).collect::<Vec<_>>().join(";");
+    let band = BandMetadata {
+        color: Some("Palette".into()),
+        items: vec![("CLASS_NAMES".into(), class_names), ("MODEL_RUN".into(), product.run_dir.display().to_string())],
+        ..BandMetadata::default()
+    };
+    let out_metadata = RasterMetadata { bands: vec![band], ..metadata };
+    let engine_options = eoforge_engine::EngineOptions {
+        window: args.window,
+        halo: args.halo,
+        batch: args.batch,
+        bands: Some(picked),
+        normalize: Some((
+            run.data.mean.iter().map(|v| *v as f32).collect(),
+            run.data.std.iter().map(|v| *v as f32).collect(),
+        )),
+        blend: match args.blend {
+            BlendArg::Hann => eoforge_engine::Blend::Hann,
+            BlendArg::Center => eoforge_engine::Blend::Center,
+        },
+        out_dtype: DataType::UInt8,
+        out_nodata: Some(f64::from(NODATA)),
+        out_band_descriptions: vec!["class".into()],
+        out_metadata,
+        out_color_map: Some(colors),
+        argmax: true,
+        nodata_mask: eoforge_engine::NodataMask::AnyBand,
+        crop: product.crop,
+        cog: CogWriterOptions {
+            block_size: args.blocksize,
+            compression: codec(args.compress, args.level)?,
+            overview_resampling: Resampling::Nearest,
+            ..CogWriterOptions::default()
+        },
+        store: product.options.clone(),
+        stitch_memory_mib: args.stitch_memory_mib,
+        derivatives: eoforge_engine::DerivativeOptions::default(),
+    };
+    let work = WorkDir::for_dest(dest)?;
+    let tmp = work.path().join("product.tif");
+    let engine = stages
+        .time("infer", || eoforge_engine::run(source_url, &tmp, &mut model, &engine_options))
+        .map_err(|e| at_dest(&e, work.path(), dest))?;
+    eprintln!(
+        "{} windows in {:.2} s ({:.0} windows/s); busy s: {}",
+        engine.windows,
+        engine.total_s,
+        engine.windows_per_s,
+        engine.busy_s.0.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join(", ")
+    );
+    let crop_origin = product.crop.map_or((0.0, 0.0), |w| (w.col as f64, w.row as f64));
+    let reference = SourceReference {
+        location: source_url.to_owned(),
+        crs: source_crs,
+        geo_transform: source_gt.map(|g| g.shifted(crop_origin.0, crop_origin.1)),
+        nodata_fraction: engine.source_nodata_fraction.clone(),
+        nodata_tolerance: args.limits.nodata_tolerance,
+    };
+    let set = ProductSet {
+        source: source_url.to_owned(),
+        product: tmp,
+        dest: dest.to_owned(),
+        derived: Vec::new(),
+        options: super::predict_options(args),
+        force: args.force,
+    };
+    let qc = QcConfig { source: Some(reference), ..config(&args.limits)? };
+    let record = serde_json::json!({
+        "engine": engine,
+        "model": { "run": product.run_dir.display().to_string(), "weights": run.weights().display().to_string(), "classes": names },
+    });
+    finish(&set, &qc, product.options, &mut stages, record)
+}
+
+/// The scene's bands must be the run's channels: as many, and with the same names where the scene names its
+/// bands.
+fn check_bands(run: &TrainedRun, picked: &[usize], info: &RasterInfo, source_url: &str) -> Result {
+    let channels = &run.data.channels;
+    if picked.len() != channels.len() {
+        return Err(format!(
+            "{source_url}: {} input bands, but the model was trained on {} channels ({}); pick them with --input-bands",
+            picked.len(),
+            channels.len(),
+            channels.join(", ")
+        )
+        .into());
+    }
+    for (&b, channel) in picked.iter().zip(channels) {
+        let Some(band) = b.checked_sub(1).and_then(|i| info.bands.get(i)) else {
+            return Err(format!("{source_url}: band {b} requested, the scene has {}", info.band_count).into());
+        };
+        let trained_unnamed = channel.starts_with("band") && channel[4..].parse::<usize>().is_ok();
+        if !band.description.is_empty() && !trained_unnamed && !band.description.eq_ignore_ascii_case(channel) {
+            return Err(format!(
+                "{source_url}: band {b} is `{}`, but the model's channel {} is `{channel}` (trained on {}); pick the \
+                 matching bands with --input-bands",
+                band.description,
+                picked.iter().position(|p| *p == b).unwrap_or(0) + 1,
+                channels.join(", ")
+            )
+            .into());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! `predict --model RUN_DIR`: a U-Net trained on windows of the real 29RKH scene (SCL labels) runs over the
+//! whole scene and publishes a UInt8 class map — a valid COG with the run's colour table, class names, nodata
+//! 255, the scene's CRS and grid — that QC passes; scenes whose bands do not match the run are refused.
+
+#[path = "../../../crates/train/tests/common/mod.rs"]
+mod common;
+
+use std::process::{Command, Output};
+
+use burn::backend::{Autodiff, Flex};
+use eoforge_models::{NormKind, UNetConfig};
+use eoforge_raster::{DataType, Raster};
+use eoforge_testkit::gdal_cog_validator;
+use eoforge_train::{FitConfig, ModelConfig, StopWhen, fit};
+
+fn infer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eoforge-infer"))
+        .args(args)
+        .env_remove("EOFORGE_S3_ENDPOINT")
+        .output()
+        .expect("run eoforge-infer")
+}
+
+#[test]
+fn a_trained_unet_maps_the_scene_into_a_published_class_map() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shards = dir.path().join("shards");
+    let Some(stack) = common::scene_windows(dir.path(), &shards) else { return };
+    let set = common::open(&shards);
+    let config = FitConfig {
+        batch_size: 8,
+        epochs: 2,
+        lr: 5e-3,
+        warmup_steps: 5,
+        checkpoint_every: 100,
+        seed: 7,
+        ..FitConfig::new(ModelConfig::Unet(UNetConfig {
+            depth: 2,
+            base_width: 8,
+            norm: NormKind::Batch,
+            ..UNetConfig::new(4, 11)
+        }))
+    };
+    let run = dir.path().join("run");
+    let device = burn::backend::flex::FlexDevice;
+    fit::<Autodiff<Flex>>(&set, &config, &run, &device, &StopWhen::default()).expect("fit");
+
+    let (scene, run_arg) = (stack.display().to_string(), run.display().to_string());
+    let dest = dir.path().join("out/29RKH_scl.tif");
+    let dest_arg = dest.display().to_string();
+    let out = infer(&["predict", &scene, &dest_arg, "--model", &run_arg, "--window", "128", "--halo", "16"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "predict failed: {stderr}");
+    let (valid, report) = gdal_cog_validator(&dest);
+    assert!(valid, "not a valid COG: {report}");
+    let product = Raster::open(&dest_arg).expect("open product");
+    let source = Raster::open(&scene).expect("open scene");
+    assert_eq!((product.width(), product.height(), product.band_count()), (1098, 1098, 1));
+    assert_eq!(product.dtype(1).expect("dtype"), DataType::UInt8);
+    assert_eq!(product.nodata(1).expect("nodata"), Some(255.0));
+    assert!(product.crs().expect("crs").is_same(&source.crs().expect("crs")), "the scene's CRS");
+    assert_eq!(product.geo_transform(), source.geo_transform(), "the scene's grid");
+    let colors = product.color_table(1).expect("read colours").expect("a colour table");
+    let classes = set.classes().expect("classes");
+    assert_eq!(colors[5], classes[5].color, "class 5's colour comes from the run");
+    let metadata = product.metadata().expect("metadata");
+    let items = &metadata.bands[0].items;
+    assert!(items.iter().any(|(k, v)| k == "CLASS_NAMES" && v.contains("5=")), "{items:?}");
+    let pixels = product.read_window::<u8>(eoforge_raster::Window::full(1098, 1098), None).expect("read");
+    assert!(pixels.iter().all(|v| *v < 11 || *v == 255), "only the run's classes and nodata");
+    assert!(pixels.iter().all(|v| *v != 0), "the ignored class (SCL's no data) is never predicted");
+    let qc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/29RKH_scl.tif.qc.json")).expect("qc report"))
+            .expect("json");
+    assert_eq!(qc["passed"], true, "{qc}");
+
+    // Bands that do not match the run's channels are refused, naming them.
+    let other = dir.path().join("other.tif").display().to_string();
+    let out = infer(&["predict", &scene, &other, "--model", &run_arg, "--input-bands", "1,2,3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("4 channels") && stderr.contains("B02, B03, B04, B08"), "{stderr}");
+    let out = infer(&["predict", &scene, &other, "--model", &run_arg, "--input-bands", "2,1,3,4"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`B03`") && stderr.contains("`B02`"), "{stderr}");
+    let out = infer(&["predict", &scene, &other, "--model", dir.path().to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "not a run directory is a usage error");
+    assert!(!std::path::Path::new(&other).exists(), "nothing published on refusal");
+}

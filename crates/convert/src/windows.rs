@@ -1,0 +1,340 @@
+//! Windows of a scene plus an aligned label raster, cut into segmentation shards: an `image` tensor
+//! `(bands, size, size)` and a `mask` tensor `(size, size)` of classes per window.
+//!
+//! The label raster is read onto the scene's pixel grid with nearest-neighbour resampling (a 20 m SCL band onto
+//! the 10 m grid); it must share the scene's CRS and cover it. Splits are drawn per block of `block × block`
+//! windows, so neighbouring (overlapping) windows never land on both sides of a train/validation border.
+//! Output: `<split>/<split>-NNNNNN.tar` (and/or `.parquet`), then `index.json` (splits, tensors, classes with
+//! names and colours, the ignore value) and `stats.json` (channel statistics of the training split, nodata left
+//! out), written last, so a set with `index.json` is complete.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use eoforge_raster::{DataType, Grid, Raster, Resampling, Window};
+use eoforge_sampling::{Split, SplitRatios};
+use eoforge_shards::{ChannelStats, ClassInfo, Sample, StatsReport, Tensor, merge_all, parquet_shard, webdataset_tar};
+use eoforge_storage::{Store, StoreOptions};
+use ndarray::{Array2, Array3, Axis, s};
+
+use crate::error::{Error, Result};
+use crate::run::Formats;
+
+/// How a scene is cut into windows.
+#[derive(Clone, Debug)]
+pub struct WindowOptions {
+    /// Output root (path or URL).
+    pub out: String,
+    /// Window side in pixels.
+    pub size: usize,
+    /// Step between window origins (`size` for no overlap).
+    pub stride: usize,
+    /// Scene bands to keep (1-based); `None` = all.
+    pub bands: Option<Vec<usize>>,
+    /// Split shares.
+    pub ratios: SplitRatios,
+    /// Windows per side of a split block.
+    pub block: usize,
+    /// Seed of the block splits.
+    pub seed: u64,
+    /// Windows per shard.
+    pub samples_per_shard: usize,
+    /// Shard formats.
+    pub formats: Formats,
+    /// Label value meaning "no label" (left out of losses and metrics); the label raster's nodata when unset.
+    pub ignore: Option<u16>,
+    /// Windows whose share of ignored label pixels exceeds this are skipped.
+    pub max_ignored: f64,
+    /// Store settings for inputs and output.
+    pub store: StoreOptions,
+}
+
+impl Default for WindowOptions {
+    /// 128 px windows without overlap, blocks of 4×4 windows split 80/20/0, 64 windows per shard, tar only.
+    fn default() -> Self {
+        Self {
+            out: String::new(),
+            size: 128,
+            stride: 128,
+            bands: None,
+            ratios: SplitRatios { train: 0.8, validation: 0.2, test: 0.0 },
+            block: 4,
+            seed: 0,
+            samples_per_shard: 64,
+            formats: Formats { webdataset: true, parquet: false },
+            ignore: None,
+            max_ignored: 0.5,
+            store: StoreOptions::default(),
+        }
+    }
+}
+
+/// What a window conversion did.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct WindowsReport {
+    /// Windows planned over the scene.
+    pub windows: usize,
+    /// Windows written, per split.
+    pub written: BTreeMap<String, usize>,
+    /// Windows skipped because a scene band holds nodata in them.
+    pub skipped_nodata: usize,
+    /// Windows skipped because more than `max_ignored` of their labels are the ignore value.
+    pub skipped_unlabelled: usize,
+    /// Labelled pixels per class value, per split.
+    pub class_pixels: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// Wall seconds.
+    pub seconds: f64,
+}
+
+/// Cuts `scene` and the aligned `labels` raster into segmentation shards under `options.out`.
+pub fn convert_windows(
+    scene: &str,
+    labels: &str,
+    options: &WindowOptions,
+    on_window: &(dyn Fn() + Sync),
+) -> Result<WindowsReport> {
+    let start = Instant::now();
+    let bad = |reason: String| Err(Error::Options(reason));
+    if options.size == 0 || options.stride == 0 || options.samples_per_shard == 0 || options.block == 0 {
+        return bad("window size, stride, block and samples per shard must be at least 1".into());
+    }
+    if !options.formats.webdataset && !options.formats.parquet {
+        return bad("no shard format selected".into());
+    }
+    let image = Raster::open_with(scene, &options.store)?;
+    let label_raster = Raster::open_with(labels, &options.store)?;
+    let refuse = |path: &str, reason: String| Err(Error::Input { path: path.to_owned(), reason });
+    let Some(transform) = image.geo_transform() else {
+        return refuse(scene, "the scene is not georeferenced".into());
+    };
+    match (image.crs(), label_raster.crs()) {
+        (Some(a), Some(b)) if a.is_same(&b) => {}
+        (Some(a), Some(b)) => {
+            return refuse(
+                labels,
+                format!("its CRS {} differs from the scene's {}; reproject it first", b.label(), a.label()),
+            );
+        }
+        _ => return refuse(labels, "the scene and the label raster must both have a CRS".into()),
+    }
+    if label_raster.band_count() != 1 {
+        return refuse(labels, format!("a label raster has one band, this one {}", label_raster.band_count()));
+    }
+    let label_type = label_raster.dtype(1)?;
+    if !matches!(label_type, DataType::UInt8 | DataType::UInt16) {
+        return refuse(labels, format!("labels must be UInt8 or UInt16 classes, not {label_type}"));
+    }
+    let bands: Vec<usize> = options.bands.clone().unwrap_or_else(|| (1..=image.band_count()).collect());
+    if let Some(b) = bands.iter().find(|&&b| b == 0 || b > image.band_count()) {
+        return refuse(scene, format!("band {b} requested, the scene has {}", image.band_count()));
+    }
+    let nodata: Vec<Option<f64>> = bands.iter().map(|&b| image.nodata(b)).collect::<Result<_, _>>()?;
+    let ignore = options.ignore.or_else(|| label_raster.nodata(1).ok().flatten().map(|v| v as u16));
+    let channels: Vec<String> = bands
+        .iter()
+        .map(|&b| image.band_description(b).ok().filter(|d| !d.is_empty()).unwrap_or_else(|| format!("band{b}")))
+        .collect();
+    let (width, height) = (image.width(), image.height());
+    if width < options.size || height < options.size {
+        return bad(format!("{}x{} windows do not fit the {width}x{height} scene", options.size, options.size));
+    }
+    let starts = |n: usize| (0..=n - options.size).step_by(options.stride).collect::<Vec<_>>();
+    let (cols, rows) = (starts(width), starts(height));
+    let stem = std::path::Path::new(scene)
+        .file_stem()
+        .map_or_else(|| "scene".to_owned(), |s| s.to_string_lossy().into_owned());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let out = Store::open_with(&options.out, &options.store)?;
+    let mut report = WindowsReport { windows: cols.len() * rows.len(), ..WindowsReport::default() };
+    let mut writer = SplitWriters::new(&out, options.formats, options.samples_per_shard);
+    let mut train_stats: Vec<Vec<ChannelStats>> = Vec::new();
+    let size = options.size;
+    for &row in &rows {
+        let strip = Window::new(0, row, width, size);
+        let pixels = image.read_window::<f64>(strip, Some(&bands))?;
+        let grid = Grid::of_window(&transform, strip);
+        let classes = label_raster
+            .read_onto_grid::<u16>(&grid, Some(&[1]), Resampling::Nearest)
+            .map_err(|e| Error::Input { path: labels.to_owned(), reason: format!("does not cover the scene: {e}") })?
+            .index_axis_move(Axis(0), 0);
+        for &col in &cols {
+            on_window();
+            let window = pixels.slice(s![.., .., col..col + size]);
+            let has_nodata = window
+                .outer_iter()
+                .zip(&nodata)
+                .any(|(plane, nd)| plane.iter().any(|v| v.is_nan() || nd.is_some_and(|nd| *v == nd)));
+            if has_nodata {
+                report.skipped_nodata += 1;
+                continue;
+            }
+            let mask: Array2<u16> = classes.slice(s![.., col..col + size]).to_owned();
+            let ignored = ignore.map_or(0, |i| mask.iter().filter(|v| **v == i).count());
+            if ignored as f64 > options.max_ignored * (size * size) as f64 {
+                report.skipped_unlabelled += 1;
+                continue;
+            }
+            let (r, c) = (row / options.stride, col / options.stride);
+            let block = format!("{stem}/block-{}-{}", r / options.block, c / options.block);
+            let split = options.ratios.split_of(&block, options.seed);
+            let histogram = report.class_pixels.entry(split.name().to_owned()).or_default();
+            for v in mask.iter().filter(|v| Some(**v) != ignore) {
+                *histogram.entry(*v).or_default() += 1;
+            }
+            let key = format!("{stem}_r{row:05}_c{col:05}");
+            let sample = window_sample(&key, &window.to_owned(), &mask, &image, &bands, row, col)?;
+            if split == Split::Train {
+                train_stats
+                    .push(window.outer_iter().map(|plane| ChannelStats::of(plane.iter().copied(), None)).collect());
+            }
+            *report.written.entry(split.name().to_owned()).or_default() += 1;
+            rt.block_on(writer.push(split, sample))?;
+        }
+    }
+    let index_splits = rt.block_on(writer.finish())?;
+    if report.written.values().sum::<usize>() == 0 {
+        return bad(format!(
+            "no window kept: {} hold nodata, {} are mostly unlabelled",
+            report.skipped_nodata, report.skipped_unlabelled
+        ));
+    }
+    let class_info = class_table(&label_raster, &report, ignore)?;
+    let tensors = serde_json::json!({
+        "image": format!("{} ({}, {size}, {size})", sample_dtype(&image, &bands)?, bands.len()),
+        "mask": format!("uint16 ({size}, {size}) class values; {} = no label", ignore.map_or("none".into(), |v| v.to_string())),
+    });
+    let index = serde_json::json!({
+        "task": "segmentation",
+        "source": { "scene": scene, "labels": labels, "bands": bands },
+        "input": "image",
+        "channels": channels,
+        "tensors": tensors,
+        "window": { "size": size, "stride": options.stride, "block": options.block, "seed": options.seed },
+        "ignore": ignore,
+        "classes": class_info,
+        "class_pixels": report.class_pixels,
+        "splits": index_splits,
+    });
+    let names: Vec<&str> = channels.iter().map(String::as_str).collect();
+    let stats = StatsReport::new(&names, &merge_all(train_stats.iter().map(Vec::as_slice)));
+    let json = |v: &serde_json::Value| serde_json::to_vec_pretty(v).map_err(|e| Error::Options(e.to_string()));
+    rt.block_on(
+        out.put("stats.json", json(&serde_json::to_value(&stats).map_err(|e| Error::Options(e.to_string()))?)?.into()),
+    )?;
+    rt.block_on(out.put("index.json", json(&index)?.into()))?;
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The element type windows are stored in: the scene's integer type when every kept band is UInt8 or UInt16,
+/// else float32.
+fn sample_dtype(image: &Raster, bands: &[usize]) -> Result<&'static str> {
+    let types: Vec<DataType> = bands.iter().map(|&b| image.dtype(b)).collect::<Result<_, _>>()?;
+    Ok(if types.iter().all(|t| matches!(t, DataType::UInt8 | DataType::UInt16)) { "uint16" } else { "float32" })
+}
+
+/// One window as a sample: `image`, `mask` and its place in the scene.
+fn window_sample(
+    key: &str,
+    window: &Array3<f64>,
+    mask: &Array2<u16>,
+    image: &Raster,
+    bands: &[usize],
+    row: usize,
+    col: usize,
+) -> Result<Sample> {
+    let image_tensor = if sample_dtype(image, bands)? == "uint16" {
+        Tensor::new("image", &window.mapv(|v| v as u16).view().into_dyn())
+    } else {
+        Tensor::new("image", &window.mapv(|v| v as f32).view().into_dyn())
+    };
+    Ok(Sample {
+        key: key.to_owned(),
+        tensors: vec![image_tensor, Tensor::new("mask", &mask.view().into_dyn())],
+        meta: serde_json::json!({ "row": row, "col": col }),
+    })
+}
+
+/// Classes seen in any split, with the label raster's colours where it has a colour table.
+fn class_table(labels: &Raster, report: &WindowsReport, ignore: Option<u16>) -> Result<Vec<ClassInfo>> {
+    let colors = labels.color_table(1)?.unwrap_or_default();
+    let names = labels.category_names(1)?;
+    let max = report.class_pixels.values().flat_map(|h| h.keys().copied()).max().unwrap_or(0);
+    let top = ignore.map_or(max, |i| if i < 256 { max.max(i) } else { max });
+    Ok((0..=top)
+        .map(|value| ClassInfo {
+            value,
+            name: names
+                .get(usize::from(value))
+                .filter(|n| !n.is_empty())
+                .cloned()
+                .unwrap_or_else(|| format!("class {value}")),
+            color: colors.get(usize::from(value)).copied().unwrap_or_else(|| ClassInfo::default_color(value)),
+        })
+        .collect())
+}
+
+/// Buffers samples per split and writes a shard each time one fills.
+struct SplitWriters<'a> {
+    out: &'a Store,
+    formats: Formats,
+    per_shard: usize,
+    pending: BTreeMap<&'static str, Vec<Sample>>,
+    shards: BTreeMap<&'static str, Vec<serde_json::Value>>,
+}
+
+impl<'a> SplitWriters<'a> {
+    fn new(out: &'a Store, formats: Formats, per_shard: usize) -> Self {
+        Self { out, formats, per_shard, pending: BTreeMap::new(), shards: BTreeMap::new() }
+    }
+
+    async fn push(&mut self, split: Split, sample: Sample) -> Result<()> {
+        let pending = self.pending.entry(split.name()).or_default();
+        pending.push(sample);
+        if pending.len() >= self.per_shard {
+            let samples = std::mem::take(pending);
+            self.write(split.name(), &samples).await?;
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, split: &'static str, samples: &[Sample]) -> Result<()> {
+        let list = self.shards.entry(split).or_default();
+        let name = format!("{split}-{:06}", list.len());
+        let encode = |source| Error::Encode { shard: name.clone(), source };
+        let mut files = serde_json::Map::new();
+        if self.formats.webdataset {
+            let bytes = webdataset_tar(samples).map_err(encode)?;
+            let key = format!("{split}/{name}.tar");
+            files.insert(key.clone(), serde_json::json!({ "bytes": bytes.len() }));
+            self.out.put(&key, bytes.into()).await?;
+        }
+        if self.formats.parquet {
+            let bytes = parquet_shard(samples).map_err(encode)?;
+            let key = format!("{split}/{name}.parquet");
+            files.insert(key.clone(), serde_json::json!({ "bytes": bytes.len() }));
+            self.out.put(&key, bytes.into()).await?;
+        }
+        list.push(serde_json::json!({ "shard": name, "samples": samples.len(), "files": files }));
+        Ok(())
+    }
+
+    /// Writes the partly filled shards; returns `index.json`'s `splits` member.
+    async fn finish(mut self) -> Result<serde_json::Value> {
+        for split in [Split::Train, Split::Validation, Split::Test] {
+            let samples = self.pending.remove(split.name()).unwrap_or_default();
+            if !samples.is_empty() {
+                self.write(split.name(), &samples).await?;
+            }
+        }
+        let splits: serde_json::Map<String, serde_json::Value> = self
+            .shards
+            .into_iter()
+            .map(|(split, list)| {
+                let samples: u64 = list.iter().filter_map(|s| s["samples"].as_u64()).sum();
+                (split.to_owned(), serde_json::json!({ "samples": samples, "skipped": 0, "shards": list }))
+            })
+            .collect();
+        Ok(serde_json::Value::Object(splits))
+    }
+}

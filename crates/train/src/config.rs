@@ -1,0 +1,128 @@
+//! [`FitConfig`]: everything a training run is made of, as a run directory's `config.toml` holds it.
+
+use eoforge_models::{PatchClassifierConfig, UNetConfig};
+
+/// The network a run trains, tagged by `kind`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelConfig {
+    /// Multi-label patch classification (BigEarthNet's 19 classes): BCE on logits, F1 and mAP.
+    Classifier(PatchClassifierConfig),
+    /// Per-pixel segmentation from `mask` tensors: cross-entropy (+ Dice), IoU and F1 per class.
+    Unet(UNetConfig),
+}
+
+impl ModelConfig {
+    /// Input channels the network expects.
+    pub fn in_channels(&self) -> usize {
+        match self {
+            Self::Classifier(c) => c.in_channels,
+            Self::Unet(c) => c.in_channels,
+        }
+    }
+
+    /// Classes the network predicts.
+    pub fn classes(&self) -> usize {
+        match self {
+            Self::Classifier(c) => c.classes,
+            Self::Unet(c) => c.classes,
+        }
+    }
+
+    /// The validation metric a best checkpoint is chosen by when the configuration names none.
+    pub fn default_metric(&self) -> &'static str {
+        match self {
+            Self::Classifier(_) => "macro_map",
+            Self::Unet(_) => "mean_iou",
+        }
+    }
+}
+
+/// Segmentation loss settings (the classifier always uses BCE on logits).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossConfig {
+    /// Cross-entropy weight per class (`None`: all 1).
+    #[serde(default)]
+    pub class_weights: Option<Vec<f32>>,
+    /// Label value left out of losses and metrics (`None`: the shard set's `ignore`).
+    #[serde(default)]
+    pub ignore_index: Option<i64>,
+    /// Weigh classes by the training split's pixel counts (`class_pixels` in `index.json`):
+    /// `w = sqrt(median / count)`, at most 10, so rare classes are not drowned by a dominant one. Ignored when
+    /// `class_weights` is given.
+    #[serde(default)]
+    pub balance: bool,
+    /// Weight of the soft Dice term added to cross-entropy (0: cross-entropy alone).
+    #[serde(default)]
+    pub dice_weight: f64,
+}
+
+/// Everything a training run is made of.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitConfig {
+    /// The network.
+    pub model: ModelConfig,
+    /// Segmentation loss settings.
+    #[serde(default)]
+    pub loss: LossConfig,
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// Shuffle buffer of the training loader.
+    pub shuffle_buffer: usize,
+    /// Flips and rotations of training samples.
+    pub augment: bool,
+    /// Passes over the training split.
+    pub epochs: u64,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Warm-up steps before the cosine decay.
+    pub warmup_steps: u64,
+    /// Final learning rate.
+    pub min_lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f32,
+    /// Clip gradients to this global L2 norm (over all parameters together, not per tensor as burn's own
+    /// clipping does).
+    pub clip_norm: Option<f64>,
+    /// Write a checkpoint every this many steps (and at every epoch end).
+    pub checkpoint_every: u64,
+    /// The validation metric that picks the best checkpoint (`macro_map`, `micro_map`, `macro_f1`, `micro_f1`,
+    /// `mean_iou`, `pixel_accuracy`); `None`: `macro_map` for the classifier, `mean_iou` for the U-Net.
+    #[serde(default)]
+    pub best_metric: Option<String>,
+    /// Seed of the weights, the data order and the augmentation.
+    pub seed: u64,
+}
+
+impl FitConfig {
+    /// The settings of a run when nothing else is said, for `model`: batch 16, AdamW at 1e-3 with 100 warm-up
+    /// steps and cosine decay to 1e-5, weight decay 1e-4, clipping at global norm 1, 10 epochs, flips and
+    /// rotations, a checkpoint every 200 steps.
+    /// A U-Net weighs its classes by their pixel counts (`loss.balance`).
+    pub fn new(model: ModelConfig) -> Self {
+        let loss = LossConfig { balance: matches!(model, ModelConfig::Unet(_)), ..LossConfig::default() };
+        Self {
+            model,
+            loss,
+            batch_size: 16,
+            shuffle_buffer: 512,
+            augment: true,
+            epochs: 10,
+            lr: 1e-3,
+            warmup_steps: 100,
+            min_lr: 1e-5,
+            weight_decay: 1e-4,
+            clip_norm: Some(1.0),
+            checkpoint_every: 200,
+            best_metric: None,
+            seed: 0,
+        }
+    }
+
+    /// The metric that picks the best checkpoint.
+    pub fn metric(&self) -> &str {
+        self.best_metric.as_deref().unwrap_or_else(|| self.model.default_metric())
+    }
+}
