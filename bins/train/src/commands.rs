@@ -56,7 +56,8 @@ fn fit_command(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Re
         let mut text = format!("{} fit failed: {e}", eoforge_profile::utc_now());
         let mut source = e.source();
         while let Some(cause) = source {
-            text.push_str(&format!(": {cause}"));
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
             source = cause.source();
         }
         let _ = append(&args.out.join("errors.log"), &text);

@@ -163,7 +163,7 @@ pub fn convert_windows(
             let has_nodata = window
                 .outer_iter()
                 .zip(&nodata)
-                .any(|(plane, nd)| plane.iter().any(|v| v.is_nan() || nd.is_some_and(|nd| *v == nd)));
+                .any(|(plane, nd)| plane.iter().any(|v| v.is_nan() || nd.is_some_and(|nd| is_nodata(*v, nd))));
             if has_nodata {
                 report.skipped_nodata += 1;
                 continue;
@@ -337,4 +337,10 @@ impl<'a> SplitWriters<'a> {
             .collect();
         Ok(serde_json::Value::Object(splits))
     }
+}
+
+/// Nodata is an exact value.
+#[allow(clippy::float_cmp)]
+fn is_nodata(value: f64, nodata: f64) -> bool {
+    value == nodata
 }

@@ -45,23 +45,6 @@ impl Stages {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stages_accumulate_and_memory_is_reported() {
-        let mut s = Stages::default();
-        let v = s.time("a", || 2 + 2);
-        s.time("a", std::thread::yield_now);
-        assert_eq!(v, 4);
-        assert!(s.get("a") >= 0.0 && s.0.len() == 1 && s.get("b") == 0.0);
-        if cfg!(target_os = "linux") {
-            assert!(peak_rss_mib() > 1.0);
-        }
-    }
-}
-
 /// The current UTC time as RFC 3339 (`2026-12-02T15:04:05Z`), for run records and logs.
 pub fn utc_now() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -77,4 +60,21 @@ pub fn utc_now() -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_accumulate_and_memory_is_reported() {
+        let mut s = Stages::default();
+        let v = s.time("a", || 2 + 2);
+        s.time("a", std::thread::yield_now);
+        assert_eq!(v, 4);
+        assert!(s.get("a") >= 0.0 && s.0.len() == 1 && s.get("b") == 0.0);
+        if cfg!(target_os = "linux") {
+            assert!(peak_rss_mib() > 1.0);
+        }
+    }
 }

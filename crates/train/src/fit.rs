@@ -363,11 +363,11 @@ fn keep_lines(path: &Path, keep: impl Fn(&serde_json::Value) -> bool) -> Result<
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let kept: String = text
-        .lines()
-        .filter(|line| serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| keep(&v)))
-        .map(|line| format!("{line}\n"))
-        .collect();
+    let mut kept = String::with_capacity(text.len());
+    for line in text.lines().filter(|line| serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| keep(&v))) {
+        kept.push_str(line);
+        kept.push('\n');
+    }
     if kept.len() != text.len() {
         let work = path.with_extension("jsonl.partial");
         std::fs::write(&work, kept)?;

@@ -250,12 +250,11 @@ fn draw_samples<B: Backend>(run: &TrainedRun, set: &ShardSet, count: usize, devi
 /// Channels shown as red, green, blue: Sentinel-2's B04, B03, B02 when named so, else the first three.
 fn rgb_channels(channels: &[String]) -> [usize; 3] {
     let find = |name: &str| channels.iter().position(|c| c.eq_ignore_ascii_case(name));
-    match (find("B04"), find("B03"), find("B02")) {
-        (Some(r), Some(g), Some(b)) => [r, g, b],
-        _ => {
-            let last = channels.len().saturating_sub(1);
-            [0, 1.min(last), 2.min(last)]
-        }
+    if let (Some(r), Some(g), Some(b)) = (find("B04"), find("B03"), find("B02")) {
+        [r, g, b]
+    } else {
+        let last = channels.len().saturating_sub(1);
+        [0, 1.min(last), 2.min(last)]
     }
 }
 
