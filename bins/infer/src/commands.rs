@@ -457,19 +457,7 @@ fn predict_one(
         stitch_memory_mib: args.stitch_memory_mib,
         derivatives: derivatives.clone(),
     };
-    let work = WorkDir::for_dest(dest)?;
-    let tmp = work.path().join("product.tif");
-    let engine = stages
-        .time("infer", || eoforge_engine::run(source_url, &tmp, &mut model, &engine_options))
-        .map_err(|e| at_dest(&e, work.path(), dest))?;
-    eprintln!(
-        "{} windows in {:.2} s ({:.0} windows/s, {:.1} output MB/s); busy s: {}",
-        engine.windows,
-        engine.total_s,
-        engine.windows_per_s,
-        engine.output_mb_per_s,
-        engine.busy_s.0.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join(", ")
-    );
+    let (_work, tmp, engine) = run_engine(source_url, dest, &mut model, &engine_options, &mut stages)?;
     let extras: Vec<(PathBuf, String)> = derivatives
         .kinds
         .iter()
@@ -494,6 +482,31 @@ fn predict_one(
     };
     let qc = QcConfig { source: Some(reference), ..config(&args.limits)? };
     finish(&set, &qc, options, &mut stages, serde_json::json!({ "engine": engine }))
+}
+
+/// Runs the engine into a working folder beside `dest` and prints its throughput; the folder goes away when the
+/// returned guard is dropped (after publishing, or on failure).
+fn run_engine(
+    source_url: &str,
+    dest: &str,
+    model: &mut dyn eoforge_engine::Model,
+    options: &eoforge_engine::EngineOptions,
+    stages: &mut Stages,
+) -> Result<(WorkDir, PathBuf, eoforge_engine::EngineProfile)> {
+    let work = WorkDir::for_dest(dest)?;
+    let tmp = work.path().join("product.tif");
+    let engine = stages
+        .time("infer", || eoforge_engine::run(source_url, &tmp, model, options))
+        .map_err(|e| at_dest(&e, work.path(), dest))?;
+    eprintln!(
+        "{} windows in {:.2} s ({:.0} windows/s, {:.1} output MB/s); busy s: {}",
+        engine.windows,
+        engine.total_s,
+        engine.windows_per_s,
+        engine.output_mb_per_s,
+        engine.busy_s.0.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join(", ")
+    );
+    Ok((work, tmp, engine))
 }
 
 /// The options a `predict` product is made with, recorded beside it and compared on reruns (a scene whose

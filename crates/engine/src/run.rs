@@ -603,12 +603,7 @@ impl Accumulator {
             }
             writer.write_block(tx, self.flushed / bs, tile.view())?;
             derived.write_block(tx, self.flushed / bs, tile.view())?;
-            for (plane, count) in self.masked.iter().zip(&mut self.masked_written) {
-                for y in 0..rows {
-                    let at = (top + y) * self.width + c0 - self.left;
-                    *count += plane[at..at + cols].iter().map(|m| u64::from(*m)).sum::<u64>();
-                }
-            }
+            self.count_masked(top, c0, cols, rows);
         }
         self.flushed += rows;
         Ok(())
@@ -648,15 +643,21 @@ impl Accumulator {
                 }
             }
             writer.write_block(tx, self.flushed / bs, tile.view())?;
-            for (plane, count) in self.masked.iter().zip(&mut self.masked_written) {
-                for y in 0..rows {
-                    let at = (top + y) * self.width + c0 - self.left;
-                    *count += plane[at..at + cols].iter().map(|m| u64::from(*m)).sum::<u64>();
-                }
-            }
+            self.count_masked(top, c0, cols, rows);
         }
         self.flushed += rows;
         Ok(())
+    }
+
+    /// Adds the masked pixels of a written tile (`rows` rows from accumulator row `top`, `cols` columns from
+    /// output column `c0`) to the per-plane counts.
+    fn count_masked(&mut self, top: usize, c0: usize, cols: usize, rows: usize) {
+        for (plane, count) in self.masked.iter().zip(&mut self.masked_written) {
+            for y in 0..rows {
+                let at = (top + y) * self.width + c0 - self.left;
+                *count += plane[at..at + cols].iter().map(|m| u64::from(*m)).sum::<u64>();
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use eoforge_engine::{BurnModel, ImageNetwork};
 use eoforge_models::UNet;
-use eoforge_products::{ProductSet, WorkDir};
+use eoforge_products::ProductSet;
 use eoforge_profile::Stages;
 use eoforge_qc::{QcConfig, SourceReference};
 use eoforge_raster::{
@@ -19,7 +19,7 @@ use eoforge_raster::{
 use eoforge_storage::StoreOptions;
 use eoforge_train::TrainedRun;
 
-use super::{Result, at_dest, codec, config, finish};
+use super::{Result, codec, config, finish};
 use crate::cli::{BlendArg, PredictArgs};
 
 /// The class map's nodata value (no class of a UInt8 map may use it).
@@ -138,18 +138,7 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
         stitch_memory_mib: args.stitch_memory_mib,
         derivatives: eoforge_engine::DerivativeOptions::default(),
     };
-    let work = WorkDir::for_dest(dest)?;
-    let tmp = work.path().join("product.tif");
-    let engine = stages
-        .time("infer", || eoforge_engine::run(source_url, &tmp, &mut model, &engine_options))
-        .map_err(|e| at_dest(&e, work.path(), dest))?;
-    eprintln!(
-        "{} windows in {:.2} s ({:.0} windows/s); busy s: {}",
-        engine.windows,
-        engine.total_s,
-        engine.windows_per_s,
-        engine.busy_s.0.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join(", ")
-    );
+    let (_work, tmp, engine) = super::run_engine(source_url, dest, &mut model, &engine_options, &mut stages)?;
     let crop_origin = product.crop.map_or((0.0, 0.0), |w| (w.col as f64, w.row as f64));
     let reference = SourceReference {
         location: source_url.to_owned(),
