@@ -19,15 +19,18 @@ fixtures=$(cd "$fixtures" && pwd -P)
 ./scripts/setup-system.sh
 ./scripts/python-env.sh
 py="$root/.venv/bin/python"
-cargo build --locked -q --profile bench -p eoforge-prep -p eoforge-benches --bin loader-throughput
+# The shards only need converting (their speed is not measured here): the test build of eoforge-prep will do.
+cargo build --locked -q -p eoforge-prep
+cargo build --locked -q --profile bench -p eoforge-benches --bin loader-throughput
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
+prep="${CARGO_TARGET_DIR:-$root/target}/debug/eoforge-prep"
 
 bench_dir=${BENCH_DIR:-$([ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")}
 work=$(mktemp -d "$bench_dir/eoforge-loader-bench.XXXXXX")
 trap '[ -n "${EOFORGE_BENCH_KEEP:-}" ] || rm -rf "$work"' EXIT
-"$bin/eoforge-prep" gen-metadata --scan-s2 "$fixtures/bigearthnet/s2" --out "$work/base.parquet" 2>/dev/null
+"$prep" gen-metadata --scan-s2 "$fixtures/bigearthnet/s2" --out "$work/base.parquet" 2>/dev/null
 "$py" benches/scripts/replicate_catalog.py "$work/base.parquet" "$work/catalog.parquet" "$n"
-"$bin/eoforge-prep" shard --meta "$work/catalog.parquet" --out "$work/shards" --format webdataset \
+"$prep" shard --meta "$work/catalog.parquet" --out "$work/shards" --format webdataset \
   --target-shard-mb 50 --split-ratios 1,0,0 --on-error fail 2>"$work/prep.log" || { cat "$work/prep.log" >&2; exit 1; }
 cat "$work"/shards/train/*.tar > /dev/null   # both read from the page cache
 

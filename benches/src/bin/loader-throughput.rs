@@ -4,6 +4,8 @@
 //!
 //! usage: loader-throughput SHARD_SET [BATCH] [SHUFFLE_BUFFER]
 
+#![allow(clippy::print_stdout)] // a benchmark's output is its printed table
+
 use std::time::Instant;
 
 use eoforge_storage::StoreOptions;

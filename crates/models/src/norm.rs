@@ -1,10 +1,11 @@
 //! Normalisation layers chosen by configuration.
 
 use burn::module::Module;
-use burn::nn::{BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig};
+use burn::nn::{GroupNorm, GroupNormConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
+use crate::batch_norm::RowBatchNorm;
 use crate::error::{ConfigError, Result};
 
 /// Which normalisation a network uses after each convolution.
@@ -38,7 +39,7 @@ impl NormKind {
     /// The layer for `channels` channels.
     pub(crate) fn init<B: Backend>(self, channels: usize, device: &B::Device) -> Norm<B> {
         match self {
-            Self::Batch => Norm::Batch(BatchNormConfig::new(channels).init(device)),
+            Self::Batch => Norm::Batch(RowBatchNorm::new(channels, device)),
             Self::Group { groups } => Norm::Group(GroupNormConfig::new(groups, channels).init(device)),
         }
     }
@@ -47,8 +48,8 @@ impl NormKind {
 /// A normalisation layer over `(n, channels, h, w)`.
 #[derive(Module, Debug)]
 pub enum Norm<B: Backend> {
-    /// Batch normalisation.
-    Batch(BatchNorm<B>),
+    /// Batch normalisation (burn's `BatchNorm` computed on per-row scalars: [`RowBatchNorm`]).
+    Batch(RowBatchNorm<B>),
     /// Group normalisation.
     Group(GroupNorm<B>),
 }
