@@ -91,6 +91,13 @@ fn fit_run(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result
     if config.batch_size == 0 || config.epochs == 0 || config.lr.is_nan() || config.lr <= 0.0 {
         return Err(UsageError("--batch, --epochs and --lr must be positive".into()).into());
     }
+    if args.config.is_none() {
+        // The default warm-up (100 steps) is at most a tenth of a short run, so its learning rate reaches its peak.
+        let batches =
+            Loader::new(set.clone(), LoaderConfig { batch_size: config.batch_size, ..LoaderConfig::default() })?
+                .batches_per_epoch() as u64;
+        config.warmup_steps = config.warmup_steps.min((batches * config.epochs / 10).max(1));
+    }
     std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create `{}`: {e}", args.out.display()))?;
     write_run_record(&args.out, &args.data, &args.device)?;
     let flag = std::sync::Arc::new(AtomicBool::new(false));

@@ -49,8 +49,8 @@ pub struct LossConfig {
     #[serde(default)]
     pub ignore_index: Option<i64>,
     /// Weigh classes by the training split's pixel counts (`class_pixels` in `index.json`):
-    /// `w = sqrt(median / count)`, at most 10, so rare classes are not drowned by a dominant one. Ignored when
-    /// `class_weights` is given.
+    /// `w = sqrt(median / count)`, at most 10, with counts under 0.1% of the pixels raised to 0.1%, so rare
+    /// classes are not drowned by a dominant one. Ignored when `class_weights` is given.
     #[serde(default)]
     pub balance: bool,
     /// Weight of the soft Dice term added to cross-entropy (0: cross-entropy alone).

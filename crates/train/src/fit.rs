@@ -72,7 +72,10 @@ pub fn task_of(config: &FitConfig, set: &ShardSet) -> Task {
     let ignore = config.loss.ignore_index.or_else(|| set.ignore().map(i64::from));
     let mut loss = config.loss.clone();
     if loss.balance && loss.class_weights.is_none() {
-        let counts = set.class_pixels("train");
+        // A class with a handful of pixels counts as if it had 0.1% of them, so its weight stays bounded.
+        let mut counts = set.class_pixels("train");
+        let floor = counts.values().sum::<u64>() / 1000;
+        counts.values_mut().filter(|n| **n > 0).for_each(|n| *n = (*n).max(floor));
         let mut present: Vec<u64> =
             counts.iter().filter(|(v, n)| **n > 0 && Some(i64::from(**v)) != ignore).map(|(_, n)| *n).collect();
         present.sort_unstable();
