@@ -463,25 +463,60 @@ fn predict_one(
         .iter()
         .map(|&kind| (eoforge_engine::derivative_path(&tmp, kind), derived_dest(dest, kind.name())))
         .collect();
+    let made = Prediction {
+        product: tmp,
+        derived: extras,
+        crs: source_crs,
+        geo_transform: source_gt,
+        crop,
+        scale,
+        nodata_fraction: engine.source_nodata_fraction.clone(),
+    };
+    publish_prediction(args, source_url, dest, options, &mut stages, made, serde_json::json!({ "engine": engine }))
+}
+
+/// What the engine made for a `predict` product, and the source grid it was made on.
+struct Prediction {
+    product: PathBuf,
+    derived: Vec<(PathBuf, String)>,
+    crs: Option<eoforge_raster::Crs>,
+    geo_transform: Option<eoforge_raster::GeoTransform>,
+    crop: Option<eoforge_raster::Window>,
+    scale: usize,
+    /// Share of output pixels masked by input nodata (the engine's `source_nodata_fraction`).
+    nodata_fraction: Vec<f64>,
+}
+
+/// Checks a `predict` product against its source (CRS, grid, nodata share) and publishes it if QC passes; `record`
+/// goes into its profile.
+fn publish_prediction(
+    args: &PredictArgs,
+    source_url: &str,
+    dest: &str,
+    options: &StoreOptions,
+    stages: &mut Stages,
+    made: Prediction,
+    record: serde_json::Value,
+) -> Result {
     // The product keeps the source's CRS; its grid is the source's, cropped and `scale` times finer.
-    let crop_origin = crop.map_or((0.0, 0.0), |w| (w.col as f64, w.row as f64));
+    let crop_origin = made.crop.map_or((0.0, 0.0), |w| (w.col as f64, w.row as f64));
     let reference = SourceReference {
         location: source_url.to_owned(),
-        crs: source_crs,
-        geo_transform: source_gt.map(|g| g.shifted(crop_origin.0, crop_origin.1).scaled(scale as f64)),
-        nodata_fraction: engine.source_nodata_fraction.clone(),
+        crs: made.crs,
+        geo_transform: made.geo_transform.map(|g| g.shifted(crop_origin.0, crop_origin.1).scaled(made.scale as f64)),
+        nodata_fraction: made.nodata_fraction,
         nodata_tolerance: args.limits.nodata_tolerance,
     };
     let set = ProductSet {
         source: source_url.to_owned(),
-        product: tmp,
+        product: made.product,
         dest: dest.to_owned(),
-        derived: extras,
+        derived: made.derived,
         options: predict_options(args),
         force: args.force,
     };
     let qc = QcConfig { source: Some(reference), ..config(&args.limits)? };
-    finish(&set, &qc, options, &mut stages, serde_json::json!({ "engine": engine }))
+    finish(&set, &qc, options, stages, record)
 }
 
 /// Runs the engine into a working folder beside `dest` and prints its throughput; the folder goes away when the

@@ -10,16 +10,14 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use eoforge_engine::{BurnModel, ImageNetwork};
 use eoforge_models::UNet;
-use eoforge_products::ProductSet;
 use eoforge_profile::Stages;
-use eoforge_qc::{QcConfig, SourceReference};
 use eoforge_raster::{
     BandMetadata, CogWriterOptions, DataType, Raster, RasterInfo, RasterMetadata, Resampling, Window,
 };
 use eoforge_storage::StoreOptions;
 use eoforge_train::TrainedRun;
 
-use super::{Result, codec, config, finish};
+use super::{Result, codec};
 use crate::cli::{BlendArg, PredictArgs};
 
 /// The class map's nodata value (no class of a UInt8 map may use it).
@@ -139,28 +137,20 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
         derivatives: eoforge_engine::DerivativeOptions::default(),
     };
     let (_work, tmp, engine) = super::run_engine(source_url, dest, &mut model, &engine_options, &mut stages)?;
-    let crop_origin = product.crop.map_or((0.0, 0.0), |w| (w.col as f64, w.row as f64));
-    let reference = SourceReference {
-        location: source_url.to_owned(),
-        crs: source_crs,
-        geo_transform: source_gt.map(|g| g.shifted(crop_origin.0, crop_origin.1)),
-        nodata_fraction: engine.source_nodata_fraction.clone(),
-        nodata_tolerance: args.limits.nodata_tolerance,
-    };
-    let set = ProductSet {
-        source: source_url.to_owned(),
+    let made = super::Prediction {
         product: tmp,
-        dest: dest.to_owned(),
         derived: Vec::new(),
-        options: super::predict_options(args),
-        force: args.force,
+        crs: source_crs,
+        geo_transform: source_gt,
+        crop: product.crop,
+        scale: 1,
+        nodata_fraction: engine.source_nodata_fraction.clone(),
     };
-    let qc = QcConfig { source: Some(reference), ..config(&args.limits)? };
     let record = serde_json::json!({
         "engine": engine,
         "model": { "run": product.run_dir.display().to_string(), "weights": run.weights().display().to_string(), "classes": names },
     });
-    finish(&set, &qc, product.options, &mut stages, record)
+    super::publish_prediction(args, source_url, dest, product.options, &mut stages, made, record)
 }
 
 /// The scene's bands must be the run's channels: as many, and with the same names where the scene names its
