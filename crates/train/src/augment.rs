@@ -1,4 +1,5 @@
 //! Dihedral augmentation: the eight flips and 90° rotations of a square sample, the same for its image and mask.
+//! A sample that is not square is only flipped: the loader drops the transpose, so every batch keeps one shape.
 
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
 

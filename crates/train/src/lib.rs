@@ -33,6 +33,7 @@ Training for eoforge: the data side, metrics, optimisation helpers and the train
 
 mod augment;
 mod config;
+mod decode;
 mod error;
 mod fit;
 mod loader;

@@ -6,10 +6,11 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use eoforge_sampling::id_hash;
 use eoforge_shards::{Sample, Tensor, read_parquet_shard, read_webdataset_tar};
-use ndarray::{Array2, Array3, Array4, Axis};
+use ndarray::{Array2, Array3, Array4};
 use rayon::prelude::*;
 
 use crate::augment::Dihedral;
+use crate::decode::{decode_planes, element_size};
 use crate::error::{Error, Result};
 use crate::shard_set::{ShardEntry, ShardSet};
 
@@ -134,41 +135,60 @@ impl Loader {
 
     /// This rank's batches of `epoch` from batch `first` on (resuming mid-epoch): the same batches an
     /// uninterrupted epoch gives from that point.
+    ///
+    /// Two threads work ahead of the consumer: a reader fetches the planned shards, shuffles and groups the samples
+    /// of each batch; an assembler decodes each group into a batch on the rayon pool while the reader fetches on.
     pub fn epoch_from(&self, epoch: u64, first: usize) -> EpochBatches {
-        let (tx, rx) = sync_channel(self.config.prefetch.max(1));
-        let loader = self.clone();
+        let depth = self.config.prefetch.max(1);
+        let (group_tx, group_rx) = sync_channel::<Result<Group>>(depth);
+        let (tx, rx) = sync_channel(depth);
+        let reader = self.clone();
         std::thread::spawn(move || {
-            if let Err(e) = loader.produce(epoch, first, &tx) {
-                let _ = tx.send(Err(e));
+            if let Err(e) = reader.read(epoch, first, &group_tx) {
+                let _ = group_tx.send(Err(e));
+            }
+        });
+        let assembler = self.clone();
+        std::thread::spawn(move || {
+            // Ends when the reader has sent its last group, after the first error, or once the consumer has gone
+            // (dropping the receiver then stops the reader too).
+            for group in group_rx {
+                let batch = group.and_then(|(index, items)| assembler.batch(epoch, index, &items));
+                let failed = batch.is_err();
+                if tx.send(batch).is_err() || failed {
+                    return;
+                }
             }
         });
         EpochBatches { rx }
     }
 
-    /// The worker thread: fetches the planned shards, shuffles, and sends batches from `first` on.
-    fn produce(&self, epoch: u64, first: usize, tx: &SyncSender<Result<Batch>>) -> Result<()> {
+    /// The reader thread: fetches the planned shards, shuffles, and sends the samples of each batch from `first`
+    /// on.
+    fn read(&self, epoch: u64, first: usize, tx: &SyncSender<Result<Group>>) -> Result<()> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let seed = self.config.seed;
         let mut rng = SplitMix(id_hash(&format!("shuffle/{epoch}/{}", self.config.rank), seed));
         let cap = self.config.shuffle_buffer.max(1);
-        let mut buffer: Vec<(Arc<str>, Sample)> = Vec::with_capacity(cap);
-        let mut pending: Vec<(Arc<str>, Sample)> = Vec::with_capacity(self.config.batch_size);
+        let mut buffer: Vec<Item> = Vec::with_capacity(cap);
+        let mut pending: Vec<Item> = Vec::with_capacity(self.config.batch_size);
         let mut index = 0;
+        let mut bytes = Vec::new();
         // Adds a sample to the batch being filled; sends full batches (none before `first`). False once the
         // consumer has gone.
-        let emit = |item: (Arc<str>, Sample), pending: &mut Vec<_>, index: &mut usize| -> bool {
+        let emit = |item: Item, pending: &mut Vec<Item>, index: &mut usize| -> bool {
             pending.push(item);
             if pending.len() < self.config.batch_size {
                 return true;
             }
-            let batch = std::mem::take(pending);
-            let sent = *index < first || tx.send(self.batch(epoch, *index, &batch)).is_ok();
+            let group = std::mem::replace(pending, Vec::with_capacity(self.config.batch_size));
+            let sent = *index < first || tx.send(Ok((*index, group))).is_ok();
             *index += 1;
             sent
         };
         for (shard, range) in self.plan(epoch) {
             let url = self.set.store().url_of(&shard.file);
-            let bytes = rt.block_on(self.set.store().get(&shard.file))?;
+            rt.block_on(self.set.store().get_into(&shard.file, &mut bytes))?;
             let samples =
                 if shard.is_parquet() { read_parquet_shard(&bytes, &url)? } else { read_webdataset_tar(&bytes, &url)? };
             if samples.len() != shard.samples {
@@ -203,54 +223,74 @@ impl Loader {
             }
         }
         if !pending.is_empty() && index >= first {
-            let _ = tx.send(self.batch(epoch, index, &pending));
+            let _ = tx.send(Ok((index, pending)));
         }
         Ok(())
     }
 
-    /// Decodes, normalises and augments samples into a batch, in parallel.
-    fn batch(&self, epoch: u64, index: usize, samples: &[(Arc<str>, Sample)]) -> Result<Batch> {
-        let decoded: Vec<Decoded> =
-            samples.par_iter().map(|(shard, s)| self.decode(epoch, shard, s)).collect::<Result<_>>()?;
-        let first = &decoded[0];
-        let (c, h, w) = first.input.dim();
-        let mut inputs = Array4::<f32>::zeros((decoded.len(), c, h, w));
-        for (i, (d, (shard, s))) in decoded.iter().zip(samples).enumerate() {
-            if d.input.dim() != (c, h, w)
-                || d.labels.is_some() != first.labels.is_some()
-                || d.mask.is_some() != first.mask.is_some()
-            {
+    /// Decodes, normalises and augments samples into a batch: every sample is checked first, then each is written
+    /// straight into its place in the batch in one pass, samples in parallel.
+    fn batch(&self, epoch: u64, index: usize, samples: &[Item]) -> Result<Batch> {
+        let layouts: Vec<Layout<'_>> =
+            samples.iter().map(|(shard, s)| self.layout(epoch, shard, s)).collect::<Result<_>>()?;
+        let first = &layouts[0];
+        for (l, (shard, s)) in layouts.iter().zip(samples) {
+            if !l.matches(first) {
                 return Err(shard_error(
                     shard,
                     &format!("sample `{}` differs in shape or tensors from `{}`", s.key, samples[0].1.key),
                 ));
             }
-            inputs.index_axis_mut(Axis(0), i).assign(&d.input);
         }
-        let labels = first.labels.as_ref().map(|l| {
-            let mut all = Array2::<f32>::zeros((decoded.len(), l.len()));
-            for (i, d) in decoded.iter().enumerate() {
-                if let Some(l) = &d.labels {
-                    all.row_mut(i).iter_mut().zip(l).for_each(|(a, b)| *a = *b);
-                }
-            }
-            all
+        let n = samples.len();
+        let [c, h, w] = first.input.shape[..] else { unreachable!("checked by layout") };
+        let stats = self.set.stats();
+        let mean: Vec<f32> = stats.mean.iter().map(|m| *m as f32).collect();
+        let std: Vec<f32> = stats.std.iter().map(|s| if *s as f32 > 0.0 { *s as f32 } else { 1.0 }).collect();
+        let mut inputs = vec![0f32; n * c * h * w];
+        inputs.par_chunks_mut(c * h * w).zip(&layouts).for_each(|(out, l)| {
+            decode_planes(l.input.dtype, &l.input.data, (h, w), l.transform, out, |k, v| (v - mean[k]) / std[k]);
         });
-        let masks = first.mask.as_ref().map(|m| {
-            let mut all = Array3::<i64>::zeros((decoded.len(), m.nrows(), m.ncols()));
-            for (i, d) in decoded.iter().enumerate() {
-                if let Some(m) = &d.mask {
-                    all.index_axis_mut(Axis(0), i).assign(m);
+        // Transposes keep the shape: they apply to square samples only.
+        let inputs = Array4::from_shape_vec((n, c, h, w), inputs).map_err(|e| shard_error("batch", &e.to_string()))?;
+        let labels = match first.labels {
+            Some(first_labels) => {
+                let width = first_labels.shape.iter().product::<usize>();
+                let mut all = Vec::with_capacity(n * width);
+                for layout in &layouts {
+                    all.extend(layout.labels.and_then(to_f32).unwrap_or_default());
                 }
+                Some(Array2::from_shape_vec((n, width), all).map_err(|e| shard_error("batch", &e.to_string()))?)
             }
-            all
-        });
+            None => None,
+        };
+        let masks = match first.mask {
+            Some(_) => {
+                let mut all = vec![0i64; n * h * w];
+                all.par_chunks_mut(h * w).zip(&layouts).for_each(|(out, l)| {
+                    if let Some(m) = l.mask {
+                        decode_planes(m.dtype, &m.data, (h, w), l.transform, out, |_, v| v as i64);
+                    }
+                });
+                Some(Array3::from_shape_vec((n, h, w), all).map_err(|e| shard_error("batch", &e.to_string()))?)
+            }
+            None => None,
+        };
         Ok(Batch { index, keys: samples.iter().map(|(_, s)| s.key.clone()).collect(), inputs, labels, masks })
     }
 
-    fn decode(&self, epoch: u64, shard: &str, sample: &Sample) -> Result<Decoded> {
+    /// Checks a sample's tensors against the configuration and the channel statistics, and picks its augmentation.
+    fn layout<'s>(&self, epoch: u64, shard: &str, sample: &'s Sample) -> Result<Layout<'s>> {
         let err = |reason: String| shard_error(shard, &format!("sample `{}`: {reason}", sample.key));
         let find = |name: &str| sample.tensors.iter().find(|t| t.name == name);
+        let sized = |t: &Tensor, what: &str| -> Result<()> {
+            let size = element_size(t.dtype).ok_or_else(|| err(format!("`{what}` has dtype {}", t.dtype)))?;
+            if t.data.len() == t.shape.iter().product::<usize>() * size {
+                Ok(())
+            } else {
+                Err(err(format!("`{what}` holds {} bytes, its shape {:?} needs {size} each", t.data.len(), t.shape)))
+            }
+        };
         let input = find(&self.config.input).ok_or_else(|| err(format!("no `{}` tensor", self.config.input)))?;
         let [c, h, w] = input.shape[..] else {
             return Err(err(format!("`{}` has shape {:?}, expected (channels, h, w)", input.name, input.shape)));
@@ -259,41 +299,48 @@ impl Loader {
         if c != stats.mean.len() {
             return Err(err(format!("`{}` has {c} channels, stats.json {}", input.name, stats.mean.len())));
         }
-        let values = to_f32(input).ok_or_else(|| err(format!("`{}` has dtype {}", input.name, input.dtype)))?;
-        let mut image = Array3::from_shape_vec((c, h, w), values).map_err(|e| err(e.to_string()))?;
-        for (k, mut plane) in image.axis_iter_mut(Axis(0)).enumerate() {
-            let (mean, std) = (stats.mean[k] as f32, stats.std[k] as f32);
-            let std = if std > 0.0 { std } else { 1.0 };
-            plane.mapv_inplace(|v| (v - mean) / std);
+        sized(input, &input.name)?;
+        let labels = find("labels");
+        if let Some(l) = labels {
+            sized(l, "labels")?;
         }
-        let labels = find("labels")
-            .map(|t| to_f32(t).ok_or_else(|| err(format!("`labels` has dtype {}", t.dtype))))
-            .transpose()?;
-        let mut mask = match find("mask") {
-            Some(t) if t.shape == [h, w] => {
-                let values = to_f32(t).ok_or_else(|| err(format!("`mask` has dtype {}", t.dtype)))?;
-                Some(
-                    Array2::from_shape_vec((h, w), values.into_iter().map(|v| v as i64).collect())
-                        .map_err(|e| err(e.to_string()))?,
-                )
+        let mask = find("mask");
+        if let Some(m) = mask {
+            if m.shape != [h, w] {
+                return Err(err(format!("`mask` has shape {:?}, the input {h}x{w}", m.shape)));
             }
-            Some(t) => return Err(err(format!("`mask` has shape {:?}, the input {h}x{w}", t.shape))),
-            None => None,
-        };
-        if self.config.augment {
-            let t = Dihedral::from_index(id_hash(&format!("augment/{epoch}/{}", sample.key), self.config.seed));
-            image = t.apply3(&image.view());
-            mask = mask.map(|m| t.apply2(&m.view()));
+            sized(m, "mask")?;
         }
-        Ok(Decoded { input: image, labels, mask })
+        let transform = if self.config.augment {
+            Dihedral::from_index(id_hash(&format!("augment/{epoch}/{}", sample.key), self.config.seed))
+        } else {
+            Dihedral::IDENTITY
+        };
+        Ok(Layout { input, labels, mask, transform })
     }
 }
 
-/// A sample decoded for a batch.
-struct Decoded {
-    input: Array3<f32>,
-    labels: Option<Vec<f32>>,
-    mask: Option<Array2<i64>>,
+/// A shard's URL and one of its samples.
+type Item = (Arc<str>, Sample);
+
+/// The samples of one batch and the batch's position in the epoch.
+type Group = (usize, Vec<Item>);
+
+/// A sample's checked tensors and its augmentation.
+struct Layout<'s> {
+    input: &'s Tensor,
+    labels: Option<&'s Tensor>,
+    mask: Option<&'s Tensor>,
+    transform: Dihedral,
+}
+
+impl Layout<'_> {
+    /// Whether two samples can share a batch: the same input shape and the same target tensors.
+    fn matches(&self, other: &Self) -> bool {
+        self.input.shape == other.input.shape
+            && self.labels.map(|l| &l.shape) == other.labels.map(|l| &l.shape)
+            && self.mask.is_some() == other.mask.is_some()
+    }
 }
 
 fn shard_error(shard: &str, reason: &str) -> Error {

@@ -27,6 +27,15 @@ pub(crate) async fn suite(store: &Store) {
     assert!(err.to_string().contains(&store.url_of("dir/none.bin")), "{err}");
     assert!(!store.exists("dir/none.bin").await.expect("exists"));
 
+    // Whole reads into a reused buffer: the old contents go, a missing key is the same error as `get`'s.
+    let mut buf = b"stale bytes that must not survive".to_vec();
+    store.get_into("dir/sub/object.bin", &mut buf).await.expect("get_into");
+    assert_eq!(buf, data);
+    let err = store.get_into("dir/none.bin", &mut buf).await.expect_err("missing");
+    assert!(err.is_not_found(), "{err:?}");
+    assert!(err.to_string().contains(&store.url_of("dir/none.bin")), "{err}");
+    assert!(store.get_into("dir", &mut buf).await.is_err(), "a folder is not an object");
+
     // Overwrite is atomic and complete.
     store.put("dir/sub/object.bin", Bytes::from_static(b"short")).await.expect("overwrite");
     assert_eq!(&store.get("dir/sub/object.bin").await.expect("get")[..], b"short");
