@@ -256,9 +256,11 @@ impl Loader {
         let labels = match first.labels {
             Some(first_labels) => {
                 let width = first_labels.shape.iter().product::<usize>();
-                let mut all = Vec::with_capacity(n * width);
-                for layout in &layouts {
-                    all.extend(layout.labels.and_then(to_f32).unwrap_or_default());
+                let mut all = vec![0f32; n * width];
+                for (out, layout) in all.chunks_exact_mut(width.max(1)).zip(&layouts) {
+                    if let Some(l) = layout.labels {
+                        decode_planes(l.dtype, &l.data, (1, width), Dihedral::IDENTITY, out, |_, v| v);
+                    }
                 }
                 Some(Array2::from_shape_vec((n, width), all).map_err(|e| shard_error("batch", &e.to_string()))?)
             }
@@ -345,18 +347,6 @@ impl Layout<'_> {
 
 fn shard_error(shard: &str, reason: &str) -> Error {
     Error::Shard(eoforge_shards::ReadError { shard: shard.to_owned(), reason: reason.to_owned() })
-}
-
-/// A tensor's values as f32 (every dtype the shards hold converts exactly).
-fn to_f32(t: &Tensor) -> Option<Vec<f32>> {
-    let d = &t.data;
-    Some(match t.dtype {
-        "uint8" => d.iter().map(|v| f32::from(*v)).collect(),
-        "uint16" => d.chunks_exact(2).map(|c| f32::from(u16::from_le_bytes([c[0], c[1]]))).collect(),
-        "int16" => d.chunks_exact(2).map(|c| f32::from(i16::from_le_bytes([c[0], c[1]]))).collect(),
-        "float32" => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        _ => return None,
-    })
 }
 
 /// A seeded pseudo-random stream (SplitMix64) for the shuffle buffer.
