@@ -1,9 +1,16 @@
 # eoforge — the two commands of the README, and a few helpers.
-.PHONY: demo test lint bench setup clean-cache
+.PHONY: demo demo-s3 test lint bench setup clean-cache
 
-# Run the main job end to end on a real raster (RASTER=path to use your own).
+# The main job end to end on real imagery, ending with an HTML report (see scripts/demo.sh for the variables:
+# RASTER=, LABELS=, BAND_ROLES=, STORE=s3://bucket/prefix, OUT=, DEMO_ARGS=).
 demo:
-	./scripts/demo.sh $(RASTER)
+	RASTER="$(RASTER)" LABELS="$(LABELS)" BAND_ROLES="$(BAND_ROLES)" STORE="$(STORE)" OUT="$(OUT)" \
+	  DEMO_ARGS="$(DEMO_ARGS)" ./scripts/demo.sh
+
+# The same job against a local S3 server started for the run (SeaweedFS, bucket `demo`).
+demo-s3:
+	RASTER="$(RASTER)" LABELS="$(LABELS)" BAND_ROLES="$(BAND_ROLES)" STORE=s3://demo/main-job LOCAL_S3=1 \
+	  OUT="$(or $(OUT),.cache/demo/out-s3)" DEMO_ARGS="$(DEMO_ARGS)" ./scripts/demo.sh
 
 # The whole test suite, installing what is missing first.
 test:

@@ -63,10 +63,35 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     GenMetadata(GenMetadataArgs),
 
+    /// Catalog the rasters of a scene job: one Parquet row per raster with its role and shape
+    ///
+    /// Each ROLE=URL names a raster (the image, its label raster, …); it is opened (only its
+    /// header is read, also from S3) and its size, bands, type and CRS recorded. `check --meta`
+    /// then verifies every object exists.
+    ///
+    /// Example:
+    ///   eoforge-prep catalog --scene-id olinda --out s3://me/demo/catalog.parquet \
+    ///     image=s3://me/demo/raw/L7_ETMs.tif labels=s3://me/demo/raw/labels.tif
+    #[command(verbatim_doc_comment)]
+    Catalog(CatalogArgs),
+
+    /// Derive a label raster from a scene's spectral indices (when no reference labels exist)
+    ///
+    /// Water where NDWI = (green - NIR) / (green + NIR) > --water-ndwi, else vegetation where
+    /// NDVI = (NIR - red) / (NIR + red) > --vegetation-ndvi, else other; 0 (nodata) where a band
+    /// is nodata. Written as a UInt8 COG on the scene's grid with a colour table, CLASS_NAMES and
+    /// the rule in its metadata (LABEL_SOURCE): these are derived labels, not surveyed ones.
+    ///
+    /// Example:
+    ///   eoforge-prep labels --scene L7_ETMs.tif --green 2 --red 3 --nir 4 --out labels.tif
+    #[command(verbatim_doc_comment)]
+    Labels(LabelsArgs),
+
     /// Check that every file a catalog references exists, and report every missing one
     ///
     /// HEAD requests run in parallel; the JSON report lists each missing object with its patch
-    /// and column. Exits 1 if anything is missing.
+    /// (or scene) and column (or role). Exits 1 if anything is missing. Reads BigEarthNet
+    /// catalogs (gen-metadata) and scene catalogs (catalog).
     ///
     /// Example:
     ///   eoforge-prep check --meta s3://me/project/metadata_with_paths.parquet \
@@ -184,6 +209,64 @@ pub enum LayoutArg {
     V1,
     /// <root>/<tile>/<patch>/<patch>_B04.tif (BigEarthNet v2).
     V2,
+}
+
+/// Arguments of `catalog`.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// The rasters, as ROLE=URL (`image=scene.tif labels=s3://b/labels.tif`).
+    #[arg(required = true, value_name = "ROLE=URL", value_parser = parse_role)]
+    pub rasters: Vec<(String, String)>,
+
+    /// The scene's id in the catalog.
+    #[arg(long, default_value = "scene")]
+    pub scene_id: String,
+
+    /// Where to write the Parquet catalog (path or URL).
+    #[arg(long, value_name = "URL")]
+    pub out: String,
+}
+
+/// `ROLE=URL`.
+fn parse_role(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((role, url)) if !role.is_empty() && !url.is_empty() && !role.contains('/') => {
+            Ok((role.to_owned(), url.to_owned()))
+        }
+        _ => Err(format!("`{s}` is not ROLE=URL (e.g. image=scene.tif)")),
+    }
+}
+
+/// Arguments of `labels`.
+#[derive(Debug, Args)]
+pub struct LabelsArgs {
+    /// The scene (path or URL).
+    #[arg(long, value_name = "URL")]
+    pub scene: String,
+
+    /// Where to write the label raster (path or URL).
+    #[arg(long, value_name = "URL")]
+    pub out: String,
+
+    /// Green band (1-based).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub green: u32,
+
+    /// Red band (1-based).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub red: u32,
+
+    /// Near-infrared band (1-based).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub nir: u32,
+
+    /// Water where NDWI exceeds this.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub water_ndwi: f32,
+
+    /// Vegetation where NDVI exceeds this (and NDWI does not exceed --water-ndwi).
+    #[arg(long, default_value_t = 0.2, allow_hyphen_values = true)]
+    pub vegetation_ndvi: f32,
 }
 
 /// Arguments of `check`.

@@ -10,8 +10,8 @@ use eoforge_catalog::{Layout, PreflightOptions, read_catalog, scan_bigearthnet_v
 use eoforge_storage::Store;
 
 use crate::cli::{
-    CheckArgs, Cli, Command, CpArgs, FormatArg, GenMetadataArgs, InfoArgs, LayoutArg, OnErrorArg, S3Args, ShardArgs,
-    WindowsArgs,
+    CatalogArgs, CheckArgs, Cli, Command, CpArgs, FormatArg, GenMetadataArgs, InfoArgs, LabelsArgs, LayoutArg,
+    OnErrorArg, S3Args, ShardArgs, WindowsArgs,
 };
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -22,6 +22,8 @@ pub(crate) fn run(cli: Cli) -> Result {
         Command::Info(args) => info(&args, &options),
         Command::Cp(args) => cp(&args, &options),
         Command::GenMetadata(args) => runtime()?.block_on(gen_metadata(&args, &options)),
+        Command::Catalog(args) => catalog(&args, &options),
+        Command::Labels(args) => labels(&args, &options),
         Command::Check(args) => runtime()?.block_on(check(&args, &options)),
         Command::Shard(args) => shard(&args, options),
         Command::Windows(args) => windows(&args, options),
@@ -122,14 +124,53 @@ async fn gen_metadata(args: &GenMetadataArgs, options: &StoreOptions) -> Result 
     Ok(())
 }
 
+fn catalog(args: &CatalogArgs, options: &StoreOptions) -> Result {
+    let mut entries = Vec::new();
+    for (role, url) in &args.rasters {
+        let raster = Raster::open_with(url, options)?;
+        entries.push(eoforge_catalog::SceneEntry {
+            scene_id: args.scene_id.clone(),
+            role: role.clone(),
+            url: url.clone(),
+            width: raster.width() as u64,
+            height: raster.height() as u64,
+            bands: raster.band_count() as u64,
+            dtype: raster.dtype(1)?.name().to_owned(),
+            crs: raster.crs().map_or_else(|| "none".to_owned(), |c| c.label()),
+        });
+    }
+    let batch = eoforge_catalog::scene_batch(&entries)?;
+    runtime()?.block_on(write_catalog(&args.out, &[batch], options))?;
+    print_stdout(&serde_json::to_string_pretty(&serde_json::json!({ "catalog": args.out, "rasters": entries }))?)
+}
+
+fn labels(args: &LabelsArgs, options: &StoreOptions) -> Result {
+    let rule = eoforge_convert::IndexLabelRule {
+        green: args.green as usize,
+        red: args.red as usize,
+        nir: args.nir as usize,
+        water_ndwi: args.water_ndwi,
+        vegetation_ndvi: args.vegetation_ndvi,
+    };
+    let report = eoforge_convert::derive_index_labels(&args.scene, &args.out, &rule, options)?;
+    print_stdout(&serde_json::to_string_pretty(&report)?)
+}
+
 async fn check(args: &CheckArgs, options: &StoreOptions) -> Result {
-    let (catalog, _) = read_catalog(&args.meta, options).await?;
-    let report = eoforge_catalog::preflight(
-        &catalog,
-        PreflightOptions { fraction: args.frac, seed: args.seed, workers: args.workers },
-        options,
-    )
-    .await?;
+    let (store, key) = Store::open_object(&args.meta, options)?;
+    let batches = eoforge_catalog::read_parquet(store.get(&key).await?, &args.meta)?;
+    let report = if eoforge_catalog::is_scene_catalog(&batches) {
+        let entries = eoforge_catalog::scene_entries(&batches, &args.meta)?;
+        eoforge_catalog::preflight_scenes(&entries, &args.meta, args.workers, options).await?
+    } else {
+        let catalog = eoforge_catalog::Catalog::from_batches(&batches, &args.meta)?;
+        eoforge_catalog::preflight(
+            &catalog,
+            PreflightOptions { fraction: args.frac, seed: args.seed, workers: args.workers },
+            options,
+        )
+        .await?
+    };
     if let Some(out) = &args.out {
         let (store, key) = Store::open_object(out, options)?;
         store.put(&key, serde_json::to_vec_pretty(&report)?.into()).await?;

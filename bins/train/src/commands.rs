@@ -76,8 +76,7 @@ fn fit_run(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result
     let device = parse_device(&args.device)?;
     let mut stages = Stages::default();
     let t = Instant::now();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let set = rt.block_on(ShardSet::open(&args.data, store))?;
+    let set = open_shards(&args.data, store)?;
     stages.add("setup", t.elapsed().as_secs_f64());
     let mut config = match &args.config {
         Some(path) => read_config(path)?,
@@ -209,8 +208,7 @@ fn eval_on<B: burn::tensor::backend::Backend>(
     device: &B::Device,
 ) -> Result<(), Error> {
     let run = TrainedRun::open(&args.run)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let set = rt.block_on(ShardSet::open(&args.data, store))?;
+    let set = open_shards(&args.data, store)?;
     if set.stats().channels != run.data.channels {
         return Err(format!(
             "`{}` has channels {:?}; the run was trained on {:?}",
@@ -237,4 +235,13 @@ fn eval_on<B: burn::tensor::backend::Backend>(
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// Opens a shard set on a runtime dropped before returning: an idle S3 connection pooled by a runtime that is
+/// still alive but no longer driven would hang the loader's first request until the request timeout.
+fn open_shards(url: &str, store: &StoreOptions) -> Result<ShardSet, Error> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let set = rt.block_on(ShardSet::open(url, store))?;
+    drop(rt);
+    Ok(set)
 }

@@ -21,6 +21,7 @@ mod paths;
 mod preflight;
 mod record;
 mod scan;
+mod scenes;
 mod table;
 
 pub use crate::error::{Error, Result};
@@ -28,4 +29,5 @@ pub use crate::paths::Layout;
 pub use crate::preflight::{MissingObject, PreflightOptions, PreflightReport, preflight};
 pub use crate::record::{LABEL_RASTER, PatchRecord, S1_BANDS, S2_BANDS, Sensor, path_column};
 pub use crate::scan::scan_bigearthnet_v1;
+pub use crate::scenes::{SCENE_COLUMNS, SceneEntry, is_scene_catalog, preflight_scenes, scene_batch, scene_entries};
 pub use crate::table::{Catalog, read_catalog, read_parquet, write_catalog, write_parquet};

@@ -81,26 +81,13 @@ pub async fn preflight(
             present: "none; add them with `eoforge-prep gen-metadata`".into(),
         });
     }
-    // Group object URLs by backend root so each store is opened once: root → (store URL, [(ref index, key)]).
-    let mut by_root: BTreeMap<String, (StoreUrl, Vec<(usize, String)>)> = BTreeMap::new();
     let mut refs: Vec<MissingObject> = Vec::new();
     for record in &selected {
         for (column, url) in &record.paths {
-            let (root, key) = StoreUrl::parse(url)?.split_root();
-            let entry = by_root.entry(root.to_string()).or_insert_with(|| (root, Vec::new()));
-            entry.1.push((refs.len(), key));
             refs.push(MissingObject { patch_id: record.patch_id.clone(), column: column.clone(), url: url.clone() });
         }
     }
-    let mut missing_idx = Vec::new();
-    for (root, objects) in by_root.into_values() {
-        let store = Store::from_url(root, store_options)?;
-        let report = store.check_exist(objects.iter().map(|(_, key)| key.as_str()), options.workers).await?;
-        let missing: std::collections::HashSet<&str> = report.missing.iter().map(String::as_str).collect();
-        missing_idx.extend(objects.iter().filter(|(_, key)| missing.contains(key.as_str())).map(|(i, _)| *i));
-    }
-    missing_idx.sort_unstable();
-    let missing: Vec<MissingObject> = missing_idx.into_iter().map(|i| refs[i].clone()).collect();
+    let missing = check_references(&refs, options.workers, store_options).await?;
     let patches_with_missing =
         missing.iter().map(|m| m.patch_id.as_str()).collect::<std::collections::HashSet<_>>().len();
     let elapsed = start.elapsed().as_secs_f64();
@@ -116,4 +103,28 @@ pub async fn preflight(
         elapsed_s: elapsed,
         heads_per_s: refs.len() as f64 / elapsed.max(1e-9),
     })
+}
+
+/// The references whose object does not exist, in their order: HEADs with `workers` in flight, each store
+/// opened once.
+pub(crate) async fn check_references(
+    refs: &[MissingObject],
+    workers: usize,
+    store_options: &StoreOptions,
+) -> Result<Vec<MissingObject>> {
+    // Group object URLs by backend root: root → (store URL, [(ref index, key)]).
+    let mut by_root: BTreeMap<String, (StoreUrl, Vec<(usize, String)>)> = BTreeMap::new();
+    for (i, r) in refs.iter().enumerate() {
+        let (root, key) = StoreUrl::parse(&r.url)?.split_root();
+        by_root.entry(root.to_string()).or_insert_with(|| (root, Vec::new())).1.push((i, key));
+    }
+    let mut missing_idx = Vec::new();
+    for (root, objects) in by_root.into_values() {
+        let store = Store::from_url(root, store_options)?;
+        let report = store.check_exist(objects.iter().map(|(_, key)| key.as_str()), workers).await?;
+        let missing: std::collections::HashSet<&str> = report.missing.iter().map(String::as_str).collect();
+        missing_idx.extend(objects.iter().filter(|(_, key)| missing.contains(key.as_str())).map(|(i, _)| *i));
+    }
+    missing_idx.sort_unstable();
+    Ok(missing_idx.into_iter().map(|i| refs[i].clone()).collect())
 }

@@ -25,20 +25,51 @@ where
         }
     };
     init_logging(verbosity(&cli));
-    match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let start = std::time::Instant::now();
+    let (code, error) = match run(cli) {
+        Ok(()) => (0, None),
         Err(e) => {
+            let message = error_chain(&*e);
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("error: {}", error_chain(&*e));
+                eprintln!("error: {message}");
             }
-            if e.downcast_ref::<UsageError>().is_some() {
-                std::process::ExitCode::from(2)
-            } else {
-                std::process::ExitCode::FAILURE
-            }
+            (if e.downcast_ref::<UsageError>().is_some() { 2 } else { 1 }, Some(message))
         }
+    };
+    write_run_record(start.elapsed().as_secs_f64(), code, error.as_deref());
+    std::process::ExitCode::from(code)
+}
+
+/// The environment variable naming a file where a binary writes its [run record](write_run_record) at exit.
+pub const RUN_RECORD_ENV: &str = "EOFORGE_RUN_RECORD";
+
+/// When `EOFORGE_RUN_RECORD` names a file, writes what a caller running this process as one stage of a job needs:
+/// `{"exit_code", "wall_s", "peak_rss_mib", "cpu_s", "error"}` (the main job's report reads it; a failure to
+/// write it is logged, never fatal).
+fn write_run_record(wall_s: f64, exit_code: u8, error: Option<&str>) {
+    let Some(path) = std::env::var_os(RUN_RECORD_ENV) else { return };
+    let record = serde_json::json!({
+        "exit_code": exit_code,
+        "wall_s": wall_s,
+        "peak_rss_mib": eoforge_profile::peak_rss_mib(),
+        "cpu_s": cpu_seconds(),
+        "error": error,
+    });
+    if let Err(e) = std::fs::write(&path, record.to_string()) {
+        tracing::warn!("cannot write the run record {}: {e}", std::path::Path::new(&path).display());
     }
+}
+
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`, in clock ticks of 1/100 s; `None`
+/// elsewhere).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at state; utime and stime are fields 14 and 15.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 /// A usage error found after parsing (flags that contradict each other or the input): exit status 2, like
@@ -131,5 +162,27 @@ impl S3Args {
         o.retry.max_retries = self.retries;
         o.request_timeout = std::time::Duration::from_secs(self.timeout.max(1));
         o
+    }
+
+    /// The same settings as flags, for a child process running another eoforge binary (no secrets: credentials
+    /// stay in the environment the child inherits).
+    pub fn to_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if let Some(endpoint) = &self.s3_endpoint {
+            flags.extend(["--s3-endpoint".to_owned(), endpoint.clone()]);
+        }
+        if let Some(region) = &self.s3_region {
+            flags.extend(["--s3-region".to_owned(), region.clone()]);
+        }
+        if self.s3_virtual_hosted {
+            flags.push("--s3-virtual-hosted".to_owned());
+        }
+        if self.retries != 10 {
+            flags.extend(["--retries".to_owned(), self.retries.to_string()]);
+        }
+        if self.timeout != 120 {
+            flags.extend(["--timeout".to_owned(), self.timeout.to_string()]);
+        }
+        flags
     }
 }

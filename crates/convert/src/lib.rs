@@ -18,6 +18,7 @@ BigEarthNet-style patches to training shards.
 #![deny(missing_docs)]
 
 mod error;
+mod index_labels;
 mod patch;
 mod plan;
 mod profile;
@@ -25,6 +26,7 @@ mod run;
 mod windows;
 
 pub use crate::error::{Error, Result};
+pub use crate::index_labels::{INDEX_CLASSES, IndexLabelRule, IndexLabelsReport, NO_LABEL, derive_index_labels};
 pub use crate::patch::{
     PATCH_SIZE, PatchData, PatchError, PatchFiles, decode_patch, fetch_local, fetch_remote, patch_urls, read_patch,
     to_sample,

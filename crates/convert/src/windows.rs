@@ -258,7 +258,10 @@ fn window_sample(
 /// Classes seen in any split, with the label raster's colours where it has a colour table.
 fn class_table(labels: &Raster, report: &WindowsReport, ignore: Option<u16>) -> Result<Vec<ClassInfo>> {
     let colors = labels.color_table(1)?.unwrap_or_default();
-    let names = labels.category_names(1)?;
+    let mut names = labels.category_names(1)?;
+    if names.is_empty() {
+        names = class_names_item(labels)?;
+    }
     let max = report.class_pixels.values().flat_map(|h| h.keys().copied()).max().unwrap_or(0);
     let top = ignore.map_or(max, |i| if i < 256 { max.max(i) } else { max });
     Ok((0..=top)
@@ -272,6 +275,27 @@ fn class_table(labels: &Raster, report: &WindowsReport, ignore: Option<u16>) -> 
             color: colors.get(usize::from(value)).copied().unwrap_or_else(|| ClassInfo::default_color(value)),
         })
         .collect())
+}
+
+/// Class names from band 1's `CLASS_NAMES` item (`0=no label;1=water;…`, as eoforge's class maps and derived
+/// labels carry them), indexed by value; empty when absent.
+fn class_names_item(labels: &Raster) -> Result<Vec<String>> {
+    let metadata = labels.metadata()?;
+    let Some((_, list)) = metadata.bands.first().and_then(|b| b.items.iter().find(|(k, _)| k == "CLASS_NAMES")) else {
+        return Ok(Vec::new());
+    };
+    let mut names = Vec::new();
+    for (value, name) in list.split(';').filter_map(|e| e.split_once('=')) {
+        if let Ok(v) = value.trim().parse::<usize>()
+            && v < 65_536
+        {
+            if names.len() <= v {
+                names.resize(v + 1, String::new());
+            }
+            names[v] = name.trim().to_owned();
+        }
+    }
+    Ok(names)
 }
 
 /// Buffers samples per split and writes a shard each time one fills.

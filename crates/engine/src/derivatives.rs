@@ -188,12 +188,11 @@ impl<T: Pixel> DerivedWriters<T> {
                         let (Some(red), Some(nir)) = (refl(roles.red, y, x), refl(roles.nir, y, x)) else {
                             return f32::NAN;
                         };
-                        let (num, den) = if kind == Derivative::Ndvi {
-                            (nir - red, nir + red)
-                        } else {
-                            let Some(blue) = refl(roles.blue, y, x) else { return f32::NAN };
-                            (2.5 * (nir - red), nir + 6.0 * red - 7.5 * blue + 1.0)
-                        };
+                        if kind == Derivative::Ndvi {
+                            return eoforge_raster::normalized_difference(nir, red);
+                        }
+                        let Some(blue) = refl(roles.blue, y, x) else { return f32::NAN };
+                        let (num, den) = (2.5 * (nir - red), nir + 6.0 * red - 7.5 * blue + 1.0);
                         if den.abs() < 1e-12 { f32::NAN } else { (num / den) as f32 }
                     });
                     writer.write_block(bx, by, map.view())?;

@@ -144,17 +144,28 @@ impl<B: Backend> Trainable<B> for UNet<B> {
             return Err(Error::Config { field: "model", reason: "a U-Net scores segmentation batches".into() });
         };
         let target = masks(batch, task)?;
-        let predicted = predict_classes(self, batch, device)?;
+        let predicted = predict_classes(self, batch, task.ignore, device)?;
         matrix
             .update(&predicted.view(), &target.view())
             .map_err(|reason| Error::Config { field: "model.classes", reason })
     }
 }
 
-/// The U-Net's class per pixel `(n, h, w)` for a batch.
-pub fn predict_classes<B: Backend>(model: &UNet<B>, batch: &Batch, device: &B::Device) -> Result<Array3<i64>> {
+/// The U-Net's class per pixel `(n, h, w)` for a batch; the `ignore` class ("no label") is never chosen, as in
+/// the class maps `predict` writes.
+pub fn predict_classes<B: Backend>(
+    model: &UNet<B>,
+    batch: &Batch,
+    ignore: Option<i64>,
+    device: &B::Device,
+) -> Result<Array3<i64>> {
     let (n, _, h, w) = batch.inputs.dim();
-    let classes = model.forward(inputs(batch, device)).argmax(1);
+    let mut scores = model.forward(inputs(batch, device));
+    let classes = scores.dims()[1];
+    if let Some(class) = ignore.and_then(|c| usize::try_from(c).ok()).filter(|&c| c < classes) {
+        scores = scores.slice_assign([0..n, class..class + 1, 0..h, 0..w], Tensor::full([n, 1, h, w], -1e30, device));
+    }
+    let classes = scores.argmax(1);
     let values: Vec<i64> = classes.into_data().convert::<i64>().to_vec().map_err(|e| model_error(&format!("{e:?}")))?;
     Array3::from_shape_vec((n, h, w), values).map_err(|e| model_error(&e))
 }

@@ -219,7 +219,7 @@ fn draw_samples<B: Backend>(run: &TrainedRun, set: &ShardSet, count: usize, devi
         },
     )?;
     let Some(batch) = loader.epoch(0).next().transpose()? else { return Ok(()) };
-    let predicted = predict_classes(&model, &batch, device)?;
+    let predicted = predict_classes(&model, &batch, run.data.ignore, device)?;
     let Some(masks) = &batch.masks else { return Ok(()) };
     let (n, _, h, w) = batch.inputs.dim();
     let rgb = rgb_channels(&run.data.channels);
