@@ -5,10 +5,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-"$root/scripts/setup-system.sh"
+"$root/scripts/setup-system.sh" browser
 "$root/scripts/python-env.sh"
 
-export EOFORGE_REQUIRE_S3=1 EOFORGE_REQUIRE_PYTHON=1
+export EOFORGE_REQUIRE_S3=1 EOFORGE_REQUIRE_PYTHON=1 EOFORGE_REQUIRE_BROWSER=1
 export EOFORGE_WEED="$root/.venv/bin/weed"
 fixtures=${EOFORGE_FIXTURES:-$root/../shared/fixtures}
 if [ -f "$fixtures/README.md" ]; then

@@ -164,20 +164,23 @@ mod tests {
 
     #[tokio::test]
     async fn entries_round_trip_and_preflight_reports_every_missing_object() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("scene.tif"), b"x").unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
+        std::fs::write(dir.path().join("scene.tif"), b"x").expect("test setup");
         let root = dir.path().display();
         let entries = vec![
             entry("image", &format!("{root}/scene.tif")),
             entry("labels", &format!("{root}/labels.tif")),
             entry("dem", &format!("{root}/dem.tif")),
         ];
-        let batch = scene_batch(&entries).unwrap();
+        let batch = scene_batch(&entries).expect("test setup");
         assert!(is_scene_catalog(std::slice::from_ref(&batch)));
-        let bytes = crate::write_parquet(&[batch]).unwrap();
-        let back = scene_entries(&crate::read_parquet(bytes, "c.parquet").unwrap(), "c.parquet").unwrap();
+        let bytes = crate::write_parquet(&[batch]).expect("test setup");
+        let back = scene_entries(&crate::read_parquet(bytes, "c.parquet").expect("test setup"), "c.parquet")
+            .expect("test setup");
         assert_eq!(back, entries);
-        let report = preflight_scenes(&back, "c.parquet", 4, &eoforge_storage::StoreOptions::default()).await.unwrap();
+        let report = preflight_scenes(&back, "c.parquet", 4, &eoforge_storage::StoreOptions::default())
+            .await
+            .expect("test setup");
         assert_eq!(report.objects_checked, 3);
         let missing: Vec<_> = report.missing.iter().map(|m| m.column.as_str()).collect();
         assert_eq!(missing, ["labels", "dem"]);
@@ -186,9 +189,9 @@ mod tests {
 
     #[test]
     fn a_missing_column_is_named() {
-        let batch = scene_batch(&[entry("image", "/x.tif")]).unwrap();
-        let narrow = batch.project(&[0, 1]).unwrap();
-        let err = scene_entries(&[narrow], "c.parquet").unwrap_err().to_string();
+        let batch = scene_batch(&[entry("image", "/x.tif")]).expect("test setup");
+        let narrow = batch.project(&[0, 1]).expect("test setup");
+        let err = scene_entries(&[narrow], "c.parquet").expect_err("must fail").to_string();
         assert!(err.contains("url") && err.contains("c.parquet"), "{err}");
     }
 }

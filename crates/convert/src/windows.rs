@@ -292,7 +292,7 @@ fn class_names_item(labels: &Raster) -> Result<Vec<String>> {
             if names.len() <= v {
                 names.resize(v + 1, String::new());
             }
-            names[v] = name.trim().to_owned();
+            name.trim().clone_into(&mut names[v]);
         }
     }
     Ok(names)

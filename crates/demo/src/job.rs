@@ -182,7 +182,7 @@ impl<'a> Job<'a> {
     }
 
     fn run(&mut self) -> Result<()> {
-        let o = self.o;
+        let opts = self.o;
         let (input, labels, root) = (self.input.clone(), self.labels.clone(), self.store_root.clone());
         let s = |v: &str| v.to_owned();
 
@@ -191,7 +191,7 @@ impl<'a> Job<'a> {
             "ingest",
             "copy the scene into the store",
             "eoforge-prep",
-            vec![s("cp"), o.scene.clone(), input.clone()],
+            vec![s("cp"), opts.scene.clone(), input.clone()],
         )?;
         let bytes = self.size_of(&input)?;
         self.stages[i].set_work(bytes as f64 / 1e6, "MB/s");
@@ -205,7 +205,7 @@ impl<'a> Job<'a> {
         self.describe_input(&info);
         let pixels = (self.scene_size.0 * self.scene_size.1) as f64 / 1e6;
 
-        if let Some(given) = &o.labels {
+        if let Some(given) = &opts.labels {
             let i = self.stage(
                 "ingest-labels",
                 "copy the label raster into the store",
@@ -216,7 +216,7 @@ impl<'a> Job<'a> {
             self.stages[i].set_work(bytes as f64 / 1e6, "MB/s");
             self.report.labels = format!("reference label raster {given} (its classes, names and colours as given).");
         } else {
-            let r = o.roles;
+            let r = opts.roles;
             let i = self.stage(
                 "labels",
                 "derive labels from spectral-index thresholds (no reference labels given)",
@@ -234,9 +234,9 @@ impl<'a> Job<'a> {
                     s("--nir"),
                     r.nir.to_string(),
                     s("--water-ndwi"),
-                    o.water_ndwi.to_string(),
+                    opts.water_ndwi.to_string(),
                     s("--vegetation-ndvi"),
-                    o.vegetation_ndvi.to_string(),
+                    opts.vegetation_ndvi.to_string(),
                 ],
             )?;
             self.stages[i].set_work(pixels, "Mpx/s");
@@ -253,7 +253,7 @@ impl<'a> Job<'a> {
         }
 
         let catalog = format!("{root}/catalog.parquet");
-        let scene_id = Path::new(&file_name(&o.scene))
+        let scene_id = Path::new(&file_name(&opts.scene))
             .file_stem()
             .map_or_else(|| s("scene"), |n| n.to_string_lossy().into_owned());
         let i = self.stage(
@@ -288,17 +288,17 @@ impl<'a> Job<'a> {
             s("--labels"),
             labels.clone(),
             s("--size"),
-            o.window.to_string(),
+            opts.window.to_string(),
             s("--block"),
             s("2"),
             s("--split-ratios"),
             s("0.7,0.3,0"),
             s("--seed"),
-            o.seed.to_string(),
+            opts.seed.to_string(),
             s("--out"),
             shards.clone(),
         ];
-        if let Some(ignore) = o.ignore.or(o.labels.is_none().then_some(0)) {
+        if let Some(ignore) = opts.ignore.or(opts.labels.is_none().then_some(0)) {
             args.extend([s("--ignore"), ignore.to_string()]);
         }
         let i = self.stage(
@@ -316,12 +316,12 @@ impl<'a> Job<'a> {
                 path: shards,
                 reason: format!(
                     "{train_n} training and {val_n} validation windows: the scene is too small for --window {}",
-                    o.window
+                    opts.window
                 ),
             });
         }
 
-        let run = o.out.join("run");
+        let run = opts.out.join("run");
         let i = self.stage(
             "train",
             "train a small U-Net on the CPU",
@@ -333,12 +333,12 @@ impl<'a> Job<'a> {
                 s("--out"),
                 run.display().to_string(),
                 s("--epochs"),
-                o.epochs.to_string(),
+                opts.epochs.to_string(),
                 s("--seed"),
-                o.seed.to_string(),
+                opts.seed.to_string(),
             ],
         )?;
-        self.stages[i].set_work((train_n * o.epochs) as f64, "samples/s");
+        self.stages[i].set_work((train_n * opts.epochs) as f64, "samples/s");
         let i = self.stage(
             "evaluate",
             "score the trained model on the validation split",
@@ -379,7 +379,7 @@ impl<'a> Job<'a> {
             ],
         )?;
         self.stages[i].set_work(pixels, "Mpx/s");
-        let r = o.roles;
+        let r = opts.roles;
         let scene_map = format!("{root}/maps/scene.tif");
         let i = self.stage(
             "derived-maps",
@@ -396,7 +396,7 @@ impl<'a> Job<'a> {
                 s("--band-roles"),
                 format!("blue={},green={},red={},nir={}", r.blue, r.green, r.red, r.nir),
                 s("--reflectance-scale"),
-                o.reflectance_scale.to_string(),
+                opts.reflectance_scale.to_string(),
                 s("--blocksize"),
                 s("128"),
                 s("--force"),
@@ -417,7 +417,7 @@ impl<'a> Job<'a> {
             (s("scene (COG)"), scene_map.clone()),
             (s("NDVI, EVI, true colour (COGs)"), [derived("ndvi"), derived("evi"), derived("rgb")].join(", ")),
             (s("stage logs and run records"), self.logs.display().to_string()),
-            (s("this report"), o.out.join("report").join("index.html").display().to_string()),
+            (s("this report"), opts.out.join("report").join("index.html").display().to_string()),
         ];
         for product in [classes_map.clone(), scene_map.clone(), derived("ndvi"), derived("evi"), derived("rgb")] {
             let qc = self.read_json(&format!("{product}.qc.json"))?;
@@ -443,7 +443,7 @@ impl<'a> Job<'a> {
         self.report.notes.push(format!(
             "EVI and the true-colour map read reflectance as value × {} (--reflectance-scale); for uncalibrated \
              digital numbers they are indicative only. NDVI does not depend on the scale.",
-            o.reflectance_scale
+            opts.reflectance_scale
         ));
         Ok(())
     }

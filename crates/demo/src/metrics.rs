@@ -83,8 +83,8 @@ mod tests {
         let s = ConfusionSummary::new(&m, Some(0));
         assert!((s.accuracy - 14.0 / 20.0).abs() < 1e-12);
         // IoU1 = 8 / (10 + 12 - 8), IoU2 = 6 / (10 + 8 - 6)
-        assert!((s.mean_iou - (8.0 / 14.0 + 6.0 / 12.0) / 2.0).abs() < 1e-12);
-        assert!((s.macro_f1 - (16.0 / 22.0 + 12.0 / 18.0) / 2.0).abs() < 1e-12);
+        assert!((s.mean_iou - f64::midpoint(8.0 / 14.0, 6.0 / 12.0)).abs() < 1e-12);
+        assert!((s.macro_f1 - f64::midpoint(16.0 / 22.0, 12.0 / 18.0)).abs() < 1e-12);
     }
 
     #[test]

@@ -85,8 +85,8 @@ pub fn ramp_preview(url: &str, (lo, hi): (f64, f64), out: &Path, options: &Store
         if !v.is_finite() || Some(v) == nodata {
             rgba.extend_from_slice(&[0, 0, 0, 0]);
         } else {
-            let [r, g, b] = ramp(((v - lo) / (hi - lo)).clamp(0.0, 1.0));
-            rgba.extend_from_slice(&[r, g, b, 255]);
+            let color = ramp(((v - lo) / (hi - lo)).clamp(0.0, 1.0));
+            rgba.extend_from_slice(&[color[0], color[1], color[2], 255]);
         }
     }
     write_png(out, w, h, &rgba)
@@ -100,10 +100,10 @@ pub fn ramp(t: f64) -> [u8; 3] {
         (0.7, [130.0, 190.0, 70.0]),
         (1.0, [20.0, 110.0, 40.0]),
     ];
-    let i = STOPS.iter().rposition(|(at, _)| *at <= t).unwrap_or(0).min(STOPS.len() - 2);
-    let ((a, ca), (b, cb)) = (STOPS[i], STOPS[i + 1]);
-    let f = ((t - a) / (b - a)).clamp(0.0, 1.0);
-    [0, 1, 2].map(|k| (ca[k] + (cb[k] - ca[k]) * f).round() as u8)
+    let segment = STOPS.iter().rposition(|(at, _)| *at <= t).unwrap_or(0).min(STOPS.len() - 2);
+    let ((start, from), (end, to)) = (STOPS[segment], STOPS[segment + 1]);
+    let frac = ((t - start) / (end - start)).clamp(0.0, 1.0);
+    [0, 1, 2].map(|k| (from[k] + (to[k] - from[k]) * frac).round() as u8)
 }
 
 fn preview_size(raster: &Raster) -> (usize, usize) {

@@ -112,9 +112,9 @@ pub fn render_html(report: &Report) -> String {
         e(&report.title)
     );
     let (class, word) = if report.ok { ("pass", "COMPLETE") } else { ("fail", "FAILED") };
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<h1>{}</h1><p class=\"muted\">{} &middot; <span class=\"verdict {class}\" id=\"verdict\">{word}</span></p>\n",
+        "<h1>{}</h1><p class=\"muted\">{} &middot; <span class=\"verdict {class}\" id=\"verdict\">{word}</span></p>",
         e(&report.title),
         e(&report.created)
     );
@@ -122,7 +122,7 @@ pub fn render_html(report: &Report) -> String {
     for p in &report.input {
         let _ = write!(h, "<p>{}</p>", e(p));
     }
-    let _ = write!(h, "<p><strong>Labels:</strong> {}</p>\n", e(&report.labels));
+    let _ = writeln!(h, "<p><strong>Labels:</strong> {}</p>", e(&report.labels));
 
     h.push_str("<h2>Maps</h2><div class=\"grid\">");
     for f in &report.figures {
@@ -183,12 +183,22 @@ pub fn render_html(report: &Report) -> String {
         h.push_str("</div>");
     }
 
-    h.push_str("\n<h2>Quality control</h2>");
+    h.push_str("\n<h2>Quality control</h2><table id=\"qc\"><tr><th>product</th><th>verdict</th><th>checks</th></tr>");
     for q in &report.qc {
         let (cls, word) = if q.passed { ("pass", "PASS — published") } else { ("fail", "FAIL — not published") };
+        let failed = q.checks.iter().filter(|c| c.1 != "PASS").count();
         let _ = write!(
             h,
-            "<h3><code>{}</code> <span class=\"verdict {cls}\">{word}</span></h3><table><tr><th>check</th><th>status</th><th>detail</th></tr>",
+            "<tr><td><code>{}</code></td><td><span class=\"verdict {cls}\">{word}</span></td><td class=\"n\">{} checks, {failed} failed</td></tr>",
+            e(&q.product),
+            q.checks.len()
+        );
+    }
+    h.push_str("</table>");
+    for q in &report.qc {
+        let _ = write!(
+            h,
+            "<details><summary>every check of <code>{}</code></summary><table><tr><th>check</th><th>status</th><th>detail</th></tr>",
             e(&q.product)
         );
         for (name, status, detail) in &q.checks {
@@ -196,7 +206,7 @@ pub fn render_html(report: &Report) -> String {
             let _ =
                 write!(h, "<tr><td>{}</td><td class=\"{cls}\">{}</td><td>{}</td></tr>", e(name), e(status), e(detail));
         }
-        h.push_str("</table>");
+        h.push_str("</table></details>");
     }
 
     h.push_str("\n<h2>Stages</h2><table id=\"stages\"><tr><th>#</th><th>stage</th><th>wall s</th><th>CPU s</th><th>peak memory MiB</th><th>throughput</th><th>command</th></tr>");

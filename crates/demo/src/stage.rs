@@ -138,20 +138,20 @@ mod tests {
 
     #[test]
     fn a_failing_process_is_recorded_with_its_status() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
         let stage = Stage {
             name: "false".into(),
             what: "fails".into(),
             program: PathBuf::from("/bin/sh"),
             args: vec!["-c".into(), "echo '{\"a\": 1}'; exit 3".into()],
         };
-        let record = run_stage(&stage, dir.path()).unwrap();
+        let record = run_stage(&stage, dir.path()).expect("test setup");
         assert_eq!(record.exit_code, 3);
         assert!(record.error.as_deref().is_some_and(|e| e.contains("exit status: 3")), "{:?}", record.error);
-        assert_eq!(record.stdout_json().unwrap()["a"], 1);
+        assert_eq!(record.stdout_json().expect("test setup")["a"], 1);
         assert!(record.peak_rss_mib.is_none());
         let missing = Stage { program: PathBuf::from("/nonexistent/eoforge-x"), ..stage };
-        let err = run_stage(&missing, dir.path()).unwrap_err().to_string();
+        let err = run_stage(&missing, dir.path()).expect_err("must fail").to_string();
         assert!(err.contains("/nonexistent/eoforge-x") && err.contains("did not start"), "{err}");
     }
 }

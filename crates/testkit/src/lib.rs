@@ -8,7 +8,7 @@ Test support shared by eoforge's integration tests.
   `$EOFORGE_WEED`) on free loopback ports, creates buckets, and can be killed and restarted mid-test.
 
 Each skips (with a message on stderr) when its resource is absent, unless `EOFORGE_REQUIRE_FIXTURES=1`,
-`EOFORGE_REQUIRE_S3=1` or `EOFORGE_REQUIRE_PYTHON=1` is set, in which case a missing resource fails the test.
+`EOFORGE_REQUIRE_S3=1`, `EOFORGE_REQUIRE_PYTHON=1` or `EOFORGE_REQUIRE_BROWSER=1` is set, in which case a missing resource fails the test.
 `make test` sets them, so the project's test command can never pass by skipping.
 */
 #![deny(missing_docs)]
@@ -99,4 +99,20 @@ pub fn seeded_u64s(seed: u64, n: usize) -> Vec<u64> {
             z ^ (z >> 31)
         })
         .collect()
+}
+
+/// Chromium and its WebDriver (`chromedriver`) from Debian's `chromium` and `chromium-driver` packages, for tests
+/// that open a page in a real headless browser; `None` (skip) when absent, a failure under
+/// `EOFORGE_REQUIRE_BROWSER=1`.
+pub fn browser() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let chromium = std::path::PathBuf::from("/usr/bin/chromium");
+    let driver = std::path::PathBuf::from("/usr/bin/chromedriver");
+    if chromium.is_file() && driver.is_file() {
+        return Some((chromium, driver));
+    }
+    skip_or_fail(
+        "EOFORGE_REQUIRE_BROWSER",
+        "Chromium and chromedriver not found (scripts/setup-system.sh browser installs them)",
+    );
+    None
 }
