@@ -3,8 +3,10 @@
 renders: the page loads, has its title and sections, and every image loads with a non-zero size. Saves a
 screenshot. Standard library only.
 
-usage: check-report.py REPORT.html SCREENSHOT.png [--chromium PATH] [--chromedriver PATH]
+usage: check-report.py REPORT.html SCREENSHOT.png [--chromium PATH] [--chromedriver PATH] [--require-ok]
 Prints a JSON summary; exit status 0 when the report renders with every image loaded, 1 otherwise.
+--require-ok also reads report.json beside the page: the job must have passed (every stage, every product's QC)
+and the trained model must beat the trivial baseline on every metric.
 """
 import argparse
 import base64
@@ -58,6 +60,7 @@ def main():
     parser.add_argument("screenshot")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+    parser.add_argument("--require-ok", action="store_true")
     args = parser.parse_args()
     report = os.path.abspath(args.report)
     if not os.path.isfile(report):
@@ -109,8 +112,21 @@ def main():
     summary = {"report": report, "title": state["title"], "verdict": state["verdict"], "sections": state["headings"],
                "tables": state["tables"], "images": len(state["images"]), "broken_images": broken,
                "screenshot": os.path.abspath(args.screenshot), "screenshot_bytes": len(png)}
+    problems = []
+    if args.require_ok:
+        with open(os.path.join(os.path.dirname(report), "report.json")) as f:
+            data = json.load(f)
+        summary["metrics"] = data["metrics"]
+        if not data["ok"]:
+            problems.append("the job did not pass (a stage failed or a product failed QC)")
+        if not data["metrics"]:
+            problems.append("no metrics")
+        for m in data["metrics"]:
+            if not m["model"] > m["baseline"]:
+                problems.append(f"{m['name']}: model {m['model']:.3f} does not beat the baseline {m['baseline']:.3f}")
+        summary["problems"] = problems
     print(json.dumps(summary, indent=2))
-    ok = state["ready"] == "complete" and state["images"] and not broken and state["title"] and png[:8] == b"\x89PNG\r\n\x1a\n"
+    ok = not problems and state["ready"] == "complete" and state["images"] and not broken and state["title"] and png[:8] == b"\x89PNG\r\n\x1a\n"
     return 0 if ok else 1
 
 

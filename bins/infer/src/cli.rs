@@ -296,7 +296,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Maps derived from the output, written and published beside DEST as DEST_<name>.tif.
+    /// Maps derived from the output, written and published beside DEST as <DEST stem>_<name>.tif (map.tif: map_ndvi.tif).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "MAP,…")]
     pub derivatives: Vec<DerivativeArg>,
 

@@ -23,8 +23,9 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train the multi-label patch classifier; resumes when RUN_DIR holds a checkpoint. SIGTERM writes a
-    /// checkpoint and exits with status 143; rerunning the same command continues.
+    /// Train a model (the multi-label patch classifier, or a U-Net on a segmentation set); resumes when RUN_DIR
+    /// holds a checkpoint. SIGTERM writes a checkpoint and exits with status 143; rerunning the same command
+    /// continues.
     Fit(FitArgs),
     /// Score a finished run's weights on a split; prints the metrics as JSON.
     Eval(EvalArgs),

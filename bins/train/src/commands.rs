@@ -103,7 +103,17 @@ fn fit_run(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result
     signal_hook::flag::register(signal_hook::consts::SIGTERM, std::sync::Arc::clone(&flag))
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let t = Instant::now();
-    let stop = StopWhen { max_steps: None, flag: Some(&flag) };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} step {pos}/{len} {msg} {elapsed} (eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let on_step = |p: &eoforge_train::StepProgress| {
+        bar.set_length(p.total_steps);
+        bar.set_position(p.step);
+        bar.set_message(format!("epoch {}/{} loss {:.4}", p.epoch + 1, p.epochs, p.loss));
+    };
+    let stop = StopWhen { max_steps: None, flag: Some(&flag), on_step: Some(&on_step) };
     let outcome = match device {
         Device::Cpu => fit::<Autodiff<Flex>>(&set, &config, &args.out, &burn::backend::flex::FlexDevice, &stop)?,
         #[cfg(feature = "cuda")]
@@ -112,6 +122,7 @@ fn fit_run(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result
             fit::<Autodiff<burn::backend::Cuda>>(&set, &config, &args.out, &device, &stop)?
         }
     };
+    bar.finish_and_clear();
     let train_s = t.elapsed().as_secs_f64();
     stages.add("training", train_s);
     if outcome.finished {

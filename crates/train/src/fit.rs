@@ -54,8 +54,8 @@ struct Position {
 /// Checkpoints keep full precision (burn's `CompactRecorder` stores f16).
 type Recorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
-/// When a call to [`fit`] stops before the run's end.
-#[derive(Debug, Default)]
+/// When a call to [`fit`] stops before the run's end, and whom it tells about each step.
+#[derive(Default)]
 pub struct StopWhen<'a> {
     /// After this many steps of this call, without a checkpoint (as a kill would: the next call resumes from the
     /// last checkpoint).
@@ -63,6 +63,33 @@ pub struct StopWhen<'a> {
     /// Once this flag is set (e.g. by SIGTERM before a wall-time limit), after the current step, with a
     /// checkpoint of exactly where the run stands.
     pub flag: Option<&'a std::sync::atomic::AtomicBool>,
+    /// Called after every step (progress bars); it cannot change the run.
+    pub on_step: Option<&'a (dyn Fn(&StepProgress) + Sync)>,
+}
+
+impl std::fmt::Debug for StopWhen<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StopWhen")
+            .field("max_steps", &self.max_steps)
+            .field("flag", &self.flag)
+            .field("on_step", &self.on_step.is_some())
+            .finish()
+    }
+}
+
+/// Where a run stands after a step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepProgress {
+    /// Steps done, counting those of earlier calls a resumed run continues.
+    pub step: u64,
+    /// Steps of the whole run.
+    pub total_steps: u64,
+    /// The epoch this step belongs to, from 0.
+    pub epoch: u64,
+    /// Epochs of the run.
+    pub epochs: u64,
+    /// This step's training loss.
+    pub loss: f64,
 }
 
 /// The task of `config` on `set`: classes, and the ignore value (the configuration's, else the shard set's).
@@ -238,6 +265,15 @@ where
             outcome.steps = position.step;
             let line = serde_json::json!({ "step": position.step, "epoch": position.epoch, "loss": value, "lr": lr });
             append_line(&run_dir.join("losses.jsonl"), &line.to_string())?;
+            if let Some(report) = stop.on_step {
+                report(&StepProgress {
+                    step: position.step,
+                    total_steps: config.epochs * train.batches_per_epoch() as u64,
+                    epoch: position.epoch,
+                    epochs: config.epochs,
+                    loss: value,
+                });
+            }
             // The epoch's last step is checkpointed below, with the position moved to the next epoch.
             let epoch_end = position.batch == train.batches_per_epoch();
             if position.step.is_multiple_of(config.checkpoint_every.max(1)) && !epoch_end {

@@ -48,7 +48,7 @@ mod shard_set;
 pub use crate::augment::Dihedral;
 pub use crate::config::{FitConfig, LossConfig, ModelConfig};
 pub use crate::error::{Error, Result};
-pub use crate::fit::{FitOutcome, StopWhen, fit, task_of};
+pub use crate::fit::{FitOutcome, StepProgress, StopWhen, fit, task_of};
 pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use crate::losses::{cross_entropy, dice};
 pub use crate::metrics::{ConfusionMatrix, MultiLabelMetrics, MultiLabelReport, SegmentationReport};

@@ -82,8 +82,9 @@ fn a_stopped_run_resumes_to_the_same_weights() {
     let parts = tempfile::tempdir().expect("tempdir");
     // Stopped in the second epoch, one step past a checkpoint (every 2 steps and at epoch ends).
     let stop = full.steps - 2 - full.steps % 2 + 1;
-    let stopped = fit::<AD>(&set, &config(), parts.path(), &device, &StopWhen { max_steps: Some(stop), flag: None })
-        .expect("stopped run");
+    let stopped =
+        fit::<AD>(&set, &config(), parts.path(), &device, &StopWhen { max_steps: Some(stop), ..StopWhen::default() })
+            .expect("stopped run");
     assert!(!stopped.finished && stopped.steps == stop);
     let resumed = fit::<AD>(&set, &config(), parts.path(), &device, &StopWhen::default()).expect("resumed run");
     let from = resumed.resumed_from;
