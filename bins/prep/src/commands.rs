@@ -159,7 +159,8 @@ fn labels(args: &LabelsArgs, options: &StoreOptions) -> Result {
 async fn check(args: &CheckArgs, options: &StoreOptions) -> Result {
     let (store, key) = Store::open_object(&args.meta, options)?;
     let batches = eoforge_catalog::read_parquet(store.get(&key).await?, &args.meta)?;
-    let report = if eoforge_catalog::is_scene_catalog(&batches) {
+    let scenes = eoforge_catalog::is_scene_catalog(&batches);
+    let report = if scenes {
         let entries = eoforge_catalog::scene_entries(&batches, &args.meta)?;
         eoforge_catalog::preflight_scenes(&entries, &args.meta, args.workers, options).await?
     } else {
@@ -176,9 +177,10 @@ async fn check(args: &CheckArgs, options: &StoreOptions) -> Result {
         store.put(&key, serde_json::to_vec_pretty(&report)?.into()).await?;
     }
     eprintln!(
-        "checked {} objects of {} patches ({} of {}) in {:.2} s ({:.0} HEAD/s): {} missing",
+        "checked {} objects of {} {} ({} of {}) in {:.2} s ({:.0} HEAD/s): {} missing",
         report.objects_checked,
         report.patches_checked,
+        if scenes { "scenes" } else { "patches" },
         args.frac,
         report.patches_total,
         report.elapsed_s,

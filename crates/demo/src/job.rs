@@ -83,6 +83,9 @@ pub fn run_demo(options: &DemoOptions) -> Result<DemoOutcome> {
     outcome
 }
 
+/// Stages of the job (with a label raster, `ingest-labels` takes the place of `labels`).
+const STAGES: usize = 10;
+
 struct Job<'a> {
     o: &'a DemoOptions,
     logs: PathBuf,
@@ -161,7 +164,7 @@ impl<'a> Job<'a> {
         #[allow(clippy::print_stderr)]
         {
             eprintln!(
-                "== [{}] {name}: {}",
+                "== [{}/{STAGES}] {name}: {}",
                 self.stages.len() + 1,
                 crate::stage::command_line(&stage.program, &stage.args)
             );
@@ -290,7 +293,7 @@ impl<'a> Job<'a> {
             s("--size"),
             opts.window.to_string(),
             s("--block"),
-            s("2"),
+            s("1"),
             s("--split-ratios"),
             s("0.7,0.3,0"),
             s("--seed"),
