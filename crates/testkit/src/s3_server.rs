@@ -16,6 +16,7 @@ pub struct S3Server {
     dir: tempfile::TempDir,
     ports: [u16; 4],
     child: Option<Child>,
+    watchdog: Option<Child>,
     buckets: std::sync::Mutex<Vec<String>>,
 }
 
@@ -32,7 +33,8 @@ impl S3Server {
             return None;
         }
         let dir = tempfile::Builder::new().prefix("eoforge-s3-").tempdir().expect("temp dir for the S3 server");
-        let mut server = Self { weed, dir, ports: free_ports(), child: None, buckets: std::sync::Mutex::default() };
+        let mut server =
+            Self { weed, dir, ports: free_ports(), child: None, watchdog: None, buckets: std::sync::Mutex::default() };
         server.launch();
         Some(server)
     }
@@ -85,6 +87,11 @@ impl S3Server {
 
     /// Kills the server at once (SIGKILL), as a crash or a network loss would.
     pub fn kill(&mut self) {
+        // The watchdog goes first, so it never signals a process id that the server no longer holds.
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -125,7 +132,25 @@ impl S3Server {
             .stderr(log)
             .spawn()
             .expect("start weed server");
+        // A server kept in a `static` (shared by a test binary's tests) is never dropped: a watchdog process kills
+        // it, and removes its data, once the test process has exited.
+        let watchdog = Command::new("/bin/sh")
+            .args([
+                "-c",
+                "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do sleep 1; done; \
+                 kill -9 \"$2\" 2>/dev/null; rm -rf \"$3\"",
+                "eoforge-s3-watchdog",
+                &std::process::id().to_string(),
+                &child.id().to_string(),
+                &self.dir.path().display().to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok();
         self.child = Some(child);
+        self.watchdog = watchdog;
         self.wait_ready();
         let buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         for bucket in &buckets {
