@@ -33,8 +33,13 @@ if [ -z "$raster" ]; then
   raster="$work/L7_ETMs.tif"
   if [ ! -f "$raster" ]; then
     echo "== fetching real imagery: Debian package r-cran-stars (tif/L7_ETMs.tif, Landsat 7 ETM+ over Olinda, Brazil)"
-    (cd "$work" && rm -f r-cran-stars_*.deb && apt-get download -q r-cran-stars >/dev/null 2>&1) \
-      || { echo "error: could not download r-cran-stars with apt-get; pass a scene: make demo RASTER=path" >&2; exit 1; }
+    download() { (cd "$work" && rm -f r-cran-stars_*.deb && apt-get download -q r-cran-stars >/dev/null 2>&1); }
+    if ! download; then
+      # Package lists may be missing or stale (a fresh container): refresh them once and try again.
+      sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+      $sudo apt-get update -qq >/dev/null 2>&1 || true
+      download || { echo "error: could not download r-cran-stars with apt-get; pass a scene: make demo RASTER=path" >&2; exit 1; }
+    fi
     rm -rf "$work/deb" && dpkg-deb -x "$work"/r-cran-stars_*.deb "$work/deb"
     cp "$work/deb/usr/lib/R/site-library/stars/tif/L7_ETMs.tif" "$raster.partial" && mv "$raster.partial" "$raster"
     rm -rf "$work/deb" "$work"/r-cran-stars_*.deb
