@@ -14,6 +14,8 @@ Training for eoforge: the data side, metrics, optimisation helpers and the train
   [`ConfusionMatrix`]: pixel accuracy, per-class IoU and F1, mean IoU, with an ignore value.
 - [`cross_entropy`] with class weights and a true ignore index, and [`dice`]: segmentation losses on
   `(pixels, classes)` logits.
+- [`degrade_area`], [`psnr`], [`ssim`], [`SrScores`]: super-resolution training pairs (area averaging) and
+  per-band scores as scikit-image computes them, beside bicubic's.
 - [`WarmupCosine`]: the learning rate as a pure function of the step; [`clip_grad_norm`]: clipping by the
   global norm over every parameter (burn clips each tensor alone).
 - [`fit`] ([`FitConfig`], [`ModelConfig`]): the loop for both families — the multi-label classifier (BCE on
@@ -44,6 +46,7 @@ mod optimize;
 mod pictures;
 mod run_dir;
 mod shard_set;
+mod sr_metrics;
 
 pub use crate::augment::Dihedral;
 pub use crate::config::{FitConfig, LossConfig, ModelConfig};
@@ -57,3 +60,4 @@ pub use crate::optimize::{WarmupCosine, clip_grad_norm};
 pub use crate::pictures::draw_run;
 pub use crate::run_dir::{DataRecord, TrainedRun};
 pub use crate::shard_set::{ShardEntry, ShardSet};
+pub use crate::sr_metrics::{SrScores, degrade_area, psnr, ssim};
