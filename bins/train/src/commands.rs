@@ -10,7 +10,7 @@ use eoforge_models::{PatchClassifierConfig, UNetConfig};
 use eoforge_profile::{Stages, peak_rss_mib};
 use eoforge_storage::StoreOptions;
 use eoforge_train::{
-    FitConfig, Loader, LoaderConfig, ModelConfig, ShardSet, StopWhen, TrainedRun, evaluate, fit, task_of,
+    FitConfig, Loader, LoaderConfig, ModelConfig, Scores, ShardSet, StopWhen, TrainedRun, evaluate, fit, task_of,
 };
 
 use crate::cli::{Cli, Command, EvalArgs, FitArgs};
@@ -240,9 +240,11 @@ fn eval_on<B: burn::tensor::backend::Backend>(
         },
     )?;
     let task = task_of(&run.config, &set);
+    let scores = Scores::for_model(&run.config.model, &task);
     let report = match &run.config.model {
-        ModelConfig::Classifier(_) => evaluate(&run.classifier::<B>(device)?, &loader, &task, false, device)?,
-        ModelConfig::Unet(_) => evaluate(&run.unet::<B>(device)?, &loader, &task, true, device)?,
+        ModelConfig::Classifier(_) => evaluate(&run.classifier::<B>(device)?, &loader, &task, scores, device)?,
+        ModelConfig::Unet(_) => evaluate(&run.unet::<B>(device)?, &loader, &task, scores, device)?,
+        ModelConfig::Sr(_) => evaluate(&run.sr::<B>(device)?, &loader, &task, scores, device)?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -1,6 +1,6 @@
 //! [`FitConfig`]: everything a training run is made of, as a run directory's `config.toml` holds it.
 
-use eoforge_models::{PatchClassifierConfig, UNetConfig};
+use eoforge_models::{PatchClassifierConfig, SuperResolutionConfig, UNetConfig};
 
 /// The network a run trains, tagged by `kind`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -10,6 +10,9 @@ pub enum ModelConfig {
     Classifier(PatchClassifierConfig),
     /// Per-pixel segmentation from `mask` tensors: cross-entropy (+ Dice), IoU and F1 per class.
     Unet(UNetConfig),
+    /// Super-resolution: each input window is the high-resolution target, its area average by `scale` the input;
+    /// L1 loss; PSNR and SSIM per band beside bicubic upsampling.
+    Sr(SuperResolutionConfig),
 }
 
 impl ModelConfig {
@@ -18,14 +21,16 @@ impl ModelConfig {
         match self {
             Self::Classifier(c) => c.in_channels,
             Self::Unet(c) => c.in_channels,
+            Self::Sr(c) => c.in_channels,
         }
     }
 
-    /// Classes the network predicts.
+    /// Classes the network predicts (for super-resolution: its output bands).
     pub fn classes(&self) -> usize {
         match self {
             Self::Classifier(c) => c.classes,
             Self::Unet(c) => c.classes,
+            Self::Sr(c) => c.out_channels(),
         }
     }
 
@@ -34,6 +39,7 @@ impl ModelConfig {
         match self {
             Self::Classifier(_) => "macro_map",
             Self::Unet(_) => "mean_iou",
+            Self::Sr(_) => "psnr",
         }
     }
 }

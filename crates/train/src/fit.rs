@@ -18,7 +18,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use crate::config::{FitConfig, ModelConfig};
 use crate::error::{Error, Result};
 use crate::loader::{Batch, Loader, LoaderConfig};
-use crate::objective::{Report, Task, Trainable, evaluate};
+use crate::objective::{Report, Scores, Task, Trainable, evaluate};
 use crate::optimize::{WarmupCosine, clip_grad_norm};
 use crate::run_dir::DataRecord;
 use crate::shard_set::ShardSet;
@@ -114,7 +114,15 @@ pub fn task_of(config: &FitConfig, set: &ShardSet) -> Task {
             loss.class_weights = Some((0..classes).map(weight).collect());
         }
     }
-    Task { classes, ignore, loss }
+    let stats = set.stats();
+    let channels = (0..stats.channels.len())
+        .map(|c| crate::objective::ChannelScale {
+            mean: stats.mean.get(c).copied().unwrap_or(0.0),
+            std: stats.std.get(c).copied().filter(|s| *s > 0.0).unwrap_or(1.0),
+            range: stats.max.get(c).copied().unwrap_or(0.0) - stats.min.get(c).copied().unwrap_or(0.0),
+        })
+        .collect();
+    Task { classes, ignore, loss, channels }
 }
 
 /// Trains the network of `config` on the `train` split of `set` (validating on `validation` when the set has
@@ -166,11 +174,13 @@ pub fn fit<B: AutodiffBackend>(
         ModelConfig::Unet(c) => {
             run::<B, _>(set, config, run_dir, device, stop, c.init(device).map_err(model_err)?, Some(c.size_multiple()))
         }
+        ModelConfig::Sr(c) => run::<B, _>(set, config, run_dir, device, stop, c.init(device).map_err(model_err)?, None),
     }
 }
 
 /// Validation metrics a best checkpoint can be chosen by.
-const METRICS: [&str; 6] = ["macro_map", "micro_map", "macro_f1", "micro_f1", "mean_iou", "pixel_accuracy"];
+const METRICS: [&str; 8] =
+    ["macro_map", "micro_map", "macro_f1", "micro_f1", "mean_iou", "pixel_accuracy", "psnr", "ssim"];
 
 /// The loop, for any trainable network. `size_multiple`: inputs must have sides divisible by it (U-Net).
 fn run<B, M>(
@@ -188,7 +198,6 @@ where
     M::InnerModule: Trainable<B::InnerBackend>,
 {
     std::fs::create_dir_all(run_dir.join("checkpoints"))?;
-    let segmentation = size_multiple.is_some();
     let task = task_of(config, set);
     let loader_config = LoaderConfig {
         batch_size: config.batch_size,
@@ -283,7 +292,7 @@ where
         position = Position { epoch: position.epoch + 1, batch: 0, ..position };
         if let Some(valid) = &valid {
             let inner = model.valid();
-            let report = evaluate(&inner, valid, &task, segmentation, device)?;
+            let report = evaluate(&inner, valid, &task, Scores::for_model(&config.model, &task), device)?;
             let line = serde_json::json!({ "epoch": position.epoch, "step": position.step, "validation": report });
             append_line(&run_dir.join("metrics.jsonl"), &line.to_string())?;
             if let Some(score) = report.metric(config.metric())

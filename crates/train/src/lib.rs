@@ -55,7 +55,9 @@ pub use crate::fit::{FitOutcome, StepProgress, StopWhen, fit, task_of};
 pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use crate::losses::{cross_entropy, dice};
 pub use crate::metrics::{ConfusionMatrix, MultiLabelMetrics, MultiLabelReport, SegmentationReport};
-pub use crate::objective::{Report, Scores, Task, Trainable, evaluate, predict_classes};
+pub use crate::objective::{
+    ChannelScale, Report, Scores, SrReport, SrTotals, Task, Trainable, evaluate, predict_classes,
+};
 pub use crate::optimize::{WarmupCosine, clip_grad_norm};
 pub use crate::pictures::draw_run;
 pub use crate::run_dir::{DataRecord, TrainedRun};

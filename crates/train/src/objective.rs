@@ -4,10 +4,10 @@ use burn::module::Module;
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use eoforge_models::{PatchClassifier, UNet};
-use ndarray::{Array2, Array3};
+use eoforge_models::{PatchClassifier, SuperResolution, UNet, bicubic};
+use ndarray::{Array2, Array3, Array4};
 
-use crate::config::LossConfig;
+use crate::config::{LossConfig, ModelConfig};
 use crate::error::{Error, Result};
 use crate::loader::{Batch, Loader};
 use crate::losses::{cross_entropy, dice};
@@ -22,6 +22,20 @@ pub struct Task {
     pub ignore: Option<i64>,
     /// Segmentation loss settings.
     pub loss: LossConfig,
+    /// Per input channel: the mean and standard deviation inputs were normalised with, and the value range of the
+    /// training split (`max − min`); super-resolution scores are computed in the original units with it.
+    pub channels: Vec<ChannelScale>,
+}
+
+/// How one channel was normalised, and its value range.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChannelScale {
+    /// Mean subtracted.
+    pub mean: f64,
+    /// Standard deviation divided by.
+    pub std: f64,
+    /// `max − min` of the training split (PSNR's and SSIM's data range).
+    pub range: f64,
 }
 
 /// Validation scores of one evaluation, by model family.
@@ -32,6 +46,60 @@ pub enum Report {
     MultiLabel(MultiLabelReport),
     /// Segmentation: pixel accuracy, IoU and F1 per class, confusion matrix.
     Segmentation(SegmentationReport),
+    /// Super-resolution: PSNR and SSIM per band beside bicubic upsampling's.
+    SuperResolution(SrReport),
+}
+
+/// Super-resolution scores of a split: the mean over windows of each band's PSNR and SSIM, for the model and for
+/// bicubic upsampling of the same inputs.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SrReport {
+    /// Windows scored.
+    pub windows: usize,
+    /// Mean PSNR over bands and windows (dB).
+    pub psnr: f64,
+    /// Mean SSIM over bands and windows.
+    pub ssim: f64,
+    /// Bicubic's mean PSNR (dB).
+    pub bicubic_psnr: f64,
+    /// Bicubic's mean SSIM.
+    pub bicubic_ssim: f64,
+    /// The model's PSNR per band.
+    pub band_psnr: Vec<f64>,
+    /// The model's SSIM per band.
+    pub band_ssim: Vec<f64>,
+    /// Bicubic's PSNR per band.
+    pub band_bicubic_psnr: Vec<f64>,
+    /// Bicubic's SSIM per band.
+    pub band_bicubic_ssim: Vec<f64>,
+}
+
+/// Running sums of per-window, per-band super-resolution scores.
+#[derive(Clone, Debug, Default)]
+pub struct SrTotals {
+    windows: usize,
+    /// Per band: model PSNR, model SSIM, bicubic PSNR, bicubic SSIM.
+    sums: Vec<[f64; 4]>,
+}
+
+impl SrTotals {
+    fn report(&self) -> SrReport {
+        let n = self.windows.max(1) as f64;
+        let band = |k: usize| self.sums.iter().map(|s| s[k] / n).collect::<Vec<f64>>();
+        let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+        let (p, q, bp, bq) = (band(0), band(1), band(2), band(3));
+        SrReport {
+            windows: self.windows,
+            psnr: mean(&p),
+            ssim: mean(&q),
+            bicubic_psnr: mean(&bp),
+            bicubic_ssim: mean(&bq),
+            band_psnr: p,
+            band_ssim: q,
+            band_bicubic_psnr: bp,
+            band_bicubic_ssim: bq,
+        }
+    }
 }
 
 impl Report {
@@ -45,6 +113,8 @@ impl Report {
             (Self::MultiLabel(r), "micro_f1") => Some(r.micro_f1),
             (Self::Segmentation(r), "mean_iou") => Some(r.mean_iou),
             (Self::Segmentation(r), "pixel_accuracy") => Some(r.pixel_accuracy),
+            (Self::SuperResolution(r), "psnr") => Some(r.psnr),
+            (Self::SuperResolution(r), "ssim") => Some(r.ssim),
             _ => None,
         }
     }
@@ -66,31 +136,38 @@ pub enum Scores {
     MultiLabel(MultiLabelMetrics),
     /// Segmentation confusion matrix.
     Segmentation(ConfusionMatrix),
+    /// Super-resolution PSNR and SSIM sums.
+    SuperResolution(SrTotals),
 }
 
 impl Scores {
+    /// Empty scores for the family of `model`.
+    pub fn for_model(model: &ModelConfig, task: &Task) -> Self {
+        match model {
+            ModelConfig::Classifier(_) => Self::MultiLabel(MultiLabelMetrics::new(task.classes)),
+            ModelConfig::Unet(_) => Self::Segmentation(ConfusionMatrix::new(task.classes, task.ignore)),
+            ModelConfig::Sr(_) => Self::SuperResolution(SrTotals::default()),
+        }
+    }
+
     /// The report (multi-label probabilities thresholded at 0.5).
     pub fn report(&self) -> Report {
         match self {
             Self::MultiLabel(m) => Report::MultiLabel(m.report(0.5)),
             Self::Segmentation(m) => Report::Segmentation(m.report()),
+            Self::SuperResolution(t) => Report::SuperResolution(t.report()),
         }
     }
 }
 
-/// Scores `model` over every batch of `loader`; `segmentation` picks the family's scores.
+/// Scores `model` over every batch of `loader`, into `scores` ([`Scores::for_model`]).
 pub fn evaluate<B: Backend, M: Trainable<B>>(
     model: &M,
     loader: &Loader,
     task: &Task,
-    segmentation: bool,
+    mut scores: Scores,
     device: &B::Device,
 ) -> Result<Report> {
-    let mut scores = if segmentation {
-        Scores::Segmentation(ConfusionMatrix::new(task.classes, task.ignore))
-    } else {
-        Scores::MultiLabel(MultiLabelMetrics::new(task.classes))
-    };
     for batch in loader.epoch(0) {
         model.score_batch(&batch?, task, &mut scores, device)?;
     }
@@ -149,6 +226,77 @@ impl<B: Backend> Trainable<B> for UNet<B> {
             .update(&predicted.view(), &target.view())
             .map_err(|reason| Error::Config { field: "model.classes", reason })
     }
+}
+
+impl<B: Backend> Trainable<B> for SuperResolution<B> {
+    fn batch_loss(&self, batch: &Batch, _task: &Task, device: &B::Device) -> Result<Tensor<B, 1>> {
+        let (high, low) = sr_pair(self, batch, device)?;
+        Ok((self.forward(low) - high).abs().mean())
+    }
+
+    fn score_batch(&self, batch: &Batch, task: &Task, scores: &mut Scores, device: &B::Device) -> Result<()> {
+        let Scores::SuperResolution(totals) = scores else {
+            return Err(Error::Config { field: "model", reason: "a super-resolution network scores images".into() });
+        };
+        let (high, low) = sr_pair(self, batch, device)?;
+        let predicted = to_array(self.forward(low.clone()))?;
+        let baseline = to_array(bicubic(low, self.scale()))?;
+        let reference = to_array(high)?;
+        let (n, bands, _, _) = reference.dim();
+        if task.channels.len() < bands {
+            return Err(Error::Config {
+                field: "model",
+                reason: format!("{bands} bands, but statistics for {}", task.channels.len()),
+            });
+        }
+        totals.sums.resize(bands, [0.0; 4]);
+        for i in 0..n {
+            for (b, scale) in task.channels.iter().enumerate().take(bands) {
+                // Back to the original units: PSNR and SSIM depend on the offset and the data range.
+                let original = |a: &Array4<f32>| {
+                    a.slice(ndarray::s![i, b, .., ..]).mapv(|v| (f64::from(v) * scale.std + scale.mean) as f32)
+                };
+                let (r, m, c) = (original(&reference), original(&predicted), original(&baseline));
+                let range = scale.range.max(f64::EPSILON);
+                let sums = &mut totals.sums[b];
+                sums[0] += crate::sr_metrics::psnr(r.view(), m.view(), range);
+                sums[1] += crate::sr_metrics::ssim(r.view(), m.view(), range);
+                sums[2] += crate::sr_metrics::psnr(r.view(), c.view(), range);
+                sums[3] += crate::sr_metrics::ssim(r.view(), c.view(), range);
+            }
+        }
+        totals.windows += n;
+        Ok(())
+    }
+}
+
+/// A batch as a super-resolution pair: the windows themselves (the target) and their area average by the
+/// network's scale (the input, [`crate::degrade_area`] on the device).
+fn sr_pair<B: Backend>(
+    model: &SuperResolution<B>,
+    batch: &Batch,
+    device: &B::Device,
+) -> Result<(Tensor<B, 4>, Tensor<B, 4>)> {
+    let (_, _, h, w) = batch.inputs.dim();
+    let scale = model.scale();
+    if h % scale != 0 || w % scale != 0 {
+        return Err(Error::Config {
+            field: "model.scale",
+            reason: format!(
+                "is {scale}; sample `{}` is {h}x{w}, and its sides must be multiples of the scale",
+                batch.keys[0]
+            ),
+        });
+    }
+    let high = inputs(batch, device);
+    let low = burn::tensor::module::avg_pool2d(high.clone(), [scale, scale], [scale, scale], [0, 0], true, false);
+    Ok((high, low))
+}
+
+fn to_array<B: Backend>(tensor: Tensor<B, 4>) -> Result<Array4<f32>> {
+    let [n, c, h, w] = tensor.dims();
+    let values: Vec<f32> = tensor.into_data().convert::<f32>().to_vec().map_err(|e| model_error(&format!("{e:?}")))?;
+    Array4::from_shape_vec((n, c, h, w), values).map_err(|e| model_error(&e))
 }
 
 /// The U-Net's class per pixel `(n, h, w)` for a batch; the `ignore` class ("no label") is never chosen, as in

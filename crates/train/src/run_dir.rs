@@ -137,6 +137,15 @@ impl TrainedRun {
         self.load(model, device)
     }
 
+    /// The trained super-resolution network; an error when the run trained another family.
+    pub fn sr<B: Backend>(&self, device: &B::Device) -> Result<eoforge_models::SuperResolution<B>> {
+        let ModelConfig::Sr(config) = &self.config.model else {
+            return Err(self.wrong_family("a super-resolution network"));
+        };
+        let model = config.init(device).map_err(|e| self.config_error(&e))?;
+        self.load(model, device)
+    }
+
     fn load<B: Backend, M: Module<B>>(&self, model: M, device: &B::Device) -> Result<M> {
         let weights = self.weights();
         let stem = weights.with_extension("");

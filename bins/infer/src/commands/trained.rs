@@ -57,13 +57,24 @@ impl<B: Backend> ImageNetwork<B> for Probabilities<B> {
 pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, mut stages: Stages) -> Result {
     let (args, source_url, dest) = (product.args, product.source_url, product.dest);
     let run = TrainedRun::open(product.run_dir)?;
-    let eoforge_train::ModelConfig::Unet(unet) = &run.config.model else {
-        return Err(format!(
-            "{}: the run trained a multi-label patch classifier, which gives one score per patch, not a map; \
-             predict takes U-Net runs",
-            product.run_dir.display()
-        )
-        .into());
+    let unet = match &run.config.model {
+        eoforge_train::ModelConfig::Unet(unet) => unet,
+        eoforge_train::ModelConfig::Classifier(_) => {
+            return Err(format!(
+                "{}: the run trained a multi-label patch classifier, which gives one score per patch, not a map; \
+                 predict takes U-Net runs",
+                product.run_dir.display()
+            )
+            .into());
+        }
+        eoforge_train::ModelConfig::Sr(_) => {
+            return Err(format!(
+                "{}: the run trained a super-resolution network; predict applies U-Net runs so far (super-resolution \
+                 products are not wired into predict yet)",
+                product.run_dir.display()
+            )
+            .into());
+        }
     };
     let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
     check_bands(&run, &picked, info, source_url)?;
