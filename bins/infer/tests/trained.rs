@@ -8,7 +8,7 @@ mod common;
 use std::process::{Command, Output};
 
 use burn::backend::{Autodiff, Flex};
-use eoforge_models::{NormKind, UNetConfig};
+use eoforge_models::{NormKind, SuperResolutionConfig, UNetConfig};
 use eoforge_raster::{DataType, Raster};
 use eoforge_testkit::gdal_cog_validator;
 use eoforge_train::{FitConfig, ModelConfig, StopWhen, fit};
@@ -86,4 +86,69 @@ fn a_trained_unet_maps_the_scene_into_a_published_class_map() {
     let out = infer(&["predict", &scene, &other, "--model", dir.path().to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2), "not a run directory is a usage error");
     assert!(!std::path::Path::new(&other).exists(), "nothing published on refusal");
+}
+
+/// A super-resolution network trained on windows of the 29RKH scene runs over the whole scene at its scale: a
+/// valid COG, QC passed, twice as many pixels per side on the scene's CRS and a half-size grid, the input's type,
+/// nodata and band names; averaged back to the scene's grid, it gives the scene back closely.
+#[test]
+fn a_trained_super_resolution_network_writes_the_scene_at_its_scale() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shards = dir.path().join("shards");
+    let Some(stack) = common::scene_windows(dir.path(), &shards) else { return };
+    let set = common::open(&shards);
+    let config = FitConfig {
+        batch_size: 8,
+        epochs: 1,
+        lr: 2e-3,
+        warmup_steps: 5,
+        checkpoint_every: 100,
+        seed: 3,
+        ..FitConfig::new(ModelConfig::Sr(SuperResolutionConfig {
+            features: 16,
+            blocks: 4,
+            ..SuperResolutionConfig::new(4, 2)
+        }))
+    };
+    let run = dir.path().join("run");
+    let device = burn::backend::flex::FlexDevice;
+    fit::<Autodiff<Flex>>(&set, &config, &run, &device, &StopWhen::default()).expect("fit");
+
+    let (scene, run_arg) = (stack.display().to_string(), run.display().to_string());
+    let dest = dir.path().join("out/29RKH_x2.tif");
+    let dest_arg = dest.display().to_string();
+    let out = infer(&["predict", &scene, &dest_arg, "--model", &run_arg, "--window", "128", "--halo", "8"]);
+    assert!(out.status.success(), "predict failed: {}", String::from_utf8_lossy(&out.stderr));
+    let (valid, report) = gdal_cog_validator(&dest);
+    assert!(valid, "not a valid COG: {report}");
+    let product = Raster::open(&dest_arg).expect("open product");
+    let source = Raster::open(&scene).expect("open scene");
+    assert_eq!((product.width(), product.height(), product.band_count()), (2196, 2196, 4));
+    assert_eq!(product.dtype(1).expect("dtype"), source.dtype(1).expect("dtype"), "the input's type");
+    assert_eq!(product.nodata(1).expect("nodata"), source.nodata(1).expect("nodata"), "the input's nodata");
+    assert!(product.crs().expect("crs").is_same(&source.crs().expect("crs")), "the scene's CRS");
+    let (p, s) = (product.geo_transform().expect("gt"), source.geo_transform().expect("gt"));
+    assert!((p.0[0] - s.0[0]).abs() < 1e-6 && (p.0[3] - s.0[3]).abs() < 1e-6, "same origin: {p:?} {s:?}");
+    assert!((p.0[1] * 2.0 - s.0[1]).abs() < 1e-9 && (p.0[5] * 2.0 - s.0[5]).abs() < 1e-9, "half-size pixels");
+    let qc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/29RKH_x2.tif.qc.json")).expect("qc report"))
+            .expect("json");
+    assert_eq!(qc["passed"], true, "{qc}");
+    // Consistency: the product averaged back by 2 is the scene again, closely (values are UInt16 reflectances).
+    let window = eoforge_raster::Window::new(200, 300, 200, 150);
+    let fine = product.read_window::<f32>(eoforge_raster::Window::new(400, 600, 400, 300), None).expect("read product");
+    let coarse = source.read_window::<f32>(window, None).expect("read scene");
+    let back = eoforge_train::degrade_area(fine.view(), 2).expect("divisible");
+    for b in 0..4 {
+        let psnr =
+            eoforge_train::psnr(coarse.index_axis(ndarray::Axis(0), b), back.index_axis(ndarray::Axis(0), b), 10_000.0);
+        assert!(psnr > 40.0, "band {}: PSNR of the product averaged back {psnr:.1} dB", b + 1);
+    }
+
+    // A scale other than the run's is a usage error naming the flag.
+    let other = dir.path().join("other.tif").display().to_string();
+    let out = infer(&["predict", &scene, &other, "--model", &run_arg, "--scale", "3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--scale 3") && stderr.contains("upscales by 2"), "{stderr}");
 }

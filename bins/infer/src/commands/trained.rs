@@ -1,6 +1,7 @@
-//! `predict --model RUN_DIR`: a trained U-Net from a run directory of `eoforge-train fit` over a scene, written
-//! as a UInt8 class map (the run's class colours as a colour table, class names in the band's metadata), then
-//! checked and published like every product.
+//! `predict --model RUN_DIR`: a trained network from a run directory of `eoforge-train fit` over a scene — a U-Net
+//! written as a UInt8 class map (the run's class colours as a colour table, class names in the band's metadata), or
+//! a super-resolution network written at its scale in the input's type (or `--out-dtype`) with the input's nodata,
+//! band names and metadata — then checked and published like every product.
 
 use std::path::Path;
 
@@ -9,7 +10,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use eoforge_engine::{BurnModel, ImageNetwork};
-use eoforge_models::UNet;
+use eoforge_models::{SuperResolution, SuperResolutionConfig, UNet};
 use eoforge_profile::Stages;
 use eoforge_raster::{
     BandMetadata, CogWriterOptions, DataType, Raster, RasterInfo, RasterMetadata, Resampling, Window,
@@ -67,13 +68,9 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
             )
             .into());
         }
-        eoforge_train::ModelConfig::Sr(_) => {
-            return Err(format!(
-                "{}: the run trained a super-resolution network; predict applies U-Net runs so far (super-resolution \
-                 products are not wired into predict yet)",
-                product.run_dir.display()
-            )
-            .into());
+        eoforge_train::ModelConfig::Sr(sr) => {
+            let sr = sr.clone();
+            return predict_super_resolution(product, source, info, stages, &run, &sr);
         }
     };
     let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
@@ -194,4 +191,139 @@ fn check_bands(run: &TrainedRun, picked: &[usize], info: &RasterInfo, source_url
         }
     }
     Ok(())
+}
+
+/// A super-resolution network whose output goes back to the bands' original units (`y · std + mean`).
+struct Denormalized<B: Backend> {
+    network: SuperResolution<B>,
+    mean: Tensor<B, 4>,
+    std: Tensor<B, 4>,
+}
+
+impl<B: Backend> ImageNetwork<B> for Denormalized<B> {
+    fn forward(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.network.forward(input) * self.std.clone() + self.mean.clone()
+    }
+}
+
+/// Runs a trained super-resolution network over the scene at the run's scale and finishes the product.
+fn predict_super_resolution(
+    product: &Product<'_>,
+    source: Raster,
+    info: &RasterInfo,
+    mut stages: Stages,
+    run: &TrainedRun,
+    sr: &SuperResolutionConfig,
+) -> Result {
+    let (args, source_url, dest) = (product.args, product.source_url, product.dest);
+    let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
+    check_bands(run, &picked, info, source_url)?;
+    if args.scale != 1 && args.scale != sr.scale {
+        return eoforge_cli::usage(format!(
+            "--scale {}: the run's network upscales by {}; leave --scale out or give {}",
+            args.scale, sr.scale, sr.scale
+        ));
+    }
+    let out_bands = sr.out_channels();
+    let in_dtype = source.dtype(picked[0])?;
+    let out_dtype = args.out_dtype.map_or(in_dtype, super::dtype);
+    let band = |b: &usize| b.checked_sub(1).and_then(|i| info.bands.get(i));
+    let out_nodata = args.out_nodata.or_else(|| band(&picked[0]).and_then(|b| b.nodata));
+    if let Some(nodata) = out_nodata
+        && !out_dtype.holds(nodata)
+    {
+        return Err(
+            format!("nodata {nodata} is not a value of {out_dtype}; choose --out-nodata within the type").into()
+        );
+    }
+    let keeps_bands = out_bands == picked.len();
+    let out_band_descriptions = if keeps_bands {
+        let names: Vec<String> = picked.iter().filter_map(|b| band(b).map(|x| x.description.clone())).collect();
+        if names.iter().any(|n| !n.is_empty()) { names } else { run.data.channels.clone() }
+    } else {
+        Vec::new()
+    };
+    let metadata = source.metadata()?;
+    let mut out_metadata = RasterMetadata {
+        bands: if keeps_bands && metadata.bands.len() == info.band_count {
+            picked.iter().filter_map(|b| b.checked_sub(1).and_then(|i| metadata.bands.get(i)).cloned()).collect()
+        } else {
+            Vec::new()
+        },
+        ..metadata
+    }
+    .for_bands(out_bands);
+    out_metadata.items.push(("MODEL_RUN".into(), product.run_dir.display().to_string()));
+    out_metadata.items.push(("SUPER_RESOLUTION_SCALE".into(), sr.scale.to_string()));
+    let (source_crs, source_gt) = (source.crs(), source.geo_transform());
+    drop(source);
+    let device = burn::backend::flex::FlexDevice;
+    let column = |values: &[f64]| {
+        let values: Vec<f32> = values.iter().take(out_bands).map(|v| *v as f32).collect();
+        let n = values.len();
+        Tensor::<Flex, 1>::from_floats(values.as_slice(), &device).reshape([1, n, 1, 1])
+    };
+    if run.data.mean.len() < out_bands || run.data.std.len() < out_bands {
+        return Err(format!(
+            "{}: data.json has statistics for fewer channels than the network writes",
+            product.run_dir.display()
+        )
+        .into());
+    }
+    let network = Denormalized::<Flex> {
+        network: run.sr::<Flex>(&device)?,
+        mean: column(&run.data.mean),
+        std: column(&run.data.std),
+    };
+    let mut model = BurnModel::new(network, device, out_bands, sr.scale);
+    let engine_options = eoforge_engine::EngineOptions {
+        window: args.window,
+        halo: args.halo,
+        batch: args.batch,
+        bands: Some(picked),
+        normalize: Some((
+            run.data.mean.iter().map(|v| *v as f32).collect(),
+            run.data.std.iter().map(|v| *v as f32).collect(),
+        )),
+        blend: match args.blend {
+            BlendArg::Hann => eoforge_engine::Blend::Hann,
+            BlendArg::Center => eoforge_engine::Blend::Center,
+        },
+        out_dtype,
+        out_nodata,
+        out_band_descriptions,
+        out_metadata,
+        out_color_map: None,
+        argmax: false,
+        nodata_mask: if keeps_bands {
+            eoforge_engine::NodataMask::PerBand
+        } else {
+            eoforge_engine::NodataMask::AnyBand
+        },
+        crop: product.crop,
+        cog: CogWriterOptions {
+            block_size: args.blocksize,
+            compression: codec(args.compress, args.level)?,
+            overview_resampling: super::overview_resampling(args.resampling, out_dtype, out_bands),
+            ..CogWriterOptions::default()
+        },
+        store: product.options.clone(),
+        stitch_memory_mib: args.stitch_memory_mib,
+        derivatives: eoforge_engine::DerivativeOptions::default(),
+    };
+    let (_work, tmp, engine) = super::run_engine(source_url, dest, &mut model, &engine_options, &mut stages)?;
+    let made = super::Prediction {
+        product: tmp,
+        derived: Vec::new(),
+        crs: source_crs,
+        geo_transform: source_gt,
+        crop: product.crop,
+        scale: sr.scale,
+        nodata_fraction: engine.source_nodata_fraction.clone(),
+    };
+    let record = serde_json::json!({
+        "engine": engine,
+        "model": { "run": product.run_dir.display().to_string(), "weights": run.weights().display().to_string(), "scale": sr.scale },
+    });
+    super::publish_prediction(args, source_url, dest, product.options, &mut stages, made, record)
 }
