@@ -1,6 +1,9 @@
 //! `predict --model RUN_DIR`: a U-Net trained on windows of the real 29RKH scene (SCL labels) runs over the
 //! whole scene and publishes a UInt8 class map — a valid COG with the run's colour table, class names, nodata
 //! 255, the scene's CRS and grid — that QC passes; scenes whose bands do not match the run are refused.
+//! Super-resolution runs write the scene at their scale, 2× over the whole scene and 10× over a crop.
+
+#![allow(clippy::print_stderr)] // the 10x product's consistency is printed beside the assertion
 
 #[path = "../../../crates/train/tests/common/mod.rs"]
 mod common;
@@ -151,4 +154,70 @@ fn a_trained_super_resolution_network_writes_the_scene_at_its_scale() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--scale 3") && stderr.contains("upscales by 2"), "{stderr}");
+}
+
+/// The 10× product: a super-resolution network trained at scale 10 on 80 px windows of the 29RKH scene (8 px
+/// inputs) writes a 300×300 px crop of the real scene as 3000×3000 px: a valid COG with overviews that QC passes,
+/// the crop's CRS, a grid ten times finer, the input's type, nodata and band names; averaged back by 10 it gives
+/// the crop again closely.
+#[test]
+fn a_ten_times_super_resolution_product_is_a_valid_cog_that_qc_passes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shards = dir.path().join("shards");
+    let Some(stack) = common::scene_windows_of(dir.path(), &shards, 80) else { return };
+    let set = common::open(&shards);
+    let config = FitConfig {
+        batch_size: 8,
+        epochs: 1,
+        lr: 2e-3,
+        warmup_steps: 5,
+        checkpoint_every: 100,
+        seed: 3,
+        ..FitConfig::new(ModelConfig::Sr(SuperResolutionConfig {
+            features: 16,
+            blocks: 2,
+            ..SuperResolutionConfig::new(4, 10)
+        }))
+    };
+    let run = dir.path().join("run");
+    fit::<Autodiff<Flex>>(&set, &config, &run, &burn::backend::flex::FlexDevice, &StopWhen::default()).expect("fit");
+
+    let crop = dir.path().join("crop.tif");
+    let (stack_arg, crop_arg) = (stack.display().to_string(), crop.display().to_string());
+    eoforge_testkit::gdal_tool("gdal_translate", &["-q", "-srcwin", "400", "500", "300", "300", &stack_arg, &crop_arg]);
+    let dest = dir.path().join("out/29RKH_x10.tif");
+    let dest_arg = dest.display().to_string();
+    let run_arg = run.display().to_string();
+    let out = infer(&["predict", &crop_arg, &dest_arg, "--model", &run_arg, "--window", "60", "--halo", "4"]);
+    assert!(out.status.success(), "predict failed: {}", String::from_utf8_lossy(&out.stderr));
+    let (valid, report) = gdal_cog_validator(&dest);
+    assert!(valid, "not a valid COG: {report}");
+    let product = Raster::open(&dest_arg).expect("open product");
+    let source = Raster::open(&crop_arg).expect("open crop");
+    assert_eq!((product.width(), product.height(), product.band_count()), (3000, 3000, 4));
+    let overviews = product.dataset().rasterband(1).and_then(|b| b.overview_count()).expect("overviews");
+    assert!(overviews >= 2, "a COG with overviews: {overviews}");
+    assert_eq!(product.dtype(1).expect("dtype"), source.dtype(1).expect("dtype"), "the input's type");
+    assert_eq!(product.nodata(1).expect("nodata"), source.nodata(1).expect("nodata"), "the input's nodata");
+    for b in 1..=4 {
+        let name = source.band_description(b).expect("name");
+        assert_eq!(product.band_description(b).expect("name"), name, "the input's band names");
+    }
+    assert!(product.crs().expect("crs").is_same(&source.crs().expect("crs")), "the crop's CRS");
+    let (p, s) = (product.geo_transform().expect("gt"), source.geo_transform().expect("gt"));
+    assert!((p.0[0] - s.0[0]).abs() < 1e-6 && (p.0[3] - s.0[3]).abs() < 1e-6, "same origin: {p:?} {s:?}");
+    assert!((p.0[1] * 10.0 - s.0[1]).abs() < 1e-9 && (p.0[5] * 10.0 - s.0[5]).abs() < 1e-9, "1 m pixels");
+    let qc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/29RKH_x10.tif.qc.json")).expect("qc report"))
+            .expect("json");
+    assert_eq!(qc["passed"], true, "{qc}");
+    let fine = product.read_window::<f32>(eoforge_raster::Window::full(3000, 3000), None).expect("read product");
+    let coarse = source.read_window::<f32>(eoforge_raster::Window::full(300, 300), None).expect("read crop");
+    let back = eoforge_train::degrade_area(fine.view(), 10).expect("divisible");
+    for b in 0..4 {
+        let psnr =
+            eoforge_train::psnr(coarse.index_axis(ndarray::Axis(0), b), back.index_axis(ndarray::Axis(0), b), 10_000.0);
+        eprintln!("band {}: the 10x product averaged back by 10, PSNR {psnr:.1} dB against the crop", b + 1);
+        assert!(psnr > 30.0, "band {}: PSNR of the product averaged back {psnr:.1} dB", b + 1);
+    }
 }

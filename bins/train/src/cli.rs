@@ -29,6 +29,45 @@ pub enum Command {
     Fit(FitArgs),
     /// Score a finished run's weights on a split; prints the metrics as JSON.
     Eval(EvalArgs),
+    /// Write a finished run's weights as safetensors under stable PyTorch-style names (docs/weights.md), with the
+    /// run's config.toml and data.json in the header.
+    Export(ExportArgs),
+    /// Make a run directory from safetensors weights (an eoforge export, or PyTorch's with --like and --remap);
+    /// prints the tensors applied, missing and unused as JSON.
+    Import(ImportArgs),
+}
+
+/// `export` flags.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A finished run directory.
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
+    /// The safetensors file to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `import` flags.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The safetensors file.
+    #[arg(long, value_name = "FILE")]
+    pub weights: PathBuf,
+    /// The run directory to create (it must not exist).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// A run directory of the same architecture whose config.toml and data.json the new run takes (needed when
+    /// the file is not an eoforge export).
+    #[arg(long, value_name = "DIR")]
+    pub like: Option<PathBuf>,
+    /// Load the tensors that match and keep the model's initial values for the missing ones.
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Rename the file's tensors before matching: a regular expression and its replacement, applied in order
+    /// (e.g. `--remap '^model\.='` strips a `model.` prefix; `$1` refers to a group).
+    #[arg(long, value_name = "RE=REPLACEMENT")]
+    pub remap: Vec<String>,
 }
 
 /// `fit` flags; each overrides the same field of `--config`.
@@ -58,9 +97,17 @@ pub struct FitArgs {
     /// Checkpoint every N steps (and at every epoch end).
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<u64>,
-    /// Where to train: `cpu` (burn's flex backend), or `cuda` / `cuda:N` in a build with the `cuda` feature.
-    #[arg(long, default_value = "cpu")]
+    /// Where to train: `cpu` (burn's flex backend), or `cuda` / `cuda:N` in a build with the `cuda` feature; a
+    /// comma-separated list (`cuda:0,cuda:1`) trains data-parallel, one replica per device.
+    #[arg(long, visible_alias = "devices", default_value = "cpu")]
     pub device: String,
+    /// Data-parallel replicas (default: one per device); more replicas than devices share them round robin, so
+    /// `--replicas 4` on one CPU runs the multi-device path with four logical replicas. `--batch` is per replica.
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<usize>,
+    /// How the learning rate follows the replica count: none, linear, sqrt.
+    #[arg(long, value_name = "RULE")]
+    pub lr_scaling: Option<eoforge_train::LrScaling>,
 }
 
 /// `eval` flags.

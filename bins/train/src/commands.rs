@@ -10,10 +10,10 @@ use eoforge_models::{PatchClassifierConfig, UNetConfig};
 use eoforge_profile::{Stages, peak_rss_mib};
 use eoforge_storage::StoreOptions;
 use eoforge_train::{
-    FitConfig, Loader, LoaderConfig, ModelConfig, Scores, ShardSet, StopWhen, TrainedRun, evaluate, fit, task_of,
+    FitConfig, Loader, LoaderConfig, ModelConfig, Scores, ShardSet, StopWhen, TrainedRun, evaluate, fit_on, task_of,
 };
 
-use crate::cli::{Cli, Command, EvalArgs, FitArgs};
+use crate::cli::{Cli, Command, EvalArgs, ExportArgs, FitArgs, ImportArgs};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -22,7 +22,44 @@ pub(crate) fn run(cli: Cli, stopped: &AtomicBool) -> Result<(), Error> {
     match cli.command {
         Command::Fit(args) => fit_command(&args, &store, stopped),
         Command::Eval(args) => eval_command(&args, &store),
+        Command::Export(args) => export_command(&args),
+        Command::Import(args) => import_command(&args),
     }
+}
+
+fn export_command(args: &ExportArgs) -> Result<(), Error> {
+    let run = TrainedRun::open(&args.run)?;
+    let tensors = eoforge_train::export_safetensors::<Flex>(&run, &args.out, &burn::backend::flex::FlexDevice)?;
+    println!("{}", serde_json::json!({ "out": args.out.display().to_string(), "tensors": tensors }));
+    Ok(())
+}
+
+fn import_command(args: &ImportArgs) -> Result<(), Error> {
+    let mut remap = Vec::with_capacity(args.remap.len());
+    for rule in &args.remap {
+        let usage = |reason: String| -> Error { UsageError(format!("--remap {rule}: {reason}")).into() };
+        let (pattern, replacement) = rule.split_once('=').ok_or_else(|| usage("expected RE=REPLACEMENT".into()))?;
+        let pattern = regex::Regex::new(pattern).map_err(|e| usage(e.to_string()))?;
+        remap.push((pattern, replacement.to_owned()));
+    }
+    let options = eoforge_models::LoadOptions { allow_partial: args.allow_partial, remap };
+    let report = eoforge_train::import_safetensors::<Flex>(
+        &args.weights,
+        &args.out,
+        args.like.as_deref(),
+        &options,
+        &burn::backend::flex::FlexDevice,
+    )?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "run": args.out.display().to_string(),
+            "applied": report.applied.len(),
+            "missing": report.missing,
+            "unused": report.unused,
+        })
+    );
+    Ok(())
 }
 
 /// The settings of a run when nothing else is said, for the shard set: a U-Net over its channels and classes
@@ -73,7 +110,7 @@ fn append(path: &Path, line: &str) -> std::io::Result<()> {
 
 fn fit_run(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result<(), Error> {
     let start = Instant::now();
-    let device = parse_device(&args.device)?;
+    let devices = parse_devices(&args.device)?;
     let mut stages = Stages::default();
     let t = Instant::now();
     let set = open_shards(&args.data, store)?;
@@ -87,13 +124,28 @@ fn fit_run(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result
     config.lr = args.lr.unwrap_or(config.lr);
     config.seed = args.seed.unwrap_or(config.seed);
     config.checkpoint_every = args.checkpoint_every.unwrap_or(config.checkpoint_every);
-    if config.batch_size == 0 || config.epochs == 0 || config.lr.is_nan() || config.lr <= 0.0 {
-        return Err(UsageError("--batch, --epochs and --lr must be positive".into()).into());
+    config.lr_scaling = args.lr_scaling.unwrap_or(config.lr_scaling);
+    if let Some(n) = args.replicas {
+        config.replicas = n;
+    } else if devices.len() > 1 {
+        config.replicas = devices.len();
+    }
+    if config.replicas < devices.len() {
+        return Err(UsageError(format!(
+            "--replicas {} is fewer than the {} devices of --device {}",
+            config.replicas,
+            devices.len(),
+            args.device
+        ))
+        .into());
+    }
+    if config.batch_size == 0 || config.replicas == 0 || config.epochs == 0 || config.lr.is_nan() || config.lr <= 0.0 {
+        return Err(UsageError("--batch, --epochs, --lr and --replicas must be positive".into()).into());
     }
     if args.config.is_none() {
         // The default warm-up (100 steps) is at most a tenth of a short run, so its learning rate reaches its peak.
         let batches =
-            Loader::new(set.clone(), LoaderConfig { batch_size: config.batch_size, ..LoaderConfig::default() })?
+            Loader::new(set.clone(), LoaderConfig { batch_size: config.global_batch(), ..LoaderConfig::default() })?
                 .batches_per_epoch() as u64;
         config.warmup_steps = config.warmup_steps.min((batches * config.epochs / 10).max(1));
     }
@@ -114,12 +166,21 @@ fn fit_run(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result
         bar.set_message(format!("epoch {}/{} loss {:.4}", p.epoch + 1, p.epochs, p.loss));
     };
     let stop = StopWhen { max_steps: None, flag: Some(&flag), on_step: Some(&on_step) };
-    let outcome = match device {
-        Device::Cpu => fit::<Autodiff<Flex>>(&set, &config, &args.out, &burn::backend::flex::FlexDevice, &stop)?,
+    let outcome = match devices[0] {
+        Device::Cpu => {
+            let cpus = vec![burn::backend::flex::FlexDevice; devices.len()];
+            fit_on::<Autodiff<Flex>>(&set, &config, &args.out, &cpus, &stop)?
+        }
         #[cfg(feature = "cuda")]
-        Device::Cuda(index) => {
-            let device = burn::backend::cuda::CudaDevice::new(index);
-            fit::<Autodiff<burn::backend::Cuda>>(&set, &config, &args.out, &device, &stop)?
+        Device::Cuda(_) => {
+            let gpus: Vec<_> = devices
+                .iter()
+                .filter_map(|d| match d {
+                    Device::Cuda(index) => Some(burn::backend::cuda::CudaDevice::new(*index)),
+                    Device::Cpu => None,
+                })
+                .collect();
+            fit_on::<Autodiff<burn::backend::Cuda>>(&set, &config, &args.out, &gpus, &stop)?
         }
     };
     bar.finish_and_clear();
@@ -137,7 +198,9 @@ fn fit_run(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result
         "total_s": start.elapsed().as_secs_f64(),
         "steps": steps,
         "resumed_from_step": outcome.resumed_from,
-        "samples_per_s": (steps as usize * config.batch_size) as f64 / train_s.max(1e-9),
+        "samples_per_s": (steps as usize * config.global_batch()) as f64 / train_s.max(1e-9),
+        "replicas": config.replicas,
+        "devices": args.device,
         "peak_rss_mib": peak_rss_mib(),
         "finished": outcome.finished,
     });
@@ -185,6 +248,7 @@ fn write_run_record(out: &Path, data: &str, device: &str) -> Result<(), Error> {
 }
 
 /// A device named by `--device`.
+#[derive(Clone, Copy, PartialEq)]
 enum Device {
     Cpu,
     #[cfg(feature = "cuda")]
@@ -201,6 +265,22 @@ fn parse_device(name: &str) -> Result<Device, Error> {
         ("cuda", _) => Err(usage("this build has no CUDA support (build with `--features cuda`)".into())),
         _ => Err(usage("expected cpu, cuda or cuda:N".into())),
     }
+}
+
+/// The devices of a comma-separated `--device` list: all CPU or all CUDA, none twice.
+fn parse_devices(list: &str) -> Result<Vec<Device>, Error> {
+    let devices = list.split(',').map(|name| parse_device(name.trim())).collect::<Result<Vec<_>, _>>()?;
+    let usage = |reason: &str| -> Error { UsageError(format!("--device {list}: {reason}")).into() };
+    if devices.iter().any(|d| *d != Device::Cpu) && devices.contains(&Device::Cpu) {
+        return Err(usage("CPU and CUDA devices cannot train together"));
+    }
+    if devices.iter().enumerate().any(|(i, d)| *d != Device::Cpu && devices[..i].contains(d)) {
+        return Err(usage("a GPU is named twice"));
+    }
+    if devices.len() > 1 && devices[0] == Device::Cpu {
+        return Err(usage("one CPU device is all there is; use --replicas N for logical replicas on it"));
+    }
+    Ok(devices)
 }
 
 fn eval_command(args: &EvalArgs, store: &StoreOptions) -> Result<(), Error> {
@@ -244,6 +324,7 @@ fn eval_on<B: burn::tensor::backend::Backend>(
     let report = match &run.config.model {
         ModelConfig::Classifier(_) => evaluate(&run.classifier::<B>(device)?, &loader, &task, scores, device)?,
         ModelConfig::Unet(_) => evaluate(&run.unet::<B>(device)?, &loader, &task, scores, device)?,
+        ModelConfig::Segmenter(_) => evaluate(&run.segmenter::<B>(device)?, &loader, &task, scores, device)?,
         ModelConfig::Sr(_) => evaluate(&run.sr::<B>(device)?, &loader, &task, scores, device)?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);

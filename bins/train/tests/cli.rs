@@ -208,6 +208,43 @@ fn a_segmentation_set_trains_a_unet_with_records_and_pictures() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report json");
     assert!(report["confusion"].as_array().is_some_and(|c| c.len() == 9), "{report}");
 
+    // Weights out as safetensors and back into a new run directory: the same scores.
+    let weights = work.path().join("unet.safetensors").display().to_string();
+    let out = train(&["export", "--run", &run_s, "--out", &weights]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let exported: serde_json::Value = serde_json::from_slice(&out.stdout).expect("export json");
+    assert!(exported["tensors"].as_u64().is_some_and(|n| n > 20), "{exported}");
+    let imported = work.path().join("imported").display().to_string();
+    let out = train(&["import", "--weights", &weights, "--out", &imported]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let import: serde_json::Value = serde_json::from_slice(&out.stdout).expect("import json");
+    assert_eq!(import["applied"].as_u64(), exported["tensors"].as_u64(), "{import}");
+    assert_eq!(import["missing"], serde_json::json!([]), "{import}");
+    let out = train(&["eval", "--data", &data, "--run", &imported]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report json");
+    assert_eq!(again, report, "the imported run scores as the trained one");
+    let out = train(&["import", "--weights", &weights, "--out", &imported]);
+    assert_eq!(out.status.code(), Some(1), "an existing run directory is not overwritten");
+    assert!(text(&out.stderr).contains("exists"), "{}", text(&out.stderr));
+    let out = train(&["import", "--weights", &weights, "--out", &format!("{imported}2"), "--remap", "up[=x"]);
+    assert_eq!(out.status.code(), Some(2), "a bad pattern is a usage error: {}", text(&out.stderr));
+    let out = train(&["import", "--weights", &weights, "--out", &format!("{imported}2"), "--remap", "^up_blocks=x"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("up_blocks.0.conv1.weight"), "{}", text(&out.stderr));
+    assert!(!Path::new(&format!("{imported}2")).exists() && !Path::new(&format!("{imported}2.partial")).exists());
+
+    // Devices and replicas that cannot work are usage errors.
+    for bad in
+        [&["--device", "cpu,cuda:1"][..], &["--device", "cpu,cpu"], &["--replicas", "0"], &["--lr-scaling", "cubic"]]
+    {
+        let fresh = work.path().join("never").display().to_string();
+        let mut args = vec!["fit", "--data", &data, "--out", &fresh, "--config", &config];
+        args.extend_from_slice(bad);
+        let out = train(&args);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+    }
+
     // A failure is kept in the run's errors.log.
     std::fs::remove_file(
         Path::new(&data).join("validation").read_dir().expect("dir").next().expect("shard").expect("entry").path(),

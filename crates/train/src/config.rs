@@ -1,6 +1,8 @@
 //! [`FitConfig`]: everything a training run is made of, as a run directory's `config.toml` holds it.
 
-use eoforge_models::{PatchClassifierConfig, SuperResolutionConfig, UNetConfig};
+use eoforge_models::{PatchClassifierConfig, SegmenterConfig, SuperResolutionConfig, UNetConfig};
+
+use crate::parallel::LrScaling;
 
 /// The network a run trains, tagged by `kind`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -10,6 +12,9 @@ pub enum ModelConfig {
     Classifier(PatchClassifierConfig),
     /// Per-pixel segmentation from `mask` tensors: cross-entropy (+ Dice), IoU and F1 per class.
     Unet(UNetConfig),
+    /// Per-pixel segmentation of many-channel inputs (embeddings) with the ASPP segmenter; trained and scored as
+    /// the U-Net is.
+    Segmenter(SegmenterConfig),
     /// Super-resolution: each input window is the high-resolution target, its area average by `scale` the input;
     /// L1 loss; PSNR and SSIM per band beside bicubic upsampling.
     Sr(SuperResolutionConfig),
@@ -21,6 +26,7 @@ impl ModelConfig {
         match self {
             Self::Classifier(c) => c.in_channels,
             Self::Unet(c) => c.in_channels,
+            Self::Segmenter(c) => c.in_channels,
             Self::Sr(c) => c.in_channels,
         }
     }
@@ -30,6 +36,7 @@ impl ModelConfig {
         match self {
             Self::Classifier(c) => c.classes,
             Self::Unet(c) => c.classes,
+            Self::Segmenter(c) => c.classes,
             Self::Sr(c) => c.out_channels(),
         }
     }
@@ -38,8 +45,22 @@ impl ModelConfig {
     pub fn default_metric(&self) -> &'static str {
         match self {
             Self::Classifier(_) => "macro_map",
-            Self::Unet(_) => "mean_iou",
+            Self::Unet(_) | Self::Segmenter(_) => "mean_iou",
             Self::Sr(_) => "psnr",
+        }
+    }
+
+    /// Whether the network segments (per-pixel classes from `mask` tensors): the U-Net and the segmenter.
+    pub fn is_segmentation(&self) -> bool {
+        matches!(self, Self::Unet(_) | Self::Segmenter(_))
+    }
+
+    /// Input sides must be multiples of this (`None`: any size).
+    pub fn size_multiple(&self) -> Option<usize> {
+        match self {
+            Self::Unet(c) => Some(c.size_multiple()),
+            Self::Segmenter(c) => Some(c.size_multiple()),
+            Self::Classifier(_) | Self::Sr(_) => None,
         }
     }
 }
@@ -73,7 +94,7 @@ pub struct FitConfig {
     /// Segmentation loss settings.
     #[serde(default)]
     pub loss: LossConfig,
-    /// Samples per batch.
+    /// Samples per batch, per replica.
     pub batch_size: usize,
     /// Shuffle buffer of the training loader.
     pub shuffle_buffer: usize,
@@ -100,15 +121,34 @@ pub struct FitConfig {
     pub best_metric: Option<String>,
     /// Seed of the weights, the data order and the augmentation.
     pub seed: u64,
+    /// Data-parallel replicas: each global batch of `batch_size × replicas` samples is cut into equal shares, one
+    /// per replica (spread round robin over the devices), and their gradients summed into one optimiser step.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub replicas: usize,
+    /// How the learning rate follows the replica count.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub lr_scaling: LrScaling,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
+fn is_default(s: &LrScaling) -> bool {
+    *s == LrScaling::default()
 }
 
 impl FitConfig {
     /// The settings of a run when nothing else is said, for `model`: batch 16, AdamW at 1e-3 with 100 warm-up
     /// steps and cosine decay to 1e-5, weight decay 1e-4, clipping at global norm 1, 10 epochs, flips and
     /// rotations, a checkpoint every 200 steps.
-    /// A U-Net weighs its classes by their pixel counts (`loss.balance`).
+    /// A segmentation network weighs its classes by their pixel counts (`loss.balance`).
     pub fn new(model: ModelConfig) -> Self {
-        let loss = LossConfig { balance: matches!(model, ModelConfig::Unet(_)), ..LossConfig::default() };
+        let loss = LossConfig { balance: model.is_segmentation(), ..LossConfig::default() };
         Self {
             model,
             loss,
@@ -124,7 +164,19 @@ impl FitConfig {
             checkpoint_every: 200,
             best_metric: None,
             seed: 0,
+            replicas: 1,
+            lr_scaling: LrScaling::None,
         }
+    }
+
+    /// Samples per optimiser step: `batch_size` per replica.
+    pub fn global_batch(&self) -> usize {
+        self.batch_size * self.replicas.max(1)
+    }
+
+    /// The peak learning rate after scaling by the replica count.
+    pub fn scaled_lr(&self) -> f64 {
+        self.lr * self.lr_scaling.factor(self.replicas)
     }
 
     /// The metric that picks the best checkpoint.

@@ -50,6 +50,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A weights file cannot be written, read or applied (it names the file and the tensor).
+    #[error(transparent)]
+    Weights(#[from] eoforge_models::WeightsError),
     /// Storage failure (it names the URL).
     #[error(transparent)]
     Storage(#[from] eoforge_storage::Error),

@@ -135,6 +135,30 @@ pub fn fit<B: AutodiffBackend>(
     device: &B::Device,
     stop: &StopWhen<'_>,
 ) -> Result<FitOutcome> {
+    fit_on::<B>(set, config, run_dir, std::slice::from_ref(device), stop)
+}
+
+/// [`fit`] data-parallel over `devices`: the configuration's `replicas` are spread over them round robin (the
+/// same device may hold several), the weights and the optimiser live on the first, and every global batch of
+/// `batch_size × replicas` samples takes one optimiser step with the replicas' summed gradients
+/// ([`crate::replica_gradients`]).
+pub fn fit_on<B: AutodiffBackend>(
+    set: &ShardSet,
+    config: &FitConfig,
+    run_dir: &Path,
+    devices: &[B::Device],
+    stop: &StopWhen<'_>,
+) -> Result<FitOutcome> {
+    if config.replicas == 0 || config.replicas < devices.len() {
+        return Err(Error::Config {
+            field: "replicas",
+            reason: format!("is {}; it must be at least the number of devices ({})", config.replicas, devices.len()),
+        });
+    }
+    let Some(device) = devices.first() else {
+        return Err(Error::Config { field: "replicas", reason: "no device to train on".into() });
+    };
+    let devices = crate::parallel::replica_devices(devices, config.replicas);
     let model_err = |e: eoforge_models::ConfigError| Error::Config { field: "model", reason: e.to_string() };
     std::fs::create_dir_all(run_dir)?;
     let channels = set.stats().channels.len();
@@ -167,14 +191,20 @@ pub fn fit<B: AutodiffBackend>(
     write_or_check_config(config, run_dir)?;
     DataRecord::of(set, &set.store().url_of(""), config)?.write_or_check(run_dir)?;
     B::seed(device, config.seed);
+    let multiple = config.model.size_multiple();
     match &config.model {
         ModelConfig::Classifier(c) => {
-            run::<B, _>(set, config, run_dir, device, stop, c.init(device).map_err(model_err)?, None)
+            run::<B, _>(set, config, run_dir, &devices, stop, c.init(device).map_err(model_err)?, multiple)
         }
         ModelConfig::Unet(c) => {
-            run::<B, _>(set, config, run_dir, device, stop, c.init(device).map_err(model_err)?, Some(c.size_multiple()))
+            run::<B, _>(set, config, run_dir, &devices, stop, c.init(device).map_err(model_err)?, multiple)
         }
-        ModelConfig::Sr(c) => run::<B, _>(set, config, run_dir, device, stop, c.init(device).map_err(model_err)?, None),
+        ModelConfig::Segmenter(c) => {
+            run::<B, _>(set, config, run_dir, &devices, stop, c.init(device).map_err(model_err)?, multiple)
+        }
+        ModelConfig::Sr(c) => {
+            run::<B, _>(set, config, run_dir, &devices, stop, c.init(device).map_err(model_err)?, multiple)
+        }
     }
 }
 
@@ -182,12 +212,13 @@ pub fn fit<B: AutodiffBackend>(
 const METRICS: [&str; 8] =
     ["macro_map", "micro_map", "macro_f1", "micro_f1", "mean_iou", "pixel_accuracy", "psnr", "ssim"];
 
-/// The loop, for any trainable network. `size_multiple`: inputs must have sides divisible by it (U-Net).
+/// The loop, for any trainable network. `size_multiple`: inputs must have sides divisible by it (U-Net,
+/// segmenter).
 fn run<B, M>(
     set: &ShardSet,
     config: &FitConfig,
     run_dir: &Path,
-    device: &B::Device,
+    devices: &[B::Device],
     stop: &StopWhen<'_>,
     mut model: M,
     size_multiple: Option<usize>,
@@ -197,10 +228,11 @@ where
     M: AutodiffModule<B> + Trainable<B>,
     M::InnerModule: Trainable<B::InnerBackend>,
 {
+    let device = &devices[0];
     std::fs::create_dir_all(run_dir.join("checkpoints"))?;
     let task = task_of(config, set);
     let loader_config = LoaderConfig {
-        batch_size: config.batch_size,
+        batch_size: config.global_batch(),
         seed: config.seed,
         shuffle_buffer: config.shuffle_buffer,
         augment: config.augment,
@@ -216,7 +248,7 @@ where
     });
     let valid = valid.transpose()?;
     let schedule = WarmupCosine {
-        base_lr: config.lr,
+        base_lr: config.scaled_lr(),
         warmup_steps: config.warmup_steps,
         total_steps: config.epochs * train.batches_per_epoch() as u64,
         min_lr: config.min_lr,
@@ -258,13 +290,17 @@ where
             let batch = batch?;
             check_size(&batch, size_multiple)?;
             let lr = schedule.lr(position.step);
-            let loss = model.batch_loss(&batch, &task, device)?;
-            let value = loss.clone().into_scalar().elem::<f64>();
+            let (value, mut grads) = if devices.len() == 1 {
+                let loss = model.batch_loss(&batch, &task, device)?;
+                let value = loss.clone().into_scalar().elem::<f64>();
+                (value, GradientsParams::from_grads(loss.backward(), &model))
+            } else {
+                crate::parallel::replica_gradients(&model, &batch, &task, devices)?
+            };
             if !value.is_finite() {
                 return Err(Error::Diverged { step: position.step, loss: value });
             }
             outcome.losses.push(value);
-            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
             if let Some(limit) = config.clip_norm {
                 clip_grad_norm(&model, &mut grads, limit);
             }
@@ -314,14 +350,16 @@ where
     Ok(outcome)
 }
 
-/// A U-Net halves its input `depth` times: a side that does not divide is refused before the network panics.
+/// A U-Net halves its input `depth` times (a segmenter down to its output stride): a side that does not divide
+/// is refused before the network panics.
 fn check_size(batch: &Batch, multiple: Option<usize>) -> Result<()> {
     let (_, _, h, w) = batch.inputs.dim();
     match multiple {
         Some(m) if h % m != 0 || w % m != 0 => Err(Error::Config {
-            field: "model.depth",
+            field: "model",
             reason: format!(
-                "a U-Net of this depth needs sides divisible by {m}; sample `{}` is {h}x{w}",
+                "this network (a U-Net's depth, a segmenter's output stride) needs sides divisible by {m}; sample \
+                 `{}` is {h}x{w}",
                 batch.keys[0]
             ),
         }),

@@ -23,8 +23,12 @@ Training for eoforge: the data side, metrics, optimisation helpers and the train
   Dice; pixel accuracy, IoU, F1, confusion matrix): AdamW, the schedule, clipping, validation per epoch in
   `metrics.jsonl`, the best checkpoint by a chosen metric, full-precision checkpoints every N steps and at epoch
   ends (model, optimiser, loader position) from which a stopped run resumes to the same weights.
+- [`fit_on`], [`replica_gradients`]: data-parallel training over several devices (or logical replicas on one):
+  every global batch cut into equal [`shares`], gradients summed, one optimiser step; [`LrScaling`].
 - [`TrainedRun`] ([`DataRecord`]): a finished run directory read back — configuration, channels and
   normalisation, classes, weights — to score or apply the network elsewhere.
+- [`export_safetensors`], [`import_safetensors`]: a run's weights to and from safetensors shared with PyTorch
+  (stable names, the run's configuration in the header, a report of applied, missing and unused tensors).
 - [`draw_run`]: `curves.png` (loss per step, validation metric per epoch) and `samples.png` (validation
   windows: input RGB, label, prediction) in a finished run directory.
 - [`Trainable`]: how a network family turns a batch into a loss and scores; [`evaluate`] scores a split.
@@ -38,11 +42,13 @@ mod config;
 mod decode;
 mod error;
 mod fit;
+mod interop;
 mod loader;
 mod losses;
 mod metrics;
 mod objective;
 mod optimize;
+mod parallel;
 mod pictures;
 mod run_dir;
 mod shard_set;
@@ -51,14 +57,16 @@ mod sr_metrics;
 pub use crate::augment::Dihedral;
 pub use crate::config::{FitConfig, LossConfig, ModelConfig};
 pub use crate::error::{Error, Result};
-pub use crate::fit::{FitOutcome, StepProgress, StopWhen, fit, task_of};
+pub use crate::fit::{FitOutcome, StepProgress, StopWhen, fit, fit_on, task_of};
+pub use crate::interop::{export_safetensors, import_safetensors};
 pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use crate::losses::{cross_entropy, dice};
 pub use crate::metrics::{ConfusionMatrix, MultiLabelMetrics, MultiLabelReport, SegmentationReport};
 pub use crate::objective::{
-    ChannelScale, Report, Scores, SrReport, SrTotals, Task, Trainable, evaluate, predict_classes,
+    ChannelScale, PixelLogits, Report, Scores, SrReport, SrTotals, Task, Trainable, evaluate, predict_classes,
 };
 pub use crate::optimize::{WarmupCosine, clip_grad_norm};
+pub use crate::parallel::{LrScaling, replica_gradients, share_of, shares};
 pub use crate::pictures::draw_run;
 pub use crate::run_dir::{DataRecord, TrainedRun};
 pub use crate::shard_set::{ShardEntry, ShardSet};

@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use eoforge_models::{PatchClassifier, SuperResolution, UNet, bicubic};
+use eoforge_models::{PatchClassifier, SegmentationNet, Segmenter, SuperResolution, UNet, bicubic};
 use ndarray::{Array2, Array3, Array4};
 
 use crate::config::{LossConfig, ModelConfig};
@@ -145,7 +145,9 @@ impl Scores {
     pub fn for_model(model: &ModelConfig, task: &Task) -> Self {
         match model {
             ModelConfig::Classifier(_) => Self::MultiLabel(MultiLabelMetrics::new(task.classes)),
-            ModelConfig::Unet(_) => Self::Segmentation(ConfusionMatrix::new(task.classes, task.ignore)),
+            ModelConfig::Unet(_) | ModelConfig::Segmenter(_) => {
+                Self::Segmentation(ConfusionMatrix::new(task.classes, task.ignore))
+            }
             ModelConfig::Sr(_) => Self::SuperResolution(SrTotals::default()),
         }
     }
@@ -198,33 +200,98 @@ impl<B: Backend> Trainable<B> for PatchClassifier<B> {
     }
 }
 
+/// A network giving per-pixel class logits `(n, classes, h, w)`: trained with cross-entropy (+ Dice) on masks and
+/// scored with a confusion matrix.
+pub trait PixelLogits<B: Backend> {
+    /// Class logits for a batch of inputs.
+    fn pixel_logits(&self, input: Tensor<B, 4>) -> Tensor<B, 4>;
+}
+
+impl<B: Backend> PixelLogits<B> for UNet<B> {
+    fn pixel_logits(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward(input)
+    }
+}
+
+impl<B: Backend> PixelLogits<B> for Segmenter<B> {
+    fn pixel_logits(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward(input)
+    }
+}
+
+impl<B: Backend> PixelLogits<B> for SegmentationNet<B> {
+    fn pixel_logits(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward(input)
+    }
+}
+
+/// Cross-entropy with the task's class weights and ignore value, plus the Dice term when weighted.
+fn pixel_loss<B: Backend>(
+    model: &impl PixelLogits<B>,
+    batch: &Batch,
+    task: &Task,
+    device: &B::Device,
+) -> Result<Tensor<B, 1>> {
+    let masks = masks(batch, task)?;
+    let (n, h, w) = masks.dim();
+    let logits = model.pixel_logits(inputs(batch, device));
+    let pixels = logits.permute([0, 2, 3, 1]).reshape([n * h * w, task.classes]);
+    let targets =
+        Tensor::<B, 1, Int>::from_data(TensorData::new(masks.iter().copied().collect::<Vec<_>>(), [n * h * w]), device);
+    let weights = task.loss.class_weights.as_deref();
+    let mut loss = cross_entropy(pixels.clone(), targets.clone(), weights, task.ignore);
+    if task.loss.dice_weight > 0.0 {
+        loss = loss + dice(pixels, targets, task.ignore) * task.loss.dice_weight;
+    }
+    Ok(loss)
+}
+
+/// Adds a batch's predicted classes to the confusion matrix of `scores`.
+fn pixel_scores<B: Backend>(
+    model: &impl PixelLogits<B>,
+    batch: &Batch,
+    task: &Task,
+    scores: &mut Scores,
+    device: &B::Device,
+) -> Result<()> {
+    let Scores::Segmentation(matrix) = scores else {
+        return Err(Error::Config {
+            field: "model",
+            reason: "a segmentation network scores segmentation batches".into(),
+        });
+    };
+    let target = masks(batch, task)?;
+    let predicted = predict_classes(model, batch, task.ignore, device)?;
+    matrix.update(&predicted.view(), &target.view()).map_err(|reason| Error::Config { field: "model.classes", reason })
+}
+
 impl<B: Backend> Trainable<B> for UNet<B> {
     fn batch_loss(&self, batch: &Batch, task: &Task, device: &B::Device) -> Result<Tensor<B, 1>> {
-        let masks = masks(batch, task)?;
-        let (n, h, w) = masks.dim();
-        let logits = self.forward(inputs(batch, device));
-        let pixels = logits.permute([0, 2, 3, 1]).reshape([n * h * w, task.classes]);
-        let targets = Tensor::<B, 1, Int>::from_data(
-            TensorData::new(masks.iter().copied().collect::<Vec<_>>(), [n * h * w]),
-            device,
-        );
-        let weights = task.loss.class_weights.as_deref();
-        let mut loss = cross_entropy(pixels.clone(), targets.clone(), weights, task.ignore);
-        if task.loss.dice_weight > 0.0 {
-            loss = loss + dice(pixels, targets, task.ignore) * task.loss.dice_weight;
-        }
-        Ok(loss)
+        pixel_loss(self, batch, task, device)
     }
 
     fn score_batch(&self, batch: &Batch, task: &Task, scores: &mut Scores, device: &B::Device) -> Result<()> {
-        let Scores::Segmentation(matrix) = scores else {
-            return Err(Error::Config { field: "model", reason: "a U-Net scores segmentation batches".into() });
-        };
-        let target = masks(batch, task)?;
-        let predicted = predict_classes(self, batch, task.ignore, device)?;
-        matrix
-            .update(&predicted.view(), &target.view())
-            .map_err(|reason| Error::Config { field: "model.classes", reason })
+        pixel_scores(self, batch, task, scores, device)
+    }
+}
+
+impl<B: Backend> Trainable<B> for Segmenter<B> {
+    fn batch_loss(&self, batch: &Batch, task: &Task, device: &B::Device) -> Result<Tensor<B, 1>> {
+        pixel_loss(self, batch, task, device)
+    }
+
+    fn score_batch(&self, batch: &Batch, task: &Task, scores: &mut Scores, device: &B::Device) -> Result<()> {
+        pixel_scores(self, batch, task, scores, device)
+    }
+}
+
+impl<B: Backend> Trainable<B> for SegmentationNet<B> {
+    fn batch_loss(&self, batch: &Batch, task: &Task, device: &B::Device) -> Result<Tensor<B, 1>> {
+        pixel_loss(self, batch, task, device)
+    }
+
+    fn score_batch(&self, batch: &Batch, task: &Task, scores: &mut Scores, device: &B::Device) -> Result<()> {
+        pixel_scores(self, batch, task, scores, device)
     }
 }
 
@@ -299,16 +366,16 @@ fn to_array<B: Backend>(tensor: Tensor<B, 4>) -> Result<Array4<f32>> {
     Array4::from_shape_vec((n, c, h, w), values).map_err(|e| model_error(&e))
 }
 
-/// The U-Net's class per pixel `(n, h, w)` for a batch; the `ignore` class ("no label") is never chosen, as in
-/// the class maps `predict` writes.
+/// A segmentation network's class per pixel `(n, h, w)` for a batch; the `ignore` class ("no label") is never
+/// chosen, as in the class maps `predict` writes.
 pub fn predict_classes<B: Backend>(
-    model: &UNet<B>,
+    model: &impl PixelLogits<B>,
     batch: &Batch,
     ignore: Option<i64>,
     device: &B::Device,
 ) -> Result<Array3<i64>> {
     let (n, _, h, w) = batch.inputs.dim();
-    let mut scores = model.forward(inputs(batch, device));
+    let mut scores = model.pixel_logits(inputs(batch, device));
     let classes = scores.dims()[1];
     if let Some(class) = ignore.and_then(|c| usize::try_from(c).ok()).filter(|&c| c < classes) {
         scores = scores.slice_assign([0..n, class..class + 1, 0..h, 0..w], Tensor::full([n, 1, h, w], -1e30, device));
@@ -349,7 +416,7 @@ fn masks<'a>(batch: &'a Batch, task: &Task) -> Result<&'a Array3<i64>> {
     let key = &batch.keys[0];
     let masks = batch.masks.as_ref().ok_or_else(|| Error::Config {
         field: "model",
-        reason: format!("the U-Net needs a `mask` tensor; sample `{key}` has none (a multi-label set?)"),
+        reason: format!("segmentation needs a `mask` tensor; sample `{key}` has none (a multi-label set?)"),
     })?;
     let k = task.classes as i64;
     if let Some((i, v)) = masks

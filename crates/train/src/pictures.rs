@@ -6,7 +6,6 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 use ndarray::{Array3, ArrayView2, ArrayView3};
 
-use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::loader::{Loader, LoaderConfig};
 use crate::objective::predict_classes;
@@ -140,10 +139,10 @@ fn glyph(c: char) -> u16 {
     }
 }
 
-/// Draws `curves.png` and, for a U-Net run with a validation split, `samples.png` into the run directory.
+/// Draws `curves.png` and, for a segmentation run with a validation split, `samples.png` into the run directory.
 pub fn draw_run<B: Backend>(run: &TrainedRun, set: &ShardSet, device: &B::Device) -> Result<()> {
     draw_curves(run)?;
-    if matches!(run.config.model, ModelConfig::Unet(_)) && set.shards("validation").is_ok_and(|s| !s.is_empty()) {
+    if run.config.model.is_segmentation() && set.shards("validation").is_ok_and(|s| !s.is_empty()) {
         draw_samples::<B>(run, set, 4, device)?;
     }
     Ok(())
@@ -207,7 +206,7 @@ fn plot(canvas: &mut Canvas, top: usize, title: &str, points: &[(f64, f64)], col
 
 /// The first `count` validation windows: input RGB, label and prediction side by side, one row each.
 fn draw_samples<B: Backend>(run: &TrainedRun, set: &ShardSet, count: usize, device: &B::Device) -> Result<()> {
-    let model = run.unet::<B>(device)?;
+    let model = run.segmentation::<B>(device)?;
     let loader = Loader::new(
         set.clone(),
         LoaderConfig {

@@ -128,6 +128,24 @@ impl TrainedRun {
         self.load(model, device)
     }
 
+    /// The trained embedding segmenter; an error when the run trained another family.
+    pub fn segmenter<B: Backend>(&self, device: &B::Device) -> Result<eoforge_models::Segmenter<B>> {
+        let ModelConfig::Segmenter(config) = &self.config.model else {
+            return Err(self.wrong_family("a segmenter"));
+        };
+        let model = config.init(device).map_err(|e| self.config_error(&e))?;
+        self.load(model, device)
+    }
+
+    /// The trained segmentation network, U-Net or segmenter; an error when the run trained another family.
+    pub fn segmentation<B: Backend>(&self, device: &B::Device) -> Result<eoforge_models::SegmentationNet<B>> {
+        match &self.config.model {
+            ModelConfig::Unet(_) => self.unet(device).map(eoforge_models::SegmentationNet::Unet),
+            ModelConfig::Segmenter(_) => self.segmenter(device).map(eoforge_models::SegmentationNet::Segmenter),
+            _ => Err(self.wrong_family("a segmentation network (U-Net or segmenter)")),
+        }
+    }
+
     /// The trained multi-label classifier; an error when the run trained another family.
     pub fn classifier<B: Backend>(&self, device: &B::Device) -> Result<PatchClassifier<B>> {
         let ModelConfig::Classifier(config) = &self.config.model else {

@@ -10,7 +10,7 @@ mod common;
 
 use burn::backend::{Autodiff, Flex};
 use common::{land_use_windows, open, scene_windows};
-use eoforge_models::{NormKind, UNetConfig};
+use eoforge_models::{NormKind, SegmenterConfig, UNetConfig};
 use eoforge_train::{
     ConfusionMatrix, FitConfig, Loader, LoaderConfig, ModelConfig, Report, StopWhen, TrainedRun, draw_run, fit,
 };
@@ -141,6 +141,59 @@ fn a_unet_beats_the_majority_baseline_on_held_back_land_use_windows() {
         last.mean_iou, last.pixel_accuracy
     );
     assert!(best > base_iou + 0.05, "the U-Net's mean IoU {best:.4} beats the majority baseline's {base_iou:.4}");
+}
+
+#[test]
+fn the_embedding_segmenter_beats_the_majority_baseline_on_68_channel_windows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shards = dir.path().join("shards");
+    let Some(()) = land_use_windows(&shards) else { return };
+    let set = open(&shards);
+    assert_eq!(set.stats().channels.len(), 68, "a 68-channel input, as a 64-dimensional embedding is");
+    let segmenter = SegmenterConfig {
+        width: 32,
+        output_stride: 4,
+        rates: vec![1, 2],
+        low_level_channels: 8,
+        norm: NormKind::Group { groups: 4 },
+        ..SegmenterConfig::new(68, 9)
+    };
+    let config = FitConfig {
+        batch_size: 4,
+        epochs: 8,
+        lr: 5e-3,
+        warmup_steps: 4,
+        checkpoint_every: 100,
+        ..FitConfig::new(ModelConfig::Segmenter(segmenter.clone()))
+    };
+    let device = burn::backend::flex::FlexDevice;
+    let run_dir = dir.path().join("run");
+    let outcome = fit::<AD>(&set, &config, &run_dir, &device, &StopWhen::default()).expect("fit");
+    let valid = Loader::new(
+        set.clone(),
+        LoaderConfig {
+            split: "validation".into(),
+            shuffle_buffer: 0,
+            input: "image".into(),
+            ..LoaderConfig::default()
+        },
+    )
+    .expect("loader");
+    let (base_iou, _) = majority_baseline(&valid, 9, Some(0));
+    let (best, epoch) = outcome.best.expect("a best checkpoint");
+    eprintln!("segmenter validation mean IoU: best {best:.4} (epoch {epoch}); majority baseline {base_iou:.4}");
+    assert!(best > base_iou + 0.05, "the segmenter's mean IoU {best:.4} beats the majority baseline's {base_iou:.4}");
+
+    // The run reads back as a segmentation run, with its pictures.
+    let run = TrainedRun::open(&run_dir).expect("run");
+    assert!(run.segmentation::<Flex>(&device).is_ok() && run.unet::<Flex>(&device).is_err());
+    draw_run::<Flex>(&run, &set, &device).expect("pictures");
+    assert!(run_dir.join("samples.png").is_file() && run_dir.join("curves.png").is_file());
+
+    // An output stride that is not a power of two up to 16 is refused naming the field.
+    let bad = FitConfig { model: ModelConfig::Segmenter(SegmenterConfig { output_stride: 3, ..segmenter }), ..config };
+    let err = fit::<AD>(&set, &bad, &dir.path().join("bad"), &device, &StopWhen::default()).expect_err("refused");
+    assert!(err.to_string().contains("output_stride"), "{err}");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use eoforge_engine::{BurnModel, ImageNetwork};
-use eoforge_models::{SuperResolution, SuperResolutionConfig, UNet};
+use eoforge_models::{SegmentationNet, SuperResolution, SuperResolutionConfig};
 use eoforge_profile::Stages;
 use eoforge_raster::{
     BandMetadata, CogWriterOptions, DataType, Raster, RasterInfo, RasterMetadata, Resampling, Window,
@@ -34,9 +34,9 @@ pub(super) struct Product<'a> {
     pub run_dir: &'a Path,
 }
 
-/// A U-Net giving per-class probabilities, with the "no label" class never chosen.
+/// A segmentation network giving per-class probabilities, with the "no label" class never chosen.
 struct Probabilities<B: Backend> {
-    network: UNet<B>,
+    network: SegmentationNet<B>,
     ignore: Option<usize>,
 }
 
@@ -58,12 +58,14 @@ impl<B: Backend> ImageNetwork<B> for Probabilities<B> {
 pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, mut stages: Stages) -> Result {
     let (args, source_url, dest) = (product.args, product.source_url, product.dest);
     let run = TrainedRun::open(product.run_dir)?;
-    let unet = match &run.config.model {
-        eoforge_train::ModelConfig::Unet(unet) => unet,
+    let classes = run.config.model.classes();
+    let multiple = match &run.config.model {
+        eoforge_train::ModelConfig::Unet(unet) => unet.size_multiple(),
+        eoforge_train::ModelConfig::Segmenter(segmenter) => segmenter.size_multiple(),
         eoforge_train::ModelConfig::Classifier(_) => {
             return Err(format!(
                 "{}: the run trained a multi-label patch classifier, which gives one score per patch, not a map; \
-                 predict takes U-Net runs",
+                 predict takes U-Net, segmenter and super-resolution runs",
                 product.run_dir.display()
             )
             .into());
@@ -75,15 +77,13 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
     };
     let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
     check_bands(&run, &picked, info, source_url)?;
-    let classes = unet.classes;
     if classes > usize::from(NODATA) {
         return Err(format!("{}: {classes} classes do not fit a UInt8 class map", product.run_dir.display()).into());
     }
     let (width, height) = product.crop.map_or((info.width, info.height), |w| (w.width, w.height));
-    let multiple = unet.size_multiple();
     if args.window % multiple != 0 || width < args.window || height < args.window {
         return Err(eoforge_cli::UsageError(format!(
-            "--window {}: the run's U-Net needs windows that are a multiple of {multiple} pixels and no larger than \
+            "--window {}: the run's network needs windows that are a multiple of {multiple} pixels and no larger than \
              the {width}x{height} scene",
             args.window
         ))
@@ -94,7 +94,7 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
     drop(source);
     let device = burn::backend::flex::FlexDevice;
     let network = Probabilities::<Flex> {
-        network: run.unet::<Flex>(&device)?,
+        network: run.segmentation::<Flex>(&device)?,
         ignore: run.data.ignore.and_then(|v| usize::try_from(v).ok()).filter(|v| *v < classes),
     };
     let mut model = BurnModel::new(network, device, classes, 1);

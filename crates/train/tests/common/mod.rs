@@ -89,12 +89,17 @@ pub(crate) fn scene_stack(dir: &Path) -> Option<std::path::PathBuf> {
 /// Segmentation shards cut from the real 29RKH scene (B02, B03, B04, B08) with its SCL scene classification as
 /// labels (0 = no data, ignored): 64 px windows, splits per block of 2×2 windows. Returns the scene stack.
 pub(crate) fn scene_windows(scene_dir: &Path, out: &Path) -> Option<std::path::PathBuf> {
+    scene_windows_of(scene_dir, out, 64)
+}
+
+/// [`scene_windows`] with windows of `size` px.
+pub(crate) fn scene_windows_of(scene_dir: &Path, out: &Path, size: usize) -> Option<std::path::PathBuf> {
     let stack = scene_stack(scene_dir)?;
     let scl = fixture("s2-l2a-29RKH/SCL.tif")?;
     let options = eoforge_convert::WindowOptions {
         out: out.display().to_string(),
-        size: 64,
-        stride: 64,
+        size,
+        stride: size,
         block: 2,
         ratios: SplitRatios { train: 0.75, validation: 0.25, test: 0.0 },
         samples_per_shard: 32,

@@ -1,0 +1,28 @@
+//! [`SegmentationNet`]: either per-pixel segmentation network behind one type, for code that applies a trained
+//! run whatever its architecture (tiled inference, pictures).
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+
+use crate::segmenter::Segmenter;
+use crate::unet::UNet;
+
+/// A U-Net or a segmenter: `(n, in_channels, h, w)` → class logits `(n, classes, h, w)`.
+#[derive(Module, Debug)]
+pub enum SegmentationNet<B: Backend> {
+    /// A U-Net.
+    Unet(UNet<B>),
+    /// The embedding segmenter.
+    Segmenter(Segmenter<B>),
+}
+
+impl<B: Backend> SegmentationNet<B> {
+    /// Class logits for a batch.
+    pub fn forward(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self {
+            Self::Unet(n) => n.forward(input),
+            Self::Segmenter(n) => n.forward(input),
+        }
+    }
+}
