@@ -5,7 +5,8 @@
 # the engine's built-in `upsample` model at the same scale, windows and codec (no network). Prints, per model: wall
 # time, output MB/s (raw output bytes over the engine's run), windows/s, the engine's stage busy times, peak RSS,
 # and whether GDAL's COG validator and eoforge's QC pass the product.
-# usage: benches/sr-10x.sh [FEATURES] [BLOCKS]
+# usage: benches/sr-10x.sh [FEATURES] [BLOCKS]   (PROFILE=dev uses the test build: dependencies optimised, our
+# crates at opt-level 1; the default is the bench profile)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,8 +17,9 @@ scene="$fixtures/s2-l2a-29RKH"
 [ -f "$scene/B04.tif" ] || { echo "error: 29RKH fixture not found at $scene" >&2; exit 1; }
 ./scripts/setup-system.sh
 ./scripts/python-env.sh
-cargo build --locked -q --profile bench -p eoforge-infer -p eoforge-train-cli -p eoforge-prep
-bin="${CARGO_TARGET_DIR:-$root/target}/release"
+profile=${PROFILE:-bench}
+cargo build --locked -q --profile "$profile" -p eoforge-infer -p eoforge-train-cli -p eoforge-prep
+bin="${CARGO_TARGET_DIR:-$root/target}/$([ "$profile" = dev ] && echo debug || echo release)"
 validator=/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/eoforge-sr-bench.XXXXXX")

@@ -10,6 +10,7 @@ use crate::unet::UNet;
 
 /// A U-Net or a segmenter: `(n, in_channels, h, w)` → class logits `(n, classes, h, w)`.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one value per applied run, never held in bulk
 pub enum SegmentationNet<B: Backend> {
     /// A U-Net.
     Unet(UNet<B>),

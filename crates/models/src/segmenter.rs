@@ -186,21 +186,21 @@ pub struct Segmenter<B: Backend> {
 impl<B: Backend> Segmenter<B> {
     /// Class logits for a batch.
     pub fn forward(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [_, _, h, w] = input.dims();
+        let [_, _, height, width] = input.dims();
         let full = self.features.forward(self.stem.forward(input));
-        let mut x = full.clone();
+        let mut context = full.clone();
         for stage in &self.down {
-            x = stage.refine.forward(stage.reduce.forward(x));
+            context = stage.refine.forward(stage.reduce.forward(context));
         }
-        let [n, c, hs, ws] = x.dims();
-        let mut branches = vec![self.aspp_point.forward(x.clone())];
-        branches.extend(self.aspp_rates.iter().map(|b| b.forward(x.clone())));
-        let pooled = relu(self.aspp_pool.forward(x.mean_dim(2).mean_dim(3)));
-        branches.push(pooled.expand([n, c, hs, ws]));
+        let [n, channels, rows, cols] = context.dims();
+        let mut branches = vec![self.aspp_point.forward(context.clone())];
+        branches.extend(self.aspp_rates.iter().map(|b| b.forward(context.clone())));
+        let pooled = relu(self.aspp_pool.forward(context.mean_dim(2).mean_dim(3)));
+        branches.push(pooled.expand([n, channels, rows, cols]));
         let mut context = self.aspp_project.forward(Tensor::cat(branches, 1));
-        if (hs, ws) != (h, w) {
+        if (rows, cols) != (height, width) {
             let options = InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false);
-            context = interpolate(context, [h, w], options);
+            context = interpolate(context, [height, width], options);
         }
         let joined = Tensor::cat(vec![context, self.low_level.forward(full)], 1);
         self.head.forward(self.decoder.forward(joined))

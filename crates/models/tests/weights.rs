@@ -101,6 +101,10 @@ fn an_exported_unet_gives_the_same_logits_in_numpy() {
 fn weights_written_by_python_load_into_eoforge_and_give_the_same_logits() {
     let Some(python) = eoforge_testkit::python_with(&["numpy", "safetensors"]) else { return };
     let dir = tempfile::tempdir().expect("tempdir");
+    let options = LoadOptions {
+        remap: vec![(regex::Regex::new(r"^model\.").expect("regex"), String::new())],
+        ..LoadOptions::default()
+    };
     for norm in [NormKind::Batch, NormKind::Group { groups: 4 }] {
         let config = config(norm);
         let (cfg, weights) = (dir.path().join("config.json"), dir.path().join("python.safetensors"));
@@ -118,10 +122,6 @@ fn weights_written_by_python_load_into_eoforge_and_give_the_same_logits() {
         assert!(matches!(&err, WeightsError::Missing { names, .. } if names.contains(&"head.weight".to_owned())));
         assert!(err.to_string().contains("python.safetensors") && err.to_string().contains("down.0.conv1.weight"));
 
-        let options = LoadOptions {
-            remap: vec![(regex::Regex::new(r"^model\.").expect("regex"), String::new())],
-            ..LoadOptions::default()
-        };
         let (model, report) = load_safetensors(fresh(), &weights, &options).expect("load");
         assert!(report.missing.is_empty(), "{report:?}");
         assert_eq!(report.applied.len(), tensor_names(&model).len());

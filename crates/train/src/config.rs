@@ -134,10 +134,12 @@ fn one() -> usize {
     1
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
 fn is_one(n: &usize) -> bool {
     *n == 1
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // as above
 fn is_default(s: &LrScaling) -> bool {
     *s == LrScaling::default()
 }

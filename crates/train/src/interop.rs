@@ -4,7 +4,7 @@
 //! trained one.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
@@ -48,24 +48,21 @@ pub fn import_safetensors<B: Backend>(
     if out.exists() {
         return Err(Error::Run { path: out.to_owned(), reason: "exists; an import writes a new run directory".into() });
     }
-    let (config_text, data_text) = match like {
-        Some(dir) => {
-            let run = TrainedRun::open(dir)?;
-            (std::fs::read_to_string(run.dir.join("config.toml"))?, std::fs::read_to_string(run.dir.join("data.json"))?)
-        }
-        None => {
-            let mut header = safetensors_metadata(weights)?;
-            match (header.remove(CONFIG_KEY), header.remove(DATA_KEY)) {
-                (Some(c), Some(d)) => (c, d),
-                _ => {
-                    return Err(Error::Run {
-                        path: weights.to_owned(),
-                        reason: format!(
-                            "has no `{CONFIG_KEY}` and `{DATA_KEY}` in its header (not an eoforge export); name a run \
-                             directory of the same architecture to take them from (--like)"
-                        ),
-                    });
-                }
+    let (config_text, data_text) = if let Some(dir) = like {
+        let run = TrainedRun::open(dir)?;
+        (std::fs::read_to_string(run.dir.join("config.toml"))?, std::fs::read_to_string(run.dir.join("data.json"))?)
+    } else {
+        let mut header = safetensors_metadata(weights)?;
+        match (header.remove(CONFIG_KEY), header.remove(DATA_KEY)) {
+            (Some(c), Some(d)) => (c, d),
+            _ => {
+                return Err(Error::Run {
+                    path: weights.to_owned(),
+                    reason: format!(
+                        "has no `{CONFIG_KEY}` and `{DATA_KEY}` in its header (not an eoforge export); name a run \
+                         directory of the same architecture to take them from (--like)"
+                    ),
+                });
             }
         }
     };
@@ -131,11 +128,11 @@ fn load_and_save<B: Backend, M: Module<B>>(
     model: M,
     weights: &Path,
     options: &LoadOptions,
-    stem: &PathBuf,
+    stem: &Path,
 ) -> Result<LoadReport> {
     let (model, report) = load_safetensors(model, weights, options)?;
     model
-        .save_file(stem.clone(), &NamedMpkFileRecorder::<FullPrecisionSettings>::new())
+        .save_file(stem.to_owned(), &NamedMpkFileRecorder::<FullPrecisionSettings>::new())
         .map_err(|e| Error::Checkpoint { path: stem.with_extension("mpk"), reason: e.to_string() })?;
     Ok(report)
 }
