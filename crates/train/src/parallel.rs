@@ -13,10 +13,10 @@
 
 use std::ops::Range;
 
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor};
 
 use crate::error::{Error, Result};
 use crate::loader::Batch;
@@ -121,6 +121,8 @@ where
     let results: Vec<Result<(f64, GradientsParams)>> = if devices.iter().all(|d| d == home) {
         parts.iter().map(|(share, weight)| replica(model, share, *weight, home)).collect()
     } else {
+        // burn initialises parameters lazily, and a copy made before that would draw weights of its own.
+        model.visit(&mut Initialise);
         std::thread::scope(|scope| {
             let handles: Vec<_> = parts
                 .iter()
@@ -149,6 +151,15 @@ where
         sum.accumulate(model, grads);
     }
     Ok((total, sum.grads()))
+}
+
+/// Touches every parameter, so that lazily initialised ones take their values before the module is copied.
+struct Initialise;
+
+impl<B: burn::tensor::backend::Backend> ModuleVisitor<B> for Initialise {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
 }
 
 /// The device of each of `replicas` replicas over `devices`, round robin.
