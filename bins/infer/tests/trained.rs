@@ -24,6 +24,24 @@ fn infer(args: &[&str]) -> Output {
         .expect("run eoforge-infer")
 }
 
+/// One CPU epoch of a super-resolution network (16 features, `blocks` residual blocks) at `scale` into `run`.
+fn train_sr(set: &eoforge_train::ShardSet, blocks: usize, scale: usize, run: &std::path::Path) {
+    let config = FitConfig {
+        batch_size: 8,
+        epochs: 1,
+        lr: 2e-3,
+        warmup_steps: 5,
+        checkpoint_every: 100,
+        seed: 3,
+        ..FitConfig::new(ModelConfig::Sr(SuperResolutionConfig {
+            features: 16,
+            blocks,
+            ..SuperResolutionConfig::new(4, scale)
+        }))
+    };
+    fit::<Autodiff<Flex>>(set, &config, run, &burn::backend::flex::FlexDevice, &StopWhen::default()).expect("fit");
+}
+
 #[test]
 fn a_trained_unet_maps_the_scene_into_a_published_class_map() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -100,22 +118,8 @@ fn a_trained_super_resolution_network_writes_the_scene_at_its_scale() {
     let shards = dir.path().join("shards");
     let Some(stack) = common::scene_windows(dir.path(), &shards) else { return };
     let set = common::open(&shards);
-    let config = FitConfig {
-        batch_size: 8,
-        epochs: 1,
-        lr: 2e-3,
-        warmup_steps: 5,
-        checkpoint_every: 100,
-        seed: 3,
-        ..FitConfig::new(ModelConfig::Sr(SuperResolutionConfig {
-            features: 16,
-            blocks: 4,
-            ..SuperResolutionConfig::new(4, 2)
-        }))
-    };
     let run = dir.path().join("run");
-    let device = burn::backend::flex::FlexDevice;
-    fit::<Autodiff<Flex>>(&set, &config, &run, &device, &StopWhen::default()).expect("fit");
+    train_sr(&set, 4, 2, &run);
 
     let (scene, run_arg) = (stack.display().to_string(), run.display().to_string());
     let dest = dir.path().join("out/29RKH_x2.tif");
@@ -166,21 +170,8 @@ fn a_ten_times_super_resolution_product_is_a_valid_cog_that_qc_passes() {
     let shards = dir.path().join("shards");
     let Some(stack) = common::scene_windows_of(dir.path(), &shards, 80) else { return };
     let set = common::open(&shards);
-    let config = FitConfig {
-        batch_size: 8,
-        epochs: 1,
-        lr: 2e-3,
-        warmup_steps: 5,
-        checkpoint_every: 100,
-        seed: 3,
-        ..FitConfig::new(ModelConfig::Sr(SuperResolutionConfig {
-            features: 16,
-            blocks: 2,
-            ..SuperResolutionConfig::new(4, 10)
-        }))
-    };
     let run = dir.path().join("run");
-    fit::<Autodiff<Flex>>(&set, &config, &run, &burn::backend::flex::FlexDevice, &StopWhen::default()).expect("fit");
+    train_sr(&set, 2, 10, &run);
 
     let crop = dir.path().join("crop.tif");
     let (stack_arg, crop_arg) = (stack.display().to_string(), crop.display().to_string());
