@@ -224,6 +224,33 @@ fn a_segmentation_set_trains_a_unet_with_records_and_pictures() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let again: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report json");
     assert_eq!(again, report, "the imported run scores as the trained one");
+    // Weights written by Python under PyTorch's names with a `model.` prefix, in half precision: --like gives
+    // the architecture and the data record, --remap the names; PyTorch's num_batches_tracked is reported unused.
+    if let Some(python) = eoforge_testkit::python_with(&["numpy", "safetensors"]) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/models/tests/python/unet_reference.py");
+        let cfg = work.path().join("unet.json");
+        let unet = r#"{"in_channels": 68, "classes": 9, "depth": 2, "base_width": 8, "norm": {"kind": "batch"}}"#;
+        std::fs::write(&cfg, unet).expect("config");
+        let torch = work.path().join("torch.safetensors").display().to_string();
+        let status = Command::new(python)
+            .arg(script)
+            .args(["init", &cfg.display().to_string(), "5", &torch, "model.", "float16"])
+            .status()
+            .expect("python");
+        assert!(status.success(), "python init");
+        let from_torch = work.path().join("from-torch").display().to_string();
+        let out = train(&["import", "--weights", &torch, "--out", &from_torch]);
+        assert_eq!(out.status.code(), Some(1), "no eoforge header and no --like: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("--like"), "{}", text(&out.stderr));
+        let like = ["import", "--weights", &torch, "--out", &from_torch, "--like", &run_s];
+        let out = train(&[&like[..], &["--remap", r"^model\.="]].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let import: serde_json::Value = serde_json::from_slice(&out.stdout).expect("import json");
+        assert_eq!(import["applied"].as_u64(), exported["tensors"].as_u64(), "{import}");
+        assert_eq!(import["unused"].as_array().map(Vec::len), Some(10), "{import}");
+        let out = train(&["eval", "--data", &data, "--run", &from_torch]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
     let out = train(&["import", "--weights", &weights, "--out", &imported]);
     assert_eq!(out.status.code(), Some(1), "an existing run directory is not overwritten");
     assert!(text(&out.stderr).contains("exists"), "{}", text(&out.stderr));

@@ -105,13 +105,16 @@ fn weights_written_by_python_load_into_eoforge_and_give_the_same_logits() {
         remap: vec![(regex::Regex::new(r"^model\.").expect("regex"), String::new())],
         ..LoadOptions::default()
     };
-    for norm in [NormKind::Batch, NormKind::Group { groups: 4 }] {
+    // Batch and group norm in f32, and batch norm from a half-precision file.
+    for (norm, dtype) in
+        [(NormKind::Batch, "float32"), (NormKind::Group { groups: 4 }, "float32"), (NormKind::Batch, "float16")]
+    {
         let config = config(norm);
         let (cfg, weights) = (dir.path().join("config.json"), dir.path().join("python.safetensors"));
         std::fs::write(&cfg, serde_json::to_vec(&config).expect("json")).expect("config");
         let status = Command::new(&python)
             .arg(reference_script())
-            .args(["init", &cfg.display().to_string(), "21", &weights.display().to_string(), "model."])
+            .args(["init", &cfg.display().to_string(), "21", &weights.display().to_string(), "model.", dtype])
             .status()
             .expect("python");
         assert!(status.success(), "python init failed");
@@ -133,7 +136,7 @@ fn weights_written_by_python_load_into_eoforge_and_give_the_same_logits() {
         let ours = eoforge_logits(&model, &x);
         let theirs = numpy_logits(&python, dir.path(), &config, &weights, &x);
         let d = max_difference(&ours, &theirs);
-        assert!(d < 1e-4, "{norm:?}: logits differ by up to {d}");
+        assert!(d < 1e-4, "{norm:?} {dtype}: logits differ by up to {d}");
     }
 }
 

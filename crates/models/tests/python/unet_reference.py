@@ -4,9 +4,10 @@ shared through safetensors in both directions. PyTorch is not needed.
   unet_reference.py forward CONFIG.json WEIGHTS.safetensors INPUT.f32 N H W OUT.f32
       Runs the network (inference: batch norm with running statistics) on INPUT (float32 N×C×H×W, C-order) and
       writes the logits (float32 N×classes×H×W). A `model.` prefix on every name is accepted.
-  unet_reference.py init CONFIG.json SEED WEIGHTS.safetensors [PREFIX]
+  unet_reference.py init CONFIG.json SEED WEIGHTS.safetensors [PREFIX [DTYPE]]
       Writes random weights of that architecture under PyTorch's names (with PREFIX before each), running
-      statistics and `num_batches_tracked` (int64) as PyTorch's BatchNorm2d saves them.
+      statistics and `num_batches_tracked` (int64) as PyTorch's BatchNorm2d saves them; DTYPE float32 (default)
+      or float16, as a half-precision checkpoint holds them.
 
 CONFIG.json is the U-Net's config as eoforge serialises it: in_channels, classes, depth, base_width,
 norm {kind: batch | group, groups}.
@@ -129,6 +130,7 @@ def main():
     elif mode == "init":
         seed, weights = int(sys.argv[3]), sys.argv[4]
         prefix = sys.argv[5] if len(sys.argv) > 5 else ""
+        dtype = np.dtype(sys.argv[6] if len(sys.argv) > 6 else "float32")
         rng = np.random.default_rng(seed)
         t = {}
         for name, shape in shapes(cfg).items():
@@ -141,7 +143,7 @@ def main():
             else:
                 fan_in = np.prod(shape[1:]) if not name.startswith("up.") else shape[0] * shape[2] * shape[3]
                 v = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
-            t[prefix + name] = v.astype(np.float32)
+            t[prefix + name] = v.astype(dtype)
             if name.endswith("running_var"):
                 t[prefix + name.replace("running_var", "num_batches_tracked")] = np.array(7, dtype=np.int64)
         save_file(t, weights, metadata={"format": "pt"})
