@@ -7,6 +7,7 @@
 #   cog-vs-gdal       benches/cog-vs-gdal.sh $BENCH_COG_ARGS              (default none; --no-big skips 21,960²)
 #   preflight-s3      benches/preflight-s3.sh $BENCH_PREFLIGHT_ARGS       (default 1000)
 #   train-step        the train-step binary (bench profile), $BENCH_TRAIN_STEP_ARGS steps (default 2)
+#   sr-10x            benches/sr-10x.sh $BENCH_SR_ARGS                    (default "16 2": features, blocks)
 #   criterion         every criterion group of benches/benches/*.rs, in one `cargo bench` run
 #   criterion-GROUP   one group (e.g. criterion-lzw_tile_512x512x4_i16); several are run in one `cargo bench`
 #
@@ -26,7 +27,7 @@ export EOFORGE_FIXTURES=${EOFORGE_FIXTURES:-$root/../shared/fixtures}
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 out_dir=${BENCH_OUT:-$target_dir/benchmarks}
 
-scripts=(shard-vs-python loader-vs-python cog-vs-gdal preflight-s3 train-step)
+scripts=(shard-vs-python loader-vs-python cog-vs-gdal preflight-s3 train-step sr-10x)
 groups=(read write_tiled_2048x2048x4_u16 tiling lzw_tile_512x512x4_i16 postprocess_cog_2048x2048x4_i16
   engine_identity_1x_1024x1024x4)
 
@@ -109,6 +110,7 @@ for name in "${scripts[@]}"; do
     loader-vs-python) args a "${BENCH_LOADER_ARGS-5000}"; run_script "$name" benches/loader-vs-python.sh ${a[@]+"${a[@]}"} ;;
     cog-vs-gdal) args a "${BENCH_COG_ARGS-}"; run_script "$name" benches/cog-vs-gdal.sh ${a[@]+"${a[@]}"} ;;
     preflight-s3) args a "${BENCH_PREFLIGHT_ARGS-1000}"; run_script "$name" benches/preflight-s3.sh ${a[@]+"${a[@]}"} ;;
+    sr-10x) args a "${BENCH_SR_ARGS-16 2}"; run_script "$name" benches/sr-10x.sh ${a[@]+"${a[@]}"} ;;
     train-step)
       args a "${BENCH_TRAIN_STEP_ARGS-2}"
       out="$out_dir/train-step.txt"

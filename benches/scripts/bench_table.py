@@ -8,7 +8,7 @@ usage:
   bench_table.py splice DOC NAME BODY_FILE   replace the lines between <!-- bench:NAME:begin --> and
                                              <!-- bench:NAME:end --> in DOC with BODY_FILE's text
 
-NAME is one of shard-vs-python, loader-vs-python, cog-vs-gdal, preflight-s3, train-step or criterion-GROUP (a
+NAME is one of shard-vs-python, loader-vs-python, cog-vs-gdal, preflight-s3, train-step, sr-10x or criterion-GROUP (a
 criterion benchmark group of benches/benches/*.rs, e.g. criterion-lzw_tile_512x512x4_i16).
 
 Every ratio is a throughput ratio, eoforge / reference = reference time / eoforge time: higher is better.
@@ -221,6 +221,32 @@ def train_step(text):
     return out + (f"\n\n{note[0].strip()}" if note else "")
 
 
+# --- benches/sr-10x.sh -------------------------------------------------------------------------------------------
+# "trained: …" and "  PSNR … vs bicubic …" lines, a header, then one row per model: name, wall s, output MB/s,
+# windows/s, engine s, peak MiB, COG yes/NO, QC yes/NO, busy seconds per engine stage; the upsample row is the
+# reference.
+def sr_10x(text):
+    row = re.compile(rf"^(?P<model>super-resolution \(trained\)|upsample \(engine reference\))\s+(?P<wall>{NUM})\s+"
+                     rf"(?P<mbs>{NUM})\s+(?P<wps>{NUM})\s+(?P<engine>{NUM})\s+(?P<mib>\d+)\s+(?P<cog>yes|NO)\s+"
+                     rf"(?P<qc>yes|NO)\s+(?P<busy>.*)$")
+    found = {m["model"].split()[0]: m for m in map(row.match, text.splitlines()) if m}
+    if set(found) != {"super-resolution", "upsample"}:
+        raise ParseError("no sr-10x rows (trained network and upsample reference) in the output")
+    trained = search(r"^trained: scale 10, (\d+) features, (\d+) blocks", text, "the trained network's line")
+    sr, ref = found["super-resolution"], found["upsample"]
+    name = f"super-resolution (trained, {trained[1]} features, {trained[2]} blocks)"
+    rows = []
+    for first, label, m in [(ratio(float(sr["mbs"]) / float(ref["mbs"])), name, sr),
+                            ("reference", "`upsample` (engine, no network)", ref)]:
+        rows.append([first, label, m["wall"], m["mbs"], m["engine"], m["mib"], m["cog"],
+                     "passed" if m["qc"] == "yes" else "FAILED", m["busy"]])
+    out = table(["SR / reference throughput (higher is better)", "model", "wall s", "output MB/s", "engine s",
+                 "peak RSS MiB", "COG valid", "QC", "busy s per engine stage"],
+                ["---", "---", "---:", "---:", "---:", "---:", "---", "---", "---"], rows)
+    notes = [line.strip() for line in text.splitlines() if line.startswith(("trained:", "  PSNR", "output:"))]
+    return out + ("\n\n" + " ".join(notes) if notes else "")
+
+
 # --- cargo bench -p eoforge-benches (criterion) -----------------------------------------------------------------
 # Per benchmark: "group/function" (alone on its line when longer than 23 characters, else followed on the same line
 # by) "time:   [low mid high]", then "thrpt:  [low mid high]" when the group sets a throughput. A "change:" block
@@ -289,6 +315,7 @@ PARSERS = {
     "cog-vs-gdal": cog_vs_gdal,
     "preflight-s3": preflight_s3,
     "train-step": train_step,
+    "sr-10x": sr_10x,
 }
 
 
