@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, from a bare machine: system packages, the Python test venv (S3 server), then cargo test.
+# The whole test suite, from a bare machine: system packages, the Python test venv (S3 server), then cargo test
+# (the SLURM tests install and start their own cluster).
 # Integration tests need a real S3 server and the real fixtures; here a missing one is a failure, not a skip.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -8,7 +9,8 @@ cd "$root"
 "$root/scripts/setup-system.sh" browser
 "$root/scripts/python-env.sh"
 
-export EOFORGE_REQUIRE_S3=1 EOFORGE_REQUIRE_PYTHON=1 EOFORGE_REQUIRE_BROWSER=1
+# The scale-out tests start a real single-node SLURM cluster (scripts/slurm.sh; needs root, installs slurm-wlm).
+export EOFORGE_REQUIRE_S3=1 EOFORGE_REQUIRE_PYTHON=1 EOFORGE_REQUIRE_BROWSER=1 EOFORGE_REQUIRE_SLURM=1
 export EOFORGE_WEED="$root/.venv/bin/weed"
 fixtures=${EOFORGE_FIXTURES:-$root/../shared/fixtures}
 if [ -f "$fixtures/README.md" ]; then

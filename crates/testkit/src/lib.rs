@@ -17,10 +17,12 @@ Each skips (with a message on stderr) when its resource is absent, unless `EOFOR
 mod fixtures;
 mod python;
 mod s3_server;
+mod slurm;
 
 pub use crate::fixtures::{fixture, fixtures};
 pub use crate::python::python_with;
 pub use crate::s3_server::S3Server;
+pub use crate::slurm::SlurmCluster;
 
 /// Runs GDAL's own COG validator (Debian python3-gdal) on `path`: (passed, its output).
 pub fn gdal_cog_validator(path: &std::path::Path) -> (bool, String) {
