@@ -72,15 +72,18 @@ where
     }
 }
 
+/// Segmentation windows of the real 29RKH scene in `dir` (`None`: no fixtures, skipped).
+fn scene_set(dir: &std::path::Path) -> Option<eoforge_train::ShardSet> {
+    let shards = dir.join("shards");
+    scene_windows(dir, &shards)?;
+    Some(open(&shards))
+}
+
 #[test]
 fn a_data_parallel_step_over_logical_replicas_equals_one_step_on_the_whole_batch() {
     let _one_at_a_time = SEEDED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("tempdir");
-    let shards = dir.path().join("shards");
-    if scene_windows(dir.path(), &shards).is_none() {
-        return;
-    }
-    let set = open(&shards);
+    let Some(set) = scene_set(dir.path()) else { return };
     let loader = Loader::new(
         set.clone(),
         LoaderConfig {
@@ -112,11 +115,7 @@ fn a_data_parallel_step_over_logical_replicas_equals_one_step_on_the_whole_batch
 fn a_run_with_two_replicas_of_four_ends_where_a_run_with_batches_of_eight_ends() {
     let _one_at_a_time = SEEDED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("tempdir");
-    let shards = dir.path().join("shards");
-    if scene_windows(dir.path(), &shards).is_none() {
-        return;
-    }
-    let set = open(&shards);
+    let Some(set) = scene_set(dir.path()) else { return };
     let base = FitConfig {
         batch_size: 8,
         shuffle_buffer: 16,

@@ -12,7 +12,8 @@ use burn::backend::{Autodiff, Flex};
 use common::{land_use_windows, open, scene_windows};
 use eoforge_models::{NormKind, SegmenterConfig, UNetConfig};
 use eoforge_train::{
-    ConfusionMatrix, FitConfig, Loader, LoaderConfig, ModelConfig, Report, StopWhen, TrainedRun, draw_run, fit,
+    ConfusionMatrix, FitConfig, Loader, LoaderConfig, ModelConfig, Report, ShardSet, StopWhen, TrainedRun, draw_run,
+    fit,
 };
 
 type AD = Autodiff<Flex>;
@@ -36,8 +37,15 @@ fn config() -> FitConfig {
     }
 }
 
-/// Mean IoU of predicting the validation split's most frequent labelled class everywhere.
-fn majority_baseline(loader: &Loader, classes: usize, ignore: Option<i64>) -> (f64, f64) {
+/// Mean IoU and pixel accuracy of predicting the validation split's most frequent labelled class everywhere.
+fn majority_baseline(set: &ShardSet, classes: usize, ignore: Option<i64>) -> (f64, f64) {
+    let config = LoaderConfig {
+        split: "validation".into(),
+        shuffle_buffer: 0,
+        input: set.input_tensor().to_owned(),
+        ..LoaderConfig::default()
+    };
+    let loader = Loader::new(set.clone(), config).expect("loader");
     let mut counts = vec![0u64; classes];
     let batches: Vec<_> = loader.epoch(0).map(|b| b.expect("batch")).collect();
     for batch in &batches {
@@ -122,17 +130,7 @@ fn a_unet_beats_the_majority_baseline_on_held_back_land_use_windows() {
     };
     let device = burn::backend::flex::FlexDevice;
     let outcome = fit::<AD>(&set, &config, &dir.path().join("run"), &device, &StopWhen::default()).expect("fit");
-    let valid = Loader::new(
-        set.clone(),
-        LoaderConfig {
-            split: "validation".into(),
-            shuffle_buffer: 0,
-            input: "image".into(),
-            ..LoaderConfig::default()
-        },
-    )
-    .expect("loader");
-    let (base_iou, base_accuracy) = majority_baseline(&valid, 9, Some(0));
+    let (base_iou, base_accuracy) = majority_baseline(&set, 9, Some(0));
     let (best, epoch) = outcome.best.expect("a best checkpoint");
     let Some(Report::Segmentation(last)) = outcome.validation.last() else { panic!("segmentation scores") };
     eprintln!(
@@ -169,17 +167,7 @@ fn the_embedding_segmenter_beats_the_majority_baseline_on_68_channel_windows() {
     let device = burn::backend::flex::FlexDevice;
     let run_dir = dir.path().join("run");
     let outcome = fit::<AD>(&set, &config, &run_dir, &device, &StopWhen::default()).expect("fit");
-    let valid = Loader::new(
-        set.clone(),
-        LoaderConfig {
-            split: "validation".into(),
-            shuffle_buffer: 0,
-            input: "image".into(),
-            ..LoaderConfig::default()
-        },
-    )
-    .expect("loader");
-    let (base_iou, _) = majority_baseline(&valid, 9, Some(0));
+    let (base_iou, _) = majority_baseline(&set, 9, Some(0));
     let (best, epoch) = outcome.best.expect("a best checkpoint");
     eprintln!("segmenter validation mean IoU: best {best:.4} (epoch {epoch}); majority baseline {base_iou:.4}");
     assert!(best > base_iou + 0.05, "the segmenter's mean IoU {best:.4} beats the majority baseline's {base_iou:.4}");
