@@ -229,7 +229,8 @@ fn usage_errors_exit_2_naming_the_flag() {
 #[test]
 fn sigterm_and_sigint_remove_the_working_folder_and_publish_nothing() {
     let Some(b04) = fixture("s2-l2a-29RKH/B04.tif") else { return };
-    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+    // A stop request (what SLURM sends before a time limit) exits 75, an interrupt 130.
+    for (signal, code) in [("TERM", 75), ("USR1", 75), ("INT", 130)] {
         let dir = tempfile::tempdir().expect("tmp");
         let dest = dir.path().join("x10.tif");
         let mut child = Command::new(env!("CARGO_BIN_EXE_eoforge-infer"))

@@ -225,6 +225,7 @@ fn shard(args: &ShardArgs, options: StoreOptions) -> Result {
         requests_in_flight: args.requests_in_flight as usize,
         store: options,
         catalog_load_s: t.elapsed().as_secs_f64(),
+        stop: Some(eoforge_cli::stop_flag().map_err(|e| format!("cannot watch the stop signals: {e}"))?),
     };
     let bar = ProgressBar::new_spinner();
     bar.set_style(
@@ -248,6 +249,14 @@ fn shard(args: &ShardArgs, options: StoreOptions) -> Result {
     );
     for s in profile.skipped.iter().take(20) {
         eprintln!("skipped: {}: {}", s.patch_id, s.reason);
+    }
+    eoforge_cli::report_work(profile.patches_converted as f64, "patches");
+    if profile.stopped {
+        return Err(eoforge_cli::Stopped(format!(
+            "shard {}: finished shards are recorded under {}/_manifest; run the same command to continue",
+            profile.shard, args.out
+        ))
+        .into());
     }
     Ok(())
 }

@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train a model (the multi-label patch classifier, or a U-Net on a segmentation set); resumes when RUN_DIR
-    /// holds a checkpoint. SIGTERM writes a checkpoint and exits with status 143; rerunning the same command
+    /// holds a checkpoint. SIGTERM (or SIGUSR1/SIGUSR2) writes a checkpoint and exits with status 75; rerunning the same command
     /// continues.
     Fit(FitArgs),
     /// Score a finished run's weights on a split; prints the metrics as JSON.

@@ -1,7 +1,6 @@
 //! One library call per subcommand.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex};
@@ -17,10 +16,10 @@ use crate::cli::{Cli, Command, EvalArgs, ExportArgs, FitArgs, ImportArgs};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-pub(crate) fn run(cli: Cli, stopped: &AtomicBool) -> Result<(), Error> {
+pub(crate) fn run(cli: Cli) -> Result<(), Error> {
     let store = cli.s3.store_options();
     match cli.command {
-        Command::Fit(args) => fit_command(&args, &store, stopped),
+        Command::Fit(args) => fit_command(&args, &store),
         Command::Eval(args) => eval_command(&args, &store),
         Command::Export(args) => export_command(&args),
         Command::Import(args) => import_command(&args),
@@ -84,10 +83,11 @@ fn read_config(path: &Path) -> Result<FitConfig, Error> {
     toml::from_str(&text).map_err(|e| format!("`{}`: {}", path.display(), e.to_string().trim()).into())
 }
 
-fn fit_command(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result<(), Error> {
-    let result = fit_run(args, store, stopped);
+fn fit_command(args: &FitArgs, store: &StoreOptions) -> Result<(), Error> {
+    let result = fit_run(args, store);
     if let Err(e) = &result
         && args.out.is_dir()
+        && e.downcast_ref::<eoforge_cli::Stopped>().is_none()
     {
         // The run directory keeps every failure, with its causes, beside the checkpoints.
         let mut text = format!("{} fit failed: {e}", eoforge_profile::utc_now());
@@ -108,7 +108,7 @@ fn append(path: &Path, line: &str) -> std::io::Result<()> {
     writeln!(file, "{line}")
 }
 
-fn fit_run(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result<(), Error> {
+fn fit_run(args: &FitArgs, store: &StoreOptions) -> Result<(), Error> {
     let start = Instant::now();
     let devices = parse_devices(&args.device)?;
     let mut stages = Stages::default();
@@ -151,9 +151,7 @@ fn fit_run(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result
     }
     std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create `{}`: {e}", args.out.display()))?;
     write_run_record(&args.out, &args.data, &args.device)?;
-    let flag = std::sync::Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, std::sync::Arc::clone(&flag))
-        .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    let flag = eoforge_cli::stop_flag().map_err(|e| format!("cannot watch the stop signals: {e}"))?;
     let t = Instant::now();
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
@@ -205,10 +203,13 @@ fn fit_run(args: &FitArgs, store: &StoreOptions, stopped: &AtomicBool) -> Result
         "finished": outcome.finished,
     });
     std::fs::write(args.out.join("profile.json"), serde_json::to_vec_pretty(&profile)?)?;
+    eoforge_cli::report_work((steps as usize * config.global_batch()) as f64, "samples");
     if !outcome.finished {
-        stopped.store(true, std::sync::atomic::Ordering::SeqCst);
-        eprintln!("stopped at step {}: checkpoint written; run the same command to continue", outcome.steps);
-        return Ok(());
+        return Err(eoforge_cli::Stopped(format!(
+            "at step {}: checkpoint written; run the same command to continue",
+            outcome.steps
+        ))
+        .into());
     }
     let best = outcome
         .best

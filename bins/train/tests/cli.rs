@@ -1,5 +1,5 @@
 //! `eoforge-train` as a user runs it: fit from a TOML config on shards of the real BigEarthNet patches, SIGTERM
-//! (as SLURM sends before wall time) writes a checkpoint and exits 143, the same command continues to the end,
+//! (as SLURM sends before wall time) writes a checkpoint and exits 75, the same command continues to the end,
 //! eval scores the run; SIGKILL at random moments and reruns reach the same weights and losses bit for bit as an
 //! uninterrupted run; a segmentation set trains a U-Net by default and leaves records and pictures; bad configs
 //! and shard sets are named.
@@ -67,7 +67,8 @@ fn fit_stops_on_sigterm_resumes_and_evaluates() {
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(killed.success());
     let out = child.wait_with_output().expect("wait");
-    assert_eq!(out.status.code(), Some(143), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(i32::from(eoforge_train_cli::EXIT_STOPPED)), "{}", text(&out.stderr));
+    assert_eq!(eoforge_train_cli::EXIT_STOPPED, 75);
     assert!(text(&out.stderr).contains("checkpoint written"), "{}", text(&out.stderr));
     let profile: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("profile.json")).expect("profile")).expect("json");

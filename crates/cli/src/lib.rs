@@ -34,7 +34,14 @@ where
             {
                 eprintln!("error: {message}");
             }
-            (if e.downcast_ref::<UsageError>().is_some() { 2 } else { 1 }, Some(message))
+            let code = if e.downcast_ref::<UsageError>().is_some() {
+                2
+            } else if e.downcast_ref::<Stopped>().is_some() {
+                eoforge_profile::EXIT_STOPPED
+            } else {
+                1
+            };
+            (code, Some(message))
         }
     };
     write_run_record(start.elapsed().as_secs_f64(), code, error.as_deref());
@@ -45,16 +52,19 @@ where
 pub const RUN_RECORD_ENV: &str = "EOFORGE_RUN_RECORD";
 
 /// When `EOFORGE_RUN_RECORD` names a file, writes what a caller running this process as one stage of a job needs:
-/// `{"exit_code", "wall_s", "peak_rss_mib", "cpu_s", "error"}` (the main job's report reads it; a failure to
-/// write it is logged, never fatal).
+/// `{"exit_code", "wall_s", "peak_rss_mib", "cpu_s", "error", "work"}` with `work` what [`report_work`] recorded
+/// (`{"count", "unit"}` or null). The main job's report and the SLURM task records read it; a failure to write it
+/// is logged, never fatal.
 fn write_run_record(wall_s: f64, exit_code: u8, error: Option<&str>) {
     let Some(path) = std::env::var_os(RUN_RECORD_ENV) else { return };
+    let work = WORK.lock().ok().and_then(|w| w.clone());
     let record = serde_json::json!({
         "exit_code": exit_code,
         "wall_s": wall_s,
         "peak_rss_mib": eoforge_profile::peak_rss_mib(),
         "cpu_s": cpu_seconds(),
         "error": error,
+        "work": work.map(|(count, unit)| serde_json::json!({ "count": count, "unit": unit })),
     });
     if let Err(e) = std::fs::write(&path, record.to_string()) {
         tracing::warn!("cannot write the run record {}: {e}", std::path::Path::new(&path).display());
@@ -71,6 +81,44 @@ fn cpu_seconds() -> Option<f64> {
     let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
 }
+
+/// A stage stopped on request ([`stop_flag`]) after recording its progress: exit status
+/// [`EXIT_STOPPED`](eoforge_profile::EXIT_STOPPED), and the message says how to continue.
+#[derive(Debug)]
+pub struct Stopped(pub String);
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stopped on request: {}", self.0)
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// The signals that ask a stage to stop gracefully: SIGTERM (what SLURM sends at a time limit, and what emitted
+/// scripts forward), SIGUSR1 and SIGUSR2 (the other signals sites configure for `--signal`).
+pub const STOP_SIGNALS: [i32; 3] =
+    [signal_hook::consts::SIGTERM, signal_hook::consts::SIGUSR1, signal_hook::consts::SIGUSR2];
+
+/// A flag raised by any of [`STOP_SIGNALS`]; a stage that takes it checks it between units of work and returns
+/// [`Stopped`]. Only stages that check it may call this: the signals no longer end the process.
+pub fn stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>, std::io::Error> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in STOP_SIGNALS {
+        signal_hook::flag::register(signal, std::sync::Arc::clone(&flag))?;
+    }
+    Ok(flag)
+}
+
+/// Records how much work this process did (`count` units of `unit`: patches, samples, megapixels), for its run
+/// record: job schedulers merge these into throughput per task.
+pub fn report_work(count: f64, unit: &str) {
+    if let Ok(mut work) = WORK.lock() {
+        *work = Some((count, unit.to_owned()));
+    }
+}
+
+static WORK: std::sync::Mutex<Option<(f64, String)>> = std::sync::Mutex::new(None);
 
 /// A usage error found after parsing (flags that contradict each other or the input): exit status 2, like
 /// clap's own.

@@ -57,6 +57,8 @@ pub struct Profile {
     pub threads: usize,
     /// Whether every planned shard is now done (then `index.json` and `stats.json` are written).
     pub complete: bool,
+    /// Whether the run stopped on request before its part was done (rerun to continue).
+    pub stopped: bool,
     /// Patches skipped under `--on-error skip`, with the reason.
     pub skipped: Vec<SkippedPatch>,
 }

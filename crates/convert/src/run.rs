@@ -80,6 +80,9 @@ pub struct ConvertOptions {
     pub store: StoreOptions,
     /// Seconds the caller spent loading the catalog (reported in the profile).
     pub catalog_load_s: f64,
+    /// Raised to stop gracefully (a signal handler's flag): the shard being written is finished and recorded, no
+    /// new one starts, and the profile says `stopped`. A rerun continues with the next shard.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// The manifest entry of a finished shard.
@@ -191,6 +194,11 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
             if !options.shard.owns(number) {
                 continue;
             }
+            if options.stop.as_ref().is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst)) {
+                tracing::info!(shard = %shard.name, "stop requested: no new shard starts");
+                profile.stopped = true;
+                break;
+            }
             let t = Instant::now();
             if let Some(done) = rt.block_on(read_manifest(&out, &shard.name))?
                 && (!options.retry_skipped || done.skipped.is_empty())
@@ -219,7 +227,7 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
     profile.stages.add("convert", convert_s);
 
     let t = Instant::now();
-    profile.complete = rt.block_on(finalize(&out, &shards))?;
+    profile.complete = !profile.stopped && rt.block_on(finalize(&out, &shards))?;
     profile.stages.add("finalize", t.elapsed().as_secs_f64());
     profile.total_s = start.elapsed().as_secs_f64() + options.catalog_load_s;
     profile.patches_per_s = profile.patches_converted as f64 / convert_s.max(1e-9);

@@ -45,6 +45,7 @@ fn options(out: &Path) -> ConvertOptions {
         requests_in_flight: 64,
         store: StoreOptions::default(),
         catalog_load_s: 0.0,
+        stop: None,
     }
 }
 
@@ -145,6 +146,25 @@ print(json.dumps({"webdataset": n, "parquet": m}))
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let counts: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!((counts["webdataset"].as_u64(), counts["parquet"].as_u64()), (Some(12), Some(12)));
+}
+
+#[test]
+fn a_stop_request_finishes_the_current_shard_and_a_rerun_completes_the_same_set() {
+    let Some(catalog) = catalog(40) else { return };
+    let full = tempfile::tempdir().expect("tempdir");
+    convert(&catalog, &options(full.path()), &|| {}).expect("full run");
+    let stopped = tempfile::tempdir().expect("tempdir");
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let opts = ConvertOptions { stop: Some(std::sync::Arc::clone(&flag)), ..options(stopped.path()) };
+    // The request arrives while the first shard is being read.
+    let raise = || flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    let profile = convert(&catalog, &opts, &raise).expect("stopped run");
+    assert!(profile.stopped && !profile.complete, "{profile:?}");
+    assert_eq!(profile.splits.values().map(|s| s.shards_written).sum::<usize>(), 1, "{profile:?}");
+    assert!(profile.shards_planned > 1 && !stopped.path().join("index.json").exists());
+    let rerun = convert(&catalog, &options(stopped.path()), &|| {}).expect("rerun");
+    assert!(rerun.complete && !rerun.stopped);
+    assert_eq!(tree(full.path()), tree(stopped.path()), "the same set as an uninterrupted run");
 }
 
 #[test]

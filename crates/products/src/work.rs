@@ -67,14 +67,16 @@ impl Drop for WorkDir {
     }
 }
 
-/// On SIGINT or SIGTERM: remove every live working folder, then exit with 128 + the signal (130, 143), as a shell
-/// reports a process killed by it. Installed once, by the first working folder.
+/// On SIGINT: remove every live working folder, then exit with 130 (128 + 2, as a shell reports it). On a stop
+/// request (SIGTERM, SIGUSR1, SIGUSR2: a SLURM time limit or preemption) the same, then exit with
+/// [`EXIT_STOPPED`](eoforge_profile::EXIT_STOPPED): the product being written is abandoned, those already
+/// published stay, and a rerun skips them. Installed once, by the first working folder.
 fn install_signal_cleanup() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
-            tracing::warn!("cannot install the SIGINT/SIGTERM handler; working folders stay until the next run");
+        use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGUSR1, SIGUSR2]) else {
+            tracing::warn!("cannot install the signal handler; working folders stay until the next run");
             return;
         };
         std::thread::spawn(move || {
@@ -86,7 +88,8 @@ fn install_signal_cleanup() {
                     let _ = std::fs::remove_dir_all(folder);
                 }
                 tracing::warn!(signal, "interrupted; working folders removed, nothing published");
-                std::process::exit(128 + signal);
+                let code = if signal == SIGINT { 128 + SIGINT } else { i32::from(eoforge_profile::EXIT_STOPPED) };
+                std::process::exit(code);
             }
         });
     });

@@ -7,6 +7,12 @@ memory ([`peak_rss_mib`]). One type for every stage — conversion, inference, p
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+/// Exit status of a stage stopped on request (SIGTERM, SIGUSR1 or SIGUSR2, as SLURM sends before a time limit or
+/// preemption) after it finished or abandoned its current unit and recorded its progress: rerunning the same
+/// command continues where it stopped. 75 is `EX_TEMPFAIL` ("try again later"), distinct from failures (1),
+/// usage errors (2) and a process killed outright (128 + signal).
+pub const EXIT_STOPPED: u8 = 75;
+
 /// Peak resident set size of this process in MiB (Linux `VmHWM`; 0 where unavailable).
 pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")

@@ -26,5 +26,5 @@ mod shard;
 mod split;
 
 pub use crate::hash::{id_hash, id_unit, keep_fraction};
-pub use crate::shard::{ShardError, ShardSpec};
+pub use crate::shard::{SHARD_ENV, ShardError, ShardSpec};
 pub use crate::split::{RatiosError, Split, SplitError, SplitRatios};

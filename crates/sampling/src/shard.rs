@@ -3,6 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// The environment variable that pins a process's part, `i/n`, over SLURM's array variables.
+pub const SHARD_ENV: &str = "EOFORGE_SHARD";
+
 /// Part `index` of `count` equal parts of a job (0-based), e.g. `3/8`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ShardSpec {
@@ -32,14 +35,19 @@ impl ShardSpec {
     /// The whole job in one part.
     pub const ALL: ShardSpec = ShardSpec { index: 0, count: 1 };
 
-    /// From SLURM array variables when they are set (`SLURM_ARRAY_TASK_ID` relative to `SLURM_ARRAY_TASK_MIN`,
-    /// and `SLURM_ARRAY_TASK_COUNT`), else the whole job.
+    /// From `EOFORGE_SHARD=i/n` when set (what emitted sbatch scripts pin, so that resubmitting some tasks of
+    /// an array with `--array=2,5` still gives them their parts), else from SLURM array variables
+    /// (`SLURM_ARRAY_TASK_ID` relative to `SLURM_ARRAY_TASK_MIN`, and `SLURM_ARRAY_TASK_COUNT`), else the whole
+    /// job.
     pub fn from_env() -> Result<Self, ShardError> {
         Self::from_vars(|k| std::env::var(k).ok())
     }
 
     /// Like [`ShardSpec::from_env`] with a custom variable lookup (for tests).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ShardError> {
+        if let Some(pinned) = var(SHARD_ENV) {
+            return pinned.parse().map_err(|e: ShardError| ShardError { value: format!("{SHARD_ENV}={pinned}"), ..e });
+        }
         let (Some(id), Some(count)) = (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) else {
             return Ok(Self::ALL);
         };
@@ -126,5 +134,16 @@ mod tests {
         .expect("valid");
         assert_eq!(s, ShardSpec { index: 2, count: 4 });
         assert!(ShardSpec::from_vars(env(&[("SLURM_ARRAY_TASK_ID", "9"), ("SLURM_ARRAY_TASK_COUNT", "4")])).is_err());
+        // A resubmitted task (`--array=5`: one task, its own minimum) keeps the part its script pinned.
+        let pinned = ShardSpec::from_vars(env(&[
+            ("EOFORGE_SHARD", "4/8"),
+            ("SLURM_ARRAY_TASK_ID", "5"),
+            ("SLURM_ARRAY_TASK_COUNT", "1"),
+            ("SLURM_ARRAY_TASK_MIN", "5"),
+        ]))
+        .expect("valid");
+        assert_eq!(pinned, ShardSpec { index: 4, count: 8 });
+        let bad = ShardSpec::from_vars(env(&[("EOFORGE_SHARD", "8/8")])).expect_err("out of range");
+        assert!(bad.to_string().contains("EOFORGE_SHARD=8/8"), "{bad}");
     }
 }

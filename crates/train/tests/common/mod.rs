@@ -46,6 +46,7 @@ pub(crate) fn shard_set_as(dir: &Path, n: usize, formats: Formats) -> Option<Cat
         requests_in_flight: 64,
         store: StoreOptions::default(),
         catalog_load_s: 0.0,
+        stop: None,
     };
     convert(&catalog, &options, &|| {}).expect("convert");
     Some(catalog)
