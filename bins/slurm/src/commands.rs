@@ -185,7 +185,7 @@ fn profile(args: &ProfileArgs) -> Result {
             (Some(w), Some(u)) => format!(", {w:.0} {u}"),
             _ => String::new(),
         };
-        let slowest = stage.slowest_task.map_or_else(String::new, |(t, s)| format!(", slowest task {t} ({s} s)"));
+        let slowest = stage.slowest_task.map_or_else(String::new, |(t, s)| format!(", slowest task {t} ({s:.1} s)"));
         println!("{}: {} task(s){work}{slowest}, {:.4} core-hours", stage.stage, stage.tasks.len(), stage.core_hours);
     }
     println!("total {:.4} core-hours; wrote {}", profile.core_hours, path.display());

@@ -15,9 +15,9 @@ pub struct TaskProfile {
     /// Its final state.
     pub state: String,
     /// Wall seconds of its last attempt.
-    pub wall_s: u64,
+    pub wall_s: f64,
     /// Wall seconds over every attempt.
-    pub wall_s_all_attempts: u64,
+    pub wall_s_all_attempts: f64,
     /// Attempts (1 + requeues).
     pub attempts: usize,
     /// CPUs allocated.
@@ -42,7 +42,7 @@ pub struct StageProfile {
     /// Every task that wrote a record.
     pub tasks: Vec<TaskProfile>,
     /// The slowest task by wall time, and its seconds.
-    pub slowest_task: Option<(u32, u64)>,
+    pub slowest_task: Option<(u32, f64)>,
     /// Allocated core-hours over every attempt of every task.
     pub core_hours: f64,
     /// Work done by all tasks, in their unit.
@@ -50,7 +50,7 @@ pub struct StageProfile {
     /// The work's unit.
     pub work_unit: Option<String>,
     /// First start to last end, seconds.
-    pub span_s: u64,
+    pub span_s: f64,
 }
 
 /// The merged profile of a pipeline.
@@ -71,18 +71,18 @@ pub fn merged_profile(dir: &Path) -> Result<PipelineProfile> {
     for stage in &pipeline.stages {
         let records = stage.records(dir);
         let mut tasks = Vec::new();
-        let (mut core_s, mut first, mut last) = (0.0, u64::MAX, 0);
+        let (mut core_s, mut first, mut last) = (0.0, f64::INFINITY, f64::NEG_INFINITY);
         let (mut work, mut unit): (Option<f64>, Option<String>) = (None, None);
         for task in stage.task_ids() {
             let Some(record) = read_record(&records, task)? else { continue };
             let attempts = read_attempts(&records, task)?;
             let all: Vec<_> = if attempts.is_empty() { vec![record.clone()] } else { attempts };
             for a in &all {
-                core_s += a.ended.saturating_sub(a.started) as f64 * f64::from(a.cpus);
+                core_s += (a.ended - a.started).max(0.0) * f64::from(a.cpus);
                 first = first.min(a.started);
                 last = last.max(a.ended);
             }
-            let wall_s = record.ended.saturating_sub(record.started);
+            let wall_s = (record.ended - record.started).max(0.0);
             let run = record.run.as_ref();
             let field = |k: &str| run.and_then(|r| r.get(k)).and_then(serde_json::Value::as_f64);
             let task_work = run.and_then(|r| r.get("work")).filter(|w| !w.is_null()).cloned();
@@ -93,12 +93,12 @@ pub fn merged_profile(dir: &Path) -> Result<PipelineProfile> {
                     task_work.as_ref().and_then(|w| w.get("unit")).and_then(|u| u.as_str()).map(str::to_owned)
                 });
             }
-            let run_wall = field("wall_s").unwrap_or(wall_s as f64);
+            let run_wall = field("wall_s").unwrap_or(wall_s);
             tasks.push(TaskProfile {
                 task,
                 state: record.state.clone(),
                 wall_s,
-                wall_s_all_attempts: all.iter().map(|a| a.ended.saturating_sub(a.started)).sum(),
+                wall_s_all_attempts: all.iter().map(|a| (a.ended - a.started).max(0.0)).sum(),
                 attempts: all.len(),
                 cpus: record.cpus,
                 cpu_s: field("cpu_s"),
@@ -108,14 +108,14 @@ pub fn merged_profile(dir: &Path) -> Result<PipelineProfile> {
                 host: record.host.clone(),
             });
         }
-        let slowest_task = tasks.iter().max_by_key(|t| t.wall_s).map(|t| (t.task, t.wall_s));
+        let slowest_task = tasks.iter().max_by(|a, b| a.wall_s.total_cmp(&b.wall_s)).map(|t| (t.task, t.wall_s));
         stages.push(StageProfile {
             stage: stage.name.clone(),
             slowest_task,
             core_hours: core_s / 3600.0,
             work,
             work_unit: unit,
-            span_s: last.saturating_sub(if first == u64::MAX { last } else { first }),
+            span_s: if tasks.is_empty() { 0.0 } else { last - first },
             tasks,
         });
     }

@@ -158,7 +158,7 @@ pub(crate) fn render(pipeline: &Resolved, stage: &ResolvedStage) -> String {
     let _ = write!(
         s,
         r#"
-started=$(date +%s)
+started=$(date +%s.%N)
 "${{command[@]}}" &
 child=$!
 # SLURM's warning (SIG{signal} to this shell, {lead} s before the time limit; or `scancel --signal={signal} --batch`)
@@ -167,7 +167,7 @@ trap 'echo "eoforge-slurm: SIG{signal} received, asking the stage to stop" >&2; 
 wait "$child"; code=$?
 while kill -0 "$child" 2>/dev/null; do wait "$child"; code=$?; done
 trap - {signal}
-ended=$(date +%s)
+ended=$(date +%s.%N)
 restarts=${{SLURM_RESTART_COUNT:-0}}
 case $code in
   0) state=done ;;

@@ -26,9 +26,9 @@ pub struct TaskRecord {
     /// The node.
     pub host: String,
     /// Unix seconds at the stage's start.
-    pub started: u64,
+    pub started: f64,
     /// Unix seconds at its end.
-    pub ended: u64,
+    pub ended: f64,
     /// The stage's exit status (75: stopped on request).
     pub exit_code: i32,
     /// `done`, `failed`, `stopped` (on request, no requeue left) or `requeued`.

@@ -1,0 +1,480 @@
+//! `eoforge-slurm` on a real single-node SLURM cluster (`scripts/slurm.sh`: slurmctld, slurmd, munge, slurmdbd on
+//! MariaDB), with the real stages:
+//! - an emitted 4-task array converts the BigEarthNet fixtures; a task made to fail is reported by `status` with
+//!   the exact `--array=` to resubmit, and after the fix the resubmitted task completes a set byte-identical to one
+//!   local run;
+//! - a three-stage chain (windows → a short CPU training → predict) runs in order; its training is sent SIGTERM
+//!   mid-run, requeues itself and ends with weights byte-identical to an uninterrupted run;
+//! - a failed first stage cancels the rest of its chain;
+//! - planted secrets, passed by name, appear in no emitted script, log, record or profile.
+//! The daemons listen on fixed ports, so everything runs in one test on one cluster, stopped by pid at the end.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use eoforge_catalog::{Catalog, scan_bigearthnet_v1, write_parquet};
+use eoforge_storage::Store;
+use eoforge_testkit::{SlurmCluster, fixture};
+
+const AWS_SECRET: &str = "planted-aws-secret-W7x2Qp";
+const DATABASE_URL: &str = "postgres://eoforge:planted-db-password-9Kd@db.example.org/eo";
+
+/// Another binary of the workspace, built beside this package's (`cargo test --workspace` builds them all).
+fn bin(name: &str) -> String {
+    let path = Path::new(env!("CARGO_BIN_EXE_eoforge-slurm")).with_file_name(name);
+    assert!(path.is_file(), "{} is not built: run `cargo test --workspace`", path.display());
+    path.display().to_string()
+}
+
+/// `eoforge-slurm` against the cluster, with the planted secrets in its environment (as a user's shell has them).
+fn slurm(cluster: &SlurmCluster, args: &[&str]) -> Output {
+    cluster
+        .command(env!("CARGO_BIN_EXE_eoforge-slurm"))
+        .args(args)
+        .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+        .env("DATABASE_URL", DATABASE_URL)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_TASK_COUNT")
+        .output()
+        .expect("run eoforge-slurm")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn status(cluster: &SlurmCluster, dir: &Path) -> serde_json::Value {
+    let o = slurm(cluster, &["status", "--json", "--wait", dir.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("status json")
+}
+
+fn stage<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["stages"].as_array().expect("stages").iter().find(|s| s["stage"] == name).expect("stage")
+}
+
+fn ids(value: &serde_json::Value) -> Vec<u64> {
+    value.as_array().expect("ids").iter().filter_map(serde_json::Value::as_u64).collect()
+}
+
+/// Files under `dir` with their bytes (conversion profiles left out: they hold timings).
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            let rel = p.strip_prefix(dir).expect("inside").display().to_string();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !rel.starts_with("profile/") {
+                files.insert(rel, std::fs::read(&p).expect("read"));
+            }
+        }
+    }
+    files
+}
+
+/// Every task record (the latest and every attempt) of a stage.
+fn attempts(dir: &Path, stage: &str, task: u32) -> Vec<serde_json::Value> {
+    let path = dir.join(format!("tasks/{stage}/{task}.attempts.jsonl"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("record json"))
+        .collect()
+}
+
+/// A catalog of the real patches replicated to `n` ids, one band of patch 5 read from `broken` instead.
+fn catalog_with_one_patch_from(path: &Path, n: usize, broken: &Path) -> Option<PathBuf> {
+    let s2 = fixture("bigearthnet/s2")?;
+    let store = Store::open(&s2.display().to_string()).expect("store");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let base = rt.block_on(scan_bigearthnet_v1(&store, None, 4)).expect("scan");
+    let mut original = None;
+    let mut records = Vec::new();
+    for i in 0..n {
+        let mut r = base.records[i % 2].clone();
+        r.patch_id = format!("{}_copy{i:05}", r.patch_id);
+        if i == 5 {
+            let (band, url) = r.paths.iter().next().map(|(b, u)| (b.clone(), u.clone())).expect("a band");
+            let local = url.trim_start_matches("file://").to_owned();
+            original = Some(PathBuf::from(local));
+            let replaced = if url.starts_with("file://") {
+                format!("file://{}", broken.display())
+            } else {
+                broken.display().to_string()
+            };
+            r.paths.insert(band, replaced);
+        }
+        records.push(r);
+    }
+    let catalog = Catalog { source: "replicated".into(), records };
+    std::fs::write(path, write_parquet(&[catalog.to_batch().expect("batch")]).expect("parquet")).expect("write");
+    original
+}
+
+#[test]
+fn pipelines_run_on_a_real_slurm_cluster() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let w = work.path();
+    let broken = w.join("band-of-patch-5.tif");
+    let meta = w.join("meta.parquet");
+    let Some(original_band) = catalog_with_one_patch_from(&meta, 24, &broken) else { return };
+    let (Some(ndvi), Some(lulc)) =
+        (fixture("labels/eolearn_TestEOPatch_NDVI_68dates.tif"), fixture("labels/eolearn_TestEOPatch_LULC.tif"))
+    else {
+        return;
+    };
+    let Some(cluster) = SlurmCluster::start() else { return };
+
+    array_conversion_with_a_failed_task_resubmitted(&cluster, w, &meta, &broken, &original_band);
+    chain_with_a_stopped_and_requeued_training(&cluster, w, &ndvi, &lulc);
+    a_failed_first_stage_cancels_the_chain(&cluster, w, &ndvi);
+
+    // No planted secret anywhere: scripts, submit.sh, pipeline.json, jobs.json, SLURM's logs, task records,
+    // merged profiles, the stages' own outputs.
+    let mut stack = vec![w.to_owned()];
+    let mut scanned = 0;
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("list").flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let bytes = std::fs::read(&p).expect("read");
+            let found = |s: &str| bytes.windows(s.len()).any(|win| win == s.as_bytes());
+            assert!(!found(AWS_SECRET) && !found("planted-db-password"), "a secret in {}", p.display());
+            scanned += 1;
+        }
+    }
+    assert!(scanned > 50, "{scanned} files scanned");
+}
+
+fn array_conversion_with_a_failed_task_resubmitted(
+    cluster: &SlurmCluster,
+    w: &Path,
+    meta: &Path,
+    broken: &Path,
+    original_band: &Path,
+) {
+    let prep = bin("eoforge-prep");
+    let convert = |out: &Path| -> Vec<String> {
+        [prep.as_str(), "shard", "--meta", meta.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")]
+            .into_iter()
+            .chain(["--target-shard-mb", "1", "--format", "webdataset", "--on-error", "fail"])
+            .map(str::to_owned)
+            .collect()
+    };
+    // The reference: one local run with every file present.
+    std::fs::copy(original_band, broken).expect("copy the band");
+    let local = w.join("local-shards");
+    let args = convert(&local);
+    let o = Command::new(&args[0]).args(&args[1..]).env_remove("SLURM_ARRAY_TASK_ID").output().expect("local run");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    // On the cluster, with one band file gone: the task owning patch 5 fails, the others complete.
+    std::fs::remove_file(broken).expect("break patch 5");
+    let jobs = w.join("jobs-convert");
+    let shards = w.join("slurm-shards");
+    let mut emit: Vec<String> = ["emit", "--out", jobs.to_str().expect("utf-8"), "--name", "convert"]
+        .into_iter()
+        .chain(["--array", "4", "--array-base", "1", "--throttle", "2", "--time", "00:30:00"])
+        .chain(["--pass-env", "AWS_SECRET_ACCESS_KEY,DATABASE_URL", "--submit", "--wait", "--"])
+        .map(str::to_owned)
+        .collect();
+    emit.extend(convert(&shards));
+    let o = slurm(cluster, &emit.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(1), "one task fails: {}\n{}", text(&o.stdout), text(&o.stderr));
+    assert!(text(&o.stderr).contains("did not complete"), "{}", text(&o.stderr));
+
+    let st = status(cluster, &jobs);
+    let convert_status = stage(&st, "convert");
+    let failed = ids(&convert_status["failed"]);
+    assert_eq!(failed.len(), 1, "{st}");
+    assert_eq!(ids(&convert_status["done"]).len(), 3, "{st}");
+    let task = failed[0];
+    assert_eq!(convert_status["resubmit"], task.to_string(), "{st}");
+    assert_eq!(st["sacct"], true);
+    let failed_task = &convert_status["tasks"].as_array().expect("tasks")[(task - 1) as usize];
+    assert_eq!((failed_task["exit_code"].as_i64(), failed_task["slurm"].as_str()), (Some(1), Some("FAILED")), "{st}");
+    // Its log names the missing file.
+    let log: String = std::fs::read_dir(jobs.join("logs"))
+        .expect("logs")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(&format!("_{task}.err")))
+        .map(|e| std::fs::read_to_string(e.path()).expect("log"))
+        .collect();
+    assert!(log.contains("band-of-patch-5.tif"), "task {task}'s log: {log}");
+    let table = slurm(cluster, &["status", jobs.to_str().expect("utf-8")]);
+    assert!(
+        text(&table.stdout).contains(&format!("--stage convert --array {task}"))
+            && text(&table.stdout).contains(&format!("sbatch --array={task} ")),
+        "{}",
+        text(&table.stdout)
+    );
+
+    // Fixed and resubmitted as printed: the set completes, byte-identical to the local run.
+    std::fs::copy(original_band, broken).expect("repair patch 5");
+    let o = slurm(
+        cluster,
+        &["submit", jobs.to_str().expect("utf-8"), "--stage", "convert", "--array", &task.to_string(), "--wait"],
+    );
+    assert!(o.status.success(), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let st = status(cluster, &jobs);
+    assert_eq!(ids(&stage(&st, "convert")["done"]), vec![1, 2, 3, 4], "{st}");
+    assert!(stage(&st, "convert")["resubmit"].is_null(), "{st}");
+    let (slurm_files, local_files) = (tree(&shards), tree(&local));
+    assert_eq!(slurm_files.keys().collect::<Vec<_>>(), local_files.keys().collect::<Vec<_>>(), "the same files");
+    assert!(slurm_files == local_files, "the union of the 4 tasks is byte-identical to the local run");
+    assert!(shards.join("index.json").is_file(), "the last task wrote the index");
+
+    // The merged profile: every task's patches, the slowest task, core-hours.
+    let o = slurm(cluster, &["profile", jobs.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(jobs.join("profile.json")).expect("profile")).expect("json");
+    let p = &profile["stages"][0];
+    assert_eq!(p["tasks"].as_array().map(Vec::len), Some(4), "{profile}");
+    // The work of each task's last attempt, as the conversion's own per-part profiles count it (the resubmitted
+    // task converted only what its failed attempt had not finished).
+    let converted: f64 = (0..4)
+        .map(|i| {
+            let part: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(shards.join(format!("profile/conversion-{i}-of-4.json"))).expect("part profile"),
+            )
+            .expect("json");
+            part["patches_converted"].as_f64().expect("patches")
+        })
+        .sum();
+    assert_eq!((p["work"].as_f64(), p["work_unit"].as_str()), (Some(converted), Some("patches")), "{profile}");
+    assert!(converted > 0.0 && converted <= 24.0);
+    assert!(p["slowest_task"].is_array() && p["core_hours"].as_f64().is_some_and(|h| h > 0.0), "{profile}");
+    assert_eq!(p["tasks"][(task - 1) as usize]["attempts"], 2, "the failed attempt and the resubmitted one: {profile}");
+}
+
+const TRAINING: &str = r#"
+batch_size = 4
+shuffle_buffer = 8
+augment = false
+epochs = 20
+lr = 0.01
+warmup_steps = 4
+min_lr = 0.0001
+weight_decay = 0.0001
+clip_norm = 1.0
+checkpoint_every = 5
+seed = 3
+
+[model]
+kind = "unet"
+in_channels = 68
+classes = 9
+depth = 2
+base_width = 8
+norm = { kind = "group", groups = 4 }
+"#;
+
+fn chain_with_a_stopped_and_requeued_training(cluster: &SlurmCluster, w: &Path, ndvi: &Path, lulc: &Path) {
+    let config = w.join("unet.toml");
+    std::fs::write(&config, TRAINING).expect("config");
+    let (shards, run, map) = (w.join("chain/shards"), w.join("chain/run"), w.join("chain/landuse.tif"));
+    let s = |p: &Path| format!("\"{}\"", p.display());
+    let pipeline = format!(
+        r#"
+name = "landuse"
+[defaults]
+time = "00:30:00"
+pass_env = ["AWS_SECRET_ACCESS_KEY", "DATABASE_URL"]
+tmpdir = "{tmp}/$SLURM_JOB_ID"
+
+[[stage]]
+name = "windows"
+command = ["{prep}", "windows", "--scene", {ndvi}, "--labels", {lulc}, "--size", "16", "--block", "1",
+           "--split-ratios", "0.7,0.3,0", "--seed", "2", "--ignore", "0", "--samples-per-shard", "8", "--out", {shards}]
+
+[[stage]]
+name = "train"
+command = ["{train}", "fit", "--data", {shards}, "--out", {run}, "--config", {config}]
+requeue_on_stop = 2
+
+[[stage]]
+name = "predict"
+command = ["{infer}", "predict", {ndvi}, {map}, "--model", {run}, "--window", "32", "--halo", "8", "--blocksize", "256"]
+"#,
+        tmp = w.join("tmp").display(),
+        prep = bin("eoforge-prep"),
+        train = bin("eoforge-train"),
+        infer = bin("eoforge-infer"),
+        ndvi = s(ndvi),
+        lulc = s(lulc),
+        shards = s(&shards),
+        run = s(&run),
+        config = s(&config),
+        map = s(&map),
+    );
+    let file = w.join("landuse.toml");
+    std::fs::write(&file, pipeline).expect("pipeline");
+    let jobs = w.join("jobs-landuse");
+    let o = slurm(
+        cluster,
+        &["emit", "--out", jobs.to_str().expect("utf-8"), "--pipeline", file.to_str().expect("utf-8"), "--submit"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let submitted: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(jobs.join("jobs.json")).expect("jobs.json")).expect("json");
+    let job = |name: &str| {
+        submitted.iter().find(|s| s["stage"] == name).expect("submitted")["job_id"].as_str().expect("id").to_owned()
+    };
+    assert_eq!(submitted[1]["after"], serde_json::json!([job("windows")]));
+    assert_eq!(submitted[2]["after"], serde_json::json!([job("train")]));
+
+    // Visible progress: the training's first checkpoint. Then SLURM's warning, as at a time limit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while !run.join("checkpoints/latest").is_file() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint; status: {}",
+            text(&slurm(cluster, &["status", jobs.to_str().expect("utf-8")]).stdout)
+        );
+        std::thread::yield_now();
+    }
+    let train_job = job("train");
+    let o = cluster.command("scancel").args(["--signal=TERM", "--batch", &train_job]).output().expect("scancel");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // The stage wrote its checkpoint and exited 75; the script recorded it and requeued the job.
+    while !attempts(&jobs, "train", 0).first().is_some_and(|a| a["state"] == "requeued") {
+        assert!(std::time::Instant::now() < deadline, "no requeue: {:?}", attempts(&jobs, "train", 0));
+        std::thread::yield_now();
+    }
+    // SLURM holds a requeued job for two minutes before it may start again; once it is pending, release it now.
+    let state = || {
+        let o = cluster.command("squeue").args(["-h", "-o", "%T", "-j", &train_job]).output().expect("squeue");
+        text(&o.stdout).trim().to_owned()
+    };
+    while state() != "PENDING" {
+        assert!(std::time::Instant::now() < deadline, "the requeued job is not pending: {}", state());
+        std::thread::yield_now();
+    }
+    let released = cluster
+        .command("scontrol")
+        .args(["update", &format!("JobId={train_job}"), "StartTime=now"])
+        .output()
+        .expect("scontrol");
+    assert!(released.status.success(), "{}", text(&released.stderr));
+
+    let st = status(cluster, &jobs);
+    for name in ["windows", "train", "predict"] {
+        assert_eq!(ids(&stage(&st, name)["done"]), vec![0], "{name}: {st}");
+    }
+    let train = attempts(&jobs, "train", 0);
+    assert_eq!(train.len(), 2, "{train:?}");
+    assert_eq!((train[0]["exit_code"].as_i64(), train[0]["restarts"].as_u64()), (Some(75), Some(0)), "{train:?}");
+    assert_eq!(train[0]["run"]["exit_code"], 75, "the stage's own record says it stopped: {train:?}");
+    assert_eq!((train[1]["state"].as_str(), train[1]["restarts"].as_u64()), (Some("done"), Some(1)), "{train:?}");
+    // In order: each stage started after the one before it ended.
+    let windows = attempts(&jobs, "windows", 0);
+    let predict = attempts(&jobs, "predict", 0);
+    let at = |v: &serde_json::Value, k: &str| v[k].as_f64().expect("seconds");
+    assert!(at(&windows[0], "ended") <= at(&train[0], "started"), "{windows:?} {train:?}");
+    assert!(at(&train[1], "ended") <= at(&predict[0], "started"), "{train:?} {predict:?}");
+    assert!(train[1]["run"]["work"]["unit"] == "samples", "{train:?}");
+    let log: String = std::fs::read_dir(jobs.join("logs"))
+        .expect("logs")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(&format!("landuse-train_{train_job}")))
+        .map(|e| std::fs::read_to_string(e.path()).expect("log"))
+        .collect();
+    assert!(log.contains("SIGTERM received") && log.contains("requeueing (restart 1 of 2)"), "{log}");
+
+    // The weights equal those of an uninterrupted run on the same shards.
+    let local = w.join("chain/local-run");
+    let o = Command::new(bin("eoforge-train"))
+        .args(["fit", "--data", shards.to_str().expect("utf-8"), "--out", local.to_str().expect("utf-8")])
+        .args(["--config", config.to_str().expect("utf-8")])
+        .output()
+        .expect("local fit");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // Compared tensor by tensor through the safetensors export (model.mpk files carry per-process parameter ids).
+    let weights = |dir: &Path| -> BTreeMap<String, Vec<u8>> {
+        let file = dir.with_extension("safetensors");
+        let o = Command::new(bin("eoforge-train"))
+            .args(["export", "--run", dir.to_str().expect("utf-8"), "--out", file.to_str().expect("utf-8")])
+            .output()
+            .expect("export");
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let bytes = std::fs::read(&file).expect("read the export");
+        let tensors = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+        tensors.tensors().into_iter().map(|(name, view)| (name, view.data().to_vec())).collect()
+    };
+    let (requeued, uninterrupted) = (weights(&run), weights(&local));
+    assert!(requeued.len() > 10 && requeued.keys().eq(uninterrupted.keys()), "{:?}", requeued.keys());
+    assert!(requeued == uninterrupted, "the requeued run's weights equal the uninterrupted run's, bit for bit");
+
+    // The map is a valid COG that passed QC.
+    let (valid, report) = eoforge_testkit::gdal_cog_validator(&map);
+    assert!(valid, "{report}");
+    let qc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.join("chain/landuse.tif.qc.json")).expect("qc")).expect("json");
+    assert_eq!(qc["passed"], true, "{qc}");
+}
+
+fn a_failed_first_stage_cancels_the_chain(cluster: &SlurmCluster, w: &Path, ndvi: &Path) {
+    let missing = w.join("no-such-scene.tif");
+    let out = w.join("broken-chain");
+    let pipeline = format!(
+        r#"
+name = "broken"
+[defaults]
+time = "00:10:00"
+
+[[stage]]
+name = "windows"
+command = ["{prep}", "windows", "--scene", "{missing}", "--labels", "{missing}", "--size", "16", "--out", "{out}/shards"]
+
+[[stage]]
+name = "train"
+command = ["{train}", "fit", "--data", "{out}/shards", "--out", "{out}/run", "--epochs", "1"]
+
+[[stage]]
+name = "predict"
+command = ["{infer}", "predict", "{ndvi}", "{out}/map.tif", "--model", "{out}/run"]
+"#,
+        prep = bin("eoforge-prep"),
+        train = bin("eoforge-train"),
+        infer = bin("eoforge-infer"),
+        missing = missing.display(),
+        out = out.display(),
+        ndvi = ndvi.display(),
+    );
+    let file = w.join("broken.toml");
+    std::fs::write(&file, pipeline).expect("pipeline");
+    let jobs = w.join("jobs-broken");
+    let o = slurm(
+        cluster,
+        &[
+            "emit",
+            "--out",
+            jobs.to_str().expect("utf-8"),
+            "--pipeline",
+            file.to_str().expect("utf-8"),
+            "--submit",
+            "--wait",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let st = status(cluster, &jobs);
+    assert_eq!(stage(&st, "windows")["tasks"][0]["state"], "failed", "{st}");
+    for name in ["train", "predict"] {
+        let task = &stage(&st, name)["tasks"][0];
+        assert_eq!(
+            (task["state"].as_str(), task["slurm"].as_str()),
+            (Some("cancelled"), Some("CANCELLED")),
+            "{name}: {st}"
+        );
+        assert!(!jobs.join(format!("tasks/{name}/0.json")).exists(), "{name} never ran");
+    }
+    assert!(!out.join("run").exists() && !out.join("map.tif").exists());
+}
