@@ -11,7 +11,7 @@ use eoforge_testkit::{S3Server, fixture};
 
 fn prep_cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eoforge-prep"));
-    cmd.args(args).env_remove("SLURM_ARRAY_TASK_ID").env_remove("SLURM_ARRAY_TASK_COUNT");
+    cmd.args(args).env_remove("SLURM_ARRAY_TASK_ID").env_remove("SLURM_ARRAY_TASK_COUNT").env_remove("EOFORGE_SHARD");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -188,63 +188,6 @@ fn slurm_array_variables_pick_the_part() {
     let bad = prep(&["shard", "--meta", "x", "--out", &out, "--shard", "2/2"], &[]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("2/2"));
-}
-
-/// The same conversion as a 4-task SLURM array job on a real single-node cluster (`--array=1-4`: task ids start
-/// at 1, so each task finds its part relative to `SLURM_ARRAY_TASK_MIN`): the union of the parts is byte-identical
-/// to one local run.
-#[test]
-fn a_slurm_array_job_converts_in_four_tasks_what_one_local_run_does() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let meta = dir.path().join("meta.parquet");
-    if replicated_catalog(&meta, 24, None).is_none() {
-        return;
-    }
-    let Some(cluster) = eoforge_testkit::SlurmCluster::start() else { return };
-    let meta = meta.display().to_string();
-    let convert = |out: &str| {
-        vec!["shard", "--meta", &meta, "--out", out, "--target-shard-mb", "1", "--format", "webdataset"]
-            .into_iter()
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    };
-    let local = dir.path().join("local").display().to_string();
-    let args = convert(&local);
-    let o = prep(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-
-    let array = dir.path().join("array").display().to_string();
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).expect("logs");
-    let script = dir.path().join("shard.sbatch");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/bash\n#SBATCH --job-name=eoforge-shard\n#SBATCH --array=1-4\n#SBATCH --output={}/%A_%a.out\n\
-             exec {} {}\n",
-            logs.display(),
-            env!("CARGO_BIN_EXE_eoforge-prep"),
-            convert(&array).join(" ")
-        ),
-    )
-    .expect("script");
-    let submitted = cluster.command("sbatch").args(["--parsable", "--wait"]).arg(&script).output().expect("sbatch");
-    let job = String::from_utf8_lossy(&submitted.stdout).trim().to_owned();
-    let log_text: String =
-        std::fs::read_dir(&logs).expect("logs").filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect();
-    assert!(submitted.status.success(), "job {job}: {}\n{log_text}", String::from_utf8_lossy(&submitted.stderr));
-    assert_eq!(std::fs::read_dir(&logs).expect("logs").count(), 4, "one log per array task: {log_text}");
-    for task in 1..=4 {
-        assert!(Path::new(&array).join(format!("profile/conversion-{}-of-4.json", task - 1)).is_file(), "task {task}");
-    }
-    let (slurm_files, staging) = tree(Path::new(&array));
-    assert!(staging.is_empty(), "no staging files left: {staging:?}");
-    let (local_files, _) = tree(Path::new(&local));
-    assert_eq!(slurm_files.keys().collect::<Vec<_>>(), local_files.keys().collect::<Vec<_>>(), "the same files");
-    assert!(slurm_files == local_files, "the union of the 4 tasks is byte-identical to the local run");
-    let accounted = cluster.command("sacct").args(["-n", "-X", "-j", &job, "-o", "State"]).output().expect("sacct");
-    let states = String::from_utf8_lossy(&accounted.stdout);
-    assert_eq!(states.matches("COMPLETED").count(), 4, "sacct: {states}");
 }
 
 #[test]

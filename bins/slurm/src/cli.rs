@@ -36,7 +36,7 @@ pub enum Command {
     /// A pipeline (stages chained with afterok; see docs/slurm.md for the file):
     ///   eoforge-slurm emit --out jobs/s2 --pipeline s2.toml --submit
     #[command(verbatim_doc_comment)]
-    Emit(EmitArgs),
+    Emit(Box<EmitArgs>),
 
     /// Submit an emitted pipeline (sbatch --parsable, afterok chains) and print the job ids
     ///

@@ -54,35 +54,29 @@ fn job_spec(args: &JobArgs) -> Result<JobSpec> {
 
 fn emit(args: &EmitArgs) -> Result {
     let flags = job_spec(&args.job)?;
-    let mut pipeline = match &args.pipeline {
-        Some(file) => {
-            if !args.command.is_empty() {
-                return usage("give either --pipeline FILE or a stage command after `--`, not both");
-            }
-            let mut p = Pipeline::load(file)?;
-            p.defaults = flags.over(&p.defaults);
-            p
+    let mut pipeline = if let Some(file) = &args.pipeline {
+        if !args.command.is_empty() {
+            return usage("give either --pipeline FILE or a stage command after `--`, not both");
         }
-        None => {
-            if args.command.is_empty() {
-                return usage("give the stage command after `--` (or --pipeline FILE)");
-            }
-            let array = args.array.map(|count| eoforge_slurm::ArraySpec {
-                count,
-                base: args.array_base,
-                throttle: args.throttle,
-            });
-            Pipeline {
-                name: "eoforge".into(),
-                stages: vec![StageDef {
-                    name: args.name.clone(),
-                    command: args.command.clone(),
-                    array,
-                    after: None,
-                    job: flags,
-                }],
-                ..Pipeline::default()
-            }
+        let mut p = Pipeline::load(file)?;
+        p.defaults = flags.over(&p.defaults);
+        p
+    } else {
+        if args.command.is_empty() {
+            return usage("give the stage command after `--` (or --pipeline FILE)");
+        }
+        let array =
+            args.array.map(|count| eoforge_slurm::ArraySpec { count, base: args.array_base, throttle: args.throttle });
+        Pipeline {
+            name: "eoforge".into(),
+            stages: vec![StageDef {
+                name: args.name.clone(),
+                command: args.command.clone(),
+                array,
+                after: None,
+                job: flags,
+            }],
+            ..Pipeline::default()
         }
     };
     if let Some(file) = &args.partition_rules {

@@ -7,6 +7,7 @@
 //!   mid-run, requeues itself and ends with weights byte-identical to an uninterrupted run;
 //! - a failed first stage cancels the rest of its chain;
 //! - planted secrets, passed by name, appear in no emitted script, log, record or profile.
+//!
 //! The daemons listen on fixed ports, so everything runs in one test on one cluster, stopped by pid at the end.
 
 use std::collections::BTreeMap;

@@ -109,8 +109,8 @@ impl JobSpec {
     /// `self` (a stage's own settings) over `defaults`: single values override, `pass_env`, `env` and `sbatch`
     /// add up.
     pub fn over(&self, defaults: &JobSpec) -> JobSpec {
-        fn pick<T: Clone>(own: &Option<T>, default: &Option<T>) -> Option<T> {
-            own.clone().or_else(|| default.clone())
+        fn pick<T: Clone>(own: Option<&T>, default: Option<&T>) -> Option<T> {
+            own.or(default).cloned()
         }
         let union = |own: &Option<Vec<String>>, default: &Option<Vec<String>>| {
             let mut all: Vec<String> = default.clone().unwrap_or_default();
@@ -124,22 +124,22 @@ impl JobSpec {
         let mut env = defaults.env.clone().unwrap_or_default();
         env.extend(self.env.clone().unwrap_or_default());
         JobSpec {
-            partition: pick(&self.partition, &defaults.partition),
-            account: pick(&self.account, &defaults.account),
-            qos: pick(&self.qos, &defaults.qos),
-            time: pick(&self.time, &defaults.time),
-            mem: pick(&self.mem, &defaults.mem),
-            cpus: pick(&self.cpus, &defaults.cpus),
-            gpus: pick(&self.gpus, &defaults.gpus),
-            nodes: pick(&self.nodes, &defaults.nodes),
-            signal: pick(&self.signal, &defaults.signal),
-            signal_lead_s: pick(&self.signal_lead_s, &defaults.signal_lead_s),
-            requeue_on_stop: pick(&self.requeue_on_stop, &defaults.requeue_on_stop),
-            tmpdir: pick(&self.tmpdir, &defaults.tmpdir),
+            partition: pick(self.partition.as_ref(), defaults.partition.as_ref()),
+            account: pick(self.account.as_ref(), defaults.account.as_ref()),
+            qos: pick(self.qos.as_ref(), defaults.qos.as_ref()),
+            time: pick(self.time.as_ref(), defaults.time.as_ref()),
+            mem: pick(self.mem.as_ref(), defaults.mem.as_ref()),
+            cpus: pick(self.cpus.as_ref(), defaults.cpus.as_ref()),
+            gpus: pick(self.gpus.as_ref(), defaults.gpus.as_ref()),
+            nodes: pick(self.nodes.as_ref(), defaults.nodes.as_ref()),
+            signal: pick(self.signal.as_ref(), defaults.signal.as_ref()),
+            signal_lead_s: pick(self.signal_lead_s.as_ref(), defaults.signal_lead_s.as_ref()),
+            requeue_on_stop: pick(self.requeue_on_stop.as_ref(), defaults.requeue_on_stop.as_ref()),
+            tmpdir: pick(self.tmpdir.as_ref(), defaults.tmpdir.as_ref()),
             pass_env: union(&self.pass_env, &defaults.pass_env),
-            env_file: pick(&self.env_file, &defaults.env_file),
+            env_file: pick(self.env_file.as_ref(), defaults.env_file.as_ref()),
             env: (!env.is_empty()).then_some(env),
-            container: pick(&self.container, &defaults.container),
+            container: pick(self.container.as_ref(), defaults.container.as_ref()),
             sbatch: union(&self.sbatch, &defaults.sbatch),
         }
     }

@@ -97,9 +97,8 @@ impl Pipeline {
         let file: PipelineFile = toml::from_str(text).map_err(|e| Error::config(origin, e.to_string()))?;
         let mut stages = Vec::new();
         for (i, mut table) in file.stages.into_iter().enumerate() {
-            let name = match table.remove("name") {
-                Some(toml::Value::String(name)) => name,
-                _ => return Err(Error::config(origin, format!("stage {}: `name` (a string) is required", i + 1))),
+            let Some(toml::Value::String(name)) = table.remove("name") else {
+                return Err(Error::config(origin, format!("stage {}: `name` (a string) is required", i + 1)));
             };
             let at = format!("{origin}: stage `{name}`");
             let strings = |value: toml::Value, key: &str| -> Result<Vec<String>> {

@@ -59,14 +59,13 @@ pub struct SubmitOptions {
 /// error before anything is submitted.
 pub fn submit(dir: &Path, options: &SubmitOptions) -> Result<Vec<Submission>> {
     let pipeline = Resolved::load(dir)?;
-    let stages: Vec<&crate::pipeline::ResolvedStage> = match &options.stage {
-        Some(name) => vec![pipeline.stage(name)?],
-        None => {
-            if options.array.is_some() {
-                return Err(Error::config("--array", "resubmitting some tasks needs --stage"));
-            }
-            pipeline.stages.iter().collect()
+    let stages: Vec<&crate::pipeline::ResolvedStage> = if let Some(name) = &options.stage {
+        vec![pipeline.stage(name)?]
+    } else {
+        if options.array.is_some() {
+            return Err(Error::config("--array", "resubmitting some tasks needs --stage"));
         }
+        pipeline.stages.iter().collect()
     };
     for stage in &stages {
         if let Some(array) = &options.array {

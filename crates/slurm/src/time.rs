@@ -8,25 +8,15 @@ pub fn parse_time(text: &str) -> Result<u64, String> {
         Some((d, rest)) => (num(d)?, Some(rest)),
         None => (0, None),
     };
-    let seconds = match rest {
-        Some(rest) => {
-            let parts: Vec<&str> = rest.split(':').collect();
-            match parts[..] {
-                [h] => num(h)? * 3600,
-                [h, m] => num(h)? * 3600 + num(m)? * 60,
-                [h, m, s] => num(h)? * 3600 + num(m)? * 60 + num(s)?,
-                _ => return Err(bad()),
-            }
-        }
-        None => {
-            let parts: Vec<&str> = text.split(':').collect();
-            match parts[..] {
-                [m] => num(m)? * 60,
-                [m, s] => num(m)? * 60 + num(s)?,
-                [h, m, s] => num(h)? * 3600 + num(m)? * 60 + num(s)?,
-                _ => return Err(bad()),
-            }
-        }
+    // After a day count the first field is hours; without one, minutes.
+    let parts: Vec<&str> = rest.unwrap_or(text).split(':').collect();
+    let seconds = match (rest.is_some(), &parts[..]) {
+        (true, [h]) => num(h)? * 3600,
+        (true, [h, m]) => num(h)? * 3600 + num(m)? * 60,
+        (false, [m]) => num(m)? * 60,
+        (false, [m, s]) => num(m)? * 60 + num(s)?,
+        (_, [h, m, s]) => num(h)? * 3600 + num(m)? * 60 + num(s)?,
+        _ => return Err(bad()),
     };
     Ok(days * 86_400 + seconds)
 }
