@@ -1,5 +1,6 @@
-//! `eoforge-prep shard` end to end: killed at six points seen on disk and rerun, the final shards are byte-identical to
-//! an uninterrupted run and no partial shard is ever visible; the same job through a real S3 server.
+//! `eoforge-prep shard` end to end: killed at six points seen on disk and stopped once by SIGTERM (exit 75), then
+//! rerun, the final shards are byte-identical to an uninterrupted run and no partial shard is ever visible; the same
+//! job through a real S3 server. (The same conversion as a SLURM array job: `bins/slurm/tests/cluster.rs`.)
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -146,6 +147,28 @@ fn killed_at_six_points_and_rerun_gives_identical_shards() {
             assert_eq!(Some(bytes), want.get(name), "{name} is visible but differs from the uninterrupted run");
         }
     }
+    // A stop request (SIGTERM, as SLURM sends before a time limit): the shard being written is finished and
+    // recorded, no other starts, and the run exits 75.
+    let before = published(&target);
+    let mut child = prep_cmd(&args, &[]).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
+    eoforge_testkit::wait_for(&mut child, "one more published file", || published(&target) > before);
+    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(term.success());
+    let stopped = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains("stopped on request") && stderr.contains("run the same command to continue"), "{stderr}");
+    let (seen, staging) = tree(&target);
+    assert!(staging.is_empty(), "a stopped run leaves no staging file: {staging:?}");
+    assert!(!seen.contains_key("index.json"), "the set is not complete yet");
+    for (name, bytes) in &seen {
+        assert_eq!(Some(bytes), want.get(name), "{name} is visible but differs from the uninterrupted run");
+    }
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(target.join("profile/conversion-0-of-1.json")).expect("profile"))
+            .expect("json");
+    assert_eq!(profile["stopped"], true, "{profile}");
+
     let out = prep(&args, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (got, staging) = tree(&target);

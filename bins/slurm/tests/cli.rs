@@ -181,6 +181,41 @@ pass_env = ["DATABASE_URL"]
     assert!(!other.exists());
 }
 
+/// The example pipeline of the docs stays valid against the example partition rules.
+#[test]
+fn the_example_pipeline_emits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = eoforge_testkit::workspace_root().join("examples/slurm");
+    let out = dir.path().join("s2");
+    let o = slurm(&[
+        "emit",
+        "--pipeline",
+        root.join("pipeline.toml").to_str().expect("utf-8"),
+        "--partition-rules",
+        root.join("partitions.toml").to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let script = |name: &str| std::fs::read_to_string(out.join(format!("{name}.sbatch"))).expect("script");
+    assert!(script("convert").contains("#SBATCH --array=0-15%8") && script("convert").contains("/16\""));
+    assert!(script("train").contains("#SBATCH --gpus=1") && script("train").contains("apptainer exec --cleanenv --nv"));
+    assert!(!script("finalize").contains("#SBATCH --mem") && script("finalize").contains("#SBATCH --time=00:10:00"));
+    let pipeline: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("pipeline.json")).expect("pipeline.json")).expect("json");
+    let after: Vec<&serde_json::Value> =
+        pipeline["stages"].as_array().expect("stages").iter().map(|s| &s["after"]).collect();
+    assert_eq!(
+        after,
+        [
+            &serde_json::json!([]),
+            &serde_json::json!(["convert"]),
+            &serde_json::json!(["train"]),
+            &serde_json::json!(["predict"])
+        ]
+    );
+}
+
 #[test]
 fn secrets_by_value_and_bad_flags_are_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,7 +1,8 @@
 /*!
 What every eoforge binary shares: [`cli_main`] (parse, log, run, map errors to exit codes: usage errors 2,
-failures 1 with one line), [`init_logging`], [`error_chain`], [`UsageError`], and the flag groups every
-binary spells the same way ([`S3Args`]).
+failures 1 with one line, a stage [`Stopped`] on request 75), [`stop_flag`] for the stop signals, [`report_work`]
+for the run record, [`init_logging`], [`error_chain`], [`UsageError`], and the flag groups every binary spells the
+same way ([`S3Args`]).
 */
 #![deny(missing_docs)]
 
