@@ -168,12 +168,7 @@ fn print_status(status: &Status, dir: &Path) {
 }
 
 fn profile(args: &ProfileArgs) -> Result {
-    let profile = eoforge_slurm::merged_profile(&args.dir)?;
-    let json = serde_json::to_vec_pretty(&profile)?;
-    let path = args.dir.join("profile.json");
-    let partial = args.dir.join("profile.json.partial");
-    std::fs::write(&partial, &json).map_err(|e| format!("cannot write `{}`: {e}", partial.display()))?;
-    std::fs::rename(&partial, &path).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    let (profile, path) = eoforge_slurm::write_merged_profile(&args.dir)?;
     for stage in &profile.stages {
         let work = match (stage.work, &stage.work_unit) {
             (Some(w), Some(u)) => format!(", {w:.0} {u}"),

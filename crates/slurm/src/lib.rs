@@ -27,7 +27,7 @@ mod time;
 
 pub use crate::error::{Error, Result};
 pub use crate::job::{Container, JobSpec, StopSignal};
-pub use crate::merge::{PipelineProfile, StageProfile, TaskProfile, merged_profile};
+pub use crate::merge::{PipelineProfile, StageProfile, TaskProfile, merged_profile, write_merged_profile};
 pub use crate::pipeline::{ArraySpec, PIPELINE_JSON, Pipeline, Resolved, ResolvedStage, StageDef, load_rules};
 pub use crate::rules::{GpuRule, PartitionRule};
 pub use crate::script::{check_secrets, quote, secret_values};

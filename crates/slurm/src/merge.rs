@@ -64,6 +64,15 @@ pub struct PipelineProfile {
     pub core_hours: f64,
 }
 
+/// Merges the task records of the pipeline in `dir` and writes them to `DIR/profile.json` (atomically).
+pub fn write_merged_profile(dir: &Path) -> Result<(PipelineProfile, std::path::PathBuf)> {
+    let profile = merged_profile(dir)?;
+    let path = dir.join("profile.json");
+    let json = serde_json::to_vec_pretty(&profile).map_err(|e| crate::Error::config("profile", e.to_string()))?;
+    crate::pipeline::write_atomic(&path, &json)?;
+    Ok((profile, path))
+}
+
 /// Merges the task records of the pipeline in `dir`.
 pub fn merged_profile(dir: &Path) -> Result<PipelineProfile> {
     let pipeline = Resolved::load(dir)?;
