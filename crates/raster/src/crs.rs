@@ -101,16 +101,53 @@ pub fn reproject_bounds(bounds: &Bounds, from: &Crs, to: &Crs) -> Result<Bounds>
     Ok(Bounds::new(out[0], out[1], out[2], out[3]))
 }
 
-/// The WGS 84 / UTM zone EPSG code containing a lon/lat point (326xx north, 327xx south).
+/// The WGS 84 / UTM zone EPSG code containing a lon/lat point (326xx north, 327xx south), with the Norway and
+/// Svalbard exceptions ([`utm_zone`]).
 pub fn utm_epsg(lon: f64, lat: f64) -> Result<u32> {
+    let (zone, north) = utm_zone(lon, lat)?;
+    Ok(if north { 32_600 } else { 32_700 } + u32::from(zone))
+}
+
+/// The UTM zone (1–60) of a lon/lat point and whether it is north of the equator. Zone 32 takes 3–12° E between
+/// 56° and 64° N (south-west Norway); between 72° and 84° N zones 31, 33, 35 and 37 take 0–9, 9–21, 21–33 and
+/// 33–42° E (Svalbard) and zones 32, 34 and 36 are unused.
+pub fn utm_zone(lon: f64, lat: f64) -> Result<(u8, bool)> {
     if !(-180.0..=180.0).contains(&lon) || !(-80.0..=84.0).contains(&lat) {
         return Err(Error::Crs {
             what: format!("UTM zone of lon {lon}, lat {lat}"),
             reason: "outside the UTM range (lon −180..180, lat −80..84)".into(),
         });
     }
-    let zone = (((lon + 180.0) / 6.0).floor() as u32).min(59) + 1;
-    Ok(if lat >= 0.0 { 32_600 + zone } else { 32_700 + zone })
+    let mut zone = (((lon + 180.0) / 6.0).floor() as u8).min(59) + 1;
+    if (56.0..64.0).contains(&lat) && (3.0..12.0).contains(&lon) {
+        zone = 32;
+    }
+    if (72.0..=84.0).contains(&lat) && (0.0..42.0).contains(&lon) {
+        zone = match lon {
+            l if l < 9.0 => 31,
+            l if l < 21.0 => 33,
+            l if l < 33.0 => 35,
+            _ => 37,
+        };
+    }
+    Ok((zone, lat >= 0.0))
+}
+
+/// Transforms points in place from one CRS to another (x = longitude or easting first, whatever the authority's
+/// axis order); a point the target CRS cannot hold is an error.
+pub fn transform_points(points: &mut [(f64, f64)], from: &Crs, to: &Crs) -> Result<()> {
+    let count = points.len();
+    let what = || format!("transform {count} point(s) from {} to {}", from.label(), to.label());
+    let transform = CoordTransform::new(&from.srs()?, &to.srs()?).map_err(|e| crs_err(what(), &e))?;
+    let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = points.iter().copied().unzip();
+    transform.transform_coords(&mut xs, &mut ys, &mut []).map_err(|e| crs_err(what(), &e))?;
+    for (p, (x, y)) in points.iter_mut().zip(xs.into_iter().zip(ys)) {
+        if !(x.is_finite() && y.is_finite()) {
+            return Err(Error::Crs { what: what(), reason: "a point falls outside the target CRS".into() });
+        }
+        *p = (x, y);
+    }
+    Ok(())
 }
 
 fn crs_err(what: String, e: &gdal::errors::GdalError) -> Error {
@@ -128,6 +165,10 @@ mod tests {
         assert_eq!(utm_epsg(151.2, -33.9).expect("zone"), 32_756);
         assert_eq!(utm_epsg(180.0, 0.0).expect("zone"), 32_660);
         assert!(utm_epsg(0.0, 89.0).is_err());
+        assert_eq!(utm_epsg(5.3, 60.4).expect("Bergen"), 32_632);
+        assert_eq!(utm_epsg(2.0, 60.0).expect("west of Norway"), 32_631);
+        assert_eq!(utm_epsg(15.6, 78.2).expect("Longyearbyen"), 32_633);
+        assert_eq!(utm_epsg(25.0, 79.0).expect("Nordaustlandet"), 32_635);
     }
 
     #[test]

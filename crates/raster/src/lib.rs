@@ -34,7 +34,7 @@ assert_eq!(red.dim(), (1, 256, 256));
 
 pub use crate::cog::{CogOptions, CogReport, check_cog, write_cog};
 pub use crate::cog_stream::{CogWriter, CogWriterOptions, Translated, translate_to_cog};
-pub use crate::crs::{Crs, reproject_bounds, utm_epsg};
+pub use crate::crs::{Crs, reproject_bounds, transform_points, utm_epsg, utm_zone};
 pub use crate::dtype::{DataType, Pixel};
 pub use crate::error::{Error, Result};
 pub use crate::geo::{Bounds, GeoTransform, Grid, Window};

@@ -1,0 +1,21 @@
+/*!
+eoforge area pipelines, eo-grow style: an AOI is cut into a UTM tile grid, and the stages (inputs, features,
+reference, sampling, model, export per UTM zone) run tile by tile.
+
+- [`Aoi`] reads a GeoJSON AOI (RFC 7946 lon/lat, or a legacy `crs` member) as lon/lat polygons; anything but
+  polygons is an error naming the geometry.
+- [`UtmZone`] is a zone with its lon/lat region, the Norway and Svalbard exceptions included.
+- [`build_grid`] cuts an AOI into [`Tile`]s of a [`GridSpec`] per zone, named `<zone>_<col>_<row>`;
+  [`load_or_build_grid`] caches the grid as GeoJSON keyed by its parameters.
+*/
+#![deny(missing_docs)]
+
+mod aoi;
+mod error;
+mod grid;
+mod utm;
+
+pub use crate::aoi::Aoi;
+pub use crate::error::{Error, Result};
+pub use crate::grid::{GridSpec, Tile, TileGrid, build_grid, grid_cache_path, load_or_build_grid};
+pub use crate::utm::UtmZone;
