@@ -7,7 +7,9 @@ Deterministic sampling: every random choice is a function of (seed, stable id), 
 - [`keep_fraction`]: whether an id is in a `--frac` subsample. Filtering or reordering the input never changes
   which ids are kept, and a smaller fraction's ids are always a subset of a larger one's (same seed).
 - [`Split`] and [`SplitRatios`]: train/validation/test from a catalog value or by ratio of the id hash.
-- [`ShardSpec`]: `--shard i/n` work partitions, defaulting from SLURM array variables.
+- [`ShardSpec`]: `--shard i/n` work partitions, defaulting from `EOFORGE_SHARD` or SLURM array variables.
+- [`sample_blocks`]: training blocks from a tile (a count, a fraction or a grid; class balancing), seeded from
+  (seed, tile name) so that a tile's samples never depend on the order or the set of tiles run.
 
 # Example
 ```
@@ -21,10 +23,12 @@ assert!(shard.owns(5) && !shard.owns(6)); // item 5 goes to shard 5 % 4 = 1
 */
 #![deny(missing_docs)]
 
+mod blocks;
 mod hash;
 mod shard;
 mod split;
 
+pub use crate::blocks::{Block, BlockError, BlockSampling, BlockSpec, sample_blocks};
 pub use crate::hash::{id_hash, id_unit, keep_fraction};
 pub use crate::shard::{SHARD_ENV, ShardError, ShardSpec};
 pub use crate::split::{RatiosError, Split, SplitError, SplitRatios};
