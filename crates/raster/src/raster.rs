@@ -317,6 +317,88 @@ impl Raster {
         self.read_resampled([c0, r0, c1 - c0, r1 - r0], (grid.width, grid.height), bands, resampling)
     }
 
+    /// Reads the given bands warped onto a grid in any CRS through GDAL's warper (`GDALReprojectImage`):
+    /// reprojected when the CRSs differ, resampled with `resampling`, the source's nodata honoured, and pixels the
+    /// raster does not cover set to `fill`. What an area pipeline reads onto each tile of its grid.
+    #[allow(unsafe_code)]
+    pub fn warp_onto<T: Pixel>(
+        &self,
+        grid: &Grid,
+        crs: &Crs,
+        bands: Option<&[usize]>,
+        resampling: Resampling,
+        fill: f64,
+    ) -> Result<Array3<T>> {
+        let grid_err = |reason: String| Error::Grid { path: self.location.clone(), reason };
+        if self.geo_transform().is_none() || self.crs().is_none() {
+            return Err(grid_err("the raster is not georeferenced (no geotransform or no CRS)".into()));
+        }
+        if grid.width == 0 || grid.height == 0 {
+            return Err(grid_err("the target grid is empty".into()));
+        }
+        let all: Vec<usize> = (1..=self.band_count()).collect();
+        let bands = bands.unwrap_or(&all);
+        for &index in bands {
+            self.check_readable_as::<T>(index)?;
+        }
+        let gdal_err = |what: &str, e: &gdal::errors::GdalError| Error::Read {
+            path: self.location.clone(),
+            what: what.to_owned(),
+            reason: gdal_message(e),
+        };
+        let driver = gdal::DriverManager::get_driver_by_name("MEM").map_err(|e| gdal_err("GDAL's MEM driver", &e))?;
+        let mut dst = driver
+            .create_with_band_type::<T, _>("", grid.width, grid.height, self.band_count())
+            .map_err(|e| gdal_err("an in-memory target", &e))?;
+        dst.set_geo_transform(&grid.transform.0).map_err(|e| gdal_err("the target's geotransform", &e))?;
+        dst.set_spatial_ref(&crs.spatial_ref()?).map_err(|e| gdal_err("the target's CRS", &e))?;
+        for index in 1..=self.band_count() {
+            let mut band = dst.rasterband(index).map_err(|e| gdal_err("a target band", &e))?;
+            band.set_no_data_value(Some(fill)).map_err(|e| gdal_err("the target's nodata", &e))?;
+            band.fill(fill, None).map_err(|e| gdal_err("the target's fill", &e))?;
+        }
+        let alg = match resampling {
+            Resampling::Nearest => gdal_sys::GDALResampleAlg::GRA_NearestNeighbour,
+            Resampling::Bilinear => gdal_sys::GDALResampleAlg::GRA_Bilinear,
+            Resampling::Average => gdal_sys::GDALResampleAlg::GRA_Average,
+        };
+        // SAFETY: both handles are open datasets owned by live `Dataset`s for the duration of the call; null
+        // WKTs mean "the datasets' own CRS", and no progress callback or warp options are passed.
+        let status = unsafe {
+            gdal_sys::GDALReprojectImage(
+                self.dataset.c_dataset(),
+                std::ptr::null(),
+                dst.c_dataset(),
+                std::ptr::null(),
+                alg,
+                0.0,
+                0.125,
+                None,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        if status != gdal_sys::CPLErr::CE_None {
+            // SAFETY: CPLGetLastErrorMsg returns a pointer to a NUL-terminated thread-local buffer (never null).
+            let message =
+                unsafe { std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()) }.to_string_lossy().into_owned();
+            return Err(Error::Read {
+                path: self.location.clone(),
+                what: format!("warp onto a {}x{} grid in {}", grid.width, grid.height, crs.label()),
+                reason: message,
+            });
+        }
+        let mut out = Array3::<T>::default((bands.len(), grid.height, grid.width));
+        for (slot, &index) in bands.iter().enumerate() {
+            let band = dst.rasterband(index).map_err(|e| gdal_err("a warped band", &e))?;
+            let mut plane = out.index_axis_mut(Axis(0), slot);
+            let buf = plane.as_slice_mut().ok_or_else(|| grid_err("output array is not contiguous".into()))?;
+            band.read_into_slice::<T>((0, 0), (grid.width, grid.height), (grid.width, grid.height), buf, None)
+                .map_err(|e| gdal_err("a warped band", &e))?;
+        }
+        Ok(out)
+    }
+
     /// Core read: source window in fractional pixels `[col, row, width, height]`, output `(cols, rows)`.
     fn read_resampled<T: Pixel>(
         &self,
