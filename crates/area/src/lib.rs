@@ -7,15 +7,24 @@ reference, sampling, model, export per UTM zone) run tile by tile.
 - [`UtmZone`] is a zone with its lon/lat region, the Norway and Svalbard exceptions included.
 - [`build_grid`] cuts an AOI into [`Tile`]s of a [`GridSpec`] per zone, named `<zone>_<col>_<row>`;
   [`load_or_build_grid`] caches the grid as GeoJSON keyed by its parameters.
+- [`TileStore`] holds a folder per tile with a GeoTIFF per feature and `meta.json`; [`read_input`] and
+  [`read_reference`] warp rasters onto each tile's buffered grid, [`compute_index`] derives normalised differences
+  and EVI from them. Each skips what the store already has.
 */
 #![deny(missing_docs)]
 
 mod aoi;
 mod error;
+mod features;
 mod grid;
+mod inputs;
+mod store;
 mod utm;
 
 pub use crate::aoi::Aoi;
 pub use crate::error::{Error, Result};
+pub use crate::features::{BandRef, IndexSpec, compute_index};
 pub use crate::grid::{GridSpec, Tile, TileGrid, build_grid, grid_cache_path, load_or_build_grid};
+pub use crate::inputs::{InputSpec, ResamplingName, TileOutcome, read_input, read_reference};
+pub use crate::store::{FeatureInfo, TileStore, tile_grid};
 pub use crate::utm::UtmZone;

@@ -192,8 +192,7 @@ impl<T: Pixel> DerivedWriters<T> {
                             return eoforge_raster::normalized_difference(nir, red);
                         }
                         let Some(blue) = refl(roles.blue, y, x) else { return f32::NAN };
-                        let (num, den) = (2.5 * (nir - red), nir + 6.0 * red - 7.5 * blue + 1.0);
-                        if den.abs() < 1e-12 { f32::NAN } else { (num / den) as f32 }
+                        eoforge_raster::enhanced_vegetation_index(blue, red, nir)
                     });
                     writer.write_block(bx, by, map.view())?;
                 }

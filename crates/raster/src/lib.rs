@@ -38,7 +38,7 @@ pub use crate::crs::{Crs, reproject_bounds, transform_points, utm_epsg, utm_zone
 pub use crate::dtype::{DataType, Pixel};
 pub use crate::error::{Error, Result};
 pub use crate::geo::{Bounds, GeoTransform, Grid, Window};
-pub use crate::indices::normalized_difference;
+pub use crate::indices::{enhanced_vegetation_index, normalized_difference};
 pub use crate::lzw::encode as lzw_encode;
 pub use crate::metadata::{BandMetadata, RasterMetadata};
 pub use crate::raster::{BandInfo, Raster, RasterInfo, Resampling, set_gdal_cache_mib};

@@ -1,0 +1,135 @@
+//! [`TileStore`]: the per-tile layout of an area pipeline's store — a folder per tile holding one GeoTIFF per
+//! feature (`<root>/tiles/<tile>/<feature>.tif`) and `meta.json` (the tile, its zone's CRS, its buffered bounds
+//! and grid, and each feature's source). Files are written through a `.partial` name and renamed, so a feature
+//! that exists is complete; that is what skip-existing relies on.
+
+use std::path::{Path, PathBuf};
+
+use eoforge_raster::{Compression, Crs, GeoTransform, Grid, Raster, RasterSpec, TiffOptions, TiledWriter, Window};
+use ndarray::Array3;
+
+use crate::error::{Error, Result};
+use crate::grid::{GridSpec, Tile};
+
+/// What a stored feature is: its name, nodata value, band names and where it came from (recorded in `meta.json`).
+#[derive(Clone, Copy, Debug)]
+pub struct FeatureInfo<'a> {
+    /// The feature's name (its file is `<name>.tif`).
+    pub name: &'a str,
+    /// Its nodata value.
+    pub nodata: Option<f64>,
+    /// One name per band.
+    pub band_names: &'a [String],
+    /// The raster or computation it came from.
+    pub source: &'a str,
+}
+
+/// The per-tile store under a local root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TileStore {
+    /// The root folder.
+    pub root: PathBuf,
+}
+
+impl TileStore {
+    /// A store under `root` (created when written to).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The tile's folder.
+    pub fn tile_dir(&self, tile: &str) -> PathBuf {
+        self.root.join("tiles").join(tile)
+    }
+
+    /// A feature's GeoTIFF.
+    pub fn feature_path(&self, tile: &str, feature: &str) -> PathBuf {
+        self.tile_dir(tile).join(format!("{feature}.tif"))
+    }
+
+    /// Whether the tile has the feature (complete: files appear only by rename).
+    pub fn has(&self, tile: &str, feature: &str) -> bool {
+        self.feature_path(tile, feature).is_file()
+    }
+
+    /// Writes a feature of a tile (`bands × rows × cols` on the tile's buffered grid) and records it in the
+    /// tile's `meta.json`.
+    pub fn write<T: eoforge_raster::Pixel>(
+        &self,
+        tile: &Tile,
+        spec: &GridSpec,
+        feature: &FeatureInfo<'_>,
+        data: &Array3<T>,
+    ) -> Result<PathBuf> {
+        let FeatureInfo { name: feature, nodata, band_names, source } = *feature;
+        let grid = tile_grid(tile, spec);
+        if data.dim() != (data.dim().0, grid.height, grid.width) {
+            return Err(Error::Grid(format!(
+                "feature `{feature}` of tile {} is {:?}, not on the tile's {}x{} grid",
+                tile.name,
+                data.dim(),
+                grid.width,
+                grid.height
+            )));
+        }
+        let dir = self.tile_dir(&tile.name);
+        std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        let path = self.feature_path(&tile.name, feature);
+        let partial = path.with_extension("tif.partial");
+        let raster = RasterSpec {
+            width: grid.width,
+            height: grid.height,
+            bands: data.dim().0,
+            geo_transform: Some(grid.transform),
+            crs: Some(Crs::from_epsg(tile.epsg())?),
+            nodata,
+            band_descriptions: band_names.to_vec(),
+            ..RasterSpec::default()
+        };
+        let options = TiffOptions { compression: Compression::Deflate { level: 6 }, ..TiffOptions::default() };
+        let mut writer = TiledWriter::<T>::create(&partial, &raster, &options)?;
+        writer.write_window(Window::full(grid.width, grid.height), data.view())?;
+        writer.finish(None)?;
+        std::fs::rename(&partial, &path).map_err(io("rename into place", &path))?;
+        self.record(tile, spec, feature, source)?;
+        Ok(path)
+    }
+
+    /// Reads a feature of a tile.
+    pub fn read<T: eoforge_raster::Pixel>(&self, tile: &str, feature: &str) -> Result<Array3<T>> {
+        let path = self.feature_path(tile, feature);
+        let raster = Raster::open(&path.display().to_string())?;
+        Ok(raster.read_window::<T>(Window::full(raster.width(), raster.height()), None)?)
+    }
+
+    /// Adds a feature to the tile's `meta.json` (written whole through a rename).
+    fn record(&self, tile: &Tile, spec: &GridSpec, feature: &str, source: &str) -> Result<()> {
+        let path = self.tile_dir(&tile.name).join("meta.json");
+        let mut meta: serde_json::Value = match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| Error::Grid(format!("`{}`: {e}", path.display())))?
+            }
+            Err(_) => serde_json::json!({ "tile": tile, "epsg": tile.epsg(), "grid": spec, "features": {} }),
+        };
+        meta["features"][feature] = serde_json::json!({ "source": source });
+        let partial = path.with_extension("json.partial");
+        let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Grid(e.to_string()))?;
+        std::fs::write(&partial, bytes).map_err(io("write", &partial))?;
+        std::fs::rename(&partial, &path).map_err(io("rename into place", &path))
+    }
+}
+
+/// The tile's buffered pixel grid in its zone's CRS, north-up at the grid's resolution.
+pub fn tile_grid(tile: &Tile, spec: &GridSpec) -> Grid {
+    let side = (spec.tile_px + 2 * spec.buffer_px) as usize;
+    Grid {
+        width: side,
+        height: side,
+        transform: GeoTransform::north_up(tile.buffered[0], tile.buffered[3], spec.resolution, spec.resolution),
+    }
+}
+
+pub(crate) fn io(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.display().to_string();
+    move |source| Error::Io { operation, path, source }
+}

@@ -1,0 +1,156 @@
+//! The inputs, reference and features stages on the real 29RKH scene (EPSG:32629, bands at 100 m, SCL at 200 m):
+//! an AOI over the scene's western edge cut into 6.4 km tiles, bands warped onto each tile's buffered grid
+//! (checked pixel by pixel against the source), skip-existing, SCL as the reference, NDVI and EVI through the
+//! shared index functions.
+
+// Stored pixels are the source's integers as Float32 and tile origins whole metres: they compare exactly.
+#![allow(clippy::float_cmp)]
+
+use eoforge_area::{
+    Aoi, BandRef, GridSpec, IndexSpec, InputSpec, ResamplingName, TileOutcome, TileStore, build_grid, compute_index,
+    read_input, read_reference, tile_grid,
+};
+use eoforge_raster::{Crs, Raster, Window};
+use eoforge_testkit::fixture;
+
+/// A lon/lat box around a rectangle of the scene's zone (29N), as an RFC 7946 AOI.
+fn aoi_over(x0: f64, y0: f64, x1: f64, y1: f64) -> Aoi {
+    let mut corners = vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)];
+    eoforge_raster::transform_points(&mut corners, &Crs::from_epsg(32_629).expect("crs"), &Crs::wgs84().expect("4326"))
+        .expect("to lon/lat");
+    let ring: Vec<[f64; 2]> = corners.iter().map(|(x, y)| [*x, *y]).collect();
+    let text = serde_json::json!({ "type": "Polygon", "coordinates": [ring] }).to_string();
+    Aoi::from_geojson(&text, "west-edge.geojson").expect("aoi")
+}
+
+#[test]
+fn bands_reference_and_indices_land_on_every_tile() {
+    let (Some(b02), Some(b04), Some(b08), Some(scl)) = (
+        fixture("s2-l2a-29RKH/B02.tif"),
+        fixture("s2-l2a-29RKH/B04.tif"),
+        fixture("s2-l2a-29RKH/B08.tif"),
+        fixture("s2-l2a-29RKH/SCL.tif"),
+    ) else {
+        return;
+    };
+    // The scene starts at easting 199 980: the AOI reaches 8 km west of it.
+    let aoi = aoi_over(192_000.0, 2_740_000.0, 215_000.0, 2_752_000.0);
+    let spec = GridSpec { tile_px: 64, resolution: 100.0, buffer_px: 4 };
+    let grid = build_grid(&aoi, &spec).expect("grid");
+    // 192 km of easting in zone 29 lies west of 12° W there: the AOI's western strip belongs to zone 28.
+    let zones: Vec<String> = grid.zones().iter().map(|z| z.label()).collect();
+    assert_eq!(zones, ["28N", "29N"]);
+    assert!(grid.tiles.iter().filter(|t| t.epsg() == 32_629).count() >= 8, "{} tiles", grid.tiles.len());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = TileStore::new(dir.path());
+    let input = |name: &str, path: &std::path::Path| InputSpec {
+        name: name.to_owned(),
+        raster: path.display().to_string(),
+        bands: vec![],
+        resampling: ResamplingName::Nearest,
+    };
+    let inputs = [input("B02", &b02), input("B04", &b04), input("B08", &b08)];
+    for tile in &grid.tiles {
+        for i in &inputs {
+            assert_ne!(read_input(&store, tile, &spec, i, true).expect("input"), TileOutcome::Skipped);
+        }
+        let reference = read_reference(&store, tile, &spec, &scl.display().to_string(), true).expect("reference");
+        // In zone 29, a tile is empty exactly when it ends west of the scene.
+        if tile.epsg() == 32_629 {
+            let west_of_scene = tile.buffered[2] <= 199_980.0;
+            assert_eq!(reference == TileOutcome::Empty, west_of_scene, "{}: {reference:?}", tile.name);
+        }
+    }
+
+    // Each stored pixel is the source pixel under its centre (nearest), NaN where the scene has nodata or ends.
+    let source = Raster::open(&b04.display().to_string()).expect("open");
+    let g = source.geo_transform().expect("transform").0;
+    let full = source.read_window::<u16>(Window::full(source.width(), source.height()), None).expect("read");
+    let mut outside = 0;
+    for tile in grid.tiles.iter().filter(|t| t.epsg() == 32_629) {
+        let stored = store.read::<f32>(&tile.name, "B04").expect("stored");
+        let tg = tile_grid(tile, &spec);
+        assert_eq!(stored.dim(), (1, 72, 72));
+        let written = Raster::open(&store.feature_path(&tile.name, "B04").display().to_string()).expect("open");
+        assert_eq!(written.crs().and_then(|c| c.epsg), Some(32_629));
+        assert_eq!(written.geo_transform().expect("transform").0, tg.transform.0);
+        for r in 0..72 {
+            for c in 0..72 {
+                let (x, y) = tg.transform.pixel_to_map(c as f64 + 0.5, r as f64 + 0.5);
+                let (sc, sr) = (((x - g[0]) / g[1]).floor(), ((y - g[3]) / g[5]).floor());
+                let want = if sc < 0.0 || sr < 0.0 || sc >= 1098.0 || sr >= 1098.0 {
+                    outside += 1;
+                    None
+                } else {
+                    Some(full[[0, sr as usize, sc as usize]]).filter(|v| *v != 0)
+                };
+                let got = stored[[0, r, c]];
+                match want {
+                    Some(v) => assert_eq!(got, f32::from(v), "tile {} pixel {r},{c}", tile.name),
+                    None => assert!(got.is_nan(), "tile {} pixel {r},{c}: {got}", tile.name),
+                }
+            }
+        }
+        let reference = store.read::<u16>(&tile.name, "reference").expect("reference");
+        assert!(reference.iter().all(|v| *v <= 11), "SCL classes 0–11 in {}", tile.name);
+    }
+    assert!(outside > 1000, "the AOI reaches beyond the scene: {outside} pixels outside");
+    // Zone 28's tiles are warped across zones: the scene reaches some of their pixels, or none.
+    for tile in grid.tiles.iter().filter(|t| t.epsg() == 32_628) {
+        let written = Raster::open(&store.feature_path(&tile.name, "B04").display().to_string()).expect("open");
+        assert_eq!(written.crs().and_then(|c| c.epsg), Some(32_628), "{}", tile.name);
+    }
+
+    // A rerun skips every tile; the files stay as they were.
+    let before =
+        std::fs::metadata(store.feature_path(&grid.tiles[0].name, "B04")).expect("meta").modified().expect("mtime");
+    for tile in &grid.tiles {
+        assert_eq!(read_input(&store, tile, &spec, &inputs[1], true).expect("rerun"), TileOutcome::Skipped);
+    }
+    let after =
+        std::fs::metadata(store.feature_path(&grid.tiles[0].name, "B04")).expect("meta").modified().expect("mtime");
+    assert_eq!(before, after);
+
+    // NDVI and EVI from the stored bands, through the shared index functions.
+    let band = |f: &str| BandRef { feature: f.to_owned(), band: 1 };
+    let ndvi = IndexSpec::NormalizedDifference { name: "NDVI".into(), a: band("B08"), b: band("B04") };
+    let evi = IndexSpec::Evi {
+        name: "EVI".into(),
+        blue: band("B02"),
+        red: band("B04"),
+        nir: band("B08"),
+        scale: 1e-4,
+        offset: 0.0,
+    };
+    let tile = &grid.tiles[grid.tiles.len() - 1];
+    for index in [&ndvi, &evi] {
+        assert_eq!(compute_index(&store, tile, &spec, index, true).expect("index"), TileOutcome::Done);
+    }
+    let (red, nir, blue) = (
+        store.read::<f32>(&tile.name, "B04").expect("red"),
+        store.read::<f32>(&tile.name, "B08").expect("nir"),
+        store.read::<f32>(&tile.name, "B02").expect("blue"),
+    );
+    let (n, e) =
+        (store.read::<f32>(&tile.name, "NDVI").expect("ndvi"), store.read::<f32>(&tile.name, "EVI").expect("evi"));
+    let mut valid = 0;
+    for ((i, v), ev) in n.indexed_iter().zip(e.iter()) {
+        let want = eoforge_raster::normalized_difference(f64::from(nir[i]), f64::from(red[i]));
+        assert!(v.to_bits() == want.to_bits() || (v.is_nan() && want.is_nan()), "{i:?}: {v} vs {want}");
+        let want = eoforge_raster::enhanced_vegetation_index(
+            f64::from(blue[i]) * 1e-4,
+            f64::from(red[i]) * 1e-4,
+            f64::from(nir[i]) * 1e-4,
+        );
+        assert!(ev.to_bits() == want.to_bits() || (ev.is_nan() && want.is_nan()), "{i:?}: {ev} vs {want}");
+        valid += usize::from(!v.is_nan());
+    }
+    assert!(valid > 1000, "{valid} valid NDVI pixels");
+    let bad = IndexSpec::NormalizedDifference {
+        name: "X".into(),
+        a: BandRef { feature: "B08".into(), band: 2 },
+        b: band("B04"),
+    };
+    let err = compute_index(&store, tile, &spec, &bad, true).expect_err("band 2");
+    assert!(err.to_string().contains("feature `B08`") && err.to_string().contains("not band 2"), "{err}");
+}
