@@ -10,6 +10,8 @@ reference, sampling, model, export per UTM zone) run tile by tile.
 - [`TileStore`] holds a folder per tile with a GeoTIFF per feature and `meta.json`; [`read_input`] and
   [`read_reference`] warp rasters onto each tile's buffered grid, [`compute_index`] derives normalised differences
   and EVI from them. Each skips what the store already has.
+- [`sample_tile`] draws blocks from a tile's core (seeded from the seed and the tile's name) with their feature
+  values, label and split; [`write_table`] merges them into a Parquet training table.
 */
 #![deny(missing_docs)]
 
@@ -18,6 +20,7 @@ mod error;
 mod features;
 mod grid;
 mod inputs;
+mod samples;
 mod store;
 mod utm;
 
@@ -26,5 +29,6 @@ pub use crate::error::{Error, Result};
 pub use crate::features::{BandRef, IndexSpec, compute_index};
 pub use crate::grid::{GridSpec, Tile, TileGrid, build_grid, grid_cache_path, load_or_build_grid};
 pub use crate::inputs::{InputSpec, ResamplingName, TileOutcome, read_input, read_reference};
+pub use crate::samples::{Sample, SampleOptions, SplitBy, sample_tile, write_table};
 pub use crate::store::{FeatureInfo, TileStore, tile_grid};
 pub use crate::utm::UtmZone;

@@ -7,10 +7,11 @@
 #![allow(clippy::float_cmp)]
 
 use eoforge_area::{
-    Aoi, BandRef, GridSpec, IndexSpec, InputSpec, ResamplingName, TileOutcome, TileStore, build_grid, compute_index,
-    read_input, read_reference, tile_grid,
+    Aoi, BandRef, GridSpec, IndexSpec, InputSpec, ResamplingName, Sample, SampleOptions, SplitBy, TileOutcome,
+    TileStore, build_grid, compute_index, read_input, read_reference, sample_tile, tile_grid, write_table,
 };
 use eoforge_raster::{Crs, Raster, Window};
+use eoforge_sampling::{BlockSampling, BlockSpec, SplitRatios};
 use eoforge_testkit::fixture;
 
 /// A lon/lat box around a rectangle of the scene's zone (29N), as an RFC 7946 AOI.
@@ -153,4 +154,87 @@ fn bands_reference_and_indices_land_on_every_tile() {
     };
     let err = compute_index(&store, tile, &spec, &bad, true).expect_err("band 2");
     assert!(err.to_string().contains("feature `B08`") && err.to_string().contains("not band 2"), "{err}");
+}
+
+#[test]
+fn samples_are_seeded_per_tile_and_merge_into_a_training_table() {
+    let (Some(b04), Some(b08), Some(scl)) =
+        (fixture("s2-l2a-29RKH/B04.tif"), fixture("s2-l2a-29RKH/B08.tif"), fixture("s2-l2a-29RKH/SCL.tif"))
+    else {
+        return;
+    };
+    let aoi = aoi_over(240_000.0, 2_740_000.0, 262_000.0, 2_752_000.0);
+    let spec = GridSpec { tile_px: 64, resolution: 100.0, buffer_px: 4 };
+    let grid = build_grid(&aoi, &spec).expect("grid");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = TileStore::new(dir.path().join("store"));
+    for tile in &grid.tiles {
+        for (name, path) in [("B04", &b04), ("B08", &b08)] {
+            let input = InputSpec {
+                name: name.into(),
+                raster: path.display().to_string(),
+                bands: vec![],
+                resampling: ResamplingName::Bilinear,
+            };
+            read_input(&store, tile, &spec, &input, true).expect("input");
+        }
+        read_reference(&store, tile, &spec, &scl.display().to_string(), true).expect("reference");
+        let ndvi = IndexSpec::NormalizedDifference {
+            name: "NDVI".into(),
+            a: BandRef { feature: "B08".into(), band: 1 },
+            b: BandRef { feature: "B04".into(), band: 1 },
+        };
+        compute_index(&store, tile, &spec, &ndvi, true).expect("ndvi");
+    }
+    let options = SampleOptions {
+        blocks: BlockSpec { block: 1, sampling: BlockSampling::Count(40), balance: false },
+        seed: 11,
+        features: vec!["B04".into(), "B08".into(), "NDVI".into()],
+        ratios: SplitRatios { train: 0.6, validation: 0.2, test: 0.2 },
+        split_by: SplitBy::Tile,
+    };
+    let run = |tiles: Vec<&eoforge_area::Tile>| -> std::collections::BTreeMap<String, Vec<Sample>> {
+        tiles
+            .into_iter()
+            .map(|t| (t.name.clone(), sample_tile(&store, t, &spec, &options).expect("sample").1))
+            .collect()
+    };
+    let all = run(grid.tiles.iter().collect());
+    // Shuffled and with a tile left out, every tile draws the same samples.
+    let mut others: Vec<_> = grid.tiles.iter().skip(1).collect();
+    others.reverse();
+    for (tile, samples) in run(others) {
+        assert_eq!(all[&tile], samples, "{tile}");
+    }
+    let (columns, _) = sample_tile(&store, &grid.tiles[0], &spec, &options).expect("columns");
+    assert_eq!(columns, ["B04", "B08", "NDVI"]);
+    for (tile, samples) in &all {
+        assert_eq!(samples.len(), 40, "{tile}");
+        let reference = store.read::<u16>(tile, "reference").expect("reference");
+        let ndvi = store.read::<f32>(tile, "NDVI").expect("ndvi");
+        for s in samples {
+            let (r, c) = (s.row as usize, s.col as usize);
+            assert!((4..68).contains(&r) && (4..68).contains(&c), "{tile}: {s:?} in the core");
+            assert_eq!((s.label, s.values[2]), (u32::from(reference[[0, r, c]]), ndvi[[0, r, c]]), "{tile}: {s:?}");
+            assert!(s.label != 0 && s.values.iter().all(|v| v.is_finite()));
+            assert_eq!(s.split, samples[0].split, "split by tile");
+        }
+    }
+
+    let table = dir.path().join("samples.parquet");
+    let merged: Vec<Sample> = all.values().flatten().cloned().collect();
+    write_table(&table, &columns, &merged).expect("table");
+    let file = std::fs::File::open(&table).expect("open");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    let batches: Vec<_> = reader.map(|b| b.expect("batch")).collect();
+    let rows: usize = batches.iter().map(arrow::array::RecordBatch::num_rows).sum();
+    assert_eq!(rows, merged.len());
+    let schema = batches[0].schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["tile", "row", "col", "lon", "lat", "label", "split", "B04", "B08", "NDVI"]);
+    let lon = batches[0].column(3).as_any().downcast_ref::<arrow::array::Float64Array>().expect("lon").value(0);
+    assert!((-12.0..-6.0).contains(&lon), "zone 29's longitudes: {lon}");
 }
