@@ -86,7 +86,10 @@ impl TileStore {
             band_descriptions: band_names.to_vec(),
             ..RasterSpec::default()
         };
-        let options = TiffOptions { compression: Compression::Deflate { level: 6 }, ..TiffOptions::default() };
+        // Tiles no larger than the tile (multiples of 16): a 20 px tile of 68 bands must not pad to 68 × 256².
+        let block_size = grid.width.max(grid.height).div_ceil(16).clamp(1, 16) * 16;
+        let options =
+            TiffOptions { block_size, compression: Compression::Deflate { level: 6 }, ..TiffOptions::default() };
         let mut writer = TiledWriter::<T>::create(&partial, &raster, &options)?;
         writer.write_window(Window::full(grid.width, grid.height), data.view())?;
         writer.finish(None)?;

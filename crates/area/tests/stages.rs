@@ -7,8 +7,9 @@
 #![allow(clippy::float_cmp)]
 
 use eoforge_area::{
-    Aoi, BandRef, GridSpec, IndexSpec, InputSpec, ResamplingName, Sample, SampleOptions, SplitBy, TileOutcome,
-    TileStore, build_grid, compute_index, read_input, read_reference, sample_tile, tile_grid, write_table,
+    Aoi, BandRef, GridSpec, IndexSpec, InputSpec, PixelModel, PixelModelConfig, PixelTask, ResamplingName, Sample,
+    SampleOptions, SplitBy, TileOutcome, TileStore, build_grid, classification_report, compute_index, read_input,
+    read_reference, sample_tile, tile_grid, write_table,
 };
 use eoforge_raster::{Crs, Raster, Window};
 use eoforge_sampling::{BlockSampling, BlockSpec, SplitRatios};
@@ -237,4 +238,80 @@ fn samples_are_seeded_per_tile_and_merge_into_a_training_table() {
     assert_eq!(names, ["tile", "row", "col", "lon", "lat", "label", "split", "B04", "B08", "NDVI"]);
     let lon = batches[0].column(3).as_any().downcast_ref::<arrow::array::Float64Array>().expect("lon").value(0);
     assert!((-12.0..-6.0).contains(&lon), "zone 29's longitudes: {lon}");
+}
+
+/// The eo-learn test patch (68 NDVI dates, its land-use labels; EPSG:32633, 10 m) cut into 200 m tiles: a
+/// boosted-tree pixel model trained on some tiles beats the majority class on the tiles held out.
+#[test]
+fn a_pixel_model_beats_the_majority_class_on_held_out_tiles() {
+    let (Some(bbox), Some(ndvi), Some(lulc)) = (
+        fixture("aoi/eolearn_testpatch_bbox.geojson"),
+        fixture("labels/eolearn_TestEOPatch_NDVI_68dates.tif"),
+        fixture("labels/eolearn_TestEOPatch_LULC.tif"),
+    ) else {
+        return;
+    };
+    let aoi = Aoi::read(&bbox).expect("aoi");
+    let spec = GridSpec { tile_px: 20, resolution: 10.0, buffer_px: 0 };
+    let grid = build_grid(&aoi, &spec).expect("grid");
+    assert!(grid.tiles.len() >= 25, "{} tiles", grid.tiles.len());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = TileStore::new(dir.path());
+    for tile in &grid.tiles {
+        let input = InputSpec {
+            name: "NDVI".into(),
+            raster: ndvi.display().to_string(),
+            bands: vec![],
+            resampling: ResamplingName::Nearest,
+        };
+        read_input(&store, tile, &spec, &input, true).expect("input");
+        read_reference(&store, tile, &spec, &lulc.display().to_string(), true).expect("reference");
+    }
+    let options = SampleOptions {
+        blocks: BlockSpec { block: 1, sampling: BlockSampling::Count(150), balance: false },
+        seed: 5,
+        features: vec!["NDVI".into()],
+        ratios: SplitRatios { train: 0.6, validation: 0.2, test: 0.2 },
+        split_by: SplitBy::Tile,
+    };
+    let mut columns = Vec::new();
+    let mut samples = Vec::new();
+    for tile in &grid.tiles {
+        let (c, s) = sample_tile(&store, tile, &spec, &options).expect("sample");
+        columns = c;
+        samples.extend(s);
+    }
+    let (train, held): (Vec<&Sample>, Vec<&Sample>) =
+        samples.iter().partition(|s| s.split == eoforge_sampling::Split::Train);
+    assert!(train.len() > 1000 && held.len() > 300, "{} training and {} held-out samples", train.len(), held.len());
+    assert_eq!(columns.len(), 68, "one column per NDVI date");
+    let rows = |set: &[&Sample]| set.iter().map(|s| s.values.clone()).collect::<Vec<_>>();
+    let labels: Vec<f64> = train.iter().map(|s| f64::from(s.label)).collect();
+    let config = PixelModelConfig { iterations: 30, ..PixelModelConfig::default() };
+    let model = PixelModel::fit(PixelTask::Classification, &columns, &rows(&train), &labels, &config).expect("fit");
+    let predicted: Vec<u32> = model.predict(&rows(&held)).expect("predict").iter().map(|v| *v as u32).collect();
+    let truth: Vec<u32> = held.iter().map(|s| s.label).collect();
+    let report = classification_report(&truth, &predicted);
+    let mut counts = std::collections::BTreeMap::new();
+    for s in &train {
+        *counts.entry(s.label).or_insert(0) += 1;
+    }
+    let majority = counts.iter().max_by_key(|(_, n)| **n).map(|(c, _)| *c).expect("a class");
+    let baseline = classification_report(&truth, &vec![majority; truth.len()]);
+    #[allow(clippy::print_stderr)]
+    eprintln!(
+        "pixel model on held-out tiles: accuracy {:.3}, macro F1 {:.3}; majority class {majority}: accuracy {:.3}, macro F1 {:.3}",
+        report.accuracy, report.macro_f1, baseline.accuracy, baseline.macro_f1
+    );
+    assert!(report.accuracy > baseline.accuracy && report.macro_f1 > baseline.macro_f1 + 0.1, "{report:?}");
+
+    // Saved and loaded, it predicts the same.
+    let path = dir.path().join("model.json");
+    model.save(&path).expect("save");
+    let loaded = PixelModel::load(&path).expect("load");
+    let again: Vec<u32> = loaded.predict(&rows(&held)).expect("predict").iter().map(|v| *v as u32).collect();
+    assert_eq!(again, predicted);
+    assert!(
+        PixelModel::fit(PixelTask::Classification, &columns, &rows(&train), &vec![1.0; train.len()], &config).is_err()
+    );
 }
