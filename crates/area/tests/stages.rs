@@ -4,7 +4,7 @@
 //! shared index functions.
 
 // Stored pixels are the source's integers as Float32 and tile origins whole metres: they compare exactly.
-#![allow(clippy::float_cmp)]
+#![allow(clippy::float_cmp, clippy::print_stderr)]
 
 use eoforge_area::{
     Aoi, BandRef, GridSpec, IndexSpec, InputSpec, PixelModel, PixelModelConfig, PixelTask, ResamplingName, Sample,
@@ -298,7 +298,6 @@ fn a_pixel_model_beats_the_majority_class_on_held_out_tiles() {
     }
     let majority = counts.iter().max_by_key(|(_, n)| **n).map(|(c, _)| *c).expect("a class");
     let baseline = classification_report(&truth, &vec![majority; truth.len()]);
-    #[allow(clippy::print_stderr)]
     eprintln!(
         "pixel model on held-out tiles: accuracy {:.3}, macro F1 {:.3}; majority class {majority}: accuracy {:.3}, macro F1 {:.3}",
         report.accuracy, report.macro_f1, baseline.accuracy, baseline.macro_f1
