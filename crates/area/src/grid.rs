@@ -196,23 +196,9 @@ pub fn load_or_build_grid(dir: &Path, aoi: &Aoi, spec: &GridSpec) -> Result<(Til
         }));
     }
     let json = serde_json::json!({ "type": "FeatureCollection", "eoforge_grid": grid.spec, "features": features });
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        operation: "create",
-        path: dir.display().to_string(),
-        source,
-    })?;
-    let partial = path.with_extension("geojson.partial");
+    std::fs::create_dir_all(dir).map_err(crate::store::io("create", dir))?;
     let bytes = serde_json::to_vec(&json).map_err(|e| cache_err(&path, &e.to_string()))?;
-    std::fs::write(&partial, bytes).map_err(|source| Error::Io {
-        operation: "write",
-        path: partial.display().to_string(),
-        source,
-    })?;
-    std::fs::rename(&partial, &path).map_err(|source| Error::Io {
-        operation: "rename into place",
-        path: path.display().to_string(),
-        source,
-    })?;
+    crate::store::write_file(&path, &bytes)?;
     Ok((grid, false))
 }
 

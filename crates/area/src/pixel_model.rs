@@ -175,9 +175,7 @@ impl PixelModel {
             boosters,
         };
         let json = serde_json::to_vec(&saved).map_err(model_err)?;
-        let partial = path.with_extension("json.partial");
-        std::fs::write(&partial, json).map_err(crate::store::io("write", &partial))?;
-        std::fs::rename(&partial, path).map_err(crate::store::io("rename into place", path))
+        crate::store::write_file(path, &json)
     }
 
     /// Reads a model [`save`](Self::save) wrote.

@@ -179,7 +179,5 @@ pub fn write_table(path: &Path, columns: &[String], samples: &[Sample]) -> Resul
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io("create", parent))?;
     }
-    let partial = path.with_extension("parquet.partial");
-    std::fs::write(&partial, bytes).map_err(io("write", &partial))?;
-    std::fs::rename(&partial, path).map_err(io("rename into place", path))
+    crate::store::write_file(path, &bytes)
 }

@@ -115,10 +115,8 @@ impl TileStore {
             Err(_) => serde_json::json!({ "tile": tile, "epsg": tile.epsg(), "grid": spec, "features": {} }),
         };
         meta["features"][feature] = serde_json::json!({ "source": source });
-        let partial = path.with_extension("json.partial");
         let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Grid(e.to_string()))?;
-        std::fs::write(&partial, bytes).map_err(io("write", &partial))?;
-        std::fs::rename(&partial, &path).map_err(io("rename into place", &path))
+        write_file(&path, &bytes)
     }
 }
 
@@ -130,6 +128,15 @@ pub fn tile_grid(tile: &Tile, spec: &GridSpec) -> Grid {
         height: side,
         transform: GeoTransform::north_up(tile.buffered[0], tile.buffered[3], spec.resolution, spec.resolution),
     }
+}
+
+/// Writes `bytes` to `path` through `<path>.partial` and a rename: readers see the whole file or none.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, bytes).map_err(io("write", &partial))?;
+    std::fs::rename(&partial, path).map_err(io("rename into place", path))
 }
 
 pub(crate) fn io(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
