@@ -13,7 +13,7 @@ reference, sampling, model, export per UTM zone) run tile by tile.
 - [`sample_tile`] draws blocks from a tile's core (seeded from the seed and the tile's name) with their feature
   values, label and split; [`write_table`] merges them into a Parquet training table.
 - [`PixelModel`] trains and applies gradient-boosted trees on those samples (LightGBM's role);
-  [`classification_report`] scores it.
+  [`classification_report`] scores it; [`predict_tile`] writes its class map (or values) for every pixel of a tile.
 */
 #![deny(missing_docs)]
 
@@ -23,6 +23,7 @@ mod features;
 mod grid;
 mod inputs;
 mod pixel_model;
+mod predict;
 mod samples;
 mod store;
 mod utm;
@@ -33,6 +34,7 @@ pub use crate::features::{BandRef, IndexSpec, compute_index};
 pub use crate::grid::{GridSpec, Tile, TileGrid, build_grid, grid_cache_path, load_or_build_grid};
 pub use crate::inputs::{InputSpec, ResamplingName, TileOutcome, read_input, read_reference};
 pub use crate::pixel_model::{ClassificationReport, PixelModel, PixelModelConfig, PixelTask, classification_report};
+pub use crate::predict::{PREDICTION, predict_tile};
 pub use crate::samples::{Sample, SampleOptions, SplitBy, sample_tile, write_table};
 pub use crate::store::{FeatureInfo, TileStore, tile_grid};
 pub use crate::utm::UtmZone;

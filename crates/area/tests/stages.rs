@@ -7,9 +7,9 @@
 #![allow(clippy::float_cmp, clippy::print_stderr)]
 
 use eoforge_area::{
-    Aoi, BandRef, GridSpec, IndexSpec, InputSpec, PixelModel, PixelModelConfig, PixelTask, ResamplingName, Sample,
-    SampleOptions, SplitBy, TileOutcome, TileStore, build_grid, classification_report, compute_index, read_input,
-    read_reference, sample_tile, tile_grid, write_table,
+    Aoi, BandRef, GridSpec, IndexSpec, InputSpec, PREDICTION, PixelModel, PixelModelConfig, PixelTask, ResamplingName,
+    Sample, SampleOptions, SplitBy, TileOutcome, TileStore, build_grid, classification_report, compute_index,
+    predict_tile, read_input, read_reference, sample_tile, tile_grid, write_table,
 };
 use eoforge_raster::{Crs, Raster, Window};
 use eoforge_sampling::{BlockSampling, BlockSpec, SplitRatios};
@@ -313,4 +313,31 @@ fn a_pixel_model_beats_the_majority_class_on_held_out_tiles() {
     assert!(
         PixelModel::fit(PixelTask::Classification, &columns, &rows(&train), &vec![1.0; train.len()], &config).is_err()
     );
+
+    // Every pixel of a held-out tile predicted into a class map: its classes agree with the model's own
+    // predictions of the sampled pixels, and mostly with the reference.
+    let mut per_tile = std::collections::BTreeMap::new();
+    for s in &held {
+        *per_tile.entry(s.tile.clone()).or_insert(0) += 1;
+    }
+    let held_tile = per_tile.iter().max_by_key(|(_, n)| **n).map(|(t, _)| t.clone()).expect("a held-out tile");
+    let tile = grid.tile(&held_tile).expect("tile");
+    let outcome = predict_tile(&store, tile, &spec, &loaded, &["NDVI".to_owned()], true).expect("predict");
+    assert_eq!(outcome, TileOutcome::Done);
+    let map = store.read::<u8>(&held_tile, PREDICTION).expect("map");
+    for (s, p) in held.iter().zip(&predicted).filter(|(s, _)| s.tile == held_tile) {
+        assert_eq!(u32::from(map[[0, s.row as usize, s.col as usize]]), *p, "{s:?}");
+    }
+    let reference = store.read::<u16>(&held_tile, "reference").expect("reference");
+    let (agree, labelled) = map
+        .iter()
+        .zip(reference.iter())
+        .filter(|(_, r)| **r != 0)
+        .fold((0, 0), |(a, n), (m, r)| (a + usize::from(u16::from(*m) == *r), n + 1));
+    assert!(labelled > 100 && agree as f64 / labelled as f64 > 0.7, "{agree} of {labelled} pixels agree");
+    let rerun = predict_tile(&store, tile, &spec, &loaded, &["NDVI".to_owned()], true).expect("rerun");
+    assert_eq!(rerun, TileOutcome::Skipped);
+    let two = ["NDVI".to_owned(), "reference".to_owned()];
+    let err = predict_tile(&store, tile, &spec, &loaded, &two, false).expect_err("columns");
+    assert!(err.to_string().contains("the model reads 68"), "{err}");
 }
