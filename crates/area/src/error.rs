@@ -15,6 +15,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// An input raster the stage cannot use.
+    #[error("`{path}`: {reason}")]
+    Input {
+        /// The raster.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// Grid parameters that cannot work.
     #[error("grid: {0}")]
     Grid(String),

@@ -106,6 +106,12 @@ pub fn read_reference(
     }
     let raster = Raster::open(labels)?;
     let nodata = raster.nodata(1)?.unwrap_or(0.0);
+    if !(nodata.fract() == 0.0 && (0.0..=f64::from(u16::MAX)).contains(&nodata)) {
+        return Err(crate::error::Error::Input {
+            path: labels.to_owned(),
+            reason: format!("label nodata {nodata} is not a UInt16 value; labels are stored as UInt16"),
+        });
+    }
     let grid = tile_grid(tile, spec);
     let crs = Crs::from_epsg(tile.epsg())?;
     let data = raster.warp_onto::<u16>(&grid, &crs, Some(&[1]), Resampling::Nearest, nodata)?;
