@@ -76,7 +76,7 @@ impl Crs {
         Self::from_epsg(4326)
     }
 
-    fn srs(&self) -> Result<SpatialRef> {
+    pub(crate) fn srs(&self) -> Result<SpatialRef> {
         let mut srs = match self.epsg {
             Some(code) => SpatialRef::from_epsg(code),
             None => SpatialRef::from_wkt(&self.wkt),

@@ -10,6 +10,8 @@ Raster I/O for eoforge, on GDAL and ndarray.
   average; fractional source windows are honoured), e.g. BigEarthNet's 20 m and 60 m bands onto the 10 m grid.
 - [`GeoTransform`] maps pixels ↔ map coordinates; [`reproject_bounds`] and [`utm_epsg`] move boxes between
   lon/lat and UTM.
+- [`rasterize`] burns polygons ([`Shape`]s, e.g. vector labels from [`read_shapes`] or an AOI) onto a [`Grid`] in
+  any CRS.
 - [`TiledWriter`] writes a tiled, compressed GeoTIFF block by block (LZW/DEFLATE/ZSTD, predictor, BigTIFF) and
   publishes it atomically; [`write_cog`] produces a COG with GDAL's driver; [`CogWriter`] streams tiles into a
   COG, compressing in parallel and reducing overviews on the fly with bounded memory; [`check_cog`] checks COG
@@ -42,6 +44,7 @@ pub use crate::indices::{enhanced_vegetation_index, normalized_difference};
 pub use crate::lzw::encode as lzw_encode;
 pub use crate::metadata::{BandMetadata, RasterMetadata};
 pub use crate::raster::{BandInfo, Raster, RasterInfo, Resampling, set_gdal_cache_mib};
+pub use crate::rasterize::{Shape, rasterize, read_shapes};
 pub use crate::tiff_read::{DecodedBand, decode_geotiff};
 pub use crate::upsample::upsample_bilinear;
 pub use crate::write::{BigTiff, Compression, Predictor, RasterSpec, TiffOptions, TiledWriter, overview_factors};
@@ -58,6 +61,7 @@ mod lzw;
 mod metadata;
 mod partial;
 mod raster;
+mod rasterize;
 mod tiff_ifd;
 mod tiff_read;
 mod upsample;
