@@ -93,6 +93,12 @@ impl ProductSet {
             }
             let outcome =
                 publish_file(&self.product, &self.dest, &report, &self.options, self.force, true, options).await?;
+            // An earlier run's rejection report would contradict the product now published beside it.
+            store.delete(&rejected_report_key(&key)).await?;
+            for (_, dest) in &self.derived {
+                let (derived_store, derived_key) = Store::open_object(dest, options)?;
+                derived_store.delete(&rejected_report_key(&derived_key)).await?;
+            }
             stages.add("publish", started.elapsed().as_secs_f64());
             Some(outcome)
         } else {

@@ -117,6 +117,18 @@ fn a_failed_set_publishes_nothing_and_keeps_the_good_product() {
     let profile: Value =
         serde_json::from_slice(&std::fs::read(format!("{dest}.profile.json")).expect("profile")).expect("json");
     assert_eq!(profile["qc_passed"], false);
+
+    // A passing product published later removes the rejection report: the folder no longer contradicts itself.
+    let Some(fixed) = cog(dir.path(), "fixed", 900) else { return };
+    let set = ProductSet { product: fixed, ..set };
+    let outcome = rt
+        .block_on(set.check_and_publish(&QcConfig::default(), &so, &mut Stages::default(), json!({})))
+        .expect("publish");
+    assert_eq!(outcome.published, Some(Published::Uploaded));
+    assert!(!std::path::Path::new(&format!("{dest}.rejected.qc.json")).exists(), "the rejection report is gone");
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(format!("{dest}.qc.json")).expect("record")).expect("json");
+    assert_eq!(record["passed"], true);
 }
 
 #[test]

@@ -156,10 +156,12 @@ pub fn run_qc(path: &Path, config: &QcConfig, stage_seconds: &BTreeMap<String, f
     }
     if let Some(dtype) = config.dtype {
         let found: Vec<&str> = info.bands.iter().map(|b| b.dtype.as_str()).collect();
+        // GDAL names UInt8 `Byte`.
+        let same = |d: &str| d == dtype.name() || (d == "Byte" && dtype == DataType::UInt8);
         check(
             &mut checks,
             "dtype",
-            found.iter().all(|d| *d == dtype.name()),
+            found.iter().all(|d| same(d)),
             format!("{}, expected {}", found.join(","), dtype.name()),
         );
     }
