@@ -11,7 +11,7 @@ mod common;
 use std::process::{Command, Output};
 
 use burn::backend::{Autodiff, Flex};
-use eoforge_models::{NormKind, SuperResolutionConfig, UNetConfig};
+use eoforge_models::SuperResolutionConfig;
 use eoforge_raster::{DataType, Raster};
 use eoforge_testkit::gdal_cog_validator;
 use eoforge_train::{FitConfig, ModelConfig, StopWhen, fit};
@@ -48,23 +48,8 @@ fn a_trained_unet_maps_the_scene_into_a_published_class_map() {
     let shards = dir.path().join("shards");
     let Some(stack) = common::scene_windows(dir.path(), &shards) else { return };
     let set = common::open(&shards);
-    let config = FitConfig {
-        batch_size: 8,
-        epochs: 2,
-        lr: 5e-3,
-        warmup_steps: 5,
-        checkpoint_every: 100,
-        seed: 7,
-        ..FitConfig::new(ModelConfig::Unet(UNetConfig {
-            depth: 2,
-            base_width: 8,
-            norm: NormKind::Batch,
-            ..UNetConfig::new(4, 11)
-        }))
-    };
     let run = dir.path().join("run");
-    let device = burn::backend::flex::FlexDevice;
-    fit::<Autodiff<Flex>>(&set, &config, &run, &device, &StopWhen::default()).expect("fit");
+    common::fit_small_unet(&set, &run);
 
     let (scene, run_arg) = (stack.display().to_string(), run.display().to_string());
     let dest = dir.path().join("out/29RKH_scl.tif");

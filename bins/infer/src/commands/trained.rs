@@ -7,10 +7,9 @@ use std::path::Path;
 
 use burn::backend::Flex;
 use burn::tensor::Tensor;
-use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use eoforge_engine::{BurnModel, ImageNetwork};
-use eoforge_models::{SegmentationNet, SuperResolution, SuperResolutionConfig};
+use eoforge_models::{SuperResolution, SuperResolutionConfig};
 use eoforge_profile::Stages;
 use eoforge_raster::{
     BandMetadata, CogWriterOptions, DataType, Raster, RasterInfo, RasterMetadata, Resampling, Window,
@@ -32,26 +31,6 @@ pub(super) struct Product<'a> {
     pub options: &'a StoreOptions,
     pub crop: Option<Window>,
     pub run_dir: &'a Path,
-}
-
-/// A segmentation network giving per-class probabilities, with the "no label" class never chosen.
-struct Probabilities<B: Backend> {
-    network: SegmentationNet<B>,
-    ignore: Option<usize>,
-}
-
-impl<B: Backend> ImageNetwork<B> for Probabilities<B> {
-    fn forward(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
-        let p = softmax(self.network.forward(input), 1);
-        match self.ignore {
-            Some(class) => {
-                let [n, _, h, w] = p.dims();
-                let device = p.device();
-                p.slice_assign([0..n, class..class + 1, 0..h, 0..w], Tensor::full([n, 1, h, w], -1.0, &device))
-            }
-            None => p,
-        }
-    }
 }
 
 /// Runs the trained model of `product.run_dir` over the scene and finishes the product.
@@ -93,10 +72,7 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
     let metadata = source.metadata()?;
     drop(source);
     let device = burn::backend::flex::FlexDevice;
-    let network = Probabilities::<Flex> {
-        network: run.segmentation::<Flex>(&device)?,
-        ignore: run.data.ignore.and_then(|v| usize::try_from(v).ok()).filter(|v| *v < classes),
-    };
+    let network = eoforge_train::ClassProbabilities::<Flex>::of(&run, &device)?;
     let mut model = BurnModel::new(network, device, classes, 1);
     let mut colors: Vec<[u8; 3]> = (0..classes).map(|v| eoforge_shards::ClassInfo::default_color(v as u16)).collect();
     let mut names: Vec<String> = (0..classes).map(|v| format!("class {v}")).collect();

@@ -133,3 +133,26 @@ pub(crate) fn land_use_windows(out: &Path) -> Option<()> {
         .expect("windows");
     Some(())
 }
+
+/// A small U-Net (depth 2, 8 base channels, 2 epochs, seed 7) trained on [`scene_windows`]' set into `run`: a real
+/// segmentation run for the tests that apply one (scene and area predictions).
+pub(crate) fn fit_small_unet(set: &ShardSet, run: &Path) {
+    use eoforge_models::{NormKind, UNetConfig};
+    use eoforge_train::{FitConfig, ModelConfig, StopWhen, fit};
+    let config = FitConfig {
+        batch_size: 8,
+        epochs: 2,
+        lr: 5e-3,
+        warmup_steps: 5,
+        checkpoint_every: 100,
+        seed: 7,
+        ..FitConfig::new(ModelConfig::Unet(UNetConfig {
+            depth: 2,
+            base_width: 8,
+            norm: NormKind::Batch,
+            ..UNetConfig::new(4, 11)
+        }))
+    };
+    let device = burn::backend::flex::FlexDevice;
+    fit::<burn::backend::Autodiff<burn::backend::Flex>>(set, &config, run, &device, &StopWhen::default()).expect("fit");
+}
