@@ -12,7 +12,7 @@ problems = []
 
 # Subcommands per binary, from the clap enums (`Name(NameArgs)` variants become kebab-case subcommands).
 subcommands = {}
-for binary, cli in [("prep", "bins/prep/src/cli.rs"), ("train", "bins/train/src/cli.rs"), ("infer", "bins/infer/src/cli.rs"), ("slurm", "bins/slurm/src/cli.rs")]:
+for binary, cli in [("prep", "bins/prep/src/cli.rs"), ("train", "bins/train/src/cli.rs"), ("infer", "bins/infer/src/cli.rs"), ("slurm", "bins/slurm/src/cli.rs"), ("area", "bins/area/src/cli.rs")]:
     text = (root / cli).read_text()
     enum = text[text.index("pub enum Command"):]
     enum = enum[: enum.index("\n}")]
@@ -27,7 +27,7 @@ for page in pages:
         path = (page.parent / target.split("#")[0]).resolve()
         if not path.exists():
             problems.append(f"{page.relative_to(root)}: link to missing {target}")
-    for binary, sub in re.findall(r"\b(eoforge-(?:prep|train|infer|slurm)) ([a-z][a-z-]+)\b", text):
+    for binary, sub in re.findall(r"\b(eoforge-(?:prep|train|infer|slurm|area)) ([a-z][a-z-]+)\b", text):
         if sub not in subcommands[binary] and sub not in {"fit", "eval"} | subcommands[binary]:
             # Words after a binary name that are not subcommands are prose ("eoforge-prep shards …"): only flag
             # those that look like commands in code spans or blocks.

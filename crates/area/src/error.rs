@@ -23,12 +23,31 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A config file that cannot be read as an area pipeline.
+    #[error("`{path}`{}: {reason}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Config {
+        /// The file.
+        path: String,
+        /// The line, where known.
+        line: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A selection of stages or tiles that does not fit the pipeline (a usage error).
+    #[error("{0}")]
+    Usage(String),
+    /// A run stopped on request, after recording what it finished.
+    #[error("{0}")]
+    Stopped(String),
     /// Grid parameters that cannot work.
     #[error("grid: {0}")]
     Grid(String),
     /// A coordinate transform failed.
     #[error(transparent)]
     Raster(#[from] eoforge_raster::Error),
+    /// QC or publishing a map failed.
+    #[error(transparent)]
+    Product(#[from] eoforge_products::Error),
     /// Reading or writing a file failed.
     #[error("cannot {operation} `{path}`")]
     Io {
@@ -40,4 +59,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// An error and its causes joined by `: `, for reports and logs.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
 }

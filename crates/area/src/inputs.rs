@@ -3,6 +3,7 @@
 //! already have the feature.
 
 use eoforge_raster::{Crs, Raster, Resampling};
+use eoforge_storage::StoreOptions;
 
 use crate::error::Result;
 use crate::grid::{GridSpec, Tile};
@@ -63,7 +64,7 @@ pub enum TileOutcome {
 }
 
 /// Reads `input` onto `tile` as Float32 (NaN where the raster has nodata or does not reach) into the store,
-/// unless `skip_existing` and the tile has it.
+/// unless `skip_existing` and the tile has it. `s3://` rasters use the environment's settings.
 pub fn read_input(
     store: &TileStore,
     tile: &Tile,
@@ -71,10 +72,22 @@ pub fn read_input(
     input: &InputSpec,
     skip_existing: bool,
 ) -> Result<TileOutcome> {
+    read_input_with(store, tile, spec, input, skip_existing, &StoreOptions::from_env())
+}
+
+/// [`read_input`] with explicit settings for `s3://` rasters (endpoint, credentials, retries).
+pub fn read_input_with(
+    store: &TileStore,
+    tile: &Tile,
+    spec: &GridSpec,
+    input: &InputSpec,
+    skip_existing: bool,
+    storage: &StoreOptions,
+) -> Result<TileOutcome> {
     if skip_existing && store.has(&tile.name, &input.name) {
         return Ok(TileOutcome::Skipped);
     }
-    let raster = Raster::open(&input.raster)?;
+    let raster = Raster::open_with(&input.raster, storage)?;
     let bands: Vec<usize> =
         if input.bands.is_empty() { (1..=raster.band_count()).collect() } else { input.bands.clone() };
     let grid = tile_grid(tile, spec);
@@ -101,10 +114,22 @@ pub fn read_reference(
     labels: &str,
     skip_existing: bool,
 ) -> Result<TileOutcome> {
+    read_reference_with(store, tile, spec, labels, skip_existing, &StoreOptions::from_env())
+}
+
+/// [`read_reference`] with explicit settings for an `s3://` raster.
+pub fn read_reference_with(
+    store: &TileStore,
+    tile: &Tile,
+    spec: &GridSpec,
+    labels: &str,
+    skip_existing: bool,
+    storage: &StoreOptions,
+) -> Result<TileOutcome> {
     if skip_existing && store.has(&tile.name, "reference") {
         return Ok(TileOutcome::Skipped);
     }
-    let raster = Raster::open(labels)?;
+    let raster = Raster::open_with(labels, storage)?;
     let nodata = raster.nodata(1)?.unwrap_or(0.0);
     if !(nodata.fract() == 0.0 && (0.0..=f64::from(u16::MAX)).contains(&nodata)) {
         return Err(crate::error::Error::Input {
@@ -122,6 +147,97 @@ pub fn read_reference(
         tile,
         spec,
         &FeatureInfo { name: "reference", nodata: Some(nodata), band_names: &names, source: labels },
+        &data,
+    )?;
+    Ok(if empty { TileOutcome::Empty } else { TileOutcome::Done })
+}
+
+/// Where reference labels come from: a label raster (`raster`), or the polygons of a vector file (`vector`)
+/// with a numeric `attribute` (and optionally a `layer`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceSpec {
+    /// A label raster (path, `file://` or `s3://` URL), resampled with nearest neighbour.
+    #[serde(default)]
+    pub raster: Option<String>,
+    /// A vector file (GeoJSON, GeoPackage, …) whose polygons are burnt onto each tile.
+    #[serde(default)]
+    pub vector: Option<String>,
+    /// With `vector`: the numeric attribute holding each polygon's class (1–65535; 0 is nodata).
+    #[serde(default)]
+    pub attribute: Option<String>,
+    /// With `vector`: the layer (default: the first).
+    #[serde(default)]
+    pub layer: Option<String>,
+}
+
+impl ReferenceSpec {
+    /// Checks that exactly one source is named, with an attribute for a vector; the error says what is missing.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        match (&self.raster, &self.vector, &self.attribute) {
+            (Some(_), None, None) | (None, Some(_), Some(_)) if self.layer.is_none() || self.vector.is_some() => Ok(()),
+            (Some(_), Some(_), _) => Err("`raster` and `vector` are both set; name one".into()),
+            (None, None, _) => Err("neither `raster` nor `vector` is set".into()),
+            (None, Some(_), None) => Err("`vector` needs `attribute` (the polygons' class)".into()),
+            _ => Err("`attribute` and `layer` go with `vector`, not `raster`".into()),
+        }
+    }
+
+    /// Writes the tile's `reference` from whichever source this names (an `s3://` raster read with `storage`).
+    pub fn read(
+        &self,
+        store: &TileStore,
+        tile: &Tile,
+        spec: &GridSpec,
+        skip_existing: bool,
+        storage: &StoreOptions,
+    ) -> Result<TileOutcome> {
+        let invalid = |reason| crate::error::Error::Input { path: "reference".into(), reason };
+        self.validate().map_err(invalid)?;
+        match (&self.raster, &self.vector, &self.attribute) {
+            (Some(raster), _, _) => read_reference_with(store, tile, spec, raster, skip_existing, storage),
+            (None, Some(vector), Some(attribute)) => {
+                read_vector_reference(store, tile, spec, vector, self.layer.as_deref(), attribute, skip_existing)
+            }
+            _ => Err(invalid("no reference source".into())),
+        }
+    }
+}
+
+/// Burns the polygons of a vector file onto `tile` as the `reference` feature (UInt16, 0 = no label): each
+/// polygon's `attribute` value, later polygons over earlier ones. A value that is not a whole number in 1–65535
+/// is an error naming the file.
+pub fn read_vector_reference(
+    store: &TileStore,
+    tile: &Tile,
+    spec: &GridSpec,
+    vector: &str,
+    layer: Option<&str>,
+    attribute: &str,
+    skip_existing: bool,
+) -> Result<TileOutcome> {
+    if skip_existing && store.has(&tile.name, "reference") {
+        return Ok(TileOutcome::Skipped);
+    }
+    let (shapes, shapes_crs) = eoforge_raster::read_shapes(vector, layer, attribute)?;
+    if let Some(bad) =
+        shapes.iter().find(|s| !(s.value.fract() == 0.0 && (1.0..=f64::from(u16::MAX)).contains(&s.value)))
+    {
+        return Err(crate::error::Error::Input {
+            path: vector.to_owned(),
+            reason: format!("`{attribute}` = {} is not a class in 1–65535 (0 is nodata)", bad.value),
+        });
+    }
+    let grid = tile_grid(tile, spec);
+    let crs = Crs::from_epsg(tile.epsg())?;
+    let burnt = eoforge_raster::rasterize(&shapes, &shapes_crs, &grid, &crs, 0.0, vector)?;
+    let data = burnt.mapv(|v| v as u16).insert_axis(ndarray::Axis(0));
+    let empty = data.iter().all(|v| *v == 0);
+    let names = ["reference".to_owned()];
+    store.write(
+        tile,
+        spec,
+        &FeatureInfo { name: "reference", nodata: Some(0.0), band_names: &names, source: vector },
         &data,
     )?;
     Ok(if empty { TileOutcome::Empty } else { TileOutcome::Done })

@@ -18,10 +18,14 @@ reference, sampling, model, export per UTM zone) run tile by tile.
 #![deny(missing_docs)]
 
 mod aoi;
+mod config;
 mod error;
+mod export;
 mod features;
 mod grid;
 mod inputs;
+mod patch_model;
+mod pipeline;
 mod pixel_model;
 mod predict;
 mod samples;
@@ -29,12 +33,24 @@ mod store;
 mod utm;
 
 pub use crate::aoi::Aoi;
+pub use crate::config::{AreaConfig, AreaSection, ExportSection, ModelSection, SamplingSection};
 pub use crate::error::{Error, Result};
+pub use crate::export::{ZoneMosaic, write_zone_mosaic};
 pub use crate::features::{BandRef, IndexSpec, compute_index};
 pub use crate::grid::{GridSpec, Tile, TileGrid, build_grid, grid_cache_path, load_or_build_grid};
-pub use crate::inputs::{InputSpec, ResamplingName, TileOutcome, read_input, read_reference};
-pub use crate::pixel_model::{ClassificationReport, PixelModel, PixelModelConfig, PixelTask, classification_report};
+pub use crate::inputs::{
+    InputSpec, ReferenceSpec, ResamplingName, TileOutcome, read_input, read_input_with, read_reference,
+    read_reference_with, read_vector_reference,
+};
+pub use crate::patch_model::{PATCH_NODATA, PatchModel};
+pub use crate::pipeline::{
+    Failure, NoProgress, Progress, RunOptions, RunReport, Stage, StageReport, model_path, run, table_path,
+};
+pub use crate::pixel_model::{
+    ClassificationReport, PixelModel, PixelModelConfig, PixelTask, RegressionReport, classification_report,
+    regression_report,
+};
 pub use crate::predict::{PREDICTION, predict_tile};
-pub use crate::samples::{Sample, SampleOptions, SplitBy, sample_tile, write_table};
+pub use crate::samples::{Sample, SampleOptions, SplitBy, read_table, sample_tile, write_table};
 pub use crate::store::{FeatureInfo, TileStore, tile_grid};
 pub use crate::utm::UtmZone;

@@ -232,3 +232,27 @@ pub fn classification_report(truth: &[u32], predicted: &[u32]) -> Classification
         if present.is_empty() { 0.0 } else { present.iter().map(|&i| f1[i]).sum::<f64>() / present.len() as f64 };
     ClassificationReport { accuracy: correct as f64 / truth.len().max(1) as f64, macro_f1, f1, confusion, classes }
 }
+
+/// Regression scores: mean absolute error, root mean squared error and R².
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct RegressionReport {
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Root mean squared error.
+    pub rmse: f64,
+    /// Coefficient of determination (1 − residual / total sum of squares; 0 when the truth is constant).
+    pub r2: f64,
+}
+
+/// Scores predicted values against the truth.
+pub fn regression_report(truth: &[f64], predicted: &[f64]) -> RegressionReport {
+    let n = truth.len().max(1) as f64;
+    let mean = truth.iter().sum::<f64>() / n;
+    let (mut abs, mut sq, mut total) = (0.0, 0.0, 0.0);
+    for (t, p) in truth.iter().zip(predicted) {
+        abs += (t - p).abs();
+        sq += (t - p) * (t - p);
+        total += (t - mean) * (t - mean);
+    }
+    RegressionReport { mae: abs / n, rmse: (sq / n).sqrt(), r2: if total > 0.0 { 1.0 - sq / total } else { 0.0 } }
+}

@@ -181,3 +181,55 @@ pub fn write_table(path: &Path, columns: &[String], samples: &[Sample]) -> Resul
     }
     crate::store::write_file(path, &bytes)
 }
+
+/// A column as its arrow type, or an error naming the table and the column.
+fn typed<'a, T: 'static>(a: &'a ArrayRef, name: &str, path: &Path) -> Result<&'a T> {
+    a.as_any().downcast_ref::<T>().ok_or_else(|| Error::Input {
+        path: path.display().to_string(),
+        reason: format!("column `{name}` has type {}", a.data_type()),
+    })
+}
+
+/// Reads a table [`write_table`] wrote (one tile's or a merged one): its value columns and samples. A file that
+/// is not such a table is an error naming it and the column.
+pub fn read_table(path: &Path) -> Result<(Vec<String>, Vec<Sample>)> {
+    use arrow::array::Array;
+    let table_err = |e: String| Error::Input { path: path.display().to_string(), reason: e };
+    let file = std::fs::File::open(path).map_err(io("open", path))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| table_err(format!("not a Parquet table: {e}")))?
+        .build()
+        .map_err(|e| table_err(e.to_string()))?;
+    let fixed = ["tile", "row", "col", "lon", "lat", "label", "split"];
+    let mut columns: Option<Vec<String>> = None;
+    let mut samples = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| table_err(e.to_string()))?;
+        let schema = batch.schema();
+        let names: Vec<String> = schema.fields().iter().skip(fixed.len()).map(|f| f.name().clone()).collect();
+        columns.get_or_insert_with(|| names.clone());
+        let column = |name: &str| batch.column_by_name(name).ok_or_else(|| table_err(format!("no column `{name}`")));
+        let (tile, row, col) = (column("tile")?, column("row")?, column("col")?);
+        let (lon, lat, label, split) = (column("lon")?, column("lat")?, column("label")?, column("split")?);
+        let tile = typed::<StringArray>(tile, "tile", path)?;
+        let (row, col) = (typed::<UInt32Array>(row, "row", path)?, typed::<UInt32Array>(col, "col", path)?);
+        let (lon, lat) = (typed::<Float64Array>(lon, "lon", path)?, typed::<Float64Array>(lat, "lat", path)?);
+        let (label, split) = (typed::<UInt32Array>(label, "label", path)?, typed::<StringArray>(split, "split", path)?);
+        let values = names.iter().map(|n| typed::<Float32Array>(column(n)?, n, path)).collect::<Result<Vec<_>>>()?;
+        for i in 0..batch.num_rows() {
+            let split: Split =
+                split.value(i).parse().map_err(|e: eoforge_sampling::SplitError| table_err(format!("row {i}: {e}")))?;
+            samples.push(Sample {
+                tile: tile.value(i).to_owned(),
+                row: row.value(i),
+                col: col.value(i),
+                lon: lon.value(i),
+                lat: lat.value(i),
+                label: label.value(i),
+                split,
+                values: values.iter().map(|v| if v.is_null(i) { f32::NAN } else { v.value(i) }).collect(),
+            });
+        }
+    }
+    Ok((columns.unwrap_or_default(), samples))
+}
