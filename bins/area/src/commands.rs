@@ -77,17 +77,16 @@ fn run_pipeline(args: &RunArgs) -> Result<()> {
                 s.seconds
             );
         }
-        println!("report: {}", report.dir.join("report.json").display());
+        println!("report: {}/report.json", report.dir);
     }
     let failures = report.failures();
     if failures > 0 {
-        let log = report.dir.join("failure.log");
+        let log = format!("{}/failure.log", report.dir);
         let first = report.stages.iter().flat_map(|s| s.failed.iter().map(move |f| (s.stage, f))).next();
         let example =
             first.map(|(stage, f)| format!("; first: {} {}: {}", stage.name(), f.tile, f.reason)).unwrap_or_default();
         return Err(format!(
-            "{failures} tile(s) or zone(s) failed, the others finished; see `{}`{example}",
-            log.display()
+            "{failures} tile(s) or zone(s) failed, the others finished; see `{log}`{example}"
         )
         .into());
     }

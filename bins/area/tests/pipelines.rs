@@ -453,45 +453,56 @@ fn bad_input_is_refused_naming_it_and_nothing_is_written() {
     }
 }
 
+/// Runs `eoforge-area` against the local S3 server, its credentials in the environment.
+fn area_on_s3(server: &eoforge_testkit::S3Server, config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eoforge-area"))
+        .args(["run", &config.display().to_string(), "--s3-endpoint", &server.endpoint()])
+        .env("AWS_ACCESS_KEY_ID", server.access_key())
+        .env("AWS_SECRET_ACCESS_KEY", server.secret_key())
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("EOFORGE_SHARD")
+        .output()
+        .expect("run")
+}
+
 #[test]
-fn inputs_and_maps_on_s3() {
+fn inputs_store_and_maps_on_s3() {
     let Some(scene) = fixture("landsat/RGB.byte.tif") else { return };
     let Some(server) = eoforge_testkit::S3Server::start() else { return };
     server.create_bucket("area");
-    let endpoint = server.endpoint();
     let mut options = eoforge_storage::StoreOptions::default();
-    options.s3.endpoint = Some(endpoint.clone());
+    options.s3.endpoint = Some(server.endpoint());
     options.s3.access_key_id = Some(server.access_key().to_owned());
     options.s3.secret_access_key = Some(eoforge_storage::Secret::new(server.secret_key()));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let (store, key) = eoforge_storage::Store::open_object("s3://area/in/RGB.byte.tif", &options).expect("store");
-    runtime.block_on(store.put(&key, std::fs::read(&scene).expect("scene").into())).expect("upload");
+    let bucket = eoforge_storage::Store::open_with("s3://area", &options).expect("store");
+    runtime.block_on(bucket.put("in/RGB.byte.tif", std::fs::read(&scene).expect("scene").into())).expect("upload");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("s3.toml");
     std::fs::write(
         &config,
         format!(
-            "store = \"local\"\n[area]\naoi = \"{}\"\ntile_px = 32\nresolution = 300.0\n\n[[inputs]]\nname = \"red\"\nraster = \"s3://area/in/RGB.byte.tif\"\nbands = [1]\nresampling = \"nearest\"\n\n[export]\nfeature = \"red\"\nname = \"red\"\ndest = \"s3://area/maps\"\n",
+            "store = \"s3://area/store\"\n[area]\naoi = \"{}\"\ntile_px = 32\nresolution = 300.0\n\n[[inputs]]\nname = \"red\"\nraster = \"s3://area/in/RGB.byte.tif\"\nbands = [1]\nresampling = \"nearest\"\n\n[export]\nfeature = \"red\"\nname = \"red\"\n",
             example("landsat_two_zones_aoi.geojson")
         ),
     )
     .expect("config");
-    let out = Command::new(env!("CARGO_BIN_EXE_eoforge-area"))
-        .args(["run", &config.display().to_string(), "--s3-endpoint", &endpoint])
-        .env("AWS_ACCESS_KEY_ID", server.access_key())
-        .env("AWS_SECRET_ACCESS_KEY", server.secret_key())
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("EOFORGE_SHARD")
-        .output()
-        .expect("run");
+    let out = area_on_s3(&server, &config);
     assert!(out.status.success(), "{}", stderr(&out));
-    let r = report(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report_url = stdout.lines().find_map(|l| l.strip_prefix("report: ")).expect("report line");
+    let report_key = report_url.strip_prefix("s3://area/").unwrap_or_else(|| panic!("report at {report_url}"));
+    let r: Value = serde_json::from_slice(&runtime.block_on(bucket.get(report_key)).expect("report")).expect("JSON");
+    let tiles = r["selected_tiles"].as_u64().expect("tiles");
+    assert_eq!(counts(&r, "inputs"), (tiles, 0, 0, 0));
     let exported = &stage(&r, "export")["outputs"];
     assert_eq!(exported.as_array().map(Vec::len), Some(2), "{exported}");
+    let keys: Vec<String> =
+        runtime.block_on(bucket.list("store/tiles")).expect("list").into_iter().map(|o| o.key).collect();
+    assert_eq!(keys.iter().filter(|k| k.ends_with("/red.tif")).count() as u64, tiles, "{keys:?}");
     for zone in ["17N", "18N"] {
-        let (bucket, key) =
-            eoforge_storage::Store::open_object(&format!("s3://area/maps/red_{zone}.tif"), &options).expect("map");
+        let key = format!("store/maps/red_{zone}.tif");
         let bytes = runtime.block_on(bucket.get(&key)).expect("the published map");
         let local = dir.path().join(format!("red_{zone}.tif"));
         std::fs::write(&local, &bytes).expect("write");
@@ -501,7 +512,18 @@ fn inputs_and_maps_on_s3() {
         let record: Value = serde_json::from_slice(&record).expect("JSON");
         assert_eq!(record["passed"], true, "{record}");
     }
-    let written = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!dir.path().join("store").exists(), "the store is on S3, not beside the config");
+
+    // The rerun, with nothing local, finds every tile and map done in the store.
+    let again = area_on_s3(&server, &config);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let stdout_again = String::from_utf8_lossy(&again.stdout).into_owned();
+    let url = stdout_again.lines().find_map(|l| l.strip_prefix("report: ")).expect("report line");
+    let key = url.strip_prefix("s3://area/").expect("on S3");
+    let r: Value = serde_json::from_slice(&runtime.block_on(bucket.get(key)).expect("report")).expect("JSON");
+    assert_eq!(counts(&r, "inputs"), (0, tiles, 0, 0));
+    assert_eq!(stage(&r, "export")["outputs"][0]["published"], "already_there");
+    let written = format!("{stdout}{}{stdout_again}{}", stderr(&out), stderr(&again));
     assert!(!written.contains(server.secret_key()), "the secret was printed");
 }
 

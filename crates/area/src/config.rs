@@ -19,7 +19,8 @@ use crate::samples::{SampleOptions, SplitBy};
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AreaConfig {
-    /// The store's root folder: tiles, grid cache, training table, model, runs and (by default) maps.
+    /// The store's root: a folder or an `s3://bucket/prefix`, holding tiles, grid cache, training table, model,
+    /// runs and (by default) maps.
     pub store: String,
     /// Values for `${var:NAME}` (strings, numbers or booleans).
     #[serde(default)]

@@ -45,6 +45,9 @@ pub enum Error {
     /// A coordinate transform failed.
     #[error(transparent)]
     Raster(#[from] eoforge_raster::Error),
+    /// Object storage (a store on `s3://`) failed; the error names the URL.
+    #[error(transparent)]
+    Storage(#[from] eoforge_storage::Error),
     /// QC or publishing a map failed.
     #[error(transparent)]
     Product(#[from] eoforge_products::Error),

@@ -73,7 +73,7 @@ pub fn write_zone_mosaic(
             if missing.len() > shown.len() { ", …" } else { "" }
         )));
     }
-    let probe = Raster::open(&store.feature_path(&first.name, feature).display().to_string())?;
+    let probe = Raster::open(&store.local_feature(&first.name, feature)?.display().to_string())?;
     let dtype = probe.dtype(1)?;
     let nodata = probe.nodata(1)?;
     let bands = probe.band_count();
@@ -103,7 +103,7 @@ pub fn write_zone_mosaic(
         DataType::Float32 => mosaic.write::<f32>(dest, &spec, &options, nodata)?,
         other => {
             return Err(Error::Input {
-                path: store.feature_path(&first.name, feature).display().to_string(),
+                path: store.location_of(&store.feature_path(&first.name, feature)),
                 reason: format!("`{feature}` is {other}; zone maps are made of UInt8, UInt16 or Float32 tiles"),
             });
         }
@@ -226,7 +226,7 @@ impl Mosaic<'_> {
                         let side = tp + 2 * self.layout.buffer_px;
                         if data.dim() != (spec.bands, side, side) {
                             return Err(Error::Input {
-                                path: self.store.feature_path(&tile.name, self.feature).display().to_string(),
+                                path: self.store.location_of(&self.store.feature_path(&tile.name, self.feature)),
                                 reason: format!("{:?}, not {} band(s) of {side}x{side}", data.dim(), spec.bands),
                             });
                         }
@@ -300,7 +300,7 @@ pub(crate) fn publish_zone(
         bands: Some(mosaic.bands),
         dtype: Some(mosaic.dtype),
         source: Some(eoforge_qc::SourceReference {
-            location: format!("{} tiles of zone {} in `{}`", mosaic.tiles, mosaic.zone, store.root.display()),
+            location: format!("{} tiles of zone {} in `{}`", mosaic.tiles, mosaic.zone, store.location()),
             crs: Some(Crs::from_epsg(mosaic.epsg)?),
             geo_transform: Some(mosaic.geo_transform),
             nodata_fraction: vec![mosaic.outside_fraction],
@@ -317,7 +317,7 @@ pub(crate) fn publish_zone(
         "tiles": mosaic.tiles,
     });
     let set = eoforge_products::ProductSet {
-        source: store.root.join("tiles").display().to_string(),
+        source: format!("{}/tiles", store.location()),
         product: file.clone(),
         dest: dest.to_owned(),
         derived: Vec::new(),

@@ -7,9 +7,9 @@ reference, sampling, model, export per UTM zone) run tile by tile.
 - [`UtmZone`] is a zone with its lon/lat region, the Norway and Svalbard exceptions included.
 - [`build_grid`] cuts an AOI into [`Tile`]s of a [`GridSpec`] per zone, named `<zone>_<col>_<row>`;
   [`load_or_build_grid`] caches the grid as GeoJSON keyed by its parameters.
-- [`TileStore`] holds a folder per tile with a GeoTIFF per feature and `meta.json`; [`read_input`] and
-  [`read_reference`] warp rasters onto each tile's buffered grid, [`compute_index`] derives normalised differences
-  and EVI from them. Each skips what the store already has.
+- [`TileStore`] holds a folder per tile with a GeoTIFF per feature and `meta.json`, locally or on `s3://`;
+  [`read_input`] and [`read_reference`] warp rasters onto each tile's buffered grid, [`compute_index`] derives
+  normalised differences and EVI from them. Each skips what the store already has.
 - [`sample_tile`] draws blocks from a tile's core (seeded from the seed and the tile's name) with their feature
   values, label and split; [`write_table`] merges them into a Parquet training table.
 - [`PixelModel`] trains and applies gradient-boosted trees on those samples (LightGBM's role);
@@ -24,6 +24,7 @@ mod export;
 mod features;
 mod grid;
 mod inputs;
+mod mirror;
 mod patch_model;
 mod pipeline;
 mod pixel_model;

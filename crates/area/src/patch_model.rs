@@ -89,7 +89,7 @@ impl PatchModel {
             let data = store.read::<f32>(&tile.name, channel)?;
             if data.dim().0 != 1 {
                 return Err(Error::Input {
-                    path: store.feature_path(&tile.name, channel).display().to_string(),
+                    path: store.location_of(&store.feature_path(&tile.name, channel)),
                     reason: format!("{} bands; the network's channel `{channel}` is one band", data.dim().0),
                 });
             }

@@ -141,7 +141,7 @@ pub struct RunOptions {
     pub shard: Option<ShardSpec>,
     /// Raised to stop after the tiles in flight.
     pub stop: Option<Arc<AtomicBool>>,
-    /// Options for `s3://` destinations of the export.
+    /// Options for `s3://` stores, inputs and export destinations.
     pub store: eoforge_storage::StoreOptions,
     /// Replace maps published with other options.
     pub force: bool,
@@ -178,8 +178,8 @@ pub struct StageReport {
 /// A run's report (`report.json`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct RunReport {
-    /// The run's folder (`<store>/runs/<id>`).
-    pub dir: PathBuf,
+    /// The run's folder (`<store>/runs/<id>`): a path, or a URL for a store on object storage.
+    pub dir: String,
     /// The config it ran.
     pub config: AreaConfig,
     /// Tiles in the grid.
@@ -234,7 +234,7 @@ pub fn run(config: &AreaConfig, options: &RunOptions, progress: &dyn Progress) -
     if !options.tiles.is_empty() && stages.contains(&Stage::Export) {
         return Err(Error::Usage("export maps whole zones: run it without -t".into()));
     }
-    let store = TileStore::new(&config.store);
+    let store = TileStore::open(&config.store, &options.store)?;
     let aoi = Aoi::read(Path::new(&config.area.aoi))?;
     if stages.contains(&Stage::Inputs) {
         for input in &config.inputs {
@@ -248,16 +248,21 @@ pub fn run(config: &AreaConfig, options: &RunOptions, progress: &dyn Progress) -
     }
     let spec = config.area.grid_spec();
     let grid_started = Instant::now();
-    if !options.tiles.is_empty() && !crate::grid::grid_cache_path(&store.root.join("grid"), &aoi, &spec).is_file() {
+    let grid_cache = crate::grid::grid_cache_path(&store.root.join("grid"), &aoi, &spec);
+    if !options.tiles.is_empty() && !store.exists(&grid_cache) {
         // A wrong `-t` on a new store is refused before the store is created.
         select_tiles(&crate::grid::build_grid(&aoi, &spec)?, &options.tiles, None)?;
     }
+    store.fetch(&grid_cache)?;
     let (grid, cached) = load_or_build_grid(&store.root.join("grid"), &aoi, &spec)?;
+    if !cached {
+        store.publish(&grid_cache)?;
+    }
     let grid_seconds = grid_started.elapsed().as_secs_f64();
     let selected = select_tiles(&grid, &options.tiles, options.shard)?;
     let dir = run_dir(&store.root, options.shard)?;
     let mut report = RunReport {
-        dir: dir.clone(),
+        dir: store.location_of(&dir),
         config: config.clone(),
         grid_tiles: grid.tiles.len(),
         selected_tiles: selected.len(),
@@ -295,7 +300,7 @@ pub fn run(config: &AreaConfig, options: &RunOptions, progress: &dyn Progress) -
             }
             Err(e) => {
                 report.seconds = started.elapsed().as_secs_f64();
-                write_report(&report)?;
+                write_report(&report, &store, &dir)?;
                 return Err(e);
             }
         }
@@ -305,11 +310,11 @@ pub fn run(config: &AreaConfig, options: &RunOptions, progress: &dyn Progress) -
         }
     }
     report.seconds = started.elapsed().as_secs_f64();
-    write_report(&report)?;
+    write_report(&report, &store, &dir)?;
     if report.stopped {
         return Err(Error::Stopped(format!(
-            "finished tiles are in the store; rerun the same command to continue (report: {})",
-            dir.join("report.json").display()
+            "finished tiles are in the store; rerun the same command to continue (report: {}/report.json)",
+            report.dir
         )));
     }
     Ok(report)
@@ -420,10 +425,16 @@ fn run_dir(root: &Path, shard: Option<ShardSpec>) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Writes `report.json`, `failure.log` (one `stage<TAB>tile<TAB>reason` line per failure) and `profile.json`.
-fn write_report(report: &RunReport) -> Result<()> {
+/// Writes `report.json`, `failure.log` (one `stage<TAB>tile<TAB>reason` line per failure) and `profile.json` into
+/// the run's folder `dir` of `store`.
+fn write_report(report: &RunReport, store: &TileStore, dir: &Path) -> Result<()> {
+    let put = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        write_file(&path, bytes)?;
+        store.publish(&path)
+    };
     let json = serde_json::to_vec_pretty(report).map_err(|e| Error::Grid(e.to_string()))?;
-    write_file(&report.dir.join("report.json"), &json)?;
+    put("report.json", &json)?;
     let log: String = report
         .stages
         .iter()
@@ -434,7 +445,7 @@ fn write_report(report: &RunReport) -> Result<()> {
                 .map(|f| format!("{}\t{}\t{}\n", stage.stage.name(), f.tile, f.reason.replace('\n', " ")))
         })
         .collect();
-    write_file(&report.dir.join("failure.log"), log.as_bytes())?;
+    put("failure.log", log.as_bytes())?;
     let stages: serde_json::Map<String, serde_json::Value> = report
         .stages
         .iter()
@@ -460,7 +471,7 @@ fn write_report(report: &RunReport) -> Result<()> {
         "stages": stages,
     });
     let json = serde_json::to_vec_pretty(&profile).map_err(|e| Error::Grid(e.to_string()))?;
-    write_file(&report.dir.join("profile.json"), &json)
+    put("profile.json", &json)
 }
 
 /// What the predict stage maps tiles with: the trained pixel model, or a segmentation run.
@@ -500,10 +511,10 @@ impl Context<'_> {
         let model = match stage {
             Stage::Predict if patch.is_none() => {
                 let path = model_path(self.store);
-                if !path.is_file() {
+                if !self.store.fetch(&path)? {
                     return Err(Error::Usage(format!(
                         "predict needs a trained model at `{}`: run the train stage first",
-                        path.display()
+                        self.store.location_of(&path)
                     )));
                 }
                 Some(PixelModel::load(&path)?)
@@ -599,12 +610,13 @@ impl Context<'_> {
             },
             Stage::Sample => {
                 let path = samples_path(store, &tile.name);
-                if skip && path.is_file() {
+                if skip && store.exists(&path) {
                     return Ok(TileOutcome::Skipped);
                 }
                 let Some(options) = sample_options else { return Err(Error::Usage("no sampling options".into())) };
                 let (columns, samples) = sample_tile(store, tile, spec, options)?;
                 write_table(&path, &columns, &samples)?;
+                store.publish(&path)?;
                 Ok(if samples.is_empty() { TileOutcome::Empty } else { TileOutcome::Done })
             }
             Stage::Predict => match predictor {
@@ -640,7 +652,7 @@ impl Context<'_> {
     /// Merges the selected tiles' sample tables into `<store>/training/samples.parquet`.
     fn merge(&self, tiles: &[&Tile]) -> Result<serde_json::Value> {
         let missing: Vec<&str> =
-            tiles.iter().filter(|t| !samples_path(self.store, &t.name).is_file()).map(|t| t.name.as_str()).collect();
+            tiles.iter().filter(|t| !self.store.exists(&samples_path(self.store, &t.name))).map(|t| t.name.as_str()).collect();
         if !missing.is_empty() {
             return Err(Error::Usage(format!(
                 "merge: {} tile(s) have no samples ({}{}): run the sample stage first",
@@ -653,6 +665,7 @@ impl Context<'_> {
         let mut all = Vec::new();
         for tile in tiles {
             let path = samples_path(self.store, &tile.name);
+            self.store.fetch(&path)?;
             let (cols, samples) = read_table(&path)?;
             if samples.is_empty() {
                 continue;
@@ -660,7 +673,7 @@ impl Context<'_> {
             match &columns {
                 Some(c) if *c != cols => {
                     return Err(Error::Input {
-                        path: path.display().to_string(),
+                        path: self.store.location_of(&path),
                         reason: format!("columns {cols:?}, other tiles have {c:?}: resample it"),
                     });
                 }
@@ -672,9 +685,10 @@ impl Context<'_> {
         let columns = columns.unwrap_or_else(|| self.config.sample_features());
         let path = table_path(self.store);
         write_table(&path, &columns, &all)?;
+        self.store.publish(&path)?;
         let count = |split: Split| all.iter().filter(|s| s.split == split).count();
         Ok(serde_json::json!({
-            "table": path,
+            "table": self.store.location_of(&path),
             "rows": all.len(),
             "columns": columns,
             "train": count(Split::Train),
@@ -689,15 +703,18 @@ impl Context<'_> {
         let model_config =
             self.config.model.clone().ok_or_else(|| Error::Usage("the config has no [model] section".into()))?;
         let path = table_path(self.store);
-        if !path.is_file() {
-            return Err(Error::Usage(format!("train needs the training table `{}`: run merge first", path.display())));
+        if !self.store.fetch(&path)? {
+            return Err(Error::Usage(format!(
+                "train needs the training table `{}`: run merge first",
+                self.store.location_of(&path)
+            )));
         }
         let (columns, samples) = read_table(&path)?;
         let part = |split: Split| samples.iter().filter(|s| s.split == split).collect::<Vec<&Sample>>();
         let (train, test) = (part(Split::Train), part(Split::Test));
         if train.is_empty() || test.is_empty() {
             return Err(Error::Input {
-                path: path.display().to_string(),
+                path: self.store.location_of(&path),
                 reason: format!("{} train and {} test samples: both are needed", train.len(), test.len()),
             });
         }
@@ -733,6 +750,7 @@ impl Context<'_> {
         let dir = self.store.root.join("model");
         std::fs::create_dir_all(&dir).map_err(crate::store::io("create", &dir))?;
         model.save(&model_path(self.store))?;
+        self.store.publish(&model_path(self.store))?;
         let metrics = serde_json::json!({
             "task": model_config.task,
             "columns": columns,
@@ -744,6 +762,7 @@ impl Context<'_> {
         });
         let bytes = serde_json::to_vec_pretty(&metrics).map_err(|e| Error::Grid(e.to_string()))?;
         write_file(&dir.join("metrics.json"), &bytes)?;
+        self.store.publish(&dir.join("metrics.json"))?;
         Ok(metrics)
     }
 
@@ -751,7 +770,7 @@ impl Context<'_> {
     fn export(&self) -> Result<(Vec<serde_json::Value>, Vec<Failure>)> {
         let export =
             self.config.export.clone().ok_or_else(|| Error::Usage("the config has no [export] section".into()))?;
-        let dest_root = export.dest.clone().unwrap_or_else(|| self.store.root.join("maps").display().to_string());
+        let dest_root = export.dest.clone().unwrap_or_else(|| format!("{}/maps", self.store.location()));
         let zones = self.grid.zones();
         self.progress.start("export", zones.len() as u64);
         let mut outputs = Vec::new();

@@ -84,7 +84,7 @@ pub fn sample_tile(
     options: &SampleOptions,
 ) -> Result<(Vec<String>, Vec<Sample>)> {
     let reference: Array3<u16> = store.read(&tile.name, "reference")?;
-    let nodata = eoforge_raster::Raster::open(&store.feature_path(&tile.name, "reference").display().to_string())?
+    let nodata = eoforge_raster::Raster::open(&store.local_feature(&tile.name, "reference")?.display().to_string())?
         .nodata(1)?
         .map(|v| v as u16);
     let features = options

@@ -1,15 +1,18 @@
 //! [`TileStore`]: the per-tile layout of an area pipeline's store — a folder per tile holding one GeoTIFF per
 //! feature (`<root>/tiles/<tile>/<feature>.tif`) and `meta.json` (the tile, its zone's CRS, its buffered bounds
 //! and grid, and each feature's source). Files are written through a `.partial` name and renamed, so a feature
-//! that exists is complete; that is what skip-existing relies on.
+//! that exists is complete; that is what skip-existing relies on. A store on object storage (`s3://`) is worked on
+//! through a local folder ([`Mirror`]): files are downloaded when read and uploaded as soon as they are written.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use eoforge_raster::{Compression, Crs, GeoTransform, Grid, Raster, RasterSpec, TiffOptions, TiledWriter, Window};
 use ndarray::Array3;
 
 use crate::error::{Error, Result};
 use crate::grid::{GridSpec, Tile};
+use crate::mirror::Mirror;
 
 /// What a stored feature is: its name, nodata value, band names and where it came from (recorded in `meta.json`).
 #[derive(Clone, Copy, Debug)]
@@ -24,17 +27,81 @@ pub struct FeatureInfo<'a> {
     pub source: &'a str,
 }
 
-/// The per-tile store under a local root.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The per-tile store under a local root, or on object storage through a local working folder.
+#[derive(Clone, Debug)]
 pub struct TileStore {
-    /// The root folder.
+    /// The root folder (for a store on object storage, the local folder it is worked on through).
     pub root: PathBuf,
+    mirror: Option<Arc<Mirror>>,
 }
 
 impl TileStore {
-    /// A store under `root` (created when written to).
+    /// A store under the local folder `root` (created when written to).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self { root: root.into(), mirror: None }
+    }
+
+    /// The store at `location`: a local folder, or an `s3://bucket/prefix` (listed now; worked on through a
+    /// temporary local folder removed when the last clone of the store is dropped).
+    pub fn open(location: &str, options: &eoforge_storage::StoreOptions) -> Result<Self> {
+        if !crate::mirror::is_remote(location) {
+            return Ok(Self::new(location));
+        }
+        let mirror = Mirror::open(location, options)?;
+        Ok(Self { root: mirror.local().to_owned(), mirror: Some(Arc::new(mirror)) })
+    }
+
+    /// Where the store is, for reports and messages: its folder, or its URL.
+    pub fn location(&self) -> String {
+        match &self.mirror {
+            Some(mirror) => mirror.url(),
+            None => self.root.display().to_string(),
+        }
+    }
+
+    /// Where a file under [`TileStore::root`] is kept: the path itself, or its object's URL.
+    pub fn location_of(&self, path: &Path) -> String {
+        match &self.mirror {
+            Some(mirror) => mirror.url_of(path),
+            None => path.display().to_string(),
+        }
+    }
+
+    /// Whether the store holds the file at `path` (under [`TileStore::root`]; complete, as files appear whole).
+    pub fn exists(&self, path: &Path) -> bool {
+        match &self.mirror {
+            Some(mirror) => mirror.has(path),
+            None => path.is_file(),
+        }
+    }
+
+    /// Makes the file at `path` readable locally (downloading it from object storage); whether the store has it.
+    pub fn fetch(&self, path: &Path) -> Result<bool> {
+        match &self.mirror {
+            Some(mirror) => mirror.fetch(path),
+            None => Ok(path.is_file()),
+        }
+    }
+
+    /// Stores the file just written whole at `path` (uploads it to object storage; nothing for a local folder).
+    pub fn publish(&self, path: &Path) -> Result<()> {
+        match &self.mirror {
+            Some(mirror) => mirror.upload(path),
+            None => Ok(()),
+        }
+    }
+
+    /// A feature's GeoTIFF, readable locally (fetched first from object storage).
+    pub fn local_feature(&self, tile: &str, feature: &str) -> Result<PathBuf> {
+        let path = self.feature_path(tile, feature);
+        if self.fetch(&path)? {
+            Ok(path)
+        } else {
+            Err(Error::Input {
+                path: self.location_of(&path),
+                reason: "not in the store: run the stage that writes it first".into(),
+            })
+        }
     }
 
     /// The tile's folder.
@@ -49,7 +116,7 @@ impl TileStore {
 
     /// Whether the tile has the feature (complete: files appear only by rename).
     pub fn has(&self, tile: &str, feature: &str) -> bool {
-        self.feature_path(tile, feature).is_file()
+        self.exists(&self.feature_path(tile, feature))
     }
 
     /// Writes a feature of a tile (`bands × rows × cols` on the tile's buffered grid) and records it in the
@@ -94,13 +161,14 @@ impl TileStore {
         writer.write_window(Window::full(grid.width, grid.height), data.view())?;
         writer.finish(None)?;
         std::fs::rename(&partial, &path).map_err(io("rename into place", &path))?;
+        self.publish(&path)?;
         self.record(tile, spec, feature, source)?;
         Ok(path)
     }
 
     /// Reads a feature of a tile.
     pub fn read<T: eoforge_raster::Pixel>(&self, tile: &str, feature: &str) -> Result<Array3<T>> {
-        let path = self.feature_path(tile, feature);
+        let path = self.local_feature(tile, feature)?;
         let raster = Raster::open(&path.display().to_string())?;
         Ok(raster.read_window::<T>(Window::full(raster.width(), raster.height()), None)?)
     }
@@ -108,6 +176,7 @@ impl TileStore {
     /// Adds a feature to the tile's `meta.json` (written whole through a rename).
     fn record(&self, tile: &Tile, spec: &GridSpec, feature: &str, source: &str) -> Result<()> {
         let path = self.tile_dir(&tile.name).join("meta.json");
+        self.fetch(&path)?;
         let mut meta: serde_json::Value = match std::fs::read(&path) {
             Ok(bytes) => {
                 serde_json::from_slice(&bytes).map_err(|e| Error::Grid(format!("`{}`: {e}", path.display())))?
@@ -116,7 +185,8 @@ impl TileStore {
         };
         meta["features"][feature] = serde_json::json!({ "source": source });
         let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Grid(e.to_string()))?;
-        write_file(&path, &bytes)
+        write_file(&path, &bytes)?;
+        self.publish(&path)
     }
 }
 

@@ -1,0 +1,129 @@
+//! A store on object storage (an in-memory one here; SeaweedFS through the binary in `bins/area/tests`): a whole
+//! pipeline over the real 29RKH scene keeps every file in the object store, and a later run — with an empty local
+//! folder, as on another node — redoes nothing, while an object removed from the store is redone alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use eoforge_area::{Aoi, AreaConfig, NoProgress, RunOptions, RunReport, Stage, build_grid, run};
+use eoforge_storage::Store;
+use eoforge_testkit::{fixture, workspace_root};
+
+const ROOT: &str = "memory://area-remote/run";
+
+fn counts(report: &RunReport, stage: Stage) -> (usize, usize, usize, usize) {
+    let s = report.stages.iter().find(|s| s.stage == stage).unwrap_or_else(|| panic!("no {stage:?}"));
+    (s.done, s.skipped, s.empty, s.failed.len())
+}
+
+#[test]
+fn a_store_on_object_storage_holds_every_file_and_a_fresh_folder_redoes_nothing() {
+    let (Some(b04), Some(b08), Some(scl)) =
+        (fixture("s2-l2a-29RKH/B04.tif"), fixture("s2-l2a-29RKH/B08.tif"), fixture("s2-l2a-29RKH/SCL.tif"))
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("remote.toml");
+    let aoi = workspace_root().join("examples/area/29rkh_aoi.geojson");
+    std::fs::write(
+        &path,
+        format!(
+            r#"store = "{ROOT}"
+[area]
+aoi = "{}"
+tile_px = 64
+resolution = 200.0
+buffer_px = 2
+
+[[inputs]]
+name = "B04"
+raster = "{}"
+
+[[inputs]]
+name = "B08"
+raster = "{}"
+
+[[indices]]
+kind = "normalized_difference"
+name = "NDVI"
+a = {{ feature = "B08" }}
+b = {{ feature = "B04" }}
+
+[reference]
+raster = "{}"
+
+[sampling]
+count = 60
+seed = 3
+split_by = "tile"
+train = 0.6
+validation = 0.2
+test = 0.2
+
+[model]
+task = "classification"
+iterations = 10
+max_depth = 3
+
+[export]
+name = "scl"
+clip_to_aoi = true
+"#,
+            aoi.display(),
+            b04.display(),
+            b08.display(),
+            scl.display()
+        ),
+    )
+    .expect("config");
+    let config = AreaConfig::load(&path, &BTreeMap::new()).expect("config");
+    let grid = build_grid(&Aoi::read(&aoi).expect("aoi"), &config.area.grid_spec()).expect("grid");
+    let tiles = grid.tiles.len();
+    assert!(tiles >= 8, "{tiles} tiles");
+
+    let first = run(&config, &RunOptions::default(), &NoProgress).expect("first run");
+    assert_eq!(first.failures(), 0, "{first:?}");
+    assert!(first.dir.starts_with(&format!("{ROOT}/runs/")), "{}", first.dir);
+    assert_eq!(counts(&first, Stage::Inputs), (tiles, 0, 0, 0));
+
+    let store = Store::open(ROOT).expect("store");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let keys: BTreeSet<String> =
+        runtime.block_on(store.list("")).expect("list").into_iter().map(|o| o.key).collect();
+    let mut expected: Vec<String> = ["training/samples.parquet", "model/model.json", "model/metrics.json"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    expected.extend(["scl_29N.tif", "scl_29N.tif.qc.json"].map(|name| format!("maps/{name}")));
+    let run_id = first.dir.trim_start_matches(&format!("{ROOT}/"));
+    expected.extend(["report.json", "failure.log", "profile.json"].map(|name| format!("{run_id}/{name}")));
+    for tile in &grid.tiles {
+        for file in ["B04.tif", "B08.tif", "NDVI.tif", "reference.tif", "samples.parquet", "prediction.tif", "meta.json"]
+        {
+            expected.push(format!("tiles/{}/{file}", tile.name));
+        }
+    }
+    let missing: Vec<&String> = expected.iter().filter(|k| !keys.contains(*k)).collect();
+    assert!(missing.is_empty(), "not in the store: {missing:?}");
+    assert!(keys.iter().any(|k| k.starts_with("grid/grid-") && k.ends_with(".geojson")), "{keys:?}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&runtime.block_on(store.get(&format!("{run_id}/report.json"))).expect("report"))
+            .expect("JSON");
+    assert_eq!(report["selected_tiles"], tiles);
+
+    // Another run, as on another node: its local folder is empty, the store says what is done.
+    let second = run(&config, &RunOptions::default(), &NoProgress).expect("second run");
+    for stage in [Stage::Inputs, Stage::Features, Stage::Reference, Stage::Sample, Stage::Predict] {
+        assert_eq!(counts(&second, stage), (0, tiles, 0, 0), "{stage:?}");
+    }
+    let export = second.stages.iter().find(|s| s.stage == Stage::Export).expect("export");
+    assert_eq!(export.outputs[0]["published"], "already_there", "{}", export.outputs);
+
+    // An index removed from the store is computed again for that tile alone, from bands fetched from the store.
+    let victim = &grid.tiles[tiles / 2].name;
+    runtime.block_on(store.delete(&format!("tiles/{victim}/NDVI.tif"))).expect("delete");
+    let options = RunOptions { stages: vec![Stage::Features], ..RunOptions::default() };
+    let third = run(&config, &options, &NoProgress).expect("third run");
+    assert_eq!(counts(&third, Stage::Features), (1, tiles - 1, 0, 0));
+    assert!(runtime.block_on(store.exists(&format!("tiles/{victim}/NDVI.tif"))).expect("head"));
+}
