@@ -85,10 +85,7 @@ fn run_pipeline(args: &RunArgs) -> Result<()> {
         let first = report.stages.iter().flat_map(|s| s.failed.iter().map(move |f| (s.stage, f))).next();
         let example =
             first.map(|(stage, f)| format!("; first: {} {}: {}", stage.name(), f.tile, f.reason)).unwrap_or_default();
-        return Err(format!(
-            "{failures} tile(s) or zone(s) failed, the others finished; see `{log}`{example}"
-        )
-        .into());
+        return Err(format!("{failures} tile(s) or zone(s) failed, the others finished; see `{log}`{example}").into());
     }
     Ok(())
 }

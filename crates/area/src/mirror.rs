@@ -34,10 +34,11 @@ impl Mirror {
             .enable_all()
             .build()
             .map_err(|source| Error::Io { operation: "start an I/O runtime for", path: url.to_owned(), source })?;
-        let local = tempfile::Builder::new()
-            .prefix("eoforge-area-")
-            .tempdir()
-            .map_err(|source| Error::Io { operation: "create a working folder for", path: url.to_owned(), source })?;
+        let local = tempfile::Builder::new().prefix("eoforge-area-").tempdir().map_err(|source| Error::Io {
+            operation: "create a working folder for",
+            path: url.to_owned(),
+            source,
+        })?;
         let listed = runtime.block_on(store.list(""))?.into_iter().map(|o| (o.key, o.size)).collect();
         tracing::debug!(url, local = %local.path().display(), "store on object storage");
         Ok(Self { store, runtime, local, listed: Mutex::new(listed), current: Mutex::new(HashSet::new()) })

@@ -651,8 +651,11 @@ impl Context<'_> {
 
     /// Merges the selected tiles' sample tables into `<store>/training/samples.parquet`.
     fn merge(&self, tiles: &[&Tile]) -> Result<serde_json::Value> {
-        let missing: Vec<&str> =
-            tiles.iter().filter(|t| !self.store.exists(&samples_path(self.store, &t.name))).map(|t| t.name.as_str()).collect();
+        let missing: Vec<&str> = tiles
+            .iter()
+            .filter(|t| !self.store.exists(&samples_path(self.store, &t.name)))
+            .map(|t| t.name.as_str())
+            .collect();
         if !missing.is_empty() {
             return Err(Error::Usage(format!(
                 "merge: {} tile(s) have no samples ({}{}): run the sample stage first",

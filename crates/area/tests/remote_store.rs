@@ -88,17 +88,15 @@ clip_to_aoi = true
 
     let store = Store::open(ROOT).expect("store");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let keys: BTreeSet<String> =
-        runtime.block_on(store.list("")).expect("list").into_iter().map(|o| o.key).collect();
-    let mut expected: Vec<String> = ["training/samples.parquet", "model/model.json", "model/metrics.json"]
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let keys: BTreeSet<String> = runtime.block_on(store.list("")).expect("list").into_iter().map(|o| o.key).collect();
+    let mut expected: Vec<String> =
+        ["training/samples.parquet", "model/model.json", "model/metrics.json"].into_iter().map(str::to_owned).collect();
     expected.extend(["scl_29N.tif", "scl_29N.tif.qc.json"].map(|name| format!("maps/{name}")));
     let run_id = first.dir.trim_start_matches(&format!("{ROOT}/"));
     expected.extend(["report.json", "failure.log", "profile.json"].map(|name| format!("{run_id}/{name}")));
     for tile in &grid.tiles {
-        for file in ["B04.tif", "B08.tif", "NDVI.tif", "reference.tif", "samples.parquet", "prediction.tif", "meta.json"]
+        for file in
+            ["B04.tif", "B08.tif", "NDVI.tif", "reference.tif", "samples.parquet", "prediction.tif", "meta.json"]
         {
             expected.push(format!("tiles/{}/{file}", tile.name));
         }
