@@ -155,6 +155,7 @@ fn scene_29rkh_runs_end_to_end_from_its_config() {
     for name in ["inputs", "features", "reference", "sample", "predict"] {
         assert_eq!(counts(&again, name), (0, tiles, 0, 0), "{name}");
     }
+    assert_eq!(counts(&again, "train"), (0, 1, 0, 0), "the same table and [model]: the model is kept");
     assert_eq!(stage(&again, "export")["outputs"][0]["published"], "already_there");
     assert_eq!(std::fs::read(&map_path).expect("map"), before);
 

@@ -25,7 +25,8 @@ pub struct AreaConfig {
     /// Values for `${var:NAME}` (strings, numbers or booleans).
     #[serde(default)]
     pub variables: BTreeMap<String, serde_json::Value>,
-    /// Skip what the store already has (default true): finished tiles are not redone on a rerun.
+    /// Skip what the store already has (default true): finished tiles, and a model trained from the same table,
+    /// are not redone on a rerun.
     #[serde(default = "yes")]
     pub skip_existing: bool,
     /// The AOI and its grid.

@@ -153,12 +153,7 @@ pub fn grid_cache_path(dir: &Path, aoi: &Aoi, spec: &GridSpec) -> PathBuf {
     let mut hash = sha2::Sha256::new();
     hash.update(format!("{:?}", aoi.polygons.0).as_bytes());
     hash.update(format!("{}|{}|{}", spec.tile_px, spec.resolution, spec.buffer_px).as_bytes());
-    let digest = hash.finalize();
-    let hex = digest.iter().take(8).fold(String::new(), |mut hex, b| {
-        use std::fmt::Write as _;
-        let _ = write!(hex, "{b:02x}");
-        hex
-    });
+    let hex = crate::store::hex(&hash.finalize()[..8]);
     dir.join(format!("grid-{hex}.geojson"))
 }
 

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use eoforge_sampling::{ShardSpec, Split};
 use rayon::prelude::*;
+use sha2::Digest as _;
 
 use crate::aoi::Aoi;
 use crate::config::AreaConfig;
@@ -634,7 +635,11 @@ impl Context<'_> {
         let mut report = StageReport::new(stage);
         match stage {
             Stage::Merge => report.outputs = self.merge(tiles)?,
-            Stage::Train => report.outputs = self.train()?,
+            Stage::Train => {
+                let (outputs, skipped) = self.train()?;
+                report.outputs = outputs;
+                report.skipped = usize::from(skipped);
+            }
             Stage::Export => {
                 let (outputs, failed) = self.export()?;
                 report.done = outputs.len();
@@ -643,7 +648,7 @@ impl Context<'_> {
             }
             other => return Err(Error::Usage(format!("stage `{}` is a tile stage", other.name()))),
         }
-        if report.stage != Stage::Export {
+        if report.stage != Stage::Export && report.skipped == 0 {
             report.done = 1;
         }
         Ok(report)
@@ -701,8 +706,9 @@ impl Context<'_> {
     }
 
     /// Trains on the training table's train split and scores on its test split (with the majority class as the
-    /// baseline of a classifier); writes `<store>/model/model.json` and `metrics.json`.
-    fn train(&self) -> Result<serde_json::Value> {
+    /// baseline of a classifier); writes `<store>/model/model.json` and `metrics.json`. With skip-existing, a model
+    /// trained from the same table bytes with the same `[model]` section is kept (returns its metrics and `true`).
+    fn train(&self) -> Result<(serde_json::Value, bool)> {
         let model_config =
             self.config.model.clone().ok_or_else(|| Error::Usage("the config has no [model] section".into()))?;
         let path = table_path(self.store);
@@ -711,6 +717,20 @@ impl Context<'_> {
                 "train needs the training table `{}`: run merge first",
                 self.store.location_of(&path)
             )));
+        }
+        let bytes = std::fs::read(&path).map_err(crate::store::io("read", &path))?;
+        let table_sha256 = crate::store::hex(&sha2::Sha256::digest(&bytes));
+        let dir = self.store.root.join("model");
+        let metrics_path = dir.join("metrics.json");
+        if self.config.skip_existing && self.store.fetch(&model_path(self.store))? && self.store.fetch(&metrics_path)? {
+            let text = std::fs::read(&metrics_path).map_err(crate::store::io("read", &metrics_path))?;
+            let previous: serde_json::Value = serde_json::from_slice(&text)
+                .map_err(|e| Error::Input { path: self.store.location_of(&metrics_path), reason: e.to_string() })?;
+            // As `metrics` records it below (f32 parameters widened to f64 the same way).
+            let config = serde_json::to_value(&model_config).map_err(|e| Error::Grid(e.to_string()))?;
+            if previous["table_sha256"] == table_sha256.as_str() && previous["config"] == config {
+                return Ok((previous, true));
+            }
         }
         let (columns, samples) = read_table(&path)?;
         let part = |split: Split| samples.iter().filter(|s| s.split == split).collect::<Vec<&Sample>>();
@@ -750,7 +770,6 @@ impl Context<'_> {
                 })
             }
         };
-        let dir = self.store.root.join("model");
         std::fs::create_dir_all(&dir).map_err(crate::store::io("create", &dir))?;
         model.save(&model_path(self.store))?;
         self.store.publish(&model_path(self.store))?;
@@ -759,14 +778,15 @@ impl Context<'_> {
             "columns": columns,
             "classes": model.classes,
             "config": model_config,
+            "table_sha256": table_sha256,
             "train_samples": train.len(),
             "test_samples": test.len(),
             "test": scores,
         });
         let bytes = serde_json::to_vec_pretty(&metrics).map_err(|e| Error::Grid(e.to_string()))?;
-        write_file(&dir.join("metrics.json"), &bytes)?;
-        self.store.publish(&dir.join("metrics.json"))?;
-        Ok(metrics)
+        write_file(&metrics_path, &bytes)?;
+        self.store.publish(&metrics_path)?;
+        Ok((metrics, false))
     }
 
     /// One COG per zone, through QC, published atomically; a zone that fails QC is a failure of the stage.

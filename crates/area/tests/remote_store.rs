@@ -1,6 +1,7 @@
 //! A store on object storage (an in-memory one here; SeaweedFS through the binary in `bins/area/tests`): a whole
 //! pipeline over the real 29RKH scene keeps every file in the object store, and a later run — with an empty local
-//! folder, as on another node — redoes nothing, while an object removed from the store is redone alone.
+//! folder, as on another node — redoes nothing (the model trained from the same table is kept), while an object
+//! removed from the store is redone alone and another `[model]` section trains anew.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -114,6 +115,7 @@ clip_to_aoi = true
     for stage in [Stage::Inputs, Stage::Features, Stage::Reference, Stage::Sample, Stage::Predict] {
         assert_eq!(counts(&second, stage), (0, tiles, 0, 0), "{stage:?}");
     }
+    assert_eq!(counts(&second, Stage::Train), (0, 1, 0, 0), "the same table and [model]: the model is kept");
     let export = second.stages.iter().find(|s| s.stage == Stage::Export).expect("export");
     assert_eq!(export.outputs[0]["published"], "already_there", "{}", export.outputs);
 
@@ -124,4 +126,11 @@ clip_to_aoi = true
     let third = run(&config, &options, &NoProgress).expect("third run");
     assert_eq!(counts(&third, Stage::Features), (1, tiles - 1, 0, 0));
     assert!(runtime.block_on(store.exists(&format!("tiles/{victim}/NDVI.tif"))).expect("head"));
+
+    // Another [model] section trains anew.
+    let mut other = config.clone();
+    other.model.as_mut().expect("model").iterations = 12;
+    let options = RunOptions { stages: vec![Stage::Train], ..RunOptions::default() };
+    let retrained = run(&other, &options, &NoProgress).expect("retrain");
+    assert_eq!(counts(&retrained, Stage::Train), (1, 0, 0, 0));
 }
