@@ -1,5 +1,5 @@
 //! Area pipelines through the `eoforge-area` binary, from the example configs, on real data:
-//! - 29RKH (Sentinel-2 L2A, SCL as reference) and eo-learn's test patch (68 NDVI dates, land use) end to end:
+//! - 29RKH (Sentinel-2 L2A, SCL as reference; and a regression of its SWIR band) and eo-learn's test patch (68 NDVI dates, land use) end to end:
 //!   exported zone COGs pass GDAL's validator and QC, the pixel model beats the majority class on held-out tiles,
 //!   the map holds each tile's prediction over its core, and a rerun redoes nothing;
 //! - an AOI across two UTM zones over a Landsat scene gives two zone COGs whose valid pixels are the AOI's;
@@ -184,6 +184,41 @@ fn scene_29rkh_runs_end_to_end_from_its_config() {
         assert!(!full.1.is_empty());
         assert_eq!(full, alone, "tile {name}");
     }
+}
+
+#[test]
+fn a_regression_maps_swir_from_the_visible_bands_better_than_the_mean() {
+    if fixture("s2-l2a-29RKH/B11.tif").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = area(&["run", &example("29rkh_swir.toml"), "--var", &format!("out={}", dir.path().display())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = report(&out);
+    let tiles = r["grid_tiles"].as_u64().expect("tiles");
+    assert_eq!(counts(&r, "predict"), (tiles, 0, 0, 0));
+    let store = dir.path().join("29rkh_swir");
+    let metrics = json(&store.join("model/metrics.json"));
+    let (model, mean) = (&metrics["test"]["model"], &metrics["test"]["mean_baseline"]);
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{k} in {metrics}"));
+    eprintln!(
+        "held-out tiles: MAE {:.1}, RMSE {:.1}, R² {:.3} (mean: MAE {:.1}, RMSE {:.1}), {} test samples",
+        f(model, "mae"),
+        f(model, "rmse"),
+        f(model, "r2"),
+        f(mean, "mae"),
+        f(mean, "rmse"),
+        metrics["test_samples"]
+    );
+    assert!(f(model, "r2") > 0.5 && f(model, "rmse") < 0.7 * f(mean, "rmse"), "{metrics}");
+
+    // A Float32 map of reflectance values: inside the AOI they lie within the training labels' range.
+    let map = check_map(&store.join("maps/swir_model_29N.tif"), 32_629);
+    assert_eq!(map.dtype(1).expect("dtype"), eoforge_raster::DataType::Float32);
+    let values = map.read_window::<f32>(Window::full(map.width(), map.height()), None).expect("read");
+    let valid: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    assert!(valid.len() > values.len() / 2, "{} of {} pixels have a value", valid.len(), values.len());
+    assert!(valid.iter().all(|v| (1.0..=20_000.0).contains(v)), "reflectance values out of range");
 }
 
 #[test]
