@@ -1,7 +1,8 @@
 //! Area pipelines through the `eoforge-area` binary, from the example configs, on real data:
-//! - 29RKH (Sentinel-2 L2A, SCL as reference; and a regression of its SWIR band) and eo-learn's test patch (68 NDVI dates, land use) end to end:
+//! - 29RKH (Sentinel-2 L2A, SCL as reference) and eo-learn's test patch (68 NDVI dates, land use) end to end:
 //!   exported zone COGs pass GDAL's validator and QC, the pixel model beats the majority class on held-out tiles,
 //!   the map holds each tile's prediction over its core, and a rerun redoes nothing;
+//! - a regression on 29RKH (SWIR from the visible bands) beats the training mean and maps Float32 values;
 //! - an AOI across two UTM zones over a Landsat scene gives two zone COGs whose valid pixels are the AOI's;
 //! - samples do not depend on which other tiles ran; shards split the tiles;
 //! - a corrupt tile fails alone and its rerun processes only it; vector references agree with the raster;
