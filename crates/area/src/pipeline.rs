@@ -718,8 +718,7 @@ impl Context<'_> {
                 self.store.location_of(&path)
             )));
         }
-        let bytes = std::fs::read(&path).map_err(crate::store::io("read", &path))?;
-        let table_sha256 = crate::store::hex(&sha2::Sha256::digest(&bytes));
+        let table_sha256 = file_sha256(&path)?;
         let dir = self.store.root.join("model");
         let metrics_path = dir.join("metrics.json");
         if self.config.skip_existing && self.store.fetch(&model_path(self.store))? && self.store.fetch(&metrics_path)? {
@@ -728,7 +727,12 @@ impl Context<'_> {
                 .map_err(|e| Error::Input { path: self.store.location_of(&metrics_path), reason: e.to_string() })?;
             // As `metrics` records it below (f32 parameters widened to f64 the same way).
             let config = serde_json::to_value(&model_config).map_err(|e| Error::Grid(e.to_string()))?;
-            if previous["table_sha256"] == table_sha256.as_str() && previous["config"] == config {
+            // The model's own digest too: a run cut off between writing the model and its metrics leaves a model
+            // the metrics do not describe.
+            if previous["table_sha256"] == table_sha256.as_str()
+                && previous["config"] == config
+                && previous["model_sha256"] == file_sha256(&model_path(self.store))?.as_str()
+            {
                 return Ok((previous, true));
             }
         }
@@ -779,6 +783,7 @@ impl Context<'_> {
             "classes": model.classes,
             "config": model_config,
             "table_sha256": table_sha256,
+            "model_sha256": file_sha256(&model_path(self.store))?,
             "train_samples": train.len(),
             "test_samples": test.len(),
             "test": scores,
@@ -816,6 +821,12 @@ impl Context<'_> {
         self.progress.finish();
         Ok((outputs, failed))
     }
+}
+
+/// The SHA-256 of a file's bytes, in hexadecimal.
+fn file_sha256(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(crate::store::io("read", path))?;
+    Ok(crate::store::hex(&sha2::Sha256::digest(&bytes)))
 }
 
 /// A tile's sample table.

@@ -133,4 +133,11 @@ clip_to_aoi = true
     let options = RunOptions { stages: vec![Stage::Train], ..RunOptions::default() };
     let retrained = run(&other, &options, &NoProgress).expect("retrain");
     assert_eq!(counts(&retrained, Stage::Train), (1, 0, 0, 0));
+    assert_eq!(counts(&run(&other, &options, &NoProgress).expect("kept"), Stage::Train), (0, 1, 0, 0));
+
+    // A model that its metrics do not describe (here, one byte more) is trained anew.
+    let mut model = runtime.block_on(store.get("model/model.json")).expect("model").to_vec();
+    model.push(b' ');
+    runtime.block_on(store.put("model/model.json", model.into())).expect("put");
+    assert_eq!(counts(&run(&other, &options, &NoProgress).expect("retrain"), Stage::Train), (1, 0, 0, 0));
 }
