@@ -59,7 +59,8 @@ pub struct RunArgs {
     #[arg(short = 't', long = "tile", value_name = "NAME|INDEX")]
     pub tiles: Vec<String>,
 
-    /// Run part i of n of the tiles (0-based); default: EOFORGE_SHARD, else the SLURM array task, else all.
+    /// Run part i of n of the tiles, or of the zones for export (0-based); default: EOFORGE_SHARD, else the SLURM
+    /// array task, else all.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
 

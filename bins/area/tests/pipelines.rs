@@ -315,6 +315,16 @@ fn an_aoi_across_two_zones_gives_two_maps_whose_footprints_are_the_aoi() {
         assert_eq!((skipped, failed), (0, 0));
         done += d;
     }
+    // Zones split over two shards: each part maps one.
+    let mut zones = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        let out = area(&["run", &config, "--var", &out_var, "--stage", "export", "--shard", shard]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let outputs = stage(&report(&out), "export")["outputs"].clone();
+        assert_eq!(outputs.as_array().map(Vec::len), Some(1), "{outputs}");
+        zones.push(outputs[0]["zone"].as_str().expect("zone").to_owned());
+    }
+    assert_eq!(zones, ["17N", "18N"]);
     let out = area(&["run", &config, "--var", &out_var]);
     assert!(out.status.success(), "{}", stderr(&out));
     let r = report(&out);
@@ -322,6 +332,9 @@ fn an_aoi_across_two_zones_gives_two_maps_whose_footprints_are_the_aoi() {
     assert_eq!(done, tiles, "the shards' tiles");
     assert_eq!(counts(&r, "inputs"), (0, tiles, 0, 0), "done by the shards");
     assert_eq!(stage(&r, "grid")["outputs"]["zones"], serde_json::json!(["17N", "18N"]));
+    for output in stage(&r, "export")["outputs"].as_array().expect("maps") {
+        assert_eq!(output["published"], "already_there", "mapped by the shards: {output}");
+    }
 
     let aoi: [f64; 4] = [-78.3, 24.4, -77.7, 24.8];
     let wgs84 = Crs::wgs84().expect("wgs84");
@@ -477,6 +490,13 @@ fn bad_input_is_refused_naming_it_and_nothing_is_written() {
         ("unconfigured.toml", good.clone(), vec!["--stage", "train"], 2, vec!["stage `train` is not configured", "[model]"]),
         ("tile.toml", good.clone(), vec!["-t", "9999"], 2, vec!["-t 9999"]),
         ("var.toml", good.clone(), vec!["--var", "year"], 2, vec!["--var year"]),
+        (
+            "merge_part.toml",
+            format!("{good}[reference]\nraster = \"{ndvi}\"\n[sampling]\ncount = 5\n"),
+            vec!["--stage", "merge", "--shard", "0/2"],
+            2,
+            vec!["stage `merge` works on the whole area", "0/2"],
+        ),
         ("format.yaml", good.clone(), vec![], 1, vec!["format.yaml", "`.toml`"]),
     ];
     for (name, text, extra, code, needles) in cases {

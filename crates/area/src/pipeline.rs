@@ -223,7 +223,7 @@ pub fn run(config: &AreaConfig, options: &RunOptions, progress: &dyn Progress) -
         stages
     };
     if let Some(shard) = options.shard.filter(|s| s.count > 1)
-        && let Some(global) = stages.iter().find(|s| !s.per_tile() && **s != Stage::Grid)
+        && let Some(global) = stages.iter().find(|s| matches!(s, Stage::Merge | Stage::Train))
     {
         return Err(Error::Usage(format!(
             "stage `{}` works on the whole area and cannot run as part {}/{} (run it once, without --shard)",
@@ -799,7 +799,15 @@ impl Context<'_> {
         let export =
             self.config.export.clone().ok_or_else(|| Error::Usage("the config has no [export] section".into()))?;
         let dest_root = export.dest.clone().unwrap_or_else(|| format!("{}/maps", self.store.location()));
-        let zones = self.grid.zones();
+        // Zones are independent maps: a part of the run exports its share of them (zone i, i + n, …).
+        let zones: Vec<_> = self
+            .grid
+            .zones()
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| self.options.shard.is_none_or(|s| s.owns(*i)))
+            .map(|(_, zone)| zone)
+            .collect();
         self.progress.start("export", zones.len() as u64);
         let mut outputs = Vec::new();
         let mut failed = Vec::new();
