@@ -6,6 +6,8 @@
 //! - a three-stage chain (windows → a short CPU training → predict) runs in order; its training is sent SIGTERM
 //!   mid-run, requeues itself and ends with weights byte-identical to an uninterrupted run;
 //! - a failed first stage cancels the rest of its chain;
+//! - an area pipeline over 29RKH runs as arrays of tile tasks around its merge-and-train job and gives the map,
+//!   model and scores of one local run, byte for byte;
 //! - planted secrets, passed by name, appear in no emitted script, log, record or profile.
 //!
 //! The daemons listen on fixed ports, so everything runs in one test on one cluster, stopped by pid at the end.
@@ -133,6 +135,7 @@ fn pipelines_run_on_a_real_slurm_cluster() {
     array_conversion_with_a_failed_task_resubmitted(&cluster, w, &meta, &broken, &original_band);
     chain_with_a_stopped_and_requeued_training(&cluster, w, &ndvi, &lulc);
     a_failed_first_stage_cancels_the_chain(&cluster, w, &ndvi);
+    area_pipeline_as_arrays(&cluster, w);
 
     // No planted secret anywhere: scripts, submit.sh, pipeline.json, jobs.json, SLURM's logs, task records,
     // merged profiles, the stages' own outputs.
@@ -478,4 +481,104 @@ command = ["{infer}", "predict", "{ndvi}", "{out}/map.tif", "--model", "{out}/ru
         assert!(!jobs.join(format!("tasks/{name}/0.json")).exists(), "{name} never ran");
     }
     assert!(!out.join("run").exists() && !out.join("map.tif").exists());
+}
+
+/// The 29RKH area pipeline as SLURM arrays: tile stages over 3 tasks, merge and train once, prediction over 2 tasks,
+/// export once; the result equals one local run of the same config.
+fn area_pipeline_as_arrays(cluster: &SlurmCluster, w: &Path) {
+    let Some(fixtures) = eoforge_testkit::fixtures() else { return };
+    let config = eoforge_testkit::workspace_root().join("examples/area/29rkh.toml");
+    let area = bin("eoforge-area");
+    let run = |out: &Path, stages: &str| {
+        format!(
+            r#"["{area}", "run", "{}", "--var", "out={}", "--stages", "{stages}"]"#,
+            config.display(),
+            out.display()
+        )
+    };
+    let out = w.join("area-cluster");
+    let pipeline = format!(
+        r#"
+name = "area"
+[defaults]
+time = "00:20:00"
+env = {{ EOFORGE_FIXTURES = "{fixtures}" }}
+
+[[stage]]
+name = "tiles"
+array = 3
+command = {tiles}
+
+[[stage]]
+name = "model"
+command = {model}
+
+[[stage]]
+name = "predict"
+array = 2
+command = {predict}
+
+[[stage]]
+name = "export"
+command = {export}
+"#,
+        fixtures = fixtures.display(),
+        tiles = run(&out, "inputs,features,reference,sample"),
+        model = run(&out, "merge,train"),
+        predict = run(&out, "predict"),
+        export = run(&out, "export"),
+    );
+    let file = w.join("area.toml");
+    std::fs::write(&file, pipeline).expect("pipeline");
+    let jobs = w.join("jobs-area");
+    let o = slurm(
+        cluster,
+        &[
+            "emit",
+            "--out",
+            jobs.to_str().expect("utf-8"),
+            "--pipeline",
+            file.to_str().expect("utf-8"),
+            "--submit",
+            "--wait",
+        ],
+    );
+    assert!(o.status.success(), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let st = status(cluster, &jobs);
+    assert_eq!(ids(&stage(&st, "tiles")["done"]), vec![0, 1, 2], "{st}");
+    assert_eq!(ids(&stage(&st, "predict")["done"]), vec![0, 1], "{st}");
+    for name in ["model", "export"] {
+        assert_eq!(ids(&stage(&st, name)["done"]), vec![0], "{name}: {st}");
+    }
+    // Each tile task did its third of the tiles, and all of them together cover the grid once.
+    let reports: Vec<serde_json::Value> = std::fs::read_dir(out.join("29rkh/runs"))
+        .expect("runs")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("-of-3"))
+        .map(|e| serde_json::from_slice(&std::fs::read(e.path().join("report.json")).expect("report")).expect("json"))
+        .collect();
+    assert_eq!(reports.len(), 3);
+    let tiles = reports[0]["grid_tiles"].as_u64().expect("tiles");
+    let inputs: u64 = reports
+        .iter()
+        .map(|r| {
+            let stages = r["stages"].as_array().expect("stages");
+            stages.iter().find(|s| s["stage"] == "inputs").expect("inputs")["done"].as_u64().expect("done")
+        })
+        .sum();
+    assert_eq!(inputs, tiles);
+
+    let local = w.join("area-local");
+    let o = Command::new(&area)
+        .args(["run", config.to_str().expect("utf-8"), "--var", &format!("out={}", local.display())])
+        .env("EOFORGE_FIXTURES", &fixtures)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("EOFORGE_SHARD")
+        .output()
+        .expect("local run");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for file in ["maps/scl_model_29N.tif", "model/model.json", "model/metrics.json", "training/samples.parquet"] {
+        let read = |root: &Path| std::fs::read(root.join("29rkh").join(file)).expect(file);
+        assert!(read(&out) == read(&local), "{file} differs from a local run");
+    }
 }
