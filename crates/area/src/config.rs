@@ -3,7 +3,7 @@
 //! read. Unknown keys, unknown variables and unset environment variables are errors naming the file and line.
 //! Relative paths are relative to the config file's folder.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use eoforge_sampling::{BlockSampling, BlockSpec, SplitRatios};
@@ -242,9 +242,15 @@ impl AreaConfig {
             }
         };
         let text = if format == Format::Json { strip_json_comments(&text) } else { text };
-        let mut variables = declared_variables(&text, format, &shown)?;
-        variables.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let text = substitute(&text, &variables, &shown)?;
+        let (mut variables, mut scalars) = declared_variables(&text, format, &shown)?;
+        for (name, value) in overrides {
+            // An override keeps a number's or boolean's type only while it is one.
+            if !is_scalar(value) {
+                scalars.remove(name);
+            }
+            variables.insert(name.clone(), value.clone());
+        }
+        let text = substitute(&text, &variables, &scalars, &shown)?;
         let mut config: AreaConfig = match format {
             Format::Toml => toml::from_str(&text).map_err(|e| Error::Config {
                 path: shown.clone(),
@@ -439,8 +445,12 @@ fn strip_json_comments(text: &str) -> String {
     out
 }
 
-/// The file's `variables` table as strings (their `${env:…}` references resolved).
-fn declared_variables(text: &str, format: Format, shown: &str) -> Result<BTreeMap<String, String>> {
+/// Variables by name, as text.
+type Variables = BTreeMap<String, String>;
+
+/// The file's `variables` table as text (their `${env:…}` references resolved), and the names of those that are
+/// numbers or booleans.
+fn declared_variables(text: &str, format: Format, shown: &str) -> Result<(Variables, BTreeSet<String>)> {
     let err = |line, reason: String| Error::Config { path: shown.to_owned(), line, reason };
     let table: serde_json::Value = match format {
         Format::Toml => {
@@ -459,12 +469,18 @@ fn declared_variables(text: &str, format: Format, shown: &str) -> Result<BTreeMa
         return Err(err(None, "`variables` must be a table of values".into()));
     };
     let mut out = BTreeMap::new();
+    let mut scalars = BTreeSet::new();
     for (name, value) in map {
+        if matches!(value, serde_json::Value::Number(_) | serde_json::Value::Bool(_)) {
+            scalars.insert(name.clone());
+        }
         let value = match value {
-            serde_json::Value::String(s) => substitute(&s, &BTreeMap::new(), shown).map_err(|e| match e {
-                Error::Config { reason, .. } => err(None, format!("variable `{name}`: {reason}")),
-                other => other,
-            })?,
+            serde_json::Value::String(s) => {
+                substitute(&s, &BTreeMap::new(), &BTreeSet::new(), shown).map_err(|e| match e {
+                    Error::Config { reason, .. } => err(None, format!("variable `{name}`: {reason}")),
+                    other => other,
+                })?
+            }
             serde_json::Value::Number(n) => n.to_string(),
             serde_json::Value::Bool(b) => b.to_string(),
             other => {
@@ -476,11 +492,18 @@ fn declared_variables(text: &str, format: Format, shown: &str) -> Result<BTreeMa
         };
         out.insert(name, value);
     }
-    Ok(out)
+    Ok((out, scalars))
 }
 
-/// Replaces every `${var:NAME}` and `${env:NAME}`; an unknown one is an error naming its line.
-fn substitute(text: &str, variables: &BTreeMap<String, String>, shown: &str) -> Result<String> {
+/// Whether a value is written as a TOML/JSON number or boolean.
+fn is_scalar(value: &str) -> bool {
+    matches!(value, "true" | "false") || value.parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+/// Replaces every `${var:NAME}` and `${env:NAME}`; an unknown one is an error naming its line. A string that is
+/// nothing but a number or boolean variable (`tile_px = "${var:size}"`, the variable among `scalars`) becomes that
+/// value, unquoted, so numeric parameters can come from variables too.
+fn substitute(text: &str, variables: &Variables, scalars: &BTreeSet<String>, shown: &str) -> Result<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut line = 1;
@@ -493,6 +516,10 @@ fn substitute(text: &str, variables: &BTreeMap<String, String>, shown: &str) -> 
             return Err(err("`${` without a closing `}`".into()));
         };
         let reference = &after[2..end];
+        let whole_scalar = reference.strip_prefix("var:").is_some_and(|name| scalars.contains(name))
+            && out.ends_with('"')
+            && !out.ends_with("\\\"")
+            && after[end + 1..].starts_with('"');
         let value = match reference.split_once(':') {
             Some(("var", name)) => variables.get(name).cloned().ok_or_else(|| {
                 let known: Vec<&str> = variables.keys().map(String::as_str).collect();
@@ -507,6 +534,12 @@ fn substitute(text: &str, variables: &BTreeMap<String, String>, shown: &str) -> 
         };
         if value.contains(['"', '\\', '\n']) {
             return Err(err(format!("the value of `${{{reference}}}` holds a quote, backslash or line break")));
+        }
+        if whole_scalar {
+            out.pop();
+            out.push_str(&value);
+            rest = &after[end + 2..];
+            continue;
         }
         out.push_str(&value);
         rest = &after[end + 1..];
@@ -532,11 +565,39 @@ mod tests {
     #[test]
     fn substitution_names_the_line_of_an_unknown_variable() {
         let vars = BTreeMap::from([("year".to_owned(), "2020".to_owned())]);
-        assert_eq!(substitute("a = \"${var:year}\"", &vars, "c.toml").expect("ok"), "a = \"2020\"");
-        let err = substitute("a = 1\nb = \"${var:yaer}\"", &vars, "c.toml").expect_err("unknown");
+        let none = BTreeSet::new();
+        assert_eq!(substitute("a = \"${var:year}\"", &vars, &none, "c.toml").expect("ok"), "a = \"2020\"");
+        let err = substitute("a = 1\nb = \"${var:yaer}\"", &vars, &none, "c.toml").expect_err("unknown");
         let message = err.to_string();
         assert!(message.contains("c.toml`:2") && message.contains("yaer") && message.contains("year"), "{message}");
-        let err = substitute("x = \"${env:EOFORGE_SURELY_UNSET_VARIABLE}\"", &vars, "c.toml").expect_err("unset");
+        let err =
+            substitute("x = \"${env:EOFORGE_SURELY_UNSET_VARIABLE}\"", &vars, &none, "c.toml").expect_err("unset");
         assert!(err.to_string().contains("EOFORGE_SURELY_UNSET_VARIABLE"), "{err}");
+    }
+
+    #[test]
+    fn a_string_of_one_number_variable_becomes_the_number() {
+        let vars = BTreeMap::from([("size".to_owned(), "64".to_owned()), ("year".to_owned(), "2020".to_owned())]);
+        let scalars = BTreeSet::from(["size".to_owned()]);
+        let text = "a = \"${var:size}\"\nb = \"t${var:size}\"\nc = \"${var:year}\"\nd = \"${var:size}${var:size}\"";
+        assert_eq!(
+            substitute(text, &vars, &scalars, "c.toml").expect("ok"),
+            "a = 64\nb = \"t64\"\nc = \"2020\"\nd = \"6464\""
+        );
+    }
+
+    #[test]
+    fn numeric_parameters_come_from_variables_and_overrides() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("area.toml");
+        let text = "store = \"out\"\n[variables]\nsize = 64\nres = 10.5\n[area]\naoi = \"aoi.geojson\"\ntile_px = \"${var:size}\"\nresolution = \"${var:res}\"\n";
+        std::fs::write(&path, text).expect("write");
+        let config = AreaConfig::load(&path, &BTreeMap::new()).expect("config");
+        assert_eq!((config.area.tile_px, config.area.resolution), (64, 10.5));
+        let config = AreaConfig::load(&path, &BTreeMap::from([("size".to_owned(), "32".to_owned())])).expect("config");
+        assert_eq!(config.area.tile_px, 32);
+        // An override that is not a number stays a string, and the parameter says what it expected.
+        let err = AreaConfig::load(&path, &BTreeMap::from([("size".to_owned(), "big".to_owned())])).expect_err("text");
+        assert!(err.to_string().contains("area.toml`:7"), "{err}");
     }
 }
