@@ -1,6 +1,11 @@
-//! A U-Net trained by `eoforge-train fit` (on 64 px windows of the real 29RKH scene with SCL labels) as an area
-//! pipeline's model: `[model] run = DIR` maps every tile through the tiled engine from the features named after
-//! the run's channels, and the zone map is exported through QC.
+//! U-Nets as an area pipeline's model, on the real 29RKH scene with SCL labels:
+//! - trained by `eoforge-train fit` on 64 px windows: `[model] run = DIR` maps every tile through the tiled engine
+//!   from the features named after the run's channels, and the zone map is exported through QC;
+//! - trained by the area pipeline itself (`[model] network = "unet"`) on 16 px blocks sampled from every tile,
+//!   kept on a rerun, and mapped the same way.
+
+// The U-Net's validation score is printed beside the majority class's.
+#![allow(clippy::print_stderr)]
 
 #[path = "../../../crates/train/tests/common/mod.rs"]
 mod common;
@@ -9,7 +14,7 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 use eoforge_raster::{Raster, Window};
-use eoforge_testkit::{fixtures, gdal_cog_validator, workspace_root};
+use eoforge_testkit::{fixture, fixtures, gdal_cog_validator, workspace_root};
 
 #[test]
 fn a_trained_unet_maps_every_tile_and_the_zone() {
@@ -75,4 +80,74 @@ fn a_trained_unet_maps_every_tile_and_the_zone() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("B08.tif"), "{stderr}");
+}
+
+/// A stage's (done, skipped, failed) in a report.
+fn counts(report: &serde_json::Value, stage: &str) -> (u64, u64, usize) {
+    let s = report["stages"].as_array().expect("stages").iter().find(|s| s["stage"] == stage).expect("stage");
+    (
+        s["done"].as_u64().expect("done"),
+        s["skipped"].as_u64().expect("skipped"),
+        s["failed"].as_array().map_or(0, Vec::len),
+    )
+}
+
+#[test]
+fn the_pipeline_trains_a_unet_on_its_blocks_and_maps_the_area() {
+    let Some(_) = fixture("s2-l2a-29RKH/SCL.tif") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = workspace_root().join("examples/area/29rkh_unet.toml");
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_eoforge-area"))
+            .args(["run", config.to_str().expect("utf-8"), "--var", &format!("out={}", dir.path().display())])
+            .env("EOFORGE_FIXTURES", fixtures().expect("fixtures"))
+            .env_remove("EOFORGE_SHARD")
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let path = stdout.lines().find_map(|l| l.strip_prefix("report: ")).expect("report").to_owned();
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(path).expect("report")).expect("json")
+    };
+    let first = run();
+    assert_eq!(counts(&first, "train"), (1, 0, 0));
+    let tiles = first["grid_tiles"].as_u64().expect("tiles");
+    assert_eq!(counts(&first, "predict"), (tiles, 0, 0));
+    let store = dir.path().join("29rkh_unet");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("training/patches/index.json")).expect("index"))
+            .expect("json");
+    assert_eq!(index["channels"], serde_json::json!(["B02", "B03", "B04", "B08", "NDVI"]));
+    assert_eq!(index["ignore"], 0);
+    let windows = index["splits"]["train"]["samples"].as_u64().expect("train windows");
+    assert!(windows > 100, "{windows} training windows");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("model/run/area.json")).expect("record")).expect("json");
+    // Better than the majority class on the validation tiles: its IoU is its share of pixels, that of every other
+    // class 0.
+    let pixels = index["class_pixels"]["validation"].as_object().expect("validation pixels");
+    let counts_of: Vec<f64> = pixels.values().map(|v| v.as_f64().expect("count")).collect();
+    let majority =
+        counts_of.iter().copied().fold(0.0, f64::max) / counts_of.iter().sum::<f64>() / counts_of.len() as f64;
+    let best = record["best"]["score"].as_f64().expect("best mean IoU");
+    eprintln!("validation mean IoU {best:.3} (majority class {majority:.3}), {windows} training windows");
+    assert!(record["metric"] == "mean_iou" && best > majority + 0.1, "{record}");
+
+    let map_path = store.join("maps/scl_unet_29N.tif");
+    let (valid, report) = gdal_cog_validator(&map_path);
+    assert!(valid, "{report}");
+    let qc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("maps/scl_unet_29N.tif.qc.json")).expect("qc")).expect("json");
+    assert_eq!(qc["passed"], true, "{qc}");
+    let map = Raster::open(&map_path.display().to_string()).expect("map");
+    let pixels = map.read_window::<u8>(Window::full(map.width(), map.height()), None).expect("read");
+    assert!(pixels.iter().all(|v| (1..12).contains(v) || *v == 255), "SCL classes, never the ignored 0, or nodata");
+    let mapped = pixels.iter().filter(|v| **v != 255).count();
+    assert!(mapped > pixels.len() / 2, "{mapped} of {} pixels mapped", pixels.len());
+
+    // A rerun keeps the network trained on the same windows with the same settings, and every tile's map.
+    let again = run();
+    assert_eq!(counts(&again, "train"), (0, 1, 0));
+    assert_eq!(counts(&again, "predict"), (0, tiles, 0));
 }

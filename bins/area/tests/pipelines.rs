@@ -498,6 +498,22 @@ fn bad_input_is_refused_naming_it_and_nothing_is_written() {
             vec!["stage `merge` works on the whole area", "0/2"],
         ),
         ("format.yaml", good.clone(), vec![], 1, vec!["format.yaml", "`.toml`"]),
+        (
+            "network_and_run.toml",
+            format!("{good}[model]\nnetwork = \"unet\"\nrun = \"runs/unet\"\n"),
+            vec![],
+            1,
+            vec!["network_and_run.toml", "`network` trains a network, `run` names a trained one"],
+        ),
+        (
+            "network_fit.toml",
+            format!(
+                "{good}[reference]\nraster = \"{ndvi}\"\n[sampling]\nblock = 8\ncount = 2\n[model]\nnetwork = \"unet\"\nfit = \"no_such_fit.toml\"\n"
+            ),
+            vec![],
+            1,
+            vec!["[model] fit", "no_such_fit.toml"],
+        ),
     ];
     for (name, text, extra, code, needles) in cases {
         let (out, clean) = run_config(name, &text, &extra);

@@ -158,6 +158,26 @@ pub struct ModelSection {
     /// With `run`: pixels blended on each side of a window (default 8).
     #[serde(default = "halo")]
     pub halo: usize,
+    /// Instead of a pixel model: train this segmentation network (`unet`) on the tiles' `[sampling] block`×`block`
+    /// samples (the train stage writes them as a shard set and runs `eoforge-train`'s loop); predict applies it
+    /// like a `run`.
+    #[serde(default)]
+    pub network: Option<Network>,
+    /// With `network`: an `eoforge-train fit --config` file (network size, epochs, learning rate, …); default: a
+    /// U-Net over the sampled features and the reference's classes with `eoforge-train`'s defaults.
+    #[serde(default)]
+    pub fit: Option<String>,
+    /// With `network`: passes over the training windows, over the fit file's or the default's.
+    #[serde(default)]
+    pub epochs: Option<u64>,
+}
+
+/// A segmentation network the train stage can train.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// `eoforge-models`' U-Net.
+    Unet,
 }
 
 fn halo() -> usize {
@@ -178,6 +198,40 @@ fn max_depth() -> usize {
 }
 
 impl ModelSection {
+    /// With `network`: the training settings for `channels` inputs and `classes` classes (the fit file's, checked
+    /// against them, or the defaults), with `epochs` and `seed` applied.
+    pub fn fit_config(&self, channels: usize, classes: usize) -> Result<eoforge_train::FitConfig> {
+        let mut fit = match &self.fit {
+            Some(path) => {
+                let fit = read_fit(path)?;
+                let model = &fit.model;
+                let problem = if !model.is_segmentation() {
+                    Some("it does not train a segmentation network".to_owned())
+                } else if model.in_channels() != channels {
+                    Some(format!("its network reads {} channels, the samples have {channels}", model.in_channels()))
+                } else if model.classes() < classes {
+                    Some(format!(
+                        "its network has {} classes, the reference has values up to {}",
+                        model.classes(),
+                        classes - 1
+                    ))
+                } else {
+                    None
+                };
+                if let Some(reason) = problem {
+                    return Err(Error::Config { path: path.clone(), line: None, reason });
+                }
+                fit
+            }
+            None => eoforge_train::FitConfig::new(eoforge_train::ModelConfig::Unet(eoforge_models::UNetConfig::new(
+                channels, classes,
+            ))),
+        };
+        fit.epochs = self.epochs.unwrap_or(fit.epochs);
+        fit.seed = self.seed;
+        Ok(fit)
+    }
+
     /// The boosting settings.
     pub fn pixel_config(&self) -> PixelModelConfig {
         PixelModelConfig {
@@ -187,6 +241,20 @@ impl ModelSection {
             seed: self.seed,
         }
     }
+}
+
+/// Reads an `eoforge-train fit --config` file; errors name the file and line.
+fn read_fit(path: &str) -> Result<eoforge_train::FitConfig> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        operation: "read",
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| Error::Config {
+        path: path.to_owned(),
+        line: e.span().map(|s| line_of(&text, s.start)),
+        reason: e.message().trim().to_owned(),
+    })
 }
 
 /// Zone maps: which feature, where, clipped or not, and how much nodata QC allows.
@@ -286,6 +354,9 @@ impl AreaConfig {
         if let Some(run) = self.model.as_mut().and_then(|m| m.run.as_mut()) {
             resolve(run);
         }
+        if let Some(fit) = self.model.as_mut().and_then(|m| m.fit.as_mut()) {
+            resolve(fit);
+        }
         if let Some(dest) = self.export.as_mut().and_then(|e| e.dest.as_mut()) {
             resolve(dest);
         }
@@ -307,6 +378,24 @@ impl AreaConfig {
             }
             if matches!(*name, "reference" | "prediction") || name.contains(['/', '\\']) || name.is_empty() {
                 return Err(format!("`{name}` cannot name a feature (reserved, empty or a path)"));
+            }
+        }
+        if let Some(model) = &self.model {
+            match (&model.network, &model.run) {
+                (Some(_), Some(_)) => {
+                    return Err("[model]: `network` trains a network, `run` names a trained one: pick one".into());
+                }
+                (None, _) if model.fit.is_some() || model.epochs.is_some() => {
+                    return Err("[model]: `fit` and `epochs` go with `network`".into());
+                }
+                (Some(_), None) if self.sampling.as_ref().is_none_or(|s| s.block < 8) => {
+                    return Err("[model] network: it trains on [sampling] blocks of 8 pixels or more (`block`)".into());
+                }
+                _ => {}
+            }
+            // A fit file that cannot be read is refused before any tile is worked on.
+            if let Some(fit) = &model.fit {
+                read_fit(fit).map_err(|e| format!("[model] fit: {}", crate::error::chain(&e)))?;
             }
         }
         if let Some(sampling) = &self.sampling {

@@ -25,6 +25,7 @@ mod features;
 mod grid;
 mod inputs;
 mod mirror;
+mod network;
 mod patch_model;
 mod pipeline;
 mod pixel_model;
@@ -34,7 +35,7 @@ mod store;
 mod utm;
 
 pub use crate::aoi::Aoi;
-pub use crate::config::{AreaConfig, AreaSection, ExportSection, ModelSection, SamplingSection};
+pub use crate::config::{AreaConfig, AreaSection, ExportSection, ModelSection, Network, SamplingSection};
 pub use crate::error::{Error, Result};
 pub use crate::export::{ZoneMosaic, write_zone_mosaic};
 pub use crate::features::{BandRef, IndexSpec, compute_index};
@@ -43,6 +44,7 @@ pub use crate::inputs::{
     InputSpec, ReferenceSpec, ResamplingName, TileOutcome, read_input, read_input_with, read_reference,
     read_reference_with, read_vector_reference,
 };
+pub use crate::network::{PatchSet, write_patch_set};
 pub use crate::patch_model::{PATCH_NODATA, PatchModel};
 pub use crate::pipeline::{
     Failure, NoProgress, Progress, RunOptions, RunReport, Stage, StageReport, model_path, run, table_path,

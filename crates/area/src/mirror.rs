@@ -94,6 +94,32 @@ impl Mirror {
         Ok(())
     }
 
+    /// Downloads every object under the folder `dir` (a path under [`Mirror::local`]) this run does not have yet.
+    pub(crate) fn fetch_dir(&self, dir: &Path) -> Result<()> {
+        let prefix = format!("{}/", self.key(dir)?);
+        let keys: Vec<String> = lock(&self.listed).keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+        for key in keys {
+            self.fetch(&self.local.path().join(&key))?;
+        }
+        Ok(())
+    }
+
+    /// Uploads every file under the local folder `dir`.
+    pub(crate) fn upload_dir(&self, dir: &Path) -> Result<()> {
+        let mut stack = vec![dir.to_owned()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).map_err(crate::store::io("list", &d))? {
+                let path = entry.map_err(crate::store::io("list", &d))?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    self.upload(&path)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The object key of a path under the local folder (`/`-separated).
     fn key(&self, path: &Path) -> Result<String> {
         let relative = path.strip_prefix(self.local.path()).map_err(|_| Error::Input {

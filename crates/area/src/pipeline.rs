@@ -503,9 +503,22 @@ impl Context<'_> {
         tiles: &[&Tile],
         failed_before: &mut BTreeMap<String, Stage>,
     ) -> Result<StageReport> {
-        let patch = match (stage, self.config.model.as_ref().and_then(|m| m.run.as_ref().map(|r| (m, r)))) {
-            (Stage::Predict, Some((section, run))) => {
-                Some(PatchModel::open(Path::new(run), &self.grid.spec, section.window, section.halo)?)
+        let patch = match (stage, self.config.model.as_ref()) {
+            (Stage::Predict, Some(section)) if section.run.is_some() || section.network.is_some() => {
+                let run = if let Some(run) = &section.run {
+                    PathBuf::from(run)
+                } else {
+                    let run = network_run_path(self.store);
+                    self.store.fetch_dir(&run)?;
+                    if !run.join("area.json").is_file() {
+                        return Err(Error::Usage(format!(
+                            "predict needs the network trained at `{}`: run the train stage first",
+                            self.store.location_of(&run)
+                        )));
+                    }
+                    run
+                };
+                Some(PatchModel::open(&run, &self.grid.spec, section.window, section.halo)?)
             }
             _ => None,
         };
@@ -636,7 +649,8 @@ impl Context<'_> {
         match stage {
             Stage::Merge => report.outputs = self.merge(tiles)?,
             Stage::Train => {
-                let (outputs, skipped) = self.train()?;
+                let network = self.config.model.as_ref().is_some_and(|m| m.network.is_some());
+                let (outputs, skipped) = if network { self.train_network(tiles)? } else { self.train()? };
                 report.outputs = outputs;
                 report.skipped = usize::from(skipped);
             }
@@ -794,6 +808,35 @@ impl Context<'_> {
         Ok((metrics, false))
     }
 
+    /// Cuts the selected tiles' samples into a shard set (`<store>/training/patches`) and trains the `[model]`
+    /// network on it into `<store>/model/run`; with skip-existing, a run trained on the same windows with the same
+    /// settings is kept (returns its record and `true`).
+    fn train_network(&self, tiles: &[&Tile]) -> Result<(serde_json::Value, bool)> {
+        let section = self.config.model.as_ref().ok_or_else(|| Error::Usage("no [model] section".into()))?;
+        let block = self.config.sampling.as_ref().map_or(1, |s| s.block);
+        let channels = self.config.sample_features();
+        let patches = self.store.root.join("training").join("patches");
+        let set = crate::network::write_patch_set(self.store, tiles, &channels, block, &patches)?;
+        let fit = section.fit_config(channels.len(), set.classes)?;
+        if let Some(multiple) = fit.model.size_multiple()
+            && !block.is_multiple_of(multiple)
+        {
+            return Err(Error::Usage(format!(
+                "[sampling] block {block}: the network takes windows of a multiple of {multiple} pixels"
+            )));
+        }
+        let run = network_run_path(self.store);
+        self.store.fetch_dir(&run)?;
+        let stop = self.options.stop.as_deref();
+        let (record, skipped) =
+            crate::network::train_network(&patches, &set, &fit, &run, self.config.skip_existing, stop)?;
+        if !skipped {
+            self.store.publish_dir(&patches)?;
+            self.store.publish_dir(&run)?;
+        }
+        Ok((record, skipped))
+    }
+
     /// One COG per zone, through QC, published atomically; a zone that fails QC is a failure of the stage.
     fn export(&self) -> Result<(Vec<serde_json::Value>, Vec<Failure>)> {
         let export =
@@ -845,6 +888,11 @@ fn samples_path(store: &TileStore, tile: &str) -> PathBuf {
 /// The merged training table.
 pub fn table_path(store: &TileStore) -> PathBuf {
     store.root.join("training").join("samples.parquet")
+}
+
+/// The network the train stage trains (`[model] network`).
+fn network_run_path(store: &TileStore) -> PathBuf {
+    store.root.join("model").join("run")
 }
 
 /// The trained model.

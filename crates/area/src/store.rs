@@ -91,6 +91,22 @@ impl TileStore {
         }
     }
 
+    /// Makes every file of the store under the folder `dir` readable locally (nothing to do for a local folder).
+    pub fn fetch_dir(&self, dir: &Path) -> Result<()> {
+        match &self.mirror {
+            Some(mirror) => mirror.fetch_dir(dir),
+            None => Ok(()),
+        }
+    }
+
+    /// Stores every file under the folder `dir`, just written (uploads them; nothing for a local folder).
+    pub fn publish_dir(&self, dir: &Path) -> Result<()> {
+        match &self.mirror {
+            Some(mirror) => mirror.upload_dir(dir),
+            None => Ok(()),
+        }
+    }
+
     /// A feature's GeoTIFF, readable locally (fetched first from object storage).
     pub fn local_feature(&self, tile: &str, feature: &str) -> Result<PathBuf> {
         let path = self.feature_path(tile, feature);

@@ -141,3 +141,42 @@ clip_to_aoi = true
     runtime.block_on(store.put("model/model.json", model.into())).expect("put");
     assert_eq!(counts(&run(&other, &options, &NoProgress).expect("retrain"), Stage::Train), (1, 0, 0, 0));
 }
+
+#[test]
+fn a_network_trained_into_a_store_on_object_storage_is_kept_and_applied_from_it() {
+    if fixture("s2-l2a-29RKH/SCL.tif").is_none() {
+        return;
+    }
+    let config = workspace_root().join("examples/area/29rkh_unet.toml");
+    let vars = BTreeMap::from([("out".to_owned(), "memory://area-network".to_owned())]);
+    let config = AreaConfig::load(&config, &vars).expect("config");
+    assert_eq!(config.store, "memory://area-network/29rkh_unet");
+    let first = run(&config, &RunOptions::default(), &NoProgress).expect("first run");
+    assert_eq!(first.failures(), 0, "{first:?}");
+    assert_eq!(counts(&first, Stage::Train), (1, 0, 0, 0));
+    let store = Store::open("memory://area-network/29rkh_unet").expect("store");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let keys: Vec<String> = runtime.block_on(store.list("")).expect("list").into_iter().map(|o| o.key).collect();
+    for key in [
+        "model/run/area.json",
+        "model/run/config.toml",
+        "model/run/model.mpk",
+        "training/patches/index.json",
+        "maps/scl_unet_29N.tif",
+    ] {
+        assert!(keys.iter().any(|k| k == key), "{key} not in the store");
+    }
+    // Predict alone, from an empty local folder: the network comes from the store.
+    let tiles = first.selected_tiles;
+    runtime.block_on(store.delete(&format!("tiles/{}/prediction.tif", config_first_tile(&first)))).expect("delete");
+    let options = RunOptions { stages: vec![Stage::Train, Stage::Predict], ..RunOptions::default() };
+    let again = run(&config, &options, &NoProgress).expect("again");
+    assert_eq!(counts(&again, Stage::Train), (0, 1, 0, 0), "kept");
+    assert_eq!(counts(&again, Stage::Predict), (1, tiles - 1, 0, 0));
+}
+
+/// The first tile of a run's grid (from its report's config).
+fn config_first_tile(report: &RunReport) -> String {
+    let aoi = Aoi::read(std::path::Path::new(&report.config.area.aoi)).expect("aoi");
+    build_grid(&aoi, &report.config.area.grid_spec()).expect("grid").tiles[0].name.clone()
+}
