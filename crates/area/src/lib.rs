@@ -14,6 +14,10 @@ reference, sampling, model, export per UTM zone) run tile by tile.
   values, label and split; [`write_table`] merges them into a Parquet training table.
 - [`PixelModel`] trains and applies gradient-boosted trees on those samples (LightGBM's role);
   [`classification_report`] scores it; [`predict_tile`] writes its class map (or values) for every pixel of a tile.
+- [`write_patch_set`] cuts sampled N×N blocks into a segmentation shard set for `eoforge-train`; [`PatchModel`]
+  applies a trained segmentation run to every tile through the tiled engine.
+- [`write_zone_mosaic`] merges tile cores into one COG per UTM zone; [`AreaConfig`] and [`run`] drive the stages
+  from a config file, writing a report per run.
 */
 #![deny(missing_docs)]
 
