@@ -43,6 +43,12 @@ fn slurm(cluster: &SlurmCluster, args: &[&str]) -> Output {
         .expect("run eoforge-slurm")
 }
 
+/// `eoforge-slurm emit --pipeline FILE --submit --wait` into `jobs`.
+fn emit_submit_wait(cluster: &SlurmCluster, jobs: &Path, file: &Path) -> Output {
+    let (jobs, file) = (jobs.to_str().expect("utf-8"), file.to_str().expect("utf-8"));
+    slurm(cluster, &["emit", "--out", jobs, "--pipeline", file, "--submit", "--wait"])
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -456,18 +462,7 @@ command = ["{infer}", "predict", "{ndvi}", "{out}/map.tif", "--model", "{out}/ru
     let file = w.join("broken.toml");
     std::fs::write(&file, pipeline).expect("pipeline");
     let jobs = w.join("jobs-broken");
-    let o = slurm(
-        cluster,
-        &[
-            "emit",
-            "--out",
-            jobs.to_str().expect("utf-8"),
-            "--pipeline",
-            file.to_str().expect("utf-8"),
-            "--submit",
-            "--wait",
-        ],
-    );
+    let o = emit_submit_wait(cluster, &jobs, &file);
     assert_eq!(o.status.code(), Some(1), "{}\n{}", text(&o.stdout), text(&o.stderr));
     let st = status(cluster, &jobs);
     assert_eq!(stage(&st, "windows")["tasks"][0]["state"], "failed", "{st}");
@@ -531,18 +526,7 @@ command = {export}
     let file = w.join("area.toml");
     std::fs::write(&file, pipeline).expect("pipeline");
     let jobs = w.join("jobs-area");
-    let o = slurm(
-        cluster,
-        &[
-            "emit",
-            "--out",
-            jobs.to_str().expect("utf-8"),
-            "--pipeline",
-            file.to_str().expect("utf-8"),
-            "--submit",
-            "--wait",
-        ],
-    );
+    let o = emit_submit_wait(cluster, &jobs, &file);
     assert!(o.status.success(), "{}\n{}", text(&o.stdout), text(&o.stderr));
     let st = status(cluster, &jobs);
     assert_eq!(ids(&stage(&st, "tiles")["done"]), vec![0, 1, 2], "{st}");

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use eoforge_sampling::Split;
 use eoforge_shards::{ChannelStats, ClassInfo, Sample as ShardSample, StatsReport, Tensor, merge_all, webdataset_tar};
-use ndarray::{Array2, Array3, Axis, s};
+use ndarray::{Array2, Array3, s};
 use sha2::Digest as _;
 
 use crate::error::{Error, Result};
@@ -62,19 +62,7 @@ pub fn write_patch_set(
         if samples.is_empty() {
             continue;
         }
-        let mut planes = Vec::with_capacity(channels.len());
-        for channel in channels {
-            let data = store.read::<f32>(&tile.name, channel)?;
-            if data.dim().0 != 1 {
-                return Err(Error::Input {
-                    path: store.location_of(&store.feature_path(&tile.name, channel)),
-                    reason: format!("{} bands; a network's channel is one band", data.dim().0),
-                });
-            }
-            planes.push(data);
-        }
-        let views: Vec<_> = planes.iter().map(|p| p.view()).collect();
-        let stack = ndarray::concatenate(Axis(0), &views).map_err(|e| Error::Grid(e.to_string()))?;
+        let stack = crate::patch_model::stack_channels(store, &tile.name, channels)?;
         let reference = store.read::<u16>(&tile.name, "reference")?;
         let nodata =
             eoforge_raster::Raster::open(&store.local_feature(&tile.name, "reference")?.display().to_string())?

@@ -84,19 +84,7 @@ impl PatchModel {
         if skip_existing && store.has(&tile.name, PREDICTION) {
             return Ok(TileOutcome::Skipped);
         }
-        let mut planes = Vec::with_capacity(self.channels().len());
-        for channel in self.channels() {
-            let data = store.read::<f32>(&tile.name, channel)?;
-            if data.dim().0 != 1 {
-                return Err(Error::Input {
-                    path: store.location_of(&store.feature_path(&tile.name, channel)),
-                    reason: format!("{} bands; the network's channel `{channel}` is one band", data.dim().0),
-                });
-            }
-            planes.push(data);
-        }
-        let views: Vec<_> = planes.iter().map(|p| p.view()).collect();
-        let stack = ndarray::concatenate(Axis(0), &views).map_err(|e| Error::Grid(e.to_string()))?;
+        let stack = stack_channels(store, &tile.name, self.channels())?;
         let dir = store.tile_dir(&tile.name);
         let work =
             tempfile::Builder::new().prefix(".predict-").tempdir_in(&dir).map_err(io("create a folder in", &dir))?;
@@ -154,4 +142,21 @@ impl PatchModel {
         store.write(tile, spec, &info, &map)?;
         Ok(if map.iter().all(|v| *v == PATCH_NODATA) { TileOutcome::Empty } else { TileOutcome::Done })
     }
+}
+
+/// The one-band features `channels` of `tile` stacked in order (`channels × rows × cols`): a network's input.
+pub(crate) fn stack_channels(store: &TileStore, tile: &str, channels: &[String]) -> Result<ndarray::Array3<f32>> {
+    let mut planes = Vec::with_capacity(channels.len());
+    for channel in channels {
+        let data = store.read::<f32>(tile, channel)?;
+        if data.dim().0 != 1 {
+            return Err(Error::Input {
+                path: store.location_of(&store.feature_path(tile, channel)),
+                reason: format!("{} bands; the network's channel `{channel}` is one band", data.dim().0),
+            });
+        }
+        planes.push(data);
+    }
+    let views: Vec<_> = planes.iter().map(|p| p.view()).collect();
+    ndarray::concatenate(Axis(0), &views).map_err(|e| Error::Grid(e.to_string()))
 }
