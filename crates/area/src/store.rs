@@ -216,13 +216,27 @@ pub fn tile_grid(tile: &Tile, spec: &GridSpec) -> Grid {
     }
 }
 
-/// Writes `bytes` to `path` through `<path>.partial` and a rename: readers see the whole file or none.
+/// Writes `bytes` to `path` through a uniquely named `.<name>.*.partial` file beside it and a rename: readers see
+/// the whole file or none, and processes writing the same file at once (array tasks caching one grid) each
+/// complete theirs, the last rename winning. A failed write leaves nothing behind.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    std::fs::write(&partial, bytes).map_err(io("write", &partial))?;
-    std::fs::rename(&partial, path).map_err(io("rename into place", path))
+    use std::io::Write as _;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".partial");
+    // Like any file this process creates (0666 less the umask), not a temporary file's owner-only 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut partial = builder.tempfile_in(dir).map_err(io("create a file beside", path))?;
+    partial.write_all(bytes).map_err(io("write", path))?;
+    partial.persist(path).map_err(|e| Error::Io {
+        operation: "rename into place",
+        path: path.display().to_string(),
+        source: e.error,
+    })?;
+    Ok(())
 }
 
 /// Bytes as lowercase hexadecimal (digests in file names and records).
@@ -237,4 +251,32 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 pub(crate) fn io(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.display().to_string();
     move |source| Error::Io { operation, path, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_of_one_file_at_once_all_complete_and_leave_no_partial_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("grid.geojson");
+        std::thread::scope(|scope| {
+            for writer in 0..8u8 {
+                let path = &path;
+                scope.spawn(move || {
+                    for _ in 0..50 {
+                        write_file(path, &[writer; 4096]).expect("every writer completes");
+                    }
+                });
+            }
+        });
+        let bytes = std::fs::read(&path).expect("read");
+        assert!(bytes.len() == 4096 && bytes.iter().all(|b| *b == bytes[0]), "one writer's whole file");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["grid.geojson"]);
+    }
 }
