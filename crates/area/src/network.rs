@@ -207,8 +207,9 @@ impl ShardWriter<'_> {
     }
 }
 
-/// Trains the network of `section` on `set` (written at `patches`) into the local folder `run`; with
-/// `skip_existing`, a run that finished on the same patch set with the same settings is kept (returns `true`).
+/// Trains `fit`'s network on the patch set `set` (written at `patches`) into the local folder `run`, recording
+/// what it was trained on in `run/area.json`; with `skip_existing`, a run that finished on the same windows with the
+/// same settings is kept (returns `true`). A run trained on others is replaced, an unfinished one resumed.
 pub(crate) fn train_network(
     patches: &Path,
     set: &PatchSet,
