@@ -97,9 +97,23 @@ impl Mirror {
     /// Downloads every object under the folder `dir` (a path under [`Mirror::local`]) this run does not have yet.
     pub(crate) fn fetch_dir(&self, dir: &Path) -> Result<()> {
         let prefix = format!("{}/", self.key(dir)?);
-        let keys: Vec<String> = lock(&self.listed).keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+        let mut keys: Vec<String> = lock(&self.listed).keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+        keys.sort();
         for key in keys {
             self.fetch(&self.local.path().join(&key))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every object under the folder `dir` (a path under [`Mirror::local`]).
+    pub(crate) fn delete_dir(&self, dir: &Path) -> Result<()> {
+        let prefix = format!("{}/", self.key(dir)?);
+        let mut keys: Vec<String> = lock(&self.listed).keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+        keys.sort();
+        for key in keys {
+            self.runtime.block_on(self.store.delete(&key))?;
+            lock(&self.listed).remove(&key);
+            lock(&self.current).remove(&key);
         }
         Ok(())
     }

@@ -207,11 +207,12 @@ impl ShardWriter<'_> {
     }
 }
 
-/// Trains `fit`'s network on the patch set `set` (written at `patches`) into the local folder `run`, recording
+/// Trains `fit`'s network on the patch set `set` (opened as `shards`) into the local folder `run`, recording
 /// what it was trained on in `run/area.json`; with `skip_existing`, a run that finished on the same windows with the
 /// same settings is kept (returns `true`). A run trained on others is replaced, an unfinished one resumed.
 pub(crate) fn train_network(
-    patches: &Path,
+    store: &TileStore,
+    shards: &eoforge_train::ShardSet,
     set: &PatchSet,
     fit: &eoforge_train::FitConfig,
     run: &Path,
@@ -225,23 +226,12 @@ pub(crate) fn train_network(
         if skip_existing && recorded["trained_on"] == wanted {
             return Ok((recorded, true));
         }
-        // Trained on other patches or settings: start afresh rather than resume it.
-        std::fs::remove_dir_all(run).map_err(io("replace", run))?;
+        // Trained on other patches or settings: start afresh rather than resume it, in the store too.
+        store.remove_dir(run)?;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| Error::Io {
-        operation: "start an I/O runtime for",
-        path: patches.display().to_string(),
-        source,
-    })?;
-    let shards = runtime
-        .block_on(eoforge_train::ShardSet::open(
-            &patches.display().to_string(),
-            &eoforge_storage::StoreOptions::default(),
-        ))
-        .map_err(|e| Error::Input { path: patches.display().to_string(), reason: e.to_string() })?;
     let device = burn::backend::flex::FlexDevice;
     let when = eoforge_train::StopWhen { max_steps: None, flag: stop, on_step: None };
-    let outcome = eoforge_train::fit::<burn::backend::Autodiff<burn::backend::Flex>>(&shards, fit, run, &device, &when)
+    let outcome = eoforge_train::fit::<burn::backend::Autodiff<burn::backend::Flex>>(shards, fit, run, &device, &when)
         .map_err(|e| Error::Input { path: run.display().to_string(), reason: e.to_string() })?;
     if !outcome.finished {
         return Err(Error::Stopped(format!(
@@ -255,6 +245,7 @@ pub(crate) fn train_network(
         "windows": set.written,
         "skipped_nodata": set.skipped_nodata,
         "steps": outcome.steps,
+        "resumed_from": outcome.resumed_from,
         "best": outcome.best.map(|(score, epoch)| serde_json::json!({ "score": score, "epoch": epoch })),
         "metric": fit.metric(),
         "validation": outcome.validation,

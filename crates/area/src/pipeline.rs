@@ -827,11 +827,25 @@ impl Context<'_> {
         }
         let run = network_run_path(self.store);
         self.store.fetch_dir(&run)?;
+        // Trained from the store's copy of the windows, so that a run resumed on another node, or from another local
+        // folder, reads the same shard set.
+        self.store.publish_dir(&patches)?;
+        let source = self.store.location_of(&patches);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| {
+            Error::Io { operation: "start an I/O runtime for", path: patches.display().to_string(), source }
+        })?;
+        let shards = runtime
+            .block_on(eoforge_train::ShardSet::open(&source, &self.options.store))
+            .map_err(|e| Error::Input { path: source.clone(), reason: e.to_string() })?;
         let stop = self.options.stop.as_deref();
-        let (record, skipped) =
-            crate::network::train_network(&patches, &set, &fit, &run, self.config.skip_existing, stop)?;
+        let skip = self.config.skip_existing;
+        let trained = crate::network::train_network(self.store, &shards, &set, &fit, &run, skip, stop);
+        if let Err(Error::Stopped(_)) = &trained {
+            // The checkpoint goes to the store too, so the next run resumes from it on whichever node it runs.
+            self.store.publish_dir(&run)?;
+        }
+        let (record, skipped) = trained?;
         if !skipped {
-            self.store.publish_dir(&patches)?;
             self.store.publish_dir(&run)?;
         }
         Ok((record, skipped))

@@ -107,6 +107,17 @@ impl TileStore {
         }
     }
 
+    /// Removes the folder `dir` and everything under it, from object storage too.
+    pub fn remove_dir(&self, dir: &Path) -> Result<()> {
+        if let Some(mirror) = &self.mirror {
+            mirror.delete_dir(dir)?;
+        }
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", dir)(e)),
+            _ => Ok(()),
+        }
+    }
+
     /// A feature's GeoTIFF, readable locally (fetched first from object storage).
     pub fn local_feature(&self, tile: &str, feature: &str) -> Result<PathBuf> {
         let path = self.feature_path(tile, feature);

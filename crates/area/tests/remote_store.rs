@@ -4,6 +4,8 @@
 //! removed from the store is redone alone and another `[model]` section trains anew.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use eoforge_area::{Aoi, AreaConfig, NoProgress, RunOptions, RunReport, Stage, build_grid, run};
 use eoforge_storage::Store;
@@ -173,6 +175,42 @@ fn a_network_trained_into_a_store_on_object_storage_is_kept_and_applied_from_it(
     let again = run(&config, &options, &NoProgress).expect("again");
     assert_eq!(counts(&again, Stage::Train), (0, 1, 0, 0), "kept");
     assert_eq!(counts(&again, Stage::Predict), (1, tiles - 1, 0, 0));
+
+    // Other settings train afresh; stopped (as by SIGTERM), the training leaves its checkpoint in the store and the
+    // next run, from an empty local folder again, resumes from it.
+    let mut longer = config.clone();
+    longer.model.as_mut().expect("model").epochs = Some(9);
+    let flag = Arc::new(AtomicBool::new(false));
+    let stopped = RunOptions { stages: vec![Stage::Train], stop: Some(flag.clone()), ..RunOptions::default() };
+    let done = AtomicBool::new(false);
+    let err = std::thread::scope(|scope| {
+        // Visible progress: a checkpoint of the 9-epoch run in its local working folder (not one of the replaced
+        // 8-epoch run, fetched first); then the stop, as SIGTERM's.
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                let checkpointed = std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten().any(|e| {
+                    let run = e.path().join("model/run");
+                    e.file_name().to_string_lossy().starts_with("eoforge-area-")
+                        && std::fs::read_to_string(run.join("config.toml")).is_ok_and(|c| c.contains("epochs = 9"))
+                        && run.join("checkpoints/latest").is_file()
+                });
+                if checkpointed {
+                    flag.store(true, Ordering::SeqCst);
+                    break;
+                }
+                std::thread::yield_now();
+            }
+        });
+        let err = run(&longer, &stopped, &NoProgress).expect_err("stopped");
+        done.store(true, Ordering::SeqCst);
+        err
+    });
+    assert!(matches!(err, eoforge_area::Error::Stopped(_)), "{err}");
+    assert!(runtime.block_on(store.exists("model/run/checkpoints/latest")).expect("head"));
+    let resumed = run(&longer, &RunOptions { stages: vec![Stage::Train], ..RunOptions::default() }, &NoProgress)
+        .expect("resumed");
+    let record = &resumed.stages[0].outputs;
+    assert!(record["resumed_from"].as_u64().is_some_and(|step| step > 0), "{record}");
 }
 
 /// The first tile of a run's grid (from its report's config).
