@@ -223,6 +223,49 @@ fn a_regression_maps_swir_from_the_visible_bands_better_than_the_mean() {
 }
 
 #[test]
+fn a_class_map_keeps_the_palette_of_its_labels() {
+    let Some(scl) = fixture("s2-l2a-29RKH/SCL.tif") else { return };
+    let Some(b08) = fixture("s2-l2a-29RKH/B08.tif") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The scene classification as a UInt8 class map with a palette (a VRT over the fixture).
+    let palette: Vec<[u8; 3]> = (0..12u8).map(|i| [i * 20, 255 - i * 20, 100]).collect();
+    let entries: String =
+        palette.iter().map(|[r, g, b]| format!("<Entry c1=\"{r}\" c2=\"{g}\" c3=\"{b}\" c4=\"255\"/>")).collect();
+    let source = Raster::open(&scl.display().to_string()).expect("scl");
+    let labels = dir.path().join("scl_palette.vrt");
+    std::fs::write(
+        &labels,
+        format!(
+            "<VRTDataset rasterXSize=\"{w}\" rasterYSize=\"{h}\"><SRS>EPSG:32629</SRS><GeoTransform>{g}</GeoTransform>\
+             <VRTRasterBand dataType=\"Byte\" band=\"1\"><NoDataValue>0</NoDataValue><ColorInterp>Palette</ColorInterp>\
+             <ColorTable>{entries}</ColorTable><SimpleSource><SourceFilename relativeToVRT=\"0\">{path}</SourceFilename>\
+             <SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>",
+            w = source.width(),
+            h = source.height(),
+            g = source.geo_transform().expect("transform").0.map(|v| v.to_string()).join(","),
+            path = scl.display(),
+        ),
+    )
+    .expect("vrt");
+    let config = dir.path().join("palette.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[area]\naoi = \"{}\"\ntile_px = 32\nresolution = 400.0\n\n[[inputs]]\nname = \"B08\"\nraster = \"{}\"\n\n[reference]\nraster = \"{}\"\n\n[sampling]\ncount = 40\n\n[model]\niterations = 10\n\n[export]\nname = \"classes\"\n",
+            example("29rkh_aoi.geojson"),
+            b08.display(),
+            labels.display()
+        ),
+    )
+    .expect("config");
+    let out = area(&["run", &config.display().to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let map = check_map(&dir.path().join("store/maps/classes_29N.tif"), 32_629);
+    let colors = map.color_table(1).expect("read the palette").expect("a palette");
+    assert_eq!(&colors[..palette.len()], &palette[..]);
+}
+
+#[test]
 fn eolearn_patch_runs_end_to_end_and_vector_labels_match_the_raster() {
     let (Some(lulc), Some(_)) =
         (fixture("labels/eolearn_TestEOPatch_LULC.tif"), fixture("aoi/eolearn_testpatch_bbox.geojson"))

@@ -48,13 +48,15 @@ pub struct ZoneMosaic {
 
 /// Writes `feature` of the zone's tiles of `grid` as one COG at `dest` (through `<dest>.partial`), clipped to
 /// `clip` when given. Every tile of the zone must have the feature (the error lists those that do not), all
-/// with the same data type (UInt8 class maps are reduced with nearest neighbour in overviews, others averaged).
+/// with the same data type (UInt8 class maps are reduced with nearest neighbour in overviews, others averaged). A
+/// UInt8 map takes `colors` as its palette.
 pub fn write_zone_mosaic(
     store: &TileStore,
     grid: &TileGrid,
     zone: UtmZone,
     feature: &str,
     clip: Option<&Aoi>,
+    colors: Option<&[[u8; 3]]>,
     dest: &Path,
 ) -> Result<ZoneMosaic> {
     let tiles: Vec<&Tile> = grid.tiles.iter().filter(|t| t.zone == zone).collect();
@@ -96,7 +98,7 @@ pub fn write_zone_mosaic(
         band_descriptions: if bands == 1 { vec![feature.to_owned()] } else { Vec::new() },
         ..RasterSpec::default()
     };
-    let mosaic = Mosaic { store, tiles: &tiles, feature, layout: &layout, clip, zone, crs: &crs };
+    let mosaic = Mosaic { store, tiles: &tiles, feature, layout: &layout, clip, zone, crs: &crs, colors };
     let (outside, missing) = match dtype {
         DataType::UInt8 => mosaic.write::<u8>(dest, &spec, &options, nodata)?,
         DataType::UInt16 => mosaic.write::<u16>(dest, &spec, &options, nodata)?,
@@ -173,6 +175,7 @@ struct Mosaic<'a> {
     clip: Option<&'a Aoi>,
     zone: UtmZone,
     crs: &'a Crs,
+    colors: Option<&'a [[u8; 3]]>,
 }
 
 impl Mosaic<'_> {
@@ -195,6 +198,9 @@ impl Mosaic<'_> {
         });
         let wgs84 = Crs::wgs84()?;
         let mut writer = CogWriter::<T>::create(dest, spec, options)?;
+        if let Some(colors) = self.colors.filter(|_| T::DTYPE == DataType::UInt8) {
+            writer.set_color_map(colors)?;
+        }
         let (nx, ny) = writer.blocks();
         let bs = options.block_size;
         let tp = self.layout.tile_px;
@@ -286,16 +292,25 @@ pub(crate) fn publish_zone(
     grid: &TileGrid,
     zone: UtmZone,
     aoi: &Aoi,
-    export: &crate::config::ExportSection,
+    config: &crate::config::AreaConfig,
     dest: &str,
     options: &crate::pipeline::RunOptions,
 ) -> Result<(serde_json::Value, Option<String>)> {
+    let export = config.export.as_ref().ok_or_else(|| Error::Usage("the config has no [export] section".into()))?;
+    // A class map predicted from a label raster keeps the labels' colours.
+    let colors = match config.reference.as_ref().and_then(|r| r.raster.as_ref()) {
+        Some(labels) if export.feature == crate::predict::PREDICTION => {
+            Raster::open_with(labels, &options.store)?.color_table(1)?
+        }
+        _ => None,
+    };
     let work = eoforge_products::WorkDir::for_dest(dest)?;
     let name = dest.rsplit('/').next().unwrap_or("map.tif");
     let file = work.path().join(name);
     let mut stages = eoforge_profile::Stages::default();
     let clip = export.clip_to_aoi.then_some(aoi);
-    let mosaic = stages.time("mosaic", || write_zone_mosaic(store, grid, zone, &export.feature, clip, &file))?;
+    let mosaic = stages
+        .time("mosaic", || write_zone_mosaic(store, grid, zone, &export.feature, clip, colors.as_deref(), &file))?;
     let qc = eoforge_qc::QcConfig {
         bands: Some(mosaic.bands),
         dtype: Some(mosaic.dtype),

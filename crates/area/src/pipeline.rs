@@ -873,7 +873,7 @@ impl Context<'_> {
                 break;
             }
             let dest = format!("{}/{}_{}.tif", dest_root.trim_end_matches('/'), export.name, zone.label());
-            match crate::export::publish_zone(self.store, self.grid, zone, self.aoi, &export, &dest, self.options) {
+            match crate::export::publish_zone(self.store, self.grid, zone, self.aoi, self.config, &dest, self.options) {
                 Ok((output, None)) => outputs.push(output),
                 Ok((output, Some(reason))) => {
                     outputs.push(output);
