@@ -229,8 +229,11 @@ fn a_class_map_keeps_the_palette_of_its_labels() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The scene classification as a UInt8 class map with a palette (a VRT over the fixture).
     let palette: Vec<[u8; 3]> = (0..12u8).map(|i| [i * 20, 255 - i * 20, 100]).collect();
-    let entries: String =
-        palette.iter().map(|[r, g, b]| format!("<Entry c1=\"{r}\" c2=\"{g}\" c3=\"{b}\" c4=\"255\"/>")).collect();
+    let entries = palette.iter().fold(String::new(), |mut xml, [r, g, b]| {
+        use std::fmt::Write as _;
+        let _ = write!(xml, "<Entry c1=\"{r}\" c2=\"{g}\" c3=\"{b}\" c4=\"255\"/>");
+        xml
+    });
     let source = Raster::open(&scl.display().to_string()).expect("scl");
     let labels = dir.path().join("scl_palette.vrt");
     std::fs::write(
