@@ -229,7 +229,8 @@ fn train_loop_lowers_the_loss_on_shards_cut_from_a_real_scene() {
         ignore: Some(0),
         ..eoforge_convert::WindowOptions::default()
     };
-    let report = eoforge_convert::convert_windows(utf8(&scene), utf8(&scl), &options, &|| {}).expect("convert windows");
+    let report =
+        eoforge_convert::convert_windows(utf8(&scene), Some(utf8(&scl)), &options, &|| {}).expect("convert windows");
     let train_classes = report.class_pixels.get("train").map_or(0, std::collections::BTreeMap::len);
     assert!(train_classes >= 3, "several classes to learn: {report:?}");
 

@@ -231,10 +231,26 @@ pub struct PredictArgs {
     #[arg(long, value_name = "I/N", requires = "scenes")]
     pub shard: Option<String>,
 
-    /// The model: `identity`, `upsample`, or a run directory of `eoforge-train fit` (its U-Net writes a
-    /// UInt8 class map with the run's class colours and names; nodata 255).
+    /// The model: `identity`, `upsample`, or a run directory of `eoforge-train fit` (its U-Net writes a class map
+    /// of the label values in the run's class table — UInt8 when they and a nodata value fit it, else UInt16 —
+    /// with their colours and names).
     #[arg(long, value_parser = parse_model, value_name = "identity|upsample|RUN_DIR")]
     pub model: ModelArg,
+
+    /// A super-resolution run writes the input's integer type with values beyond its range clipped (as GDAL's
+    /// resamplers do; the count is in the QC report and profile); with this flag such a value is an error.
+    #[arg(long)]
+    pub no_clip: bool,
+
+    /// Apply a run to a scene whose band statistics are far from those of the run's training data (a band mean
+    /// more than 3 standard deviations away: bands in another order, another product level); refused without it.
+    #[arg(long)]
+    pub force_bands: bool,
+
+    /// Apply a run stopped before its last epoch (its best or latest checkpoint's weights); the product's metadata
+    /// and QC report record the run's state.
+    #[arg(long)]
+    pub allow_unfinished: bool,
 
     /// Output pixels per input pixel (upsample only).
     #[arg(long, default_value_t = 1, value_parser = positive)]

@@ -349,7 +349,7 @@ fn predict_one(
     };
     let info = source.info()?;
     if let ModelArg::Run(dir) = &args.model {
-        let product = trained::Product { args, source_url, dest, options, crop, run_dir: dir };
+        let product = trained::Product { args, source_url, dest, options, crop, run_dir: dir, derivatives };
         return trained::predict(&product, source, &info, stages);
     }
     let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
@@ -445,6 +445,8 @@ fn predict_one(
         out_metadata,
         out_color_map,
         argmax: false,
+        clip: false,
+        class_values: Vec::new(),
         nodata_mask: eoforge_engine::NodataMask::PerBand,
         crop,
         cog: CogWriterOptions {
@@ -471,6 +473,8 @@ fn predict_one(
         crop,
         scale,
         nodata_fraction: engine.source_nodata_fraction.clone(),
+        class_values: None,
+        clipped_pixels: None,
     };
     publish_prediction(args, source_url, dest, options, &mut stages, made, serde_json::json!({ "engine": engine }))
 }
@@ -485,6 +489,10 @@ struct Prediction {
     scale: usize,
     /// Share of output pixels masked by input nodata (the engine's `source_nodata_fraction`).
     nodata_fraction: Vec<f64>,
+    /// A class map's values (QC checks the map holds only these, and not the continuous-product checks).
+    class_values: Option<Vec<f64>>,
+    /// Output values clipped to the product's type.
+    clipped_pixels: Option<u64>,
 }
 
 /// Checks a `predict` product against its source (CRS, grid, nodata share) and publishes it if QC passes; `record`
@@ -515,7 +523,12 @@ fn publish_prediction(
         options: predict_options(args),
         force: args.force,
     };
-    let qc = QcConfig { source: Some(reference), ..config(&args.limits)? };
+    let qc = QcConfig {
+        source: Some(reference),
+        class_values: made.class_values,
+        clipped_pixels: made.clipped_pixels,
+        ..config(&args.limits)?
+    };
     finish(&set, &qc, options, stages, record)
 }
 

@@ -365,9 +365,10 @@ pub struct WindowsArgs {
     #[arg(long, value_name = "URL")]
     pub scene: String,
 
-    /// The label raster: one band of class values in the scene's CRS.
+    /// The label raster: one band of class values in the scene's CRS (any values: they become the set's class
+    /// table). Without it the set holds images only (super-resolution).
     #[arg(long, value_name = "URL")]
-    pub labels: String,
+    pub labels: Option<String>,
 
     /// Output root (path or URL).
     #[arg(long, value_name = "URL")]

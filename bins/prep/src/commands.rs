@@ -286,7 +286,7 @@ fn windows(args: &WindowsArgs, options: StoreOptions) -> Result {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
-    let report = eoforge_convert::convert_windows(&args.scene, &args.labels, &window_options, &|| bar.inc(1));
+    let report = eoforge_convert::convert_windows(&args.scene, args.labels.as_deref(), &window_options, &|| bar.inc(1));
     bar.finish_and_clear();
     let report = report?;
     println!("{}", serde_json::to_string_pretty(&report)?);

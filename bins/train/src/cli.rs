@@ -46,6 +46,9 @@ pub struct ExportArgs {
     /// The safetensors file to write.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Take a run stopped before its last epoch (its best or latest checkpoint's weights).
+    #[arg(long)]
+    pub allow_unfinished: bool,
 }
 
 /// `import` flags.
@@ -119,10 +122,14 @@ pub struct EvalArgs {
     /// A finished run directory (config.toml and model.mpk).
     #[arg(long, value_name = "DIR")]
     pub run: PathBuf,
-    /// The split to score.
+    /// The split to score (any split of any set with the run's channels: it is normalised and its labels mapped
+    /// with the run's own statistics and class table).
     #[arg(long, default_value = "validation")]
     pub split: String,
     /// Where to run: `cpu`, or `cuda` / `cuda:N` in a build with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Score a run stopped before its last epoch (its best or latest checkpoint's weights).
+    #[arg(long)]
+    pub allow_unfinished: bool,
 }

@@ -27,7 +27,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
 }
 
 fn export_command(args: &ExportArgs) -> Result<(), Error> {
-    let run = TrainedRun::open(&args.run)?;
+    let run = open_run(&args.run, args.allow_unfinished)?;
     let tensors = eoforge_train::export_safetensors::<Flex>(&run, &args.out, &burn::backend::flex::FlexDevice)?;
     println!("{}", serde_json::json!({ "out": args.out.display().to_string(), "tensors": tensors }));
     Ok(())
@@ -61,26 +61,36 @@ fn import_command(args: &ImportArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The settings of a run when nothing else is said, for the shard set: a U-Net over its channels and classes
-/// for a segmentation set, else the multi-label classifier for BigEarthNet's 19 classes.
-fn default_config(set: &ShardSet) -> Result<FitConfig, Error> {
+/// A run directory for `eval`/`export`: finished, or any with `--allow-unfinished`.
+fn open_run(dir: &Path, allow_unfinished: bool) -> Result<TrainedRun, Error> {
+    Ok(if allow_unfinished { TrainedRun::open_any(dir)? } else { TrainedRun::open(dir)? })
+}
+
+/// The network of a run when nothing else is said, for the shard set: a U-Net over its channels and one output
+/// per class of its class table for a segmentation set, else the multi-label classifier for BigEarthNet's 19
+/// classes.
+fn default_model(set: &ShardSet) -> Result<ModelConfig, String> {
     let channels = set.stats().channels.len();
-    let model = if set.is_segmentation() {
-        let classes = set.classes()?.iter().map(|c| usize::from(c.value) + 1).max().unwrap_or(0);
+    Ok(if set.is_segmentation() {
+        let classes = set.class_table().map_err(|e| e.to_string())?.len();
         if classes < 2 {
-            return Err(format!("`{}` declares fewer than two classes", set.store().url_of("index.json")).into());
+            return Err(format!(
+                "`{}` has {classes} class (label values other than the ignore value); a segmentation network needs \
+                 two or more",
+                set.store().url_of("index.json")
+            ));
         }
         ModelConfig::Unet(UNetConfig::new(channels, classes))
     } else {
         ModelConfig::Classifier(PatchClassifierConfig::new(channels, 19))
-    };
-    Ok(FitConfig::new(model))
+    })
 }
 
-/// Reads a TOML run configuration; a wrong or unknown field is an error naming the file and field.
-fn read_config(path: &Path) -> Result<FitConfig, Error> {
+/// Reads a TOML run configuration over the defaults (a field left out takes its default, as without a file); a
+/// wrong or unknown field is an error naming the file and field.
+fn read_config(path: &Path, set: &ShardSet) -> Result<FitConfig, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("`{}`: {}", path.display(), e.to_string().trim()).into())
+    FitConfig::from_toml(&text, || default_model(set)).map_err(|e| format!("`{}`: {e}", path.display()).into())
 }
 
 fn fit_command(args: &FitArgs, store: &StoreOptions) -> Result<(), Error> {
@@ -116,8 +126,14 @@ fn fit_run(args: &FitArgs, store: &StoreOptions) -> Result<(), Error> {
     let set = open_shards(&args.data, store)?;
     stages.add("setup", t.elapsed().as_secs_f64());
     let mut config = match &args.config {
-        Some(path) => read_config(path)?,
-        None => default_config(&set)?,
+        Some(path) => read_config(path, &set)?,
+        None => FitConfig::new(default_model(&set)?),
+    };
+    let warmup_given = match &args.config {
+        Some(path) => {
+            std::fs::read_to_string(path)?.parse::<toml::Table>().is_ok_and(|t| t.contains_key("warmup_steps"))
+        }
+        None => false,
     };
     config.epochs = args.epochs.unwrap_or(config.epochs);
     config.batch_size = args.batch.unwrap_or(config.batch_size);
@@ -142,7 +158,7 @@ fn fit_run(args: &FitArgs, store: &StoreOptions) -> Result<(), Error> {
     if config.batch_size == 0 || config.replicas == 0 || config.epochs == 0 || config.lr.is_nan() || config.lr <= 0.0 {
         return Err(UsageError("--batch, --epochs, --lr and --replicas must be positive".into()).into());
     }
-    if args.config.is_none() {
+    if !warmup_given {
         // The default warm-up (100 steps) is at most a tenth of a short run, so its learning rate reaches its peak.
         let batches =
             Loader::new(set.clone(), LoaderConfig { batch_size: config.global_batch(), ..LoaderConfig::default() })?
@@ -299,7 +315,7 @@ fn eval_on<B: burn::tensor::backend::Backend>(
     store: &StoreOptions,
     device: &B::Device,
 ) -> Result<(), Error> {
-    let run = TrainedRun::open(&args.run)?;
+    let run = open_run(&args.run, args.allow_unfinished)?;
     let set = open_shards(&args.data, store)?;
     if set.stats().channels != run.data.channels {
         return Err(format!(
@@ -310,7 +326,8 @@ fn eval_on<B: burn::tensor::backend::Backend>(
         )
         .into());
     }
-    let loader = Loader::new(
+    // The run's own normalisation and class table, whatever the scored set's statistics say.
+    let loader = Loader::for_run(
         set.clone(),
         LoaderConfig {
             split: args.split.clone(),
@@ -319,8 +336,9 @@ fn eval_on<B: burn::tensor::backend::Backend>(
             input: run.data.input.clone(),
             ..LoaderConfig::default()
         },
+        &run.data,
     )?;
-    let task = task_of(&run.config, &set);
+    let task = task_of(&run.config, &run.data, &set);
     let scores = Scores::for_model(&run.config.model, &task);
     let report = match &run.config.model {
         ModelConfig::Classifier(_) => evaluate(&run.classifier::<B>(device)?, &loader, &task, scores, device)?,

@@ -203,17 +203,17 @@ impl ModelSection {
     pub fn fit_config(&self, channels: usize, classes: usize) -> Result<eoforge_train::FitConfig> {
         let mut fit = match &self.fit {
             Some(path) => {
-                let fit = read_fit(path)?;
+                let unet = eoforge_train::ModelConfig::Unet(eoforge_models::UNetConfig::new(channels, classes));
+                let fit = read_fit(path, unet)?;
                 let model = &fit.model;
                 let problem = if !model.is_segmentation() {
                     Some("it does not train a segmentation network".to_owned())
                 } else if model.in_channels() != channels {
                     Some(format!("its network reads {} channels, the samples have {channels}", model.in_channels()))
-                } else if model.classes() < classes {
+                } else if model.classes() != classes {
                     Some(format!(
-                        "its network has {} classes, the reference has values up to {}",
+                        "its network has {} classes, the reference has {classes} (its distinct label values)",
                         model.classes(),
-                        classes - 1
                     ))
                 } else {
                     None
@@ -244,16 +244,16 @@ impl ModelSection {
 }
 
 /// Reads an `eoforge-train fit --config` file; errors name the file and line.
-fn read_fit(path: &str) -> Result<eoforge_train::FitConfig> {
+fn read_fit(path: &str, default_model: eoforge_train::ModelConfig) -> Result<eoforge_train::FitConfig> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         operation: "read",
         path: path.to_owned(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| Error::Config {
+    eoforge_train::FitConfig::from_toml(&text, || Ok(default_model)).map_err(|reason| Error::Config {
         path: path.to_owned(),
-        line: e.span().map(|s| line_of(&text, s.start)),
-        reason: e.message().trim().to_owned(),
+        line: None,
+        reason,
     })
 }
 
@@ -380,6 +380,30 @@ impl AreaConfig {
                 return Err(format!("`{name}` cannot name a feature (reserved, empty or a path)"));
             }
         }
+        // Features an index or the export reads must exist: checked here once, not as one error per tile.
+        for index in &self.indices {
+            for band in index.bands() {
+                if band.feature == index.name() || !known.contains(&band.feature.as_str()) {
+                    return Err(format!(
+                        "[[indices]] `{}`: `{}` is not an input or another index (known: {})",
+                        index.name(),
+                        band.feature,
+                        known.join(", ")
+                    ));
+                }
+            }
+        }
+        if let Some(export) = &self.export
+            && export.feature != "prediction"
+            && export.feature != "reference"
+            && !known.contains(&export.feature.as_str())
+        {
+            return Err(format!(
+                "[export] feature: `{}` is neither `prediction`, `reference`, an input nor an index (known: {})",
+                export.feature,
+                known.join(", ")
+            ));
+        }
         if let Some(model) = &self.model {
             match (&model.network, &model.run) {
                 (Some(_), Some(_)) => {
@@ -395,7 +419,8 @@ impl AreaConfig {
             }
             // A fit file that cannot be read is refused before any tile is worked on.
             if let Some(fit) = &model.fit {
-                read_fit(fit).map_err(|e| format!("[model] fit: {}", crate::error::chain(&e)))?;
+                let placeholder = eoforge_train::ModelConfig::Unet(eoforge_models::UNetConfig::new(1, 2));
+                read_fit(fit, placeholder).map_err(|e| format!("[model] fit: {}", crate::error::chain(&e)))?;
             }
         }
         if let Some(sampling) = &self.sampling {

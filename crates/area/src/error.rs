@@ -39,6 +39,10 @@ pub enum Error {
     /// A run stopped on request, after recording what it finished.
     #[error("{0}")]
     Stopped(String),
+
+    /// A stage failed after earlier stages had failed on tiles: the message names the first failure.
+    #[error("{0}")]
+    Failed(String),
     /// Grid parameters that cannot work.
     #[error("grid: {0}")]
     Grid(String),

@@ -49,7 +49,9 @@ pub struct ZoneMosaic {
 /// Writes `feature` of the zone's tiles of `grid` as one COG at `dest` (through `<dest>.partial`), clipped to
 /// `clip` when given. Every tile of the zone must have the feature (the error lists those that do not), all
 /// with the same data type (UInt8 class maps are reduced with nearest neighbour in overviews, others averaged). A
-/// UInt8 map takes `colors` as its palette.
+/// UInt8 map takes `colors` as its palette; a class map with `class_names` (`value=name;…`) carries them as its
+/// band's `CLASS_NAMES`.
+#[allow(clippy::too_many_arguments)]
 pub fn write_zone_mosaic(
     store: &TileStore,
     grid: &TileGrid,
@@ -57,6 +59,7 @@ pub fn write_zone_mosaic(
     feature: &str,
     clip: Option<&Aoi>,
     colors: Option<&[[u8; 3]]>,
+    class_names: Option<&str>,
     dest: &Path,
 ) -> Result<ZoneMosaic> {
     let tiles: Vec<&Tile> = grid.tiles.iter().filter(|t| t.zone == zone).collect();
@@ -96,7 +99,16 @@ pub fn write_zone_mosaic(
         crs: Some(crs.clone()),
         nodata,
         band_descriptions: if bands == 1 { vec![feature.to_owned()] } else { Vec::new() },
-        ..RasterSpec::default()
+        metadata: eoforge_raster::RasterMetadata {
+            bands: match class_names.filter(|_| bands == 1) {
+                Some(names) => vec![eoforge_raster::BandMetadata {
+                    items: vec![("CLASS_NAMES".into(), names.to_owned())],
+                    ..eoforge_raster::BandMetadata::default()
+                }],
+                None => Vec::new(),
+            },
+            ..eoforge_raster::RasterMetadata::default()
+        },
     };
     let mosaic = Mosaic { store, tiles: &tiles, feature, layout: &layout, clip, zone, crs: &crs, colors };
     let (outside, missing) = match dtype {
@@ -304,13 +316,32 @@ pub(crate) fn publish_zone(
         }
         _ => None,
     };
+    // A class map from polygons labelled by name carries the names.
+    let names = match config.reference.as_ref() {
+        Some(crate::inputs::ReferenceSpec { vector: Some(vector), attribute: Some(attribute), layer, .. })
+            if export.feature == crate::predict::PREDICTION =>
+        {
+            let shapes = eoforge_raster::read_shapes(vector, layer.as_deref(), attribute)?;
+            (!shapes.class_names.is_empty()).then(|| {
+                shapes
+                    .class_names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| format!("{}={n}", i + 1))
+                    .collect::<Vec<_>>()
+                    .join(";")
+            })
+        }
+        _ => None,
+    };
     let work = eoforge_products::WorkDir::for_dest(dest)?;
     let name = dest.rsplit('/').next().unwrap_or("map.tif");
     let file = work.path().join(name);
     let mut stages = eoforge_profile::Stages::default();
     let clip = export.clip_to_aoi.then_some(aoi);
-    let mosaic = stages
-        .time("mosaic", || write_zone_mosaic(store, grid, zone, &export.feature, clip, colors.as_deref(), &file))?;
+    let mosaic = stages.time("mosaic", || {
+        write_zone_mosaic(store, grid, zone, &export.feature, clip, colors.as_deref(), names.as_deref(), &file)
+    })?;
     let qc = eoforge_qc::QcConfig {
         bands: Some(mosaic.bands),
         dtype: Some(mosaic.dtype),

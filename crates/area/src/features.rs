@@ -57,6 +57,14 @@ pub enum IndexSpec {
 }
 
 impl IndexSpec {
+    /// The input bands it reads.
+    pub fn bands(&self) -> Vec<&BandRef> {
+        match self {
+            Self::NormalizedDifference { a, b, .. } => vec![a, b],
+            Self::Evi { blue, red, nir, .. } => vec![blue, red, nir],
+        }
+    }
+
     /// The feature it writes.
     pub fn name(&self) -> &str {
         match self {

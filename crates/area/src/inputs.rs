@@ -153,7 +153,7 @@ pub fn read_reference_with(
 }
 
 /// Where reference labels come from: a label raster (`raster`), or the polygons of a vector file (`vector`)
-/// with a numeric `attribute` (and optionally a `layer`).
+/// with a numeric or text `attribute` (and optionally a `layer`).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReferenceSpec {
@@ -163,7 +163,8 @@ pub struct ReferenceSpec {
     /// A vector file (GeoJSON, GeoPackage, …) whose polygons are burnt onto each tile.
     #[serde(default)]
     pub vector: Option<String>,
-    /// With `vector`: the numeric attribute holding each polygon's class (1–65535; 0 is nodata).
+    /// With `vector`: the attribute holding each polygon's class: a number (1–65535; 0 is nodata), or a name
+    /// (names sorted get 1, 2, …, and name the classes of the maps).
     #[serde(default)]
     pub attribute: Option<String>,
     /// With `vector`: the layer (default: the first).
@@ -204,9 +205,28 @@ impl ReferenceSpec {
     }
 }
 
+/// Reads a vector reference and checks its values (run once before the tiles, so a bad file is one error, not
+/// one per tile): each must be a whole number in 1–65535, or a name.
+pub(crate) fn check_vector_reference(
+    vector: &str,
+    layer: Option<&str>,
+    attribute: &str,
+) -> Result<eoforge_raster::ShapeLayer> {
+    let layer = eoforge_raster::read_shapes(vector, layer, attribute)?;
+    if let Some(bad) =
+        layer.shapes.iter().find(|s| !(s.value.fract() == 0.0 && (1.0..=f64::from(u16::MAX)).contains(&s.value)))
+    {
+        return Err(crate::error::Error::Input {
+            path: vector.to_owned(),
+            reason: format!("`{attribute}` = {} is not a class in 1–65535 (0 is nodata) nor a name", bad.value),
+        });
+    }
+    Ok(layer)
+}
+
 /// Burns the polygons of a vector file onto `tile` as the `reference` feature (UInt16, 0 = no label): each
-/// polygon's `attribute` value, later polygons over earlier ones. A value that is not a whole number in 1–65535
-/// is an error naming the file.
+/// polygon's `attribute` value (a name's place in the sorted names, from 1), later polygons over earlier ones. A
+/// value that is not a whole number in 1–65535 is an error naming the file.
 pub fn read_vector_reference(
     store: &TileStore,
     tile: &Tile,
@@ -219,15 +239,7 @@ pub fn read_vector_reference(
     if skip_existing && store.has(&tile.name, "reference") {
         return Ok(TileOutcome::Skipped);
     }
-    let (shapes, shapes_crs) = eoforge_raster::read_shapes(vector, layer, attribute)?;
-    if let Some(bad) =
-        shapes.iter().find(|s| !(s.value.fract() == 0.0 && (1.0..=f64::from(u16::MAX)).contains(&s.value)))
-    {
-        return Err(crate::error::Error::Input {
-            path: vector.to_owned(),
-            reason: format!("`{attribute}` = {} is not a class in 1–65535 (0 is nodata)", bad.value),
-        });
-    }
+    let eoforge_raster::ShapeLayer { shapes, crs: shapes_crs, .. } = check_vector_reference(vector, layer, attribute)?;
     let grid = tile_grid(tile, spec);
     let crs = Crs::from_epsg(tile.epsg())?;
     let burnt = eoforge_raster::rasterize(&shapes, &shapes_crs, &grid, &crs, 0.0, vector)?;

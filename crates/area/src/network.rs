@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use eoforge_sampling::Split;
-use eoforge_shards::{ChannelStats, ClassInfo, Sample as ShardSample, StatsReport, Tensor, merge_all, webdataset_tar};
+use eoforge_shards::{ChannelStats, ClassTable, Sample as ShardSample, StatsReport, Tensor, merge_all, webdataset_tar};
 use ndarray::{Array2, Array3, s};
 use sha2::Digest as _;
 
@@ -28,7 +28,7 @@ pub struct PatchSet {
     pub written: BTreeMap<String, usize>,
     /// Sampled blocks left out because a feature has no value in them.
     pub skipped_nodata: usize,
-    /// The number of classes a network needs (the largest label value + 1).
+    /// The number of classes a network needs: the label values present, the ignore value left out.
     pub classes: usize,
     /// SHA-256 over every shard, `index.json` and `stats.json`: what a trained model was trained on.
     pub sha256: String,
@@ -118,11 +118,12 @@ pub fn write_patch_set(
         )));
     }
     let splits = writer.finish()?;
-    let top = class_pixels.values().flat_map(|h| h.keys().copied()).max().unwrap_or(0);
-    let top = ignore.filter(|i| *i < 256).map_or(top, |i| top.max(i));
-    let classes: Vec<ClassInfo> = (0..=top)
-        .map(|value| ClassInfo { value, name: format!("class {value}"), color: ClassInfo::default_color(value) })
-        .collect();
+    // The classes present, the ignore value never one: the network's outputs map to them in order.
+    let classes = ClassTable::of_values(
+        class_pixels.values().flat_map(|h| h.keys().copied()).filter(|v| Some(*v) != ignore),
+        |_| None,
+        |_| None,
+    );
     let index = serde_json::json!({
         "task": "segmentation",
         "source": { "store": store.location(), "tiles": tiles.len(), "block": block },
@@ -148,7 +149,7 @@ pub fn write_patch_set(
     writer.digest.update(&index);
     write_file(&out.join("stats.json"), &stats)?;
     write_file(&out.join("index.json"), &index)?;
-    Ok(PatchSet { written, skipped_nodata, classes: usize::from(top) + 1, sha256: hex(&writer.digest.finalize()) })
+    Ok(PatchSet { written, skipped_nodata, classes: classes.len(), sha256: hex(&writer.digest.finalize()) })
 }
 
 /// Buffers windows per split and writes a WebDataset tar each time one fills.

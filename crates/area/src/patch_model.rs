@@ -1,7 +1,7 @@
 //! [`PatchModel`]: a segmentation network trained by `eoforge-train fit` (a U-Net or segmenter run directory)
 //! applied to every tile through the tiled engine: the tile's features named after the run's channels are
-//! stacked, run in overlapping windows with seams blended, and the class map (UInt8, 255 = nodata) is stored as
-//! the tile's `prediction`.
+//! stacked, run in overlapping windows with seams blended, and the class map of the run's label values (UInt8,
+//! 255 = nodata) is stored as the tile's `prediction`.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -51,7 +51,12 @@ impl PatchModel {
         let Some(multiple) = run.config.model.size_multiple().filter(|_| run.config.model.is_segmentation()) else {
             return Err(err("the run did not train a segmentation network (U-Net or segmenter)".into()));
         };
-        if classes > usize::from(PATCH_NODATA) {
+        if let Some(value) = run.data.classes.values().into_iter().find(|v| *v >= u16::from(PATCH_NODATA)) {
+            return Err(err(format!(
+                "class value {value} does not fit a tile's UInt8 class map beside nodata {PATCH_NODATA}"
+            )));
+        }
+        if run.data.classes.is_empty() && classes > usize::from(PATCH_NODATA) {
             return Err(err(format!("{classes} classes do not fit a UInt8 class map")));
         }
         let side = (spec.tile_px + 2 * spec.buffer_px) as usize;
@@ -117,6 +122,7 @@ impl PatchModel {
             out_nodata: Some(f64::from(PATCH_NODATA)),
             out_band_descriptions: vec![PREDICTION.into()],
             argmax: true,
+            class_values: self.run.data.classes.values().into_iter().map(f64::from).collect(),
             cog: eoforge_raster::CogWriterOptions {
                 block_size,
                 overview_resampling: Resampling::Nearest,

@@ -247,6 +247,12 @@ pub fn run(config: &AreaConfig, options: &RunOptions, progress: &dyn Progress) -
     {
         check_covers(raster, &aoi, &options.store)?;
     }
+    if let Some(crate::inputs::ReferenceSpec { vector: Some(vector), attribute: Some(attribute), layer, .. }) =
+        config.reference.as_ref().filter(|_| stages.contains(&Stage::Reference))
+    {
+        // Once, not once per tile.
+        crate::inputs::check_vector_reference(vector, layer.as_deref(), attribute)?;
+    }
     let spec = config.area.grid_spec();
     let grid_started = Instant::now();
     let grid_cache = crate::grid::grid_cache_path(&store.root.join("grid"), &aoi, &spec);
@@ -302,6 +308,18 @@ pub fn run(config: &AreaConfig, options: &RunOptions, progress: &dyn Progress) -
             Err(e) => {
                 report.seconds = started.elapsed().as_secs_f64();
                 write_report(&report, &store, &dir)?;
+                // Name the first stage that failed: a later stage's complaint (no samples) is its consequence.
+                if let Some(first) = report.stages.iter().find(|s| !s.failed.is_empty()) {
+                    return Err(Error::Failed(format!(
+                        "stage {} failed: {}; first, {} tile(s) failed at stage {} (see {}/failure.log): {}",
+                        stage.name(),
+                        e,
+                        first.failed.len(),
+                        first.stage.name(),
+                        report.dir,
+                        first.failed[0].reason
+                    )));
+                }
                 return Err(e);
             }
         }
@@ -565,6 +583,8 @@ impl Context<'_> {
         self.progress.finish();
         let mut report = StageReport::new(stage);
         let mut not_started = 0;
+        // The same error on many tiles is logged once, with the count (tile names in it made generic).
+        let mut reasons: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (tile, outcome) in outcomes {
             match outcome {
                 Ok(Some(TileOutcome::Done)) => report.done += 1,
@@ -572,11 +592,22 @@ impl Context<'_> {
                 Ok(Some(TileOutcome::Empty)) => report.empty += 1,
                 Ok(None) => not_started += 1,
                 Err(reason) => {
-                    tracing::warn!(stage = stage.name(), tile = %tile, "{reason}");
+                    reasons.entry(reason.replace(&tile, "<tile>")).or_default().push(tile.clone());
                     failed_before.entry(tile.clone()).or_insert(stage);
                     report.failed.push(Failure { tile, reason });
                 }
             }
+        }
+        for (reason, tiles) in &reasons {
+            let shown: Vec<&str> = tiles.iter().take(3).map(String::as_str).collect();
+            tracing::warn!(
+                stage = stage.name(),
+                tiles = tiles.len(),
+                "{reason} ({} tile(s): {}{})",
+                tiles.len(),
+                shown.join(", "),
+                if tiles.len() > shown.len() { ", …" } else { "" }
+            );
         }
         report.outputs = serde_json::json!({ "not_started": not_started });
         Ok(report)

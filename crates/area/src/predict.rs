@@ -1,6 +1,8 @@
 //! The predict stage: a trained [`PixelModel`] applied to every pixel of a tile's buffered grid, written to the
-//! store as the `prediction` feature — a UInt8 class map (0 = nodata) for classification, Float32 (NaN = nodata)
-//! for regression. Pixels where a feature has no value get nodata.
+//! store as the `prediction` feature — a class map of the model's label values for classification (UInt8 with 0
+//! as nodata when no class is 0, else the type and nodata [`eoforge_shards::ClassTable::map_type`] picks: 255
+//! beside a real class 0, UInt16 for values above 255), Float32 (NaN = nodata) for regression. Pixels where a
+//! feature has no value get nodata.
 
 use ndarray::{Array3, Axis};
 
@@ -26,9 +28,9 @@ pub fn predict_tile(
     if skip_existing && store.has(&tile.name, PREDICTION) {
         return Ok(TileOutcome::Skipped);
     }
-    if model.task == PixelTask::Classification && model.classes.iter().any(|c| *c == 0 || *c > 255) {
+    if model.task == PixelTask::Classification && model.classes.iter().any(|c| *c > u32::from(u16::MAX)) {
         return Err(Error::Grid(format!(
-            "pixel model classes {:?}: a class map holds classes 1–255 (0 is its nodata)",
+            "pixel model classes {:?}: a class map holds values up to 65535",
             model.classes
         )));
     }
@@ -59,12 +61,26 @@ pub fn predict_tile(
     let names = [PREDICTION.to_owned()];
     match model.task {
         PixelTask::Classification => {
-            let mut map = Array3::<u8>::zeros((1, rows, cols));
-            for (&i, p) in valid.iter().zip(&predicted) {
-                map[[0, i / cols, i % cols]] = *p as u8;
+            let (uint16, nodata) = class_map_type(&model.classes);
+            let info = FeatureInfo {
+                name: PREDICTION,
+                nodata: Some(f64::from(nodata)),
+                band_names: &names,
+                source: "pixel model",
+            };
+            if uint16 {
+                let mut map = Array3::<u16>::from_elem((1, rows, cols), nodata);
+                for (&i, p) in valid.iter().zip(&predicted) {
+                    map[[0, i / cols, i % cols]] = *p as u16;
+                }
+                store.write(tile, spec, &info, &map)?;
+            } else {
+                let mut map = Array3::<u8>::from_elem((1, rows, cols), nodata as u8);
+                for (&i, p) in valid.iter().zip(&predicted) {
+                    map[[0, i / cols, i % cols]] = *p as u8;
+                }
+                store.write(tile, spec, &info, &map)?;
             }
-            let info = FeatureInfo { name: PREDICTION, nodata: Some(0.0), band_names: &names, source: "pixel model" };
-            store.write(tile, spec, &info, &map)?;
         }
         PixelTask::Regression => {
             let mut map = Array3::<f32>::from_elem((1, rows, cols), f32::NAN);
@@ -77,4 +93,17 @@ pub fn predict_tile(
         }
     }
     Ok(if valid.is_empty() { TileOutcome::Empty } else { TileOutcome::Done })
+}
+
+/// A pixel model's class map: (UInt16?, nodata). UInt8 with 0 as nodata while no class is 0 (as maps were
+/// before class tables), else what the class table picks.
+fn class_map_type(classes: &[u32]) -> (bool, u16) {
+    let values = classes.iter().filter_map(|c| u16::try_from(*c).ok());
+    let table = eoforge_shards::ClassTable::of_values(values, |_| None, |_| None);
+    if table.index_of(0).is_none() && classes.iter().all(|c| *c <= 255) {
+        (false, 0)
+    } else {
+        let t = table.map_type();
+        (t.uint16, t.nodata)
+    }
 }

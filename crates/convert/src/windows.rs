@@ -3,17 +3,20 @@
 //!
 //! The label raster is read onto the scene's pixel grid with nearest-neighbour resampling (a 20 m SCL band onto
 //! the 10 m grid); it must share the scene's CRS and cover it. Splits are drawn per block of `block × block`
-//! windows, so neighbouring (overlapping) windows never land on both sides of a train/validation border.
-//! Output: `<split>/<split>-NNNNNN.tar` (and/or `.parquet`), then `index.json` (splits, tensors, classes with
-//! names and colours, the ignore value) and `stats.json` (channel statistics of the training split, nodata left
-//! out), written last, so a set with `index.json` is complete.
+//! windows on the ground (from the seed and the block's map coordinates, not the file's name), so neighbouring
+//! (overlapping) windows never land on both sides of a train/validation border, and two files of the same area
+//! (two dates, a re-export) put the same ground in the same split.
+//! Output: `<split>/<split>-NNNNNN.tar` (and/or `.parquet`), then `index.json` (splits, tensors, the class table —
+//! the distinct label values present, the ignore value left out, in model order with names and colours — the
+//! ignore value) and `stats.json` (channel statistics of the training split, nodata left out), written last, so a
+//! set with `index.json` is complete. Masks keep the label values; the class table maps them to model indices.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use eoforge_raster::{DataType, Grid, Raster, Resampling, Window};
 use eoforge_sampling::{Split, SplitRatios};
-use eoforge_shards::{ChannelStats, ClassInfo, Sample, StatsReport, Tensor, merge_all, parquet_shard, webdataset_tar};
+use eoforge_shards::{ChannelStats, ClassTable, Sample, StatsReport, Tensor, merge_all, parquet_shard, webdataset_tar};
 use eoforge_storage::{Store, StoreOptions};
 use ndarray::{Array2, Array3, Axis, s};
 
@@ -86,10 +89,11 @@ pub struct WindowsReport {
     pub seconds: f64,
 }
 
-/// Cuts `scene` and the aligned `labels` raster into segmentation shards under `options.out`.
+/// Cuts `scene` and the aligned `labels` raster into segmentation shards under `options.out`; without labels,
+/// into image-only shards (`task: images`, for super-resolution).
 pub fn convert_windows(
     scene: &str,
-    labels: &str,
+    labels: Option<&str>,
     options: &WindowOptions,
     on_window: &(dyn Fn() + Sync),
 ) -> Result<WindowsReport> {
@@ -102,34 +106,26 @@ pub fn convert_windows(
         return bad("no shard format selected".into());
     }
     let image = Raster::open_with(scene, &options.store)?;
-    let label_raster = Raster::open_with(labels, &options.store)?;
     let refuse = |path: &str, reason: String| Err(Error::Input { path: path.to_owned(), reason });
     let Some(transform) = image.geo_transform() else {
         return refuse(scene, "the scene is not georeferenced".into());
     };
-    match (image.crs(), label_raster.crs()) {
-        (Some(a), Some(b)) if a.is_same(&b) => {}
-        (Some(a), Some(b)) => {
-            return refuse(
-                labels,
-                format!("its CRS {} differs from the scene's {}; reproject it first", b.label(), a.label()),
-            );
-        }
-        _ => return refuse(labels, "the scene and the label raster must both have a CRS".into()),
-    }
-    if label_raster.band_count() != 1 {
-        return refuse(labels, format!("a label raster has one band, this one {}", label_raster.band_count()));
-    }
-    let label_type = label_raster.dtype(1)?;
-    if !matches!(label_type, DataType::UInt8 | DataType::UInt16) {
-        return refuse(labels, format!("labels must be UInt8 or UInt16 classes, not {label_type}"));
+    let label_raster = match labels {
+        Some(labels) => Some((labels, Raster::open_with(labels, &options.store)?)),
+        None => None,
+    };
+    if let Some((labels, label_raster)) = &label_raster {
+        check_labels(&image, scene, labels, label_raster)?;
     }
     let bands: Vec<usize> = options.bands.clone().unwrap_or_else(|| (1..=image.band_count()).collect());
     if let Some(b) = bands.iter().find(|&&b| b == 0 || b > image.band_count()) {
         return refuse(scene, format!("band {b} requested, the scene has {}", image.band_count()));
     }
     let nodata: Vec<Option<f64>> = bands.iter().map(|&b| image.nodata(b)).collect::<Result<_, _>>()?;
-    let ignore = options.ignore.or_else(|| label_raster.nodata(1).ok().flatten().map(|v| v as u16));
+    let ignore = match &label_raster {
+        Some((_, raster)) => options.ignore.or_else(|| raster.nodata(1).ok().flatten().map(|v| v as u16)),
+        None => None,
+    };
     let channels: Vec<String> = bands
         .iter()
         .map(|&b| image.band_description(b).ok().filter(|d| !d.is_empty()).unwrap_or_else(|| format!("band{b}")))
@@ -143,6 +139,11 @@ pub fn convert_windows(
     let stem = std::path::Path::new(scene)
         .file_stem()
         .map_or_else(|| "scene".to_owned(), |s| s.to_string_lossy().into_owned());
+    // A split block's side on the ground, in map units along each axis.
+    let block_side = (
+        (options.block * options.stride) as f64 * transform.0[1].abs(),
+        (options.block * options.stride) as f64 * transform.0[5].abs(),
+    );
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let out = Store::open_with(&options.out, &options.store)?;
     let mut report = WindowsReport { windows: cols.len() * rows.len(), ..WindowsReport::default() };
@@ -153,10 +154,18 @@ pub fn convert_windows(
         let strip = Window::new(0, row, width, size);
         let pixels = image.read_window::<f64>(strip, Some(&bands))?;
         let grid = Grid::of_window(&transform, strip);
-        let classes = label_raster
-            .read_onto_grid::<u16>(&grid, Some(&[1]), Resampling::Nearest)
-            .map_err(|e| Error::Input { path: labels.to_owned(), reason: format!("does not cover the scene: {e}") })?
-            .index_axis_move(Axis(0), 0);
+        let classes = match &label_raster {
+            Some((labels, raster)) => Some(
+                raster
+                    .read_onto_grid::<u16>(&grid, Some(&[1]), Resampling::Nearest)
+                    .map_err(|e| Error::Input {
+                        path: (*labels).to_owned(),
+                        reason: format!("does not cover the scene: {e}"),
+                    })?
+                    .index_axis_move(Axis(0), 0),
+            ),
+            None => None,
+        };
         for &col in &cols {
             on_window();
             let window = pixels.slice(s![.., .., col..col + size]);
@@ -168,21 +177,23 @@ pub fn convert_windows(
                 report.skipped_nodata += 1;
                 continue;
             }
-            let mask: Array2<u16> = classes.slice(s![.., col..col + size]).to_owned();
-            let ignored = ignore.map_or(0, |i| mask.iter().filter(|v| **v == i).count());
+            let mask: Option<Array2<u16>> = classes.as_ref().map(|c| c.slice(s![.., col..col + size]).to_owned());
+            let ignored = match (&mask, ignore) {
+                (Some(mask), Some(i)) => mask.iter().filter(|v| **v == i).count(),
+                _ => 0,
+            };
             if ignored as f64 > options.max_ignored * (size * size) as f64 {
                 report.skipped_unlabelled += 1;
                 continue;
             }
-            let (r, c) = (row / options.stride, col / options.stride);
-            let block = format!("{stem}/block-{}-{}", r / options.block, c / options.block);
+            let block = ground_block(&transform, (col, row), block_side);
             let split = options.ratios.split_of(&block, options.seed);
             let histogram = report.class_pixels.entry(split.name().to_owned()).or_default();
-            for v in mask.iter().filter(|v| Some(**v) != ignore) {
+            for v in mask.iter().flatten().filter(|v| Some(**v) != ignore) {
                 *histogram.entry(*v).or_default() += 1;
             }
             let key = format!("{stem}_r{row:05}_c{col:05}");
-            let sample = window_sample(&key, &window.to_owned(), &mask, &image, &bands, row, col)?;
+            let sample = window_sample(&key, &window.to_owned(), mask.as_ref(), &image, &bands, row, col)?;
             if split == Split::Train {
                 train_stats
                     .push(window.outer_iter().map(|plane| ChannelStats::of(plane.iter().copied(), None)).collect());
@@ -198,23 +209,33 @@ pub fn convert_windows(
             report.skipped_nodata, report.skipped_unlabelled
         ));
     }
-    let class_info = class_table(&label_raster, &report, ignore)?;
-    let tensors = serde_json::json!({
+    let mut tensors = serde_json::json!({
         "image": format!("{} ({}, {size}, {size})", sample_dtype(&image, &bands)?, bands.len()),
-        "mask": format!("uint16 ({size}, {size}) class values; {} = no label", ignore.map_or("none".into(), |v| v.to_string())),
     });
-    let index = serde_json::json!({
-        "task": "segmentation",
+    let mut index = serde_json::json!({
+        "task": "images",
         "source": { "scene": scene, "labels": labels, "bands": bands },
         "input": "image",
         "channels": channels,
-        "tensors": tensors,
         "window": { "size": size, "stride": options.stride, "block": options.block, "seed": options.seed },
-        "ignore": ignore,
-        "classes": class_info,
-        "class_pixels": report.class_pixels,
         "splits": index_splits,
     });
+    if let Some((_, label_raster)) = &label_raster {
+        let class_info = class_table(label_raster, &report, ignore)?;
+        if class_info.is_empty() {
+            return bad("no labelled pixel in the kept windows".into());
+        }
+        tensors["mask"] = serde_json::json!(format!(
+            "uint16 ({size}, {size}) label values (the class table maps them to model indices); {} = no label",
+            ignore.map_or("none".into(), |v| v.to_string())
+        ));
+        index["task"] = "segmentation".into();
+        index["ignore"] = serde_json::json!(ignore);
+        index["classes"] = serde_json::to_value(&class_info).map_err(|e| Error::Options(e.to_string()))?;
+        index["class_pixels"] =
+            serde_json::to_value(&report.class_pixels).map_err(|e| Error::Options(e.to_string()))?;
+    }
+    index["tensors"] = tensors;
     let names: Vec<&str> = channels.iter().map(String::as_str).collect();
     let stats = StatsReport::new(&names, &merge_all(train_stats.iter().map(Vec::as_slice)));
     let json = |v: &serde_json::Value| serde_json::to_vec_pretty(v).map_err(|e| Error::Options(e.to_string()));
@@ -224,6 +245,29 @@ pub fn convert_windows(
     rt.block_on(out.put("index.json", json(&index)?.into()))?;
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// A label raster must share the scene's CRS, have one band and hold UInt8 or UInt16 classes.
+fn check_labels(image: &Raster, scene: &str, labels: &str, label_raster: &Raster) -> Result<()> {
+    let refuse = |path: &str, reason: String| Err(Error::Input { path: path.to_owned(), reason });
+    match (image.crs(), label_raster.crs()) {
+        (Some(a), Some(b)) if a.is_same(&b) => {}
+        (Some(a), Some(b)) => {
+            return refuse(
+                labels,
+                format!("its CRS {} differs from the scene's {}; reproject it first", b.label(), a.label()),
+            );
+        }
+        _ => return refuse(labels, format!("the scene ({scene}) and the label raster must both have a CRS")),
+    }
+    if label_raster.band_count() != 1 {
+        return refuse(labels, format!("a label raster has one band, this one {}", label_raster.band_count()));
+    }
+    let label_type = label_raster.dtype(1)?;
+    if !matches!(label_type, DataType::UInt8 | DataType::UInt16) {
+        return refuse(labels, format!("labels must be UInt8 or UInt16 classes, not {label_type}"));
+    }
+    Ok(())
 }
 
 /// The element type windows are stored in: the scene's integer type when every kept band is UInt8 or UInt16,
@@ -237,7 +281,7 @@ fn sample_dtype(image: &Raster, bands: &[usize]) -> Result<&'static str> {
 fn window_sample(
     key: &str,
     window: &Array3<f64>,
-    mask: &Array2<u16>,
+    mask: Option<&Array2<u16>>,
     image: &Raster,
     bands: &[usize],
     row: usize,
@@ -248,33 +292,30 @@ fn window_sample(
     } else {
         Tensor::new("image", &window.mapv(|v| v as f32).view().into_dyn())
     };
-    Ok(Sample {
-        key: key.to_owned(),
-        tensors: vec![image_tensor, Tensor::new("mask", &mask.view().into_dyn())],
-        meta: serde_json::json!({ "row": row, "col": col }),
-    })
+    let mut tensors = vec![image_tensor];
+    if let Some(mask) = mask {
+        tensors.push(Tensor::new("mask", &mask.view().into_dyn()));
+    }
+    Ok(Sample { key: key.to_owned(), tensors, meta: serde_json::json!({ "row": row, "col": col }) })
 }
 
-/// Classes seen in any split, with the label raster's colours where it has a colour table.
-fn class_table(labels: &Raster, report: &WindowsReport, ignore: Option<u16>) -> Result<Vec<ClassInfo>> {
+/// The split block holding the window whose top-left pixel is `(col, row)`: its place on the ground in blocks of
+/// `side` map units, so the key depends on where the window lies, not on the file it was cut from.
+fn ground_block(transform: &eoforge_raster::GeoTransform, (col, row): (usize, usize), side: (f64, f64)) -> String {
+    let (x, y) = transform.pixel_to_map(col as f64 + 0.5, row as f64 + 0.5);
+    format!("block/{}/{}", (x / side.0).floor() as i64, (y / side.1).floor() as i64)
+}
+
+/// The classes present in any split (the ignore value never one), named and coloured from the label raster's
+/// category names or `CLASS_NAMES` item and its colour table where it has them.
+fn class_table(labels: &Raster, report: &WindowsReport, ignore: Option<u16>) -> Result<ClassTable> {
     let colors = labels.color_table(1)?.unwrap_or_default();
     let mut names = labels.category_names(1)?;
     if names.is_empty() {
         names = class_names_item(labels)?;
     }
-    let max = report.class_pixels.values().flat_map(|h| h.keys().copied()).max().unwrap_or(0);
-    let top = ignore.map_or(max, |i| if i < 256 { max.max(i) } else { max });
-    Ok((0..=top)
-        .map(|value| ClassInfo {
-            value,
-            name: names
-                .get(usize::from(value))
-                .filter(|n| !n.is_empty())
-                .cloned()
-                .unwrap_or_else(|| format!("class {value}")),
-            color: colors.get(usize::from(value)).copied().unwrap_or_else(|| ClassInfo::default_color(value)),
-        })
-        .collect())
+    let present = report.class_pixels.values().flat_map(|h| h.keys().copied()).filter(|v| Some(*v) != ignore);
+    Ok(ClassTable::of_values(present, |v| names.get(usize::from(v)).cloned(), |v| colors.get(usize::from(v)).copied()))
 }
 
 /// Class names from band 1's `CLASS_NAMES` item (`0=no label;1=water;…`, as eoforge's class maps and derived

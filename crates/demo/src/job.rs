@@ -474,14 +474,17 @@ impl<'a> Job<'a> {
         let bad = |reason: String| Error::Output { path: "eval".into(), reason };
         let confusion: Vec<Vec<u64>> = serde_json::from_value(metrics["confusion"].clone())
             .map_err(|e| bad(format!("no confusion matrix in the evaluation: {e}")))?;
-        let ignore = index["ignore"].as_u64().map(|v| v as usize);
-        let classes: Vec<(usize, String, [u8; 3])> = index["classes"]
+        // The confusion matrix is over class indices: the class table's order (`index.json`'s `classes`, the
+        // ignore value never one), whatever label values the classes have.
+        let ignore = index["ignore"].as_u64();
+        let classes: Vec<(u64, String, [u8; 3])> = index["classes"]
             .as_array()
             .map(|cs| {
                 cs.iter()
+                    .filter(|c| c["value"].as_u64() != ignore)
                     .map(|c| {
                         let color = serde_json::from_value(c["color"].clone()).unwrap_or([128, 128, 128]);
-                        (c["value"].as_u64().unwrap_or(0) as usize, c["name"].as_str().unwrap_or("?").to_owned(), color)
+                        (c["value"].as_u64().unwrap_or(0), c["name"].as_str().unwrap_or("?").to_owned(), color)
                     })
                     .collect()
             })
@@ -490,20 +493,21 @@ impl<'a> Job<'a> {
             let mut v = vec![0u64; confusion.len()];
             if let Some(map) = index["class_pixels"][split].as_object() {
                 for (k, n) in map {
-                    if let (Ok(k), Some(n)) = (k.parse::<usize>(), n.as_u64())
-                        && k < v.len()
+                    if let (Ok(k), Some(n)) = (k.parse::<u64>(), n.as_u64())
+                        && let Some(i) = classes.iter().position(|c| c.0 == k)
+                        && i < v.len()
                     {
-                        v[k] = n;
+                        v[i] = n;
                     }
                 }
             }
             v
         };
         let train = counts("train");
-        let majority = (0..train.len()).filter(|&c| Some(c) != ignore).max_by_key(|&c| train[c]).unwrap_or(0);
-        let model = ConfusionSummary::new(&confusion, ignore);
-        let baseline = ConfusionSummary::new(&baseline_confusion(&counts("validation"), majority), ignore);
-        let name = |v: usize| classes.iter().find(|c| c.0 == v).map_or_else(|| format!("class {v}"), |c| c.1.clone());
+        let majority = (0..train.len()).max_by_key(|&c| train[c]).unwrap_or(0);
+        let model = ConfusionSummary::new(&confusion, None);
+        let baseline = ConfusionSummary::new(&baseline_confusion(&counts("validation"), majority), None);
+        let name = |i: usize| classes.get(i).map_or_else(|| format!("class {i}"), |c| c.1.clone());
         self.report.metrics = vec![
             MetricRow { name: "pixel accuracy".into(), model: model.accuracy, baseline: baseline.accuracy },
             MetricRow { name: "mean IoU".into(), model: model.mean_iou, baseline: baseline.mean_iou },
@@ -517,11 +521,11 @@ impl<'a> Job<'a> {
             .classes
             .iter()
             .map(|c| {
-                let color = classes.iter().find(|k| k.0 == c.class).map_or([128, 128, 128], |k| k.2);
+                let color = classes.get(c.class).map_or([128, 128, 128], |k| k.2);
                 (name(c.class), color, c.iou, c.f1, c.reference)
             })
             .collect();
-        let shown: Vec<usize> = (0..confusion.len()).filter(|&c| Some(c) != ignore).collect();
+        let shown: Vec<usize> = (0..confusion.len()).collect();
         self.report.confusion = Some((
             shown.iter().map(|&c| name(c)).collect(),
             shown.iter().map(|&r| shown.iter().map(|&c| confusion[r][c]).collect()).collect(),

@@ -51,6 +51,12 @@ pub struct EngineOptions {
     /// Write one band holding, per pixel, the index of the model's largest (blended) output band — a class map
     /// from per-class probabilities — instead of the bands themselves.
     pub argmax: bool,
+    /// Integer outputs beyond the type's range are clipped to it (its nodata value left out), as GDAL's
+    /// resamplers do, and counted ([`EngineProfile::clipped_pixels`]); `false`: such a value is an error.
+    pub clip: bool,
+    /// With `argmax`, the value written for each output band (a class table's label values: band `i` is written as
+    /// `class_values[i]`); empty: the band index itself.
+    pub class_values: Vec<f64>,
     /// How input nodata reaches the output: masked pixels are written as `out_nodata`, never blended.
     pub nodata_mask: NodataMask,
     /// Crop to this input-pixel window (an AOI); `None` = the whole scene.
@@ -83,6 +89,8 @@ impl Default for EngineOptions {
             out_metadata: RasterMetadata::default(),
             out_color_map: None,
             argmax: false,
+            clip: false,
+            class_values: Vec::new(),
             nodata_mask: NodataMask::AnyBand,
             crop: None,
             cog: CogWriterOptions::default(),
@@ -134,6 +142,8 @@ pub struct EngineProfile {
     /// Share of output pixels masked by input nodata, per mask plane (one for all bands, or one per band);
     /// empty without a mask. What QC judges the product's nodata share against.
     pub source_nodata_fraction: Vec<f64>,
+    /// Output values clipped to the output type's range (with [`EngineOptions::clip`]), over all bands.
+    pub clipped_pixels: u64,
     /// Derived maps written beside the product (working paths: not part of the serialized profile).
     #[serde(skip)]
     pub derivatives: Vec<PathBuf>,
@@ -205,6 +215,16 @@ fn run_typed<T: Pixel>(
     let written = if options.argmax { 1 } else { out_bands };
     if options.argmax && (!options.derivatives.kinds.is_empty() || options.nodata_mask == NodataMask::PerBand) {
         return Err(Error::Options("a class map (argmax) has no derived maps and no per-band nodata mask".into()));
+    }
+    if !options.class_values.is_empty() && (!options.argmax || options.class_values.len() != out_bands) {
+        return Err(Error::Options(format!(
+            "{} class values for a {}class map of {out_bands} classes",
+            options.class_values.len(),
+            if options.argmax { "" } else { "non-" }
+        )));
+    }
+    if let Some(v) = options.class_values.iter().find(|v| !T::DTYPE.holds(**v) || Some(**v) == options.out_nodata) {
+        return Err(Error::Options(format!("class value {v} is not a value of {} beside nodata", T::DTYPE)));
     }
     let names = options.out_band_descriptions.len();
     if names != 0 && names != written {
@@ -368,7 +388,12 @@ fn run_typed<T: Pixel>(
         // Stitcher + writer (this thread): accumulate weighted outputs over the stripe's columns and a band of
         // rows; emit the stripe's tiles as soon as no later window can touch them.
         let mut steps = order.iter();
-        let mut acc = Accumulator::default();
+        let clip = if options.clip { T::DTYPE.integer_range() } else { None }.map(|(lo, hi)| {
+            // Clipped values never become nodata.
+            let nodata = options.out_nodata;
+            (if nodata == Some(lo) { lo + 1.0 } else { lo }, if nodata == Some(hi) { hi - 1.0 } else { hi })
+        });
+        let mut acc = Accumulator { class_values: options.class_values.clone(), clip, ..Accumulator::default() };
         let halo = options.halo * scale;
         for item in rx_model {
             let (out, _, masks) = item?;
@@ -381,6 +406,9 @@ fn run_typed<T: Pixel>(
                         left: range.acc_left,
                         width: range.acc_right - range.acc_left,
                         masked_written: std::mem::take(&mut acc.masked_written),
+                        class_values: std::mem::take(&mut acc.class_values),
+                        clip: acc.clip,
+                        clipped: acc.clipped,
                         ..Default::default()
                     };
                 }
@@ -427,6 +455,7 @@ fn run_typed<T: Pixel>(
         }
         let pixels = (out_w * out_h) as f64;
         profile.source_nodata_fraction = acc.masked_written.iter().map(|n| *n as f64 / pixels).collect();
+        profile.clipped_pixels = acc.clipped;
         Ok(())
     })?;
     let t = Instant::now();
@@ -462,6 +491,12 @@ struct Accumulator {
     masked: Vec<Vec<u8>>,
     /// Masked pixels written so far, per mask plane (kept across stripes).
     masked_written: Vec<u64>,
+    /// A class map's value per band index (empty: the index).
+    class_values: Vec<f64>,
+    /// The range integer outputs are clipped to, when clipping.
+    clip: Option<(f64, f64)>,
+    /// Values clipped so far (kept across stripes).
+    clipped: u64,
 }
 
 impl Accumulator {
@@ -584,7 +619,16 @@ impl Accumulator {
                             continue;
                         }
                         // Model outputs are f32: the blend rounds back to f32 first (exact for equal values).
-                        let v = (s / w) as f32;
+                        let mut v = (s / w) as f32;
+                        if let Some((lo, hi)) = self.clip
+                            && !v.is_nan()
+                        {
+                            let rounded = f64::from(v).round();
+                            if rounded < lo || rounded > hi {
+                                v = rounded.clamp(lo, hi) as f32;
+                                self.clipped += 1;
+                            }
+                        }
                         *o = T::from_f32(v);
                         if integer && (v.is_nan() || ((*o).to_f64() - f64::from(v)).abs() > 0.5) {
                             lossy.get_or_insert((x, v));
@@ -612,7 +656,8 @@ impl Accumulator {
 
 impl Accumulator {
     /// [`Accumulator::emit_tile_row`] for a class map: per pixel, the index of the largest blended band (the
-    /// first on ties); masked or uncovered pixels get `fill`.
+    /// first on ties), written as its class value when the accumulator has them; masked or uncovered pixels get
+    /// `fill`.
     fn emit_class_row<T: Pixel>(
         &mut self,
         writer: &mut CogWriter<T>,
@@ -639,7 +684,7 @@ impl Accumulator {
                             best = (b, plane[at + x]);
                         }
                     }
-                    tile[(0, y, x)] = T::from_f64(best.0 as f64);
+                    tile[(0, y, x)] = T::from_f64(self.class_values.get(best.0).copied().unwrap_or(best.0 as f64));
                 }
             }
             writer.write_block(tx, self.flushed / bs, tile.view())?;

@@ -54,6 +54,13 @@ pub struct QcConfig {
     pub require_compression: bool,
     /// Time limit per stage: fixed seconds plus seconds per megapixel of the product.
     pub stage_limit: Option<(f64, f64)>,
+    /// A class map of these values: every valid pixel must hold one of them (`band_N.classes`) and some pixel
+    /// must hold data (`band_N.has_data`); the checks for continuous products (not all zero, std, entropy) do
+    /// not apply, as one class over the whole map (a cloud-free scene all "clear") is a valid map.
+    pub class_values: Option<Vec<f64>>,
+    /// Output values the writer clipped to the product's type (a super-resolved 8-bit scene): recorded in the
+    /// report as the `clipped_pixels` check, which informs and never fails.
+    pub clipped_pixels: Option<u64>,
 }
 
 impl Default for QcConfig {
@@ -70,6 +77,8 @@ impl Default for QcConfig {
             require_cog: true,
             require_compression: true,
             stage_limit: None,
+            class_values: None,
+            clipped_pixels: None,
         }
     }
 }
@@ -197,12 +206,39 @@ pub fn run_qc(path: &Path, config: &QcConfig, stage_seconds: &BTreeMap<String, f
         let source_fraction = config.source.as_ref().and_then(|src| {
             src.nodata_fraction.get(b - 1).or(src.nodata_fraction.first()).map(|f| (f, src.nodata_tolerance))
         });
-        check(
-            &mut checks,
-            format!("band_{b}.not_all_zero"),
-            s.zeros + s.nodata < s.pixels,
-            format!("{} of {} pixels are 0 or nodata", s.zeros + s.nodata, s.pixels),
-        );
+        if let Some(classes) = &config.class_values {
+            check(
+                &mut checks,
+                format!("band_{b}.has_data"),
+                s.nodata < s.pixels,
+                format!("{} of {} pixels are nodata", s.nodata, s.pixels),
+            );
+            let foreign: Vec<String> = match &s.value_counts {
+                Some(counts) => counts
+                    .iter()
+                    .filter(|(v, _)| !classes.contains(&(*v as f64)))
+                    .map(|(v, n)| format!("{v} ({n} px)"))
+                    .collect(),
+                None => vec![format!("values of a non-integer type from {} to {}", s.min, s.max)],
+            };
+            check(
+                &mut checks,
+                format!("band_{b}.classes"),
+                foreign.is_empty(),
+                if foreign.is_empty() {
+                    format!("every value one of the {} classes", classes.len())
+                } else {
+                    format!("not classes of the map: {}", foreign.join(", "))
+                },
+            );
+        } else {
+            check(
+                &mut checks,
+                format!("band_{b}.not_all_zero"),
+                s.zeros + s.nodata < s.pixels,
+                format!("{} of {} pixels are 0 or nodata", s.zeros + s.nodata, s.pixels),
+            );
+        }
         match source_fraction {
             Some((&source, tolerance)) => check(
                 &mut checks,
@@ -225,17 +261,29 @@ pub fn run_qc(path: &Path, config: &QcConfig, stage_seconds: &BTreeMap<String, f
                 format!("{:.3}, expected {lo}..{hi}", s.mean),
             );
         }
+        if config.class_values.is_none() {
+            check(
+                &mut checks,
+                format!("band_{b}.std"),
+                s.std > config.min_std,
+                format!("{:.3}, must exceed {}", s.std, config.min_std),
+            );
+            check(
+                &mut checks,
+                format!("band_{b}.entropy"),
+                s.entropy > config.min_entropy,
+                format!("{:.3} bits, must exceed {}", s.entropy, config.min_entropy),
+            );
+        }
+    }
+
+    if let Some(clipped) = config.clipped_pixels {
+        let values = (w * h) as u64 * bands.len() as u64;
         check(
             &mut checks,
-            format!("band_{b}.std"),
-            s.std > config.min_std,
-            format!("{:.3}, must exceed {}", s.std, config.min_std),
-        );
-        check(
-            &mut checks,
-            format!("band_{b}.entropy"),
-            s.entropy > config.min_entropy,
-            format!("{:.3} bits, must exceed {}", s.entropy, config.min_entropy),
+            "clipped_pixels",
+            true,
+            format!("{clipped} of {values} values clipped to the {dtype} range", dtype = raster.dtype(1)?),
         );
     }
 

@@ -26,6 +26,10 @@ pub struct BandStats {
     pub max: f64,
     /// Shannon entropy (bits) of the valid values' histogram (integer values exactly; floats by their top 16 bits).
     pub entropy: f64,
+    /// Valid pixels per value, for 8- and 16-bit integer bands with at most 1,024 distinct values (class maps);
+    /// `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_counts: Option<Vec<(i64, u64)>>,
 }
 
 impl BandStats {
@@ -161,6 +165,15 @@ impl Acc {
                 stats.max = self.histogram.iter().rposition(|&c| c > 0).map_or(0.0, value);
             }
             stats.entropy = entropy(&self.histogram, n);
+            let distinct = self.histogram.iter().filter(|c| **c > 0).count();
+            stats.value_counts = (distinct <= 1024).then(|| {
+                self.histogram
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c > 0)
+                    .map(|(bin, &c)| (bin as i64 - 32_768, c))
+                    .collect()
+            });
         } else {
             stats.nodata = self.nodata;
             stats.zeros = self.zeros;

@@ -345,3 +345,26 @@ fn byte_statistics_match_a_naive_scan_on_the_class_map() {
     let min = counts.iter().enumerate().skip(1).find(|(_, c)| **c > 0).map(|(v, _)| v as f64);
     assert_eq!(Some(s.min), min);
 }
+
+/// A class map of one class everywhere (a cloud-free scene, all "clear") is a valid map: with its class values QC
+/// passes it, where the continuous-product checks (std, entropy) reject it; a value that is no class fails.
+#[test]
+fn a_single_class_map_passes_as_a_class_map_and_foreign_values_fail() {
+    let Some((_, spec)) = stack() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = RasterSpec { bands: 1, nodata: Some(255.0), ..spec };
+    let mut data = Array3::<u16>::from_elem((1, 1098, 1098), 4);
+    data.slice_mut(ndarray::s![.., ..10, ..]).fill(255);
+    let clear = product(dir.path(), "clear", &data, &spec, true);
+    let stages = BTreeMap::new();
+    let report = run_qc(&clear, &QcConfig::default(), &stages).expect("qc");
+    assert!(failed(&report).contains(&"band_1.std".to_owned()), "{:?}", failed(&report));
+    let as_map = QcConfig { class_values: Some(vec![0.0, 4.0, 9.0]), ..QcConfig::default() };
+    let report = run_qc(&clear, &as_map, &stages).expect("qc");
+    assert!(report.passed, "{:?}", report.failures());
+    assert!(report.checks.iter().any(|c| c.name == "band_1.classes"), "{:?}", report.checks);
+    let other = QcConfig { class_values: Some(vec![0.0, 9.0]), ..QcConfig::default() };
+    let report = run_qc(&clear, &other, &stages).expect("qc");
+    assert_eq!(failed(&report), ["band_1.classes"], "{:?}", report.failures());
+    assert!(report.failures().contains("4 ("), "{}", report.failures());
+}

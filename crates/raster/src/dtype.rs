@@ -50,6 +50,18 @@ impl DataType {
         matches!(self, Self::Float32 | Self::Float64)
     }
 
+    /// The smallest and largest value of an integer type (`None` for floats).
+    pub fn integer_range(self) -> Option<(f64, f64)> {
+        match self {
+            Self::UInt8 => Some((0.0, 255.0)),
+            Self::UInt16 => Some((0.0, 65_535.0)),
+            Self::Int16 => Some((-32_768.0, 32_767.0)),
+            Self::UInt32 => Some((0.0, 4_294_967_295.0)),
+            Self::Int32 => Some((-2_147_483_648.0, 2_147_483_647.0)),
+            Self::Float32 | Self::Float64 => None,
+        }
+    }
+
     /// Whether `value` is a value of this type (integers: integral and in range; floats: any value, NaN
     /// included, that the type holds exactly), e.g. whether a nodata value can be stored.
     pub fn holds(self, value: f64) -> bool {

@@ -44,7 +44,7 @@ pub use crate::indices::{enhanced_vegetation_index, normalized_difference};
 pub use crate::lzw::encode as lzw_encode;
 pub use crate::metadata::{BandMetadata, RasterMetadata};
 pub use crate::raster::{BandInfo, Raster, RasterInfo, Resampling, set_gdal_cache_mib};
-pub use crate::rasterize::{Shape, rasterize, read_shapes};
+pub use crate::rasterize::{Shape, ShapeLayer, rasterize, read_shapes};
 pub use crate::tiff_read::{DecodedBand, decode_geotiff};
 pub use crate::upsample::upsample_bilinear;
 pub use crate::write::{BigTiff, Compression, Predictor, RasterSpec, TiffOptions, TiledWriter, overview_factors};

@@ -64,11 +64,25 @@ pub fn rasterize(
     Array2::from_shape_vec((grid.height, grid.width), buffer.data().to_vec()).map_err(|e| err(e.to_string()))
 }
 
-/// Reads the polygons of a vector file (GeoJSON, GeoPackage, Shapefile: any format GDAL reads) with the numeric
-/// `attribute` of each as its value, and the layer's CRS. `layer` picks a layer by name (default: the first).
-/// A missing attribute (the fields are listed), a feature without a value, a non-polygon geometry or a layer
-/// without a CRS is an error naming the file.
-pub fn read_shapes(path: &str, layer: Option<&str>, attribute: &str) -> Result<(Vec<Shape>, Crs)> {
+/// The polygons of a vector layer with their values, its CRS and, when the attribute holds names, the class
+/// names behind the values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShapeLayer {
+    /// The polygons and their values.
+    pub shapes: Vec<Shape>,
+    /// The layer's CRS.
+    pub crs: Crs,
+    /// For a text attribute of names (`water`, `crop`, …): the distinct names sorted, name `i` burnt as value
+    /// `i + 1` (0 stays "no label"); empty for a numeric attribute (or text that only holds numbers).
+    pub class_names: Vec<String>,
+}
+
+/// Reads the polygons of a vector file (GeoJSON, GeoPackage, Shapefile: any format GDAL reads) with the
+/// `attribute` of each as its value, and the layer's CRS. A numeric attribute (or text holding only numbers) is
+/// the value itself; text names (as digitised in QGIS) map to 1, 2, … in sorted order ([`ShapeLayer`]). `layer`
+/// picks a layer by name (default: the first). A missing attribute (the fields are listed), a feature without a
+/// value, a non-polygon geometry or a layer without a CRS is an error naming the file.
+pub fn read_shapes(path: &str, layer: Option<&str>, attribute: &str) -> Result<ShapeLayer> {
     let err = |reason: String| Error::Open { path: path.to_owned(), reason };
     if !std::path::Path::new(path).exists() && !path.starts_with("/vsi") {
         return Err(Error::NotFound { path: path.to_owned() });
@@ -89,17 +103,28 @@ pub fn read_shapes(path: &str, layer: Option<&str>, attribute: &str) -> Result<(
         Some(srs) => Crs::from_srs(&srs)?,
         None => return Err(err(format!("layer `{}` has no CRS", layer.name()))),
     };
-    let fields: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
-    let Some(index) = fields.iter().position(|f| f == attribute) else {
-        return Err(err(format!("no attribute `{attribute}` (attributes: {})", fields.join(", "))));
+    let fields: Vec<(String, u32)> = layer.defn().fields().map(|f| (f.name(), f.field_type())).collect();
+    let Some(index) = fields.iter().position(|f| f.0 == attribute) else {
+        let names: Vec<&str> = fields.iter().map(|f| f.0.as_str()).collect();
+        return Err(err(format!("no attribute `{attribute}` (attributes: {})", names.join(", "))));
     };
-    let mut shapes = Vec::new();
+    let text = fields[index].1 == gdal::vector::OGRFieldType::OFTString;
+    let mut raw: Vec<(String, String)> = Vec::new();
     for (n, feature) in layer.features().enumerate() {
         let id = feature.fid().map_or_else(|| n.to_string(), |f| f.to_string());
-        let value = feature
-            .field_as_double(index)
-            .map_err(|e| err(format!("feature {id}: `{attribute}` is not a number: {}", gdal_message(&e))))?
-            .ok_or_else(|| err(format!("feature {id} has no `{attribute}` value")))?;
+        let value = if text {
+            feature
+                .field_as_string(index)
+                .map_err(|e| err(format!("feature {id}: `{attribute}`: {}", gdal_message(&e))))?
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        } else {
+            feature
+                .field_as_double(index)
+                .map_err(|e| err(format!("feature {id}: `{attribute}` is not a number: {}", gdal_message(&e))))?
+                .map(|v| v.to_string())
+        }
+        .ok_or_else(|| err(format!("feature {id} has no `{attribute}` value")))?;
         let Some(geometry) = feature.geometry() else {
             return Err(err(format!("feature {id} has no geometry")));
         };
@@ -108,7 +133,24 @@ pub fn read_shapes(path: &str, layer: Option<&str>, attribute: &str) -> Result<(
             return Err(err(format!("feature {id} is a {name}, not a polygon")));
         }
         let wkt = geometry.wkt().map_err(|e| err(format!("feature {id}: {}", gdal_message(&e))))?;
-        shapes.push(Shape { wkt, value });
+        raw.push((wkt, value));
     }
-    Ok((shapes, crs))
+    let numeric = raw.iter().all(|(_, v)| v.parse::<f64>().is_ok());
+    let class_names: Vec<String> = if numeric {
+        Vec::new()
+    } else {
+        let names: std::collections::BTreeSet<&String> = raw.iter().map(|(_, v)| v).collect();
+        names.into_iter().cloned().collect()
+    };
+    let shapes = raw
+        .into_iter()
+        .map(|(wkt, v)| {
+            let value = match v.parse::<f64>() {
+                Ok(x) if numeric => x,
+                _ => class_names.binary_search(&v).map_or(0.0, |i| (i + 1) as f64),
+            };
+            Shape { wkt, value }
+        })
+        .collect();
+    Ok(ShapeLayer { shapes, crs, class_names })
 }

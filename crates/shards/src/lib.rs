@@ -10,7 +10,8 @@ Training shard formats for eoforge.
 - [`ChannelStats`] / [`StatsReport`]: per-channel count, mean, std, min and max, merged exactly across samples.
 - [`read_webdataset_tar`], [`read_parquet_shard`]: a shard back into its samples (what the training loader
   streams).
-- [`ClassInfo`]: a label class (value, name, colour) of a segmentation shard set.
+- [`ClassInfo`], [`ClassTable`]: label classes (value, name, colour) of a segmentation shard set, in model order:
+  label values map to contiguous network outputs and back.
 - [`npy`]: `.npy` encoding and decoding.
 */
 #![deny(missing_docs)]
@@ -23,7 +24,7 @@ mod sample;
 mod stats;
 mod tar;
 
-pub use crate::classes::ClassInfo;
+pub use crate::classes::{ClassInfo, ClassMapType, ClassTable};
 pub use crate::read::{ReadError, read_parquet_shard, read_webdataset_tar};
 pub use crate::sample::{Error, Sample, Tensor, parquet_shard, webdataset_tar};
 pub use crate::stats::{ChannelStats, StatsReport, merge_all, sample_stats, sample_stats_u16};

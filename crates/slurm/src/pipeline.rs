@@ -174,6 +174,9 @@ impl Pipeline {
                 if array.count == 0 || array.throttle == Some(0) {
                     return Err(Error::config(&at, "`array` and `throttle` must be at least 1"));
                 }
+                if let Some(reason) = unsplittable(&stage.command) {
+                    return Err(Error::config(&at, reason));
+                }
                 if stage.command.iter().any(|a| a == "--shard" || a.starts_with("--shard=")) {
                     return Err(Error::config(
                         &at,
@@ -352,6 +355,29 @@ fn check_name(name: &str) -> std::result::Result<(), String> {
 }
 
 /// Whether a variable name looks like it holds a secret.
+/// Why a stage command cannot be split over an array (its tasks would all do the same whole work, or race on one
+/// output): training one run, or the area stages that work on the whole area.
+fn unsplittable(command: &[String]) -> Option<String> {
+    let program = std::path::Path::new(command.first()?).file_name()?.to_str()?;
+    let stages: Vec<&str> = command
+        .windows(2)
+        .filter(|w| w[0] == "--stage")
+        .map(|w| w[1].as_str())
+        .chain(command.iter().filter_map(|a| a.strip_prefix("--stage=")))
+        .collect();
+    match program {
+        "eoforge-train" => Some(
+            "`eoforge-train` trains one run, which cannot be split over array tasks (they would race on its run \
+             directory); drop `array`, and use --device for data-parallel training"
+                .into(),
+        ),
+        "eoforge-area" => stages.iter().find(|s| matches!(**s, "merge" | "train")).map(|s| {
+            format!("`eoforge-area` stage `{s}` works on the whole area and cannot be split over array tasks")
+        }),
+        _ => None,
+    }
+}
+
 pub(crate) fn secret_like(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     ["SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "API_KEY", "PRIVATE_KEY", "DATABASE_URL"]
@@ -397,6 +423,15 @@ fn check_job(at: &str, job: &JobSpec) -> Result<()> {
     for option in job.sbatch.iter().flatten() {
         if !option.starts_with("--") || option.contains('\n') {
             return Err(Error::config(at, format!("sbatch option `{option}` must be one `--name=value`")));
+        }
+        // `--export=ALL,AWS_SECRET_ACCESS_KEY=…` or a URL with a password would write the secret into the script.
+        let value = option.split_once('=').map_or("", |(_, v)| v);
+        let named = value.split(',').filter_map(|pair| pair.split_once('=')).find(|(name, _)| secret_like(name.trim()));
+        if let Some((name, _)) = named {
+            return Err(Error::Secret { file: format!("{at}: sbatch"), variable: name.trim().to_owned() });
+        }
+        if has_password(option) {
+            return Err(Error::Secret { file: format!("{at}: sbatch"), variable: "a URL password".into() });
         }
     }
     let identifier = |n: &str| {

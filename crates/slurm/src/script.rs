@@ -12,6 +12,16 @@ pub fn quote(s: &str) -> String {
     if plain { s.to_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
 }
 
+/// An `#SBATCH` option with its value in double quotes when the value holds blanks (`--output="/a b/x.out"`).
+fn directive(option: &str) -> String {
+    match option.split_once('=') {
+        Some((name, value)) if value.chars().any(char::is_whitespace) && !value.starts_with('"') => {
+            format!("{name}=\"{}\"", value.replace('"', "\\\""))
+        }
+        _ => option.to_owned(),
+    }
+}
+
 /// Quotes `s` for bash as one word in which `$VAR` still expands (on the compute node).
 fn expanding(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', r"\\").replace('"', "\\\"").replace('`', "\\`"))
@@ -52,8 +62,10 @@ pub(crate) fn render(pipeline: &Resolved, stage: &ResolvedStage) -> String {
     );
     let _ = writeln!(s, "# Submit the chain with `eoforge-slurm submit {dir}` (or `bash {dir}/submit.sh`).");
     let _ = writeln!(s, "# No secret is written here: the stage gets credentials by name from its environment.");
+    // sbatch splits a directive's line at blanks outside double quotes: a value with blanks (a path with spaces)
+    // is quoted.
     let d = |s: &mut String, option: &str| {
-        let _ = writeln!(s, "#SBATCH {option}");
+        let _ = writeln!(s, "#SBATCH {}", directive(option));
     };
     d(&mut s, &format!("--job-name={}-{}", pipeline.name, stage.name));
     let (out, err) = match stage.array {
@@ -106,6 +118,16 @@ pub(crate) fn render(pipeline: &Resolved, stage: &ResolvedStage) -> String {
     if let Some(file) = &job.env_file {
         let _ = writeln!(s, "\n# Credentials from a file read on the node (they stay in that file).");
         let _ = writeln!(s, "set -a; . {}; set +a", expanding(file));
+        if job.container.is_some() {
+            // The container starts with a clean environment: the file's variables reach it by name.
+            let _ = writeln!(
+                s,
+                "for name in $(sed -n 's/^[[:space:]]*\\(export[[:space:]]\\+\\)\\{{0,1\\}}\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\2/p' {}); do",
+                expanding(file)
+            );
+            let _ = writeln!(s, "  export \"APPTAINERENV_$name=${{!name}}\"");
+            let _ = writeln!(s, "done");
+        }
     }
     let pass: Vec<&String> = job.pass_env.iter().flatten().collect();
     if !pass.is_empty() {

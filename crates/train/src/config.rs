@@ -171,6 +171,53 @@ impl FitConfig {
         }
     }
 
+    /// A run configuration from TOML: every field it leaves out takes [`FitConfig::new`]'s default for its model
+    /// (the same defaults as a run without a file), `[loss]` included; without `[model]` the model is
+    /// `default_model()`, and a `[model]` of the same kind without `classes` or `in_channels` takes them from it
+    /// (the class table's size, the data's channels). A wrong or unknown field is an error naming it.
+    pub fn from_toml(text: &str, default_model: impl FnOnce() -> Result<ModelConfig, String>) -> Result<Self, String> {
+        let mut given: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string().trim().to_owned())?;
+        let model: ModelConfig = match given.remove("model") {
+            Some(toml::Value::Table(mut model)) => {
+                // `classes` and `in_channels` left out come from the data (the default model of the same kind).
+                if (!model.contains_key("classes") || !model.contains_key("in_channels"))
+                    && let Ok(default) = default_model()
+                    && let Ok(default) = toml::Table::try_from(&default)
+                    && default.get("kind") == model.get("kind")
+                {
+                    for key in ["classes", "in_channels"] {
+                        if let (false, Some(value)) = (model.contains_key(key), default.get(key)) {
+                            model.insert(key.to_owned(), value.clone());
+                        }
+                    }
+                }
+                toml::Value::Table(model)
+                    .try_into()
+                    .map_err(|e: toml::de::Error| format!("[model]: {}", e.to_string().trim()))?
+            }
+            Some(_) => return Err("`model` must be a table ([model])".into()),
+            None => default_model()?,
+        };
+        let defaults = toml::Table::try_from(Self::new(model)).map_err(|e| e.to_string())?;
+        let mut merged = defaults;
+        merge_tables(&mut merged, given);
+        toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| e.to_string().trim().to_owned())
+    }
+
+    /// The fields (dotted TOML paths) whose values differ between two configurations.
+    pub fn differences(&self, other: &Self) -> Vec<String> {
+        let flat = |c: &Self| {
+            let mut out = std::collections::BTreeMap::new();
+            if let Ok(table) = toml::Table::try_from(c) {
+                flatten("", &toml::Value::Table(table), &mut out);
+            }
+            out
+        };
+        let (a, b) = (flat(self), flat(other));
+        let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).cloned().collect()
+    }
+
     /// Samples per optimiser step: `batch_size` per replica.
     pub fn global_batch(&self) -> usize {
         self.batch_size * self.replicas.max(1)
@@ -184,5 +231,31 @@ impl FitConfig {
     /// The metric that picks the best checkpoint.
     pub fn metric(&self) -> &str {
         self.best_metric.as_deref().unwrap_or_else(|| self.model.default_metric())
+    }
+}
+
+/// `given` over `base`: tables merge key by key, any other value replaces the base's.
+fn merge_tables(base: &mut toml::Table, given: toml::Table) {
+    for (key, value) in given {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(g)) => merge_tables(b, g),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Every leaf value of `value` under its dotted path, as TOML text.
+fn flatten(prefix: &str, value: &toml::Value, out: &mut std::collections::BTreeMap<String, String>) {
+    match value {
+        toml::Value::Table(table) => {
+            for (k, v) in table {
+                flatten(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, v, out);
+            }
+        }
+        leaf => {
+            out.insert(prefix.to_owned(), leaf.to_string());
+        }
     }
 }

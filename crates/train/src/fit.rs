@@ -92,22 +92,29 @@ pub struct StepProgress {
     pub loss: f64,
 }
 
-/// The task of `config` on `set`: classes, and the ignore value (the configuration's, else the shard set's).
-/// With `loss.balance` and no explicit weights, the weights come from the training split's pixel counts.
-pub fn task_of(config: &FitConfig, set: &ShardSet) -> Task {
+/// The task of `config` on the data a run records: its classes, "no label" as [`crate::IGNORED`] (masks are
+/// mapped through the run's class table), and its normalisation. With `loss.balance` and no explicit weights, the
+/// weights come from `set`'s training pixel counts per class.
+pub fn task_of(config: &FitConfig, data: &DataRecord, set: &ShardSet) -> Task {
     let classes = config.model.classes();
-    let ignore = config.loss.ignore_index.or_else(|| set.ignore().map(i64::from));
+    let ignore = config.model.is_segmentation().then_some(crate::labels::IGNORED);
     let mut loss = config.loss.clone();
     if loss.balance && loss.class_weights.is_none() {
-        // A class with a handful of pixels counts as if it had 0.1% of them, so its weight stays bounded.
-        let mut counts = set.class_pixels("train");
+        // Pixel counts per class index; a class with a handful of pixels counts as if it had 0.1% of them, so its
+        // weight stays bounded.
+        let mapping = data.label_mapping();
+        let mut counts = std::collections::BTreeMap::<usize, u64>::new();
+        for (value, n) in set.class_pixels("train") {
+            if let Some(i) = mapping.index(value).and_then(|i| usize::try_from(i).ok()) {
+                *counts.entry(i).or_default() += n;
+            }
+        }
         let floor = counts.values().sum::<u64>() / 1000;
         counts.values_mut().filter(|n| **n > 0).for_each(|n| *n = (*n).max(floor));
-        let mut present: Vec<u64> =
-            counts.iter().filter(|(v, n)| **n > 0 && Some(i64::from(**v)) != ignore).map(|(_, n)| *n).collect();
+        let mut present: Vec<u64> = counts.values().copied().filter(|n| *n > 0).collect();
         present.sort_unstable();
         if let Some(&median) = present.get(present.len() / 2) {
-            let weight = |c: usize| match counts.get(&(c as u16)) {
+            let weight = |c: usize| match counts.get(&c) {
                 Some(&n) if n > 0 => (median as f64 / n as f64).sqrt().min(10.0) as f32,
                 _ => 1.0,
             };
@@ -115,13 +122,16 @@ pub fn task_of(config: &FitConfig, set: &ShardSet) -> Task {
         }
     }
     let stats = set.stats();
-    let channels = (0..stats.channels.len())
-        .map(|c| crate::objective::ChannelScale {
-            mean: stats.mean.get(c).copied().unwrap_or(0.0),
-            std: stats.std.get(c).copied().filter(|s| *s > 0.0).unwrap_or(1.0),
-            range: stats.max.get(c).copied().unwrap_or(0.0) - stats.min.get(c).copied().unwrap_or(0.0),
-        })
-        .collect();
+    let channels =
+        (0..data.mean.len())
+            .map(|c| crate::objective::ChannelScale {
+                mean: data.mean[c],
+                std: data.std.get(c).copied().filter(|s| *s > 0.0).unwrap_or(1.0),
+                range: data.range.get(c).copied().unwrap_or_else(|| {
+                    stats.max.get(c).copied().unwrap_or(0.0) - stats.min.get(c).copied().unwrap_or(0.0)
+                }),
+            })
+            .collect();
     Task { classes, ignore, loss, channels }
 }
 
@@ -188,8 +198,34 @@ pub fn fit_on<B: AutodiffBackend>(
             reason: format!("`{name}` is not one of {}", METRICS.join(", ")),
         });
     }
+    // One process trains into a run directory at a time: a second one would interleave checkpoints and records.
+    let lock_path = run_dir.join(".lock");
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+    if let Err(e) = lock.try_lock() {
+        return Err(Error::Run {
+            path: run_dir.to_owned(),
+            reason: match e {
+                std::fs::TryLockError::WouldBlock => {
+                    "another process is training into this run directory; wait for it or use another directory".into()
+                }
+                std::fs::TryLockError::Error(e) => format!("cannot lock {}: {e}", lock_path.display()),
+            },
+        });
+    }
+    let data = DataRecord::of(set, &set.store().url_of(""), config)?;
+    if config.model.is_segmentation() && !data.classes.is_empty() && data.classes.len() != config.model.classes() {
+        return Err(Error::Config {
+            field: "model.classes",
+            reason: format!(
+                "is {}, the shard set's class table has {} classes ({}); leave it out for the default",
+                config.model.classes(),
+                data.classes.len(),
+                data.classes.names_item()
+            ),
+        });
+    }
     write_or_check_config(config, run_dir)?;
-    DataRecord::of(set, &set.store().url_of(""), config)?.write_or_check(run_dir)?;
+    data.write_or_check(run_dir)?;
     B::seed(device, config.seed);
     let multiple = config.model.size_multiple();
     match &config.model {
@@ -230,7 +266,8 @@ where
 {
     let device = &devices[0];
     std::fs::create_dir_all(run_dir.join("checkpoints"))?;
-    let task = task_of(config, set);
+    let data = DataRecord::of(set, &set.store().url_of(""), config)?;
+    let task = task_of(config, &data, set);
     let loader_config = LoaderConfig {
         batch_size: config.global_batch(),
         seed: config.seed,
@@ -239,11 +276,12 @@ where
         input: set.input_tensor().to_owned(),
         ..LoaderConfig::default()
     };
-    let train = Loader::new(set.clone(), loader_config.clone())?;
+    let train = Loader::for_run(set.clone(), loader_config.clone(), &data)?;
     let valid = set.shards("validation").ok().filter(|s| !s.is_empty()).map(|_| {
-        Loader::new(
+        Loader::for_run(
             set.clone(),
             LoaderConfig { split: "validation".into(), augment: false, shuffle_buffer: 0, ..loader_config },
+            &data,
         )
     });
     let valid = valid.transpose()?;
@@ -469,11 +507,24 @@ fn write_or_check_config(config: &FitConfig, run_dir: &Path) -> Result<()> {
     let text = toml::to_string_pretty(config).map_err(|e| Error::Config { field: "config", reason: e.to_string() })?;
     match std::fs::read_to_string(&path) {
         Ok(existing) if existing == text => Ok(()),
-        Ok(_) => Err(Error::Run {
-            path,
-            reason: "was made with another configuration; use a new run directory, or the same settings to resume"
-                .into(),
-        }),
+        Ok(existing) => {
+            let before: FitConfig =
+                toml::from_str(&existing).map_err(|e| Error::Run { path: path.clone(), reason: e.to_string() })?;
+            let differ = before.differences(config);
+            if differ == ["epochs"] && config.epochs > before.epochs {
+                // Extending a run: more epochs from its last checkpoint (the schedule spans the new total).
+                return Ok(std::fs::write(&path, text)?);
+            }
+            Err(Error::Run {
+                path,
+                reason: format!(
+                    "was made with another configuration ({} differ{}); use a new run directory, the same settings \
+                     to resume, or a larger --epochs to extend it",
+                    differ.join(", "),
+                    if differ.len() == 1 { "s" } else { "" }
+                ),
+            })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(std::fs::write(&path, text)?),
         Err(e) => Err(e.into()),
     }

@@ -8,7 +8,8 @@ Training for eoforge: the data side, metrics, optimisation helpers and the train
   from (seed, epoch); their samples, concatenated, are cut into `world_size` equal contiguous parts (the last
   `total mod world_size` samples of the epoch are dropped, so every rank gets the same count and no rank waits
   on a collective); each rank reads only the shards its part overlaps, passes its samples through a seeded
-  shuffle buffer, normalises inputs with the shard set's statistics and applies a dihedral augmentation drawn
+  shuffle buffer, normalises inputs with the run's statistics ([`DataRecord`]), maps mask values to class
+  indices through the run's class table ([`LabelMapping`]) and applies a dihedral augmentation drawn
   from (seed, epoch, key). Shards are fetched, decoded and batched on a worker thread while the caller trains.
 - [`MultiLabelMetrics`]: micro/macro F1 and micro/macro mAP (average precision as scikit-learn computes it);
   [`ConfusionMatrix`]: pixel accuracy, per-class IoU and F1, mean IoU, with an ignore value.
@@ -44,6 +45,7 @@ mod decode;
 mod error;
 mod fit;
 mod interop;
+mod labels;
 mod loader;
 mod losses;
 mod metrics;
@@ -61,6 +63,7 @@ pub use crate::config::{FitConfig, LossConfig, ModelConfig};
 pub use crate::error::{Error, Result};
 pub use crate::fit::{FitOutcome, StepProgress, StopWhen, fit, fit_on, task_of};
 pub use crate::interop::{export_safetensors, import_safetensors};
+pub use crate::labels::{IGNORED, LabelMapping};
 pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use crate::losses::{cross_entropy, dice};
 pub use crate::metrics::{ConfusionMatrix, MultiLabelMetrics, MultiLabelReport, SegmentationReport};
@@ -70,6 +73,6 @@ pub use crate::objective::{
 pub use crate::optimize::{WarmupCosine, clip_grad_norm};
 pub use crate::parallel::{LrScaling, replica_gradients, share_of, shares};
 pub use crate::pictures::draw_run;
-pub use crate::run_dir::{DataRecord, TrainedRun};
+pub use crate::run_dir::{DataRecord, RunState, TrainedRun};
 pub use crate::shard_set::{ShardEntry, ShardSet};
 pub use crate::sr_metrics::{SrScores, degrade_area, psnr, ssim};

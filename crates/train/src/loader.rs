@@ -12,6 +12,8 @@ use rayon::prelude::*;
 use crate::augment::Dihedral;
 use crate::decode::{decode_planes, element_size};
 use crate::error::{Error, Result};
+use crate::labels::LabelMapping;
+use crate::run_dir::DataRecord;
 use crate::shard_set::{ShardEntry, ShardSet};
 
 /// What a [`Loader`] reads and how.
@@ -31,7 +33,8 @@ pub struct LoaderConfig {
     pub world_size: usize,
     /// Random flips and 90° rotations of inputs and masks.
     pub augment: bool,
-    /// The input tensor (`s2`), normalised with the shard set's channel statistics.
+    /// The input tensor (`s2`), normalised with the run's channel statistics ([`Loader::for_run`]; the shard
+    /// set's with [`Loader::new`]).
     pub input: String,
     /// Batches prepared ahead of the consumer.
     pub prefetch: usize,
@@ -64,7 +67,8 @@ pub struct Batch {
     pub inputs: Array4<f32>,
     /// Multi-hot labels `(n, classes)` when the samples hold a `labels` tensor.
     pub labels: Option<Array2<f32>>,
-    /// Per-pixel classes `(n, h, w)` when the samples hold a `mask` tensor (augmented with the inputs).
+    /// Per-pixel class indices `(n, h, w)` when the samples hold a `mask` tensor (augmented with the inputs):
+    /// label values mapped through the run's class table, "no label" as [`crate::IGNORED`].
     pub masks: Option<Array3<i64>>,
 }
 
@@ -74,11 +78,28 @@ pub struct Loader {
     set: Arc<ShardSet>,
     shards: Vec<ShardEntry>,
     config: LoaderConfig,
+    scale: Arc<InputScale>,
+    labels: Arc<LabelMapping>,
+}
+
+/// Per-channel mean and standard deviation inputs are normalised with.
+#[derive(Debug)]
+struct InputScale {
+    mean: Vec<f32>,
+    std: Vec<f32>,
 }
 
 impl Loader {
-    /// A loader over `set`; settings that cannot work are refused naming the setting.
+    /// A loader over `set` normalising with the set's own statistics and mapping masks through its class table;
+    /// settings that cannot work are refused naming the setting.
     pub fn new(set: ShardSet, config: LoaderConfig) -> Result<Self> {
+        let record = DataRecord::of_set(&set, &set.store().url_of(""), None)?;
+        Self::for_run(set, config, &record)
+    }
+
+    /// A loader over `set` that feeds a run: inputs normalised with the run's statistics and masks mapped through
+    /// its class table, whatever the set's own say — so any set with the run's channels can be scored.
+    pub fn for_run(set: ShardSet, config: LoaderConfig, run: &DataRecord) -> Result<Self> {
         let bad = |field, reason: String| Err(Error::Config { field, reason });
         if config.batch_size == 0 {
             return bad("batch_size", "must be at least 1".into());
@@ -87,7 +108,12 @@ impl Loader {
             return bad("rank", format!("rank {} is not in a world of {}", config.rank, config.world_size));
         }
         let shards = set.shards(&config.split)?;
-        let loader = Self { set: Arc::new(set), shards, config };
+        let scale = InputScale {
+            mean: run.mean.iter().map(|m| *m as f32).collect(),
+            std: run.std.iter().map(|s| if *s as f32 > 0.0 { *s as f32 } else { 1.0 }).collect(),
+        };
+        let labels = Arc::new(run.label_mapping());
+        let loader = Self { set: Arc::new(set), shards, config, scale: Arc::new(scale), labels };
         if loader.samples_per_rank() == 0 {
             let total: usize = loader.shards.iter().map(|s| s.samples).sum();
             return bad(
@@ -244,9 +270,7 @@ impl Loader {
         }
         let n = samples.len();
         let [c, h, w] = first.input.shape[..] else { unreachable!("checked by layout") };
-        let stats = self.set.stats();
-        let mean: Vec<f32> = stats.mean.iter().map(|m| *m as f32).collect();
-        let std: Vec<f32> = stats.std.iter().map(|s| if *s as f32 > 0.0 { *s as f32 } else { 1.0 }).collect();
+        let (mean, std) = (&self.scale.mean, &self.scale.std);
         let mut inputs = vec![0f32; n * c * h * w];
         inputs.par_chunks_mut(c * h * w).zip(&layouts).for_each(|(out, l)| {
             decode_planes(l.input.dtype, &l.input.data, (h, w), l.transform, out, |k, v| (v - mean[k]) / std[k]);
@@ -274,6 +298,18 @@ impl Loader {
                         decode_planes(m.dtype, &m.data, (h, w), l.transform, out, |_, v| v as i64);
                     }
                 });
+                for ((shard, sample), out) in samples.iter().zip(all.chunks_mut(h * w)) {
+                    self.labels.apply(out).map_err(|value| {
+                        shard_error(
+                            shard,
+                            &format!(
+                                "sample `{}`: label value {value} is not one of the run's classes ({})",
+                                sample.key,
+                                self.labels.describe()
+                            ),
+                        )
+                    })?;
+                }
                 Some(Array3::from_shape_vec((n, h, w), all).map_err(|e| shard_error("batch", &e.to_string()))?)
             }
             None => None,
@@ -297,9 +333,12 @@ impl Loader {
         let [c, h, w] = input.shape[..] else {
             return Err(err(format!("`{}` has shape {:?}, expected (channels, h, w)", input.name, input.shape)));
         };
-        let stats = self.set.stats();
-        if c != stats.mean.len() {
-            return Err(err(format!("`{}` has {c} channels, stats.json {}", input.name, stats.mean.len())));
+        if c != self.scale.mean.len() {
+            return Err(err(format!(
+                "`{}` has {c} channels, the statistics it is normalised with {}",
+                input.name,
+                self.scale.mean.len()
+            )));
         }
         sized(input, &input.name)?;
         let labels = find("labels");

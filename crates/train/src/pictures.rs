@@ -207,7 +207,7 @@ fn plot(canvas: &mut Canvas, top: usize, title: &str, points: &[(f64, f64)], col
 /// The first `count` validation windows: input RGB, label and prediction side by side, one row each.
 fn draw_samples<B: Backend>(run: &TrainedRun, set: &ShardSet, count: usize, device: &B::Device) -> Result<()> {
     let model = run.segmentation::<B>(device)?;
-    let loader = Loader::new(
+    let loader = Loader::for_run(
         set.clone(),
         LoaderConfig {
             split: "validation".into(),
@@ -216,21 +216,22 @@ fn draw_samples<B: Backend>(run: &TrainedRun, set: &ShardSet, count: usize, devi
             input: run.data.input.clone(),
             ..LoaderConfig::default()
         },
+        &run.data,
     )?;
     let Some(batch) = loader.epoch(0).next().transpose()? else { return Ok(()) };
-    let predicted = predict_classes(&model, &batch, run.data.ignore, device)?;
+    let predicted = predict_classes(&model, &batch, None, device)?;
     let Some(masks) = &batch.masks else { return Ok(()) };
     let (n, _, h, w) = batch.inputs.dim();
     let rgb = rgb_channels(&run.data.channels);
-    let colors = |v: i64| -> [u8; 3] {
-        if Some(v) == run.data.ignore {
+    // Masks and predictions hold class indices: the class table's colours, grey for "no label".
+    let colors = |i: i64| -> [u8; 3] {
+        if i == crate::labels::IGNORED {
             return [128, 128, 128];
         }
-        run.data
-            .classes
-            .iter()
-            .find(|c| i64::from(c.value) == v)
-            .map_or_else(|| eoforge_shards::ClassInfo::default_color(v as u16), |c| c.color)
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| run.data.classes.classes().get(i))
+            .map_or_else(|| eoforge_shards::ClassInfo::default_color(i as u16), |c| c.color)
     };
     let gap = 8;
     let mut canvas = Canvas::new(3 * w + 4 * gap, n * (h + gap) + gap + 20);

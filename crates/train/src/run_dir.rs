@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::Backend;
 use eoforge_models::{PatchClassifier, UNet};
-use eoforge_shards::ClassInfo;
+use eoforge_shards::ClassTable;
 
 use crate::config::{FitConfig, ModelConfig};
 use crate::error::{Error, Result};
@@ -27,25 +27,58 @@ pub struct DataRecord {
     pub mean: Vec<f64>,
     /// Per-channel standard deviation divided by before the network (0 is replaced by 1).
     pub std: Vec<f64>,
-    /// Output classes with names and colours (segmentation sets); empty when the set declares none.
-    pub classes: Vec<ClassInfo>,
-    /// Label value left out of losses and metrics.
+    /// Per-channel value range (`max − min`) of the training split: super-resolution scores' data range.
+    #[serde(default)]
+    pub range: Vec<f64>,
+    /// The class table: output `i` of the network is `classes[i]`, whose label value is `value` (segmentation
+    /// sets); empty when the set declares none (mask values are then the indices themselves).
+    pub classes: ClassTable,
+    /// Label value left out of losses and metrics ("no label"); never a class.
     pub ignore: Option<i64>,
 }
 
 impl DataRecord {
-    /// The record of `set` at `url` for a run configured by `config`.
+    /// The record of `set` at `url` for a run configured by `config`: the set's statistics and class table, the
+    /// configuration's `loss.ignore_index` (else the set's ignore value) as "no label".
     pub fn of(set: &ShardSet, url: &str, config: &FitConfig) -> Result<Self> {
+        let mut record = Self::of_set(set, url, config.loss.ignore_index)?;
+        if !config.model.is_segmentation() {
+            // Only segmentation networks predict the set's classes.
+            record.classes = ClassTable::default();
+        }
+        Ok(record)
+    }
+
+    /// The record of `set` at `url` with `ignore` (else the set's ignore value) as "no label".
+    pub fn of_set(set: &ShardSet, url: &str, ignore: Option<i64>) -> Result<Self> {
         let stats = set.stats();
+        if stats.mean.len() != stats.channels.len() {
+            return Err(Error::ShardSet {
+                url: set.store().url_of("stats.json"),
+                reason: "has no statistics of a training split to normalise with; score the set with a run's                          (`eoforge-train eval --run`)"
+                    .into(),
+            });
+        }
+        let ignore = ignore.or_else(|| set.ignore().map(i64::from));
+        let table = set.class_table()?;
+        let classes =
+            ClassTable::new(table.classes().iter().filter(|c| Some(i64::from(c.value)) != ignore).cloned().collect())
+                .map_err(|reason| Error::ShardSet { url: set.store().url_of("index.json"), reason })?;
         Ok(Self {
             source: url.to_owned(),
             input: set.input_tensor().to_owned(),
             channels: stats.channels.clone(),
             mean: stats.mean.clone(),
             std: stats.std.iter().map(|s| if *s > 0.0 { *s } else { 1.0 }).collect(),
-            classes: set.classes()?,
-            ignore: crate::fit::task_of(config, set).ignore,
+            range: stats.max.iter().zip(&stats.min).map(|(hi, lo)| hi - lo).collect(),
+            classes,
+            ignore,
         })
+    }
+
+    /// How this run's masks map label values to class indices.
+    pub fn label_mapping(&self) -> crate::labels::LabelMapping {
+        crate::labels::LabelMapping::new(&self.classes, self.ignore.and_then(|v| u16::try_from(v).ok()))
     }
 
     /// Writes `data.json` into `run_dir`, or checks that the one there describes the same data (a run resumed
@@ -65,7 +98,31 @@ impl DataRecord {
     }
 }
 
-/// A finished run directory: configuration, data record and weights.
+/// Where a run stands: finished, or stopped at its last checkpoint's epoch and step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RunState {
+    /// Every configured epoch trained and the final weights written.
+    pub finished: bool,
+    /// Epochs completed.
+    pub epoch: u64,
+    /// Epochs configured.
+    pub epochs: u64,
+    /// Optimiser steps taken.
+    pub step: u64,
+}
+
+impl RunState {
+    /// `finished`, or `unfinished (epoch E of N, step S)`.
+    pub fn describe(&self) -> String {
+        if self.finished {
+            "finished".into()
+        } else {
+            format!("unfinished (epoch {} of {}, step {})", self.epoch, self.epochs, self.step)
+        }
+    }
+}
+
+/// A run directory: configuration, data record, weights and where the run stands.
 #[derive(Clone, Debug)]
 pub struct TrainedRun {
     /// The directory.
@@ -74,11 +131,31 @@ pub struct TrainedRun {
     pub config: FitConfig,
     /// `data.json`.
     pub data: DataRecord,
+    /// Finished, or where it stopped.
+    pub state: RunState,
 }
 
 impl TrainedRun {
-    /// Reads `config.toml` and `data.json` of `dir` and checks that weights exist; errors name the file.
+    /// Reads a finished run: `config.toml`, `data.json` and its weights; an unfinished run (stopped before its last
+    /// epoch) is refused, naming its epoch and step. Errors name the file.
     pub fn open(dir: &Path) -> Result<Self> {
+        let run = Self::open_any(dir)?;
+        if !run.state.finished {
+            return Err(Error::Run {
+                path: dir.to_owned(),
+                reason: format!(
+                    "the run is {}: run `eoforge-train fit` again to finish it, or allow an unfinished run \
+                     (--allow-unfinished)",
+                    run.state.describe()
+                ),
+            });
+        }
+        Ok(run)
+    }
+
+    /// [`TrainedRun::open`] that also takes an unfinished run: its best checkpoint's weights, else its latest
+    /// checkpoint's.
+    pub fn open_any(dir: &Path) -> Result<Self> {
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read_to_string(&path).map_err(|e| Error::Run {
@@ -104,19 +181,38 @@ impl TrainedRun {
                 ),
             });
         }
-        let run = Self { dir: dir.to_owned(), config, data };
+        if config.model.is_segmentation() && !data.classes.is_empty() && data.classes.len() != config.model.classes() {
+            return Err(Error::Run {
+                path: dir.join("data.json"),
+                reason: format!(
+                    "its class table has {} classes, config.toml's model {}; the run predates class tables or was \
+                     edited: train it again",
+                    data.classes.len(),
+                    config.model.classes()
+                ),
+            });
+        }
+        let state = run_state(dir, config.epochs)?;
+        let run = Self { dir: dir.to_owned(), config, data, state };
         let weights = run.weights();
         if !weights.is_file() {
-            return Err(Error::Run { path: weights, reason: "missing: the run has not finished".into() });
+            return Err(Error::Run { path: weights, reason: "missing: the run has no weights yet".into() });
         }
         Ok(run)
     }
 
     /// The weights applied: the best checkpoint's (`best/model.mpk`) when the run validated, else the final
-    /// `model.mpk`.
+    /// `model.mpk` (an unfinished run without either: its latest checkpoint's).
     pub fn weights(&self) -> PathBuf {
         let best = self.dir.join("best/model.mpk");
-        if best.is_file() { best } else { self.dir.join("model.mpk") }
+        let last = self.dir.join("model.mpk");
+        if best.is_file() {
+            best
+        } else if self.state.finished || last.is_file() {
+            last
+        } else {
+            latest_checkpoint(&self.dir).map_or(last, |dir| dir.join("model.mpk"))
+        }
     }
 
     /// The trained U-Net; an error when the run trained another family.
@@ -179,4 +275,36 @@ impl TrainedRun {
     fn config_error(&self, e: &eoforge_models::ConfigError) -> Error {
         Error::Run { path: self.dir.join("config.toml"), reason: e.to_string() }
     }
+}
+
+/// The newest complete checkpoint folder of the run in `dir`, if any.
+fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
+    let name = std::fs::read_to_string(dir.join("checkpoints/latest")).ok()?;
+    Some(dir.join("checkpoints").join(name.trim()))
+}
+
+/// Where the run in `dir` stands: finished when its final weights are written and its last checkpoint (if it has
+/// checkpoints: an imported run has none) completed every configured epoch.
+fn run_state(dir: &Path, epochs: u64) -> Result<RunState> {
+    #[derive(serde::Deserialize)]
+    struct Position {
+        step: u64,
+        epoch: u64,
+        #[serde(default)]
+        batch: usize,
+    }
+    let last = dir.join("model.mpk").is_file();
+    let Some(checkpoint) = latest_checkpoint(dir) else {
+        return Ok(RunState { finished: last, epoch: if last { epochs } else { 0 }, epochs, step: 0 });
+    };
+    let path = checkpoint.join("state.json");
+    let text = std::fs::read(&path)?;
+    let position: Position =
+        serde_json::from_slice(&text).map_err(|e| Error::Checkpoint { path: path.clone(), reason: e.to_string() })?;
+    Ok(RunState {
+        finished: last && position.epoch >= epochs && position.batch == 0,
+        epoch: position.epoch,
+        epochs,
+        step: position.step,
+    })
 }

@@ -1,6 +1,6 @@
 //! [`ShardSet`]: the index and statistics of a shard set written by `eoforge-prep shard`.
 
-use eoforge_shards::{ClassInfo, StatsReport};
+use eoforge_shards::{ClassTable, StatsReport};
 use eoforge_storage::{Store, StoreOptions};
 
 use crate::error::{Error, Result};
@@ -56,7 +56,9 @@ impl ShardSet {
         let stats_json = read("stats.json").await?;
         let stats: StatsReport = serde_json::from_value(stats_json)
             .map_err(|e| Error::ShardSet { url: store.url_of("stats.json"), reason: e.to_string() })?;
-        if stats.mean.len() != stats.channels.len() || stats.std.len() != stats.channels.len() {
+        // A set without a training split (a test set) has no statistics; a run's normalise it.
+        let empty = stats.mean.is_empty() && stats.std.is_empty();
+        if !empty && (stats.mean.len() != stats.channels.len() || stats.std.len() != stats.channels.len()) {
             return Err(Error::ShardSet {
                 url: store.url_of("stats.json"),
                 reason: "mean/std do not have one value per channel".into(),
@@ -111,15 +113,19 @@ impl ShardSet {
         self.index["ignore"].as_u64().and_then(|v| u16::try_from(v).ok())
     }
 
-    /// The label classes the set declares (names and colours of segmentation classes); empty when none.
-    pub fn classes(&self) -> Result<Vec<ClassInfo>> {
-        match self.index.get("classes") {
-            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+    /// The class table the set declares (segmentation classes in model order, with names and colours), the ignore
+    /// value left out (sets written before class tables listed it); empty when none.
+    pub fn class_table(&self) -> Result<ClassTable> {
+        let table: ClassTable = match self.index.get("classes") {
+            None | Some(serde_json::Value::Null) => return Ok(ClassTable::default()),
             Some(list) => serde_json::from_value(list.clone()).map_err(|e| Error::ShardSet {
                 url: self.store.url_of("index.json"),
                 reason: format!("`classes`: {e}"),
-            }),
-        }
+            })?,
+        };
+        let ignore = self.ignore();
+        ClassTable::new(table.classes().iter().filter(|c| Some(c.value) != ignore).cloned().collect())
+            .map_err(|reason| Error::ShardSet { url: self.store.url_of("index.json"), reason })
     }
 
     /// Labelled pixels per class value in `split`, as `index.json`'s `class_pixels` records them (empty when it

@@ -95,19 +95,28 @@ fn a_data_parallel_step_over_logical_replicas_equals_one_step_on_the_whole_batch
         },
     )
     .expect("loader");
-    let batch = loader.epoch(0).next().expect("a batch").expect("batch");
+    let mut batch = loader.epoch(0).next().expect("a batch").expect("batch");
     assert_eq!(batch.keys.len(), 12);
+    // Every pixel labelled (no-label pixels taken as class 0), so the loss is a plain mean over pixels.
+    if let Some(masks) = &mut batch.masks {
+        masks.mapv_inplace(|v| v.max(0));
+    }
 
     // A U-Net with group normalisation (batch statistics would be per share by design), and a cross-entropy that
     // is a mean over every pixel (no ignored class, no class weights), so the shares' weighted sum is exact.
-    let unet = UNetConfig { depth: 2, base_width: 8, norm: NormKind::Group { groups: 4 }, ..UNetConfig::new(4, 11) };
+    let classes = set.class_table().expect("class table").len();
+    let unet =
+        UNetConfig { depth: 2, base_width: 8, norm: NormKind::Group { groups: 4 }, ..UNetConfig::new(4, classes) };
     let fit_config = FitConfig::new(ModelConfig::Unet(unet.clone()));
-    let task = Task { ignore: None, loss: LossConfig::default(), ..task_of(&fit_config, &set) };
+    let data = eoforge_train::DataRecord::of(&set, "shards", &fit_config).expect("record");
+    let task = Task { ignore: None, loss: LossConfig::default(), ..task_of(&fit_config, &data, &set) };
     equal_steps(&unet.init::<AD>(&CPU).expect("unet"), &batch, &task);
 
     // Super-resolution (L1, a mean over every output value) at 2x.
     let sr = SuperResolutionConfig { features: 8, blocks: 2, ..SuperResolutionConfig::new(4, 2) };
-    let task = task_of(&FitConfig::new(ModelConfig::Sr(sr.clone())), &set);
+    let sr_config = FitConfig::new(ModelConfig::Sr(sr.clone()));
+    let data = eoforge_train::DataRecord::of(&set, "shards", &sr_config).expect("record");
+    let task = task_of(&sr_config, &data, &set);
     equal_steps(&sr.init::<AD>(&CPU).expect("sr"), &batch, &task);
 }
 

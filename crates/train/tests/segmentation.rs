@@ -18,7 +18,7 @@ use eoforge_train::{
 
 type AD = Autodiff<Flex>;
 
-fn config() -> FitConfig {
+fn config(classes: usize) -> FitConfig {
     FitConfig {
         batch_size: 8,
         shuffle_buffer: 32,
@@ -32,7 +32,7 @@ fn config() -> FitConfig {
             depth: 2,
             base_width: 8,
             norm: NormKind::Batch,
-            ..UNetConfig::new(4, 11)
+            ..UNetConfig::new(4, classes)
         }))
     }
 }
@@ -73,13 +73,17 @@ fn a_unet_trains_on_scene_windows_and_leaves_a_complete_run_directory() {
     assert_eq!(set.input_tensor(), "image");
     assert_eq!(set.ignore(), Some(0), "SCL's nodata is the ignore value");
     assert_eq!(set.stats().channels, ["B02", "B03", "B04", "B08"], "band names come from the scene");
-    let classes = set.classes().expect("classes");
-    assert_eq!(classes.len(), 11, "SCL values 0..=10 appear: {classes:?}");
+    let table = set.class_table().expect("class table");
+    let present: std::collections::BTreeSet<u16> =
+        ["train", "validation"].iter().flat_map(|s| set.class_pixels(s).into_keys()).collect();
+    assert_eq!(table.values(), present.into_iter().collect::<Vec<_>>(), "the SCL values present are the classes");
+    assert!(table.index_of(0).is_none() && table.len() >= 5, "{:?}", table.values());
+    let classes = table.len();
     assert!(set.shards("validation").is_ok_and(|s| !s.is_empty()));
 
     let run = dir.path().join("run");
     let device = burn::backend::flex::FlexDevice;
-    let outcome = fit::<AD>(&set, &config(), &run, &device, &StopWhen::default()).expect("fit");
+    let outcome = fit::<AD>(&set, &config(classes), &run, &device, &StopWhen::default()).expect("fit");
     assert!(outcome.finished);
     let n = outcome.losses.len();
     let head: f64 = outcome.losses[..5].iter().sum::<f64>() / 5.0;
@@ -96,11 +100,12 @@ fn a_unet_trains_on_scene_windows_and_leaves_a_complete_run_directory() {
     }
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics");
     let line: serde_json::Value = serde_json::from_str(metrics.lines().last().expect("line")).expect("json");
-    assert_eq!(line["validation"]["confusion"].as_array().map(Vec::len), Some(11), "{line}");
-    assert!(line["validation"]["iou"].as_array().is_some_and(|v| v.len() == 11));
+    assert_eq!(line["validation"]["confusion"].as_array().map(Vec::len), Some(classes), "{line}");
+    assert!(line["validation"]["iou"].as_array().is_some_and(|v| v.len() == classes));
     let trained = TrainedRun::open(&run).expect("run directory");
     assert_eq!(trained.data.channels, ["B02", "B03", "B04", "B08"]);
     assert_eq!(trained.data.ignore, Some(0));
+    assert_eq!(trained.data.classes, table, "the run keeps the set's class table");
     draw_run::<Flex>(&trained, &set, &device).expect("pictures");
     for picture in ["curves.png", "samples.png"] {
         let bytes = std::fs::read(run.join(picture)).expect("picture");
@@ -125,12 +130,13 @@ fn a_unet_beats_the_majority_baseline_on_held_back_land_use_windows() {
             depth: 2,
             base_width: 16,
             norm: NormKind::Group { groups: 4 },
-            ..UNetConfig::new(68, 9)
+            ..UNetConfig::new(68, set.class_table().expect("class table").len())
         }))
     };
     let device = burn::backend::flex::FlexDevice;
     let outcome = fit::<AD>(&set, &config, &dir.path().join("run"), &device, &StopWhen::default()).expect("fit");
-    let (base_iou, base_accuracy) = majority_baseline(&set, 9, Some(0));
+    let (base_iou, base_accuracy) =
+        majority_baseline(&set, set.class_table().expect("class table").len(), Some(eoforge_train::IGNORED));
     let (best, epoch) = outcome.best.expect("a best checkpoint");
     let Some(Report::Segmentation(last)) = outcome.validation.last() else { panic!("segmentation scores") };
     eprintln!(
@@ -154,7 +160,7 @@ fn the_embedding_segmenter_beats_the_majority_baseline_on_68_channel_windows() {
         rates: vec![1, 2],
         low_level_channels: 8,
         norm: NormKind::Group { groups: 4 },
-        ..SegmenterConfig::new(68, 9)
+        ..SegmenterConfig::new(68, set.class_table().expect("class table").len())
     };
     let config = FitConfig {
         batch_size: 4,
@@ -167,7 +173,8 @@ fn the_embedding_segmenter_beats_the_majority_baseline_on_68_channel_windows() {
     let device = burn::backend::flex::FlexDevice;
     let run_dir = dir.path().join("run");
     let outcome = fit::<AD>(&set, &config, &run_dir, &device, &StopWhen::default()).expect("fit");
-    let (base_iou, _) = majority_baseline(&set, 9, Some(0));
+    let (base_iou, _) =
+        majority_baseline(&set, set.class_table().expect("class table").len(), Some(eoforge_train::IGNORED));
     let (best, epoch) = outcome.best.expect("a best checkpoint");
     eprintln!("segmenter validation mean IoU: best {best:.4} (epoch {epoch}); majority baseline {base_iou:.4}");
     assert!(best > base_iou + 0.05, "the segmenter's mean IoU {best:.4} beats the majority baseline's {base_iou:.4}");
@@ -194,18 +201,20 @@ fn bad_settings_are_refused_naming_the_field() {
     let run = |config: &FitConfig, name: &str| {
         fit::<AD>(&set, config, &dir.path().join(name), &device, &StopWhen::default()).expect_err("refused").to_string()
     };
-    let with_model = |model: UNetConfig| FitConfig { model: ModelConfig::Unet(model), ..config() };
-    let err = run(&with_model(UNetConfig { in_channels: 12, ..UNetConfig::new(12, 11) }), "channels");
+    let classes = set.class_table().expect("class table").len();
+    let with_model = |model: UNetConfig| FitConfig { model: ModelConfig::Unet(model), ..config(classes) };
+    let err = run(&with_model(UNetConfig { in_channels: 12, ..UNetConfig::new(12, classes) }), "channels");
     assert!(err.contains("model.in_channels") && err.contains("B02, B03, B04, B08"), "{err}");
-    let err = run(&with_model(UNetConfig { depth: 2, base_width: 8, ..UNetConfig::new(4, 6) }), "classes");
-    assert!(err.contains("model.classes") && err.contains("class"), "{err}");
-    let err = run(&with_model(UNetConfig { depth: 7, ..UNetConfig::new(4, 11) }), "depth");
+    let wrong = UNetConfig { depth: 2, base_width: 8, ..UNetConfig::new(4, classes + 1) };
+    let err = run(&with_model(wrong), "classes");
+    assert!(err.contains("model.classes") && err.contains("class table"), "{err}");
+    let err = run(&with_model(UNetConfig { depth: 7, ..UNetConfig::new(4, classes) }), "depth");
     assert!(err.contains("depth"), "{err}");
-    let err = run(&FitConfig { best_metric: Some("accuracy".into()), ..config() }, "metric");
+    let err = run(&FitConfig { best_metric: Some("accuracy".into()), ..config(classes) }, "metric");
     assert!(err.contains("best_metric") && err.contains("mean_iou"), "{err}");
     // A classifier on a segmentation set: it needs `labels`, the samples hold masks.
     let classifier =
         eoforge_models::PatchClassifierConfig { widths: vec![4], ..eoforge_models::PatchClassifierConfig::new(4, 19) };
-    let err = run(&FitConfig { model: ModelConfig::Classifier(classifier), ..config() }, "family");
+    let err = run(&FitConfig { model: ModelConfig::Classifier(classifier), ..config(classes) }, "family");
     assert!(err.contains("labels") && err.contains("segmentation"), "{err}");
 }

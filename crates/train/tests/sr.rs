@@ -70,7 +70,7 @@ fn super_resolution_beats_bicubic_on_held_back_windows_of_a_real_scene() {
     // The run directory's best weights score the same way when loaded back.
     let run = TrainedRun::open(&run_dir).expect("run");
     let model = run.sr::<Flex>(&device).expect("sr weights");
-    let loader = Loader::new(
+    let loader = Loader::for_run(
         set.clone(),
         LoaderConfig {
             split: "validation".into(),
@@ -79,9 +79,10 @@ fn super_resolution_beats_bicubic_on_held_back_windows_of_a_real_scene() {
             input: set.input_tensor().to_owned(),
             ..LoaderConfig::default()
         },
+        &run.data,
     )
     .expect("loader");
-    let task = task_of(&run.config, &set);
+    let task = task_of(&run.config, &run.data, &set);
     let Report::SuperResolution(again) =
         evaluate(&model, &loader, &task, Scores::for_model(&run.config.model, &task), &device).expect("evaluate")
     else {

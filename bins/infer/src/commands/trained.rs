@@ -1,5 +1,6 @@
 //! `predict --model RUN_DIR`: a trained network from a run directory of `eoforge-train fit` over a scene — a U-Net
-//! written as a UInt8 class map (the run's class colours as a colour table, class names in the band's metadata), or
+//! written as a class map of the label values of the run's class table (UInt8 when they and a nodata value fit it,
+//! else UInt16; the class colours as a colour table, class names in the band's metadata), or
 //! a super-resolution network written at its scale in the input's type (or `--out-dtype`) with the input's nodata,
 //! band names and metadata — then checked and published like every product.
 
@@ -20,9 +21,6 @@ use eoforge_train::TrainedRun;
 use super::{Result, codec};
 use crate::cli::{BlendArg, PredictArgs};
 
-/// The class map's nodata value (no class of a UInt8 map may use it).
-const NODATA: u8 = 255;
-
 /// What `predict` was asked for.
 pub(super) struct Product<'a> {
     pub args: &'a PredictArgs,
@@ -31,12 +29,17 @@ pub(super) struct Product<'a> {
     pub options: &'a StoreOptions,
     pub crop: Option<Window>,
     pub run_dir: &'a Path,
+    pub derivatives: &'a eoforge_engine::DerivativeOptions,
 }
 
 /// Runs the trained model of `product.run_dir` over the scene and finishes the product.
 pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, mut stages: Stages) -> Result {
     let (args, source_url, dest) = (product.args, product.source_url, product.dest);
-    let run = TrainedRun::open(product.run_dir)?;
+    let run =
+        if args.allow_unfinished { TrainedRun::open_any(product.run_dir)? } else { TrainedRun::open(product.run_dir)? };
+    if !run.state.finished {
+        tracing::warn!(run = %product.run_dir.display(), state = %run.state.describe(), "applying an unfinished run");
+    }
     let classes = run.config.model.classes();
     let multiple = match &run.config.model {
         eoforge_train::ModelConfig::Unet(unet) => unet.size_multiple(),
@@ -54,11 +57,36 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
             return predict_super_resolution(product, source, info, stages, &run, &sr);
         }
     };
+    // A class map has one band of label values: options for continuous outputs do not apply.
+    let refused = [
+        (args.scale != 1, "--scale: a class map is written on the scene's grid"),
+        (args.out_dtype.is_some(), "--out-dtype: a class map's type follows its class values (UInt8 or UInt16)"),
+        (!product.derivatives.kinds.is_empty(), "--derivatives: a class map has no spectral bands to derive maps from"),
+    ];
+    if let Some((_, reason)) = refused.iter().find(|(given, _)| *given) {
+        return eoforge_cli::usage(format!("{reason}; leave it out with a segmentation run"));
+    }
     let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
     check_bands(&run, &picked, info, source_url)?;
-    if classes > usize::from(NODATA) {
-        return Err(format!("{}: {classes} classes do not fit a UInt8 class map", product.run_dir.display()).into());
-    }
+    check_band_statistics(&run, &source, &picked, source_url, args.force_bands)?;
+    // The map holds label values, not class indices: the run's class table (a run without one predicts indices).
+    let table = if run.data.classes.is_empty() {
+        eoforge_shards::ClassTable::of_values((0..classes).filter_map(|i| u16::try_from(i).ok()), |_| None, |_| None)
+    } else {
+        run.data.classes.clone()
+    };
+    let map_type = table.map_type();
+    let out_dtype = if map_type.uint16 { DataType::UInt16 } else { DataType::UInt8 };
+    let map_nodata = match args.out_nodata {
+        Some(v) if !out_dtype.holds(v) || table.index_of(v as u16).is_some() => {
+            return eoforge_cli::usage(format!(
+                "--out-nodata {v}: a nodata value of this class map must be a {out_dtype} value that is no class ({})",
+                table.names_item()
+            ));
+        }
+        Some(v) => v,
+        None => f64::from(map_type.nodata),
+    };
     let (width, height) = product.crop.map_or((info.width, info.height), |w| (w.width, w.height));
     if args.window % multiple != 0 || width < args.window || height < args.window {
         return Err(eoforge_cli::UsageError(format!(
@@ -74,18 +102,15 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
     let device = burn::backend::flex::FlexDevice;
     let network = eoforge_train::ClassProbabilities::<Flex>::of(&run, &device)?;
     let mut model = BurnModel::new(network, device, classes, 1);
-    let mut colors: Vec<[u8; 3]> = (0..classes).map(|v| eoforge_shards::ClassInfo::default_color(v as u16)).collect();
-    let mut names: Vec<String> = (0..classes).map(|v| format!("class {v}")).collect();
-    for class in &run.data.classes {
-        if let Some(slot) = colors.get_mut(usize::from(class.value)) {
-            *slot = class.color;
-            names[usize::from(class.value)].clone_from(&class.name);
-        }
-    }
-    let class_names = names.iter().enumerate().map(|(v, n)| format!("{v}={n}")).collect::<Vec<_>>().join(";");
+    // A colour table for UInt8 maps (GeoTIFF palettes of UInt16 maps would hold 65,536 entries); names either way.
+    let colors = (!map_type.uint16).then(|| table.color_table());
     let band = BandMetadata {
-        color: Some("Palette".into()),
-        items: vec![("CLASS_NAMES".into(), class_names), ("MODEL_RUN".into(), product.run_dir.display().to_string())],
+        color: colors.as_ref().map(|_| "Palette".into()),
+        items: vec![
+            ("CLASS_NAMES".into(), table.names_item()),
+            ("MODEL_RUN".into(), product.run_dir.display().to_string()),
+            ("MODEL_RUN_STATE".into(), run.state.describe()),
+        ],
         ..BandMetadata::default()
     };
     let out_metadata = RasterMetadata { bands: vec![band], ..metadata };
@@ -102,12 +127,14 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
             BlendArg::Hann => eoforge_engine::Blend::Hann,
             BlendArg::Center => eoforge_engine::Blend::Center,
         },
-        out_dtype: DataType::UInt8,
-        out_nodata: Some(f64::from(NODATA)),
+        out_dtype,
+        out_nodata: Some(map_nodata),
         out_band_descriptions: vec!["class".into()],
         out_metadata,
-        out_color_map: Some(colors),
+        out_color_map: colors,
         argmax: true,
+        clip: false,
+        class_values: table.values().into_iter().map(f64::from).collect(),
         nodata_mask: eoforge_engine::NodataMask::AnyBand,
         crop: product.crop,
         cog: CogWriterOptions {
@@ -129,10 +156,17 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
         crop: product.crop,
         scale: 1,
         nodata_fraction: engine.source_nodata_fraction.clone(),
+        class_values: Some(table.values().into_iter().map(f64::from).collect()),
+        clipped_pixels: None,
     };
     let record = serde_json::json!({
         "engine": engine,
-        "model": { "run": product.run_dir.display().to_string(), "weights": run.weights().display().to_string(), "classes": names },
+        "model": {
+            "run": product.run_dir.display().to_string(),
+            "weights": run.weights().display().to_string(),
+            "state": run.state,
+            "classes": table,
+        },
     });
     super::publish_prediction(args, source_url, dest, product.options, &mut stages, made, record)
 }
@@ -169,6 +203,40 @@ fn check_bands(run: &TrainedRun, picked: &[usize], info: &RasterInfo, source_url
     Ok(())
 }
 
+/// The scene's bands must look like the run's training data: each picked band's mean (over a read of at most
+/// 512×512 pixels, from overviews where the scene has them; nodata and NaN left out) within 3 standard deviations
+/// of the run's channel mean. A band far outside is refused, naming it (bands in another order pass the name
+/// check when unnamed); `force` lets it through with a warning.
+fn check_band_statistics(run: &TrainedRun, source: &Raster, picked: &[usize], source_url: &str, force: bool) -> Result {
+    let (w, h) = (source.width(), source.height());
+    let scale = (w.max(h) as f64 / 512.0).max(1.0);
+    let size = (((w as f64 / scale).round() as usize).max(1), ((h as f64 / scale).round() as usize).max(1));
+    let sample = source.read_window_resampled::<f64>(Window::full(w, h), size, Some(picked), Resampling::Nearest)?;
+    for (k, (&band, plane)) in picked.iter().zip(sample.outer_iter()).enumerate() {
+        let nodata = source.nodata(band)?;
+        let valid: Vec<f64> = plane.iter().copied().filter(|v| !v.is_nan() && Some(*v) != nodata).collect();
+        let (Some(&mean), Some(&std)) = (run.data.mean.get(k), run.data.std.get(k)) else { continue };
+        if valid.is_empty() || std <= 0.0 {
+            continue;
+        }
+        let scene_mean = valid.iter().sum::<f64>() / valid.len() as f64;
+        let z = (scene_mean - mean).abs() / std;
+        if z > 3.0 {
+            let what = format!(
+                "{source_url}: band {band}'s mean {scene_mean:.4} is {z:.1} standard deviations from the mean {mean:.4}                  of the run's channel {} (`{}`): bands in another order, or another product?",
+                k + 1,
+                run.data.channels.get(k).map_or("?", String::as_str)
+            );
+            if force {
+                tracing::warn!("{what} (--force-bands)");
+            } else {
+                return Err(format!("{what} Pick the matching bands with --input-bands, or pass --force-bands").into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A super-resolution network whose output goes back to the bands' original units (`y · std + mean`).
 struct Denormalized<B: Backend> {
     network: SuperResolution<B>,
@@ -194,6 +262,7 @@ fn predict_super_resolution(
     let (args, source_url, dest) = (product.args, product.source_url, product.dest);
     let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
     check_bands(run, &picked, info, source_url)?;
+    check_band_statistics(run, &source, &picked, source_url, args.force_bands)?;
     if args.scale != 1 && args.scale != sr.scale {
         return eoforge_cli::usage(format!(
             "--scale {}: the run's network upscales by {}; leave --scale out or give {}",
@@ -230,6 +299,7 @@ fn predict_super_resolution(
     }
     .for_bands(out_bands);
     out_metadata.items.push(("MODEL_RUN".into(), product.run_dir.display().to_string()));
+    out_metadata.items.push(("MODEL_RUN_STATE".into(), run.state.describe()));
     out_metadata.items.push(("SUPER_RESOLUTION_SCALE".into(), sr.scale.to_string()));
     let (source_crs, source_gt) = (source.crs(), source.geo_transform());
     drop(source);
@@ -271,6 +341,8 @@ fn predict_super_resolution(
         out_metadata,
         out_color_map: None,
         argmax: false,
+        clip: !args.no_clip,
+        class_values: Vec::new(),
         nodata_mask: if keeps_bands {
             eoforge_engine::NodataMask::PerBand
         } else {
@@ -285,21 +357,34 @@ fn predict_super_resolution(
         },
         store: product.options.clone(),
         stitch_memory_mib: args.stitch_memory_mib,
-        derivatives: eoforge_engine::DerivativeOptions::default(),
+        derivatives: product.derivatives.clone(),
     };
     let (_work, tmp, engine) = super::run_engine(source_url, dest, &mut model, &engine_options, &mut stages)?;
+    let derived = product
+        .derivatives
+        .kinds
+        .iter()
+        .map(|&kind| (eoforge_engine::derivative_path(&tmp, kind), eoforge_products::derived_dest(dest, kind.name())))
+        .collect();
     let made = super::Prediction {
         product: tmp,
-        derived: Vec::new(),
+        derived,
         crs: source_crs,
         geo_transform: source_gt,
         crop: product.crop,
         scale: sr.scale,
         nodata_fraction: engine.source_nodata_fraction.clone(),
+        class_values: None,
+        clipped_pixels: Some(engine.clipped_pixels),
     };
     let record = serde_json::json!({
         "engine": engine,
-        "model": { "run": product.run_dir.display().to_string(), "weights": run.weights().display().to_string(), "scale": sr.scale },
+        "model": {
+            "run": product.run_dir.display().to_string(),
+            "weights": run.weights().display().to_string(),
+            "state": run.state,
+            "scale": sr.scale,
+        },
     });
     super::publish_prediction(args, source_url, dest, product.options, &mut stages, made, record)
 }

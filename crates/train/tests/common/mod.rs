@@ -107,7 +107,7 @@ pub(crate) fn scene_windows_of(scene_dir: &Path, out: &Path, size: usize) -> Opt
         seed: 1,
         ..eoforge_convert::WindowOptions::default()
     };
-    eoforge_convert::convert_windows(&stack.display().to_string(), &scl.display().to_string(), &options, &|| {})
+    eoforge_convert::convert_windows(&stack.display().to_string(), Some(&scl.display().to_string()), &options, &|| {})
         .expect("windows");
     Some(stack)
 }
@@ -129,7 +129,7 @@ pub(crate) fn land_use_windows(out: &Path) -> Option<()> {
         ignore: Some(0),
         ..eoforge_convert::WindowOptions::default()
     };
-    eoforge_convert::convert_windows(&ndvi.display().to_string(), &lulc.display().to_string(), &options, &|| {})
+    eoforge_convert::convert_windows(&ndvi.display().to_string(), Some(&lulc.display().to_string()), &options, &|| {})
         .expect("windows");
     Some(())
 }
@@ -150,9 +150,71 @@ pub(crate) fn fit_small_unet(set: &ShardSet, run: &Path) {
             depth: 2,
             base_width: 8,
             norm: NormKind::Batch,
-            ..UNetConfig::new(4, 11)
+            ..UNetConfig::new(4, set.class_table().expect("class table").len())
         }))
     };
     let device = burn::backend::flex::FlexDevice;
     fit::<burn::backend::Autodiff<burn::backend::Flex>>(set, &config, run, &device, &StopWhen::default()).expect("fit");
+}
+
+/// The real eo-learn land-use labels (0 none, 1 cultivated, 2 forest, 3 grassland, 4 shrubland, 8 artificial)
+/// rewritten with each value `v` as `map(v)`, as UInt8 or UInt16 with `nodata`: the conventions users' label
+/// rasters come in (nodata 255 beside a real class 0, sparse ids, ids above 255). Returns the raster's path.
+pub(crate) fn relabelled_land_use(
+    dir: &Path,
+    name: &str,
+    map: impl Fn(u8) -> u16,
+    uint16: bool,
+    nodata: f64,
+) -> Option<std::path::PathBuf> {
+    use eoforge_raster::{Compression, Raster, RasterSpec, TiffOptions, TiledWriter, Window};
+    let lulc = Raster::open(&fixture("labels/eolearn_TestEOPatch_LULC.tif")?.display().to_string()).expect("open");
+    let values = lulc.read_window::<u8>(Window::full(lulc.width(), lulc.height()), None).expect("read");
+    let spec = RasterSpec {
+        width: lulc.width(),
+        height: lulc.height(),
+        bands: 1,
+        geo_transform: lulc.geo_transform(),
+        crs: lulc.crs(),
+        nodata: Some(nodata),
+        ..RasterSpec::default()
+    };
+    let path = dir.join(name);
+    let options = TiffOptions { compression: Compression::None, ..TiffOptions::default() };
+    let window = Window::full(spec.width, spec.height);
+    if uint16 {
+        let mut w = TiledWriter::<u16>::create(&path, &spec, &options).expect("create");
+        w.write_window(window, values.mapv(&map).view()).expect("write");
+        w.finish(None).expect("finish");
+    } else {
+        let mut w = TiledWriter::<u8>::create(&path, &spec, &options).expect("create");
+        w.write_window(window, values.mapv(|v| u8::try_from(map(v)).expect("a UInt8 value")).view()).expect("write");
+        w.finish(None).expect("finish");
+    }
+    Some(path)
+}
+
+/// Segmentation windows (16 px, each its own split unit) of the real eo-learn NDVI series with `labels` (the
+/// ignore value: the label raster's nodata).
+pub(crate) fn land_use_windows_with(labels: &Path, out: &Path) -> Option<eoforge_convert::WindowsReport> {
+    let ndvi = fixture("labels/eolearn_TestEOPatch_NDVI_68dates.tif")?;
+    let options = eoforge_convert::WindowOptions {
+        out: out.display().to_string(),
+        size: 16,
+        stride: 16,
+        block: 1,
+        ratios: SplitRatios { train: 0.7, validation: 0.3, test: 0.0 },
+        samples_per_shard: 8,
+        seed: 2,
+        ..eoforge_convert::WindowOptions::default()
+    };
+    Some(
+        eoforge_convert::convert_windows(
+            &ndvi.display().to_string(),
+            Some(&labels.display().to_string()),
+            &options,
+            &|| {},
+        )
+        .expect("windows"),
+    )
 }
