@@ -697,3 +697,91 @@ fn a_stopped_run_records_its_tiles_and_the_rerun_does_the_rest() {
     let (d, skipped, e, failed) = counts(&report(&out), "inputs");
     assert_eq!((d + e + skipped, skipped, failed), (total, done + empty, 0));
 }
+
+/// References as users make them: polygons labelled by name (as digitised in QGIS) and a label raster with nodata
+/// 255 beside a real class 0. Both run every stage; the names map to 1, 2, … in sorted order and name the map's
+/// classes; the raster's class 0 is a class of the map, 255 never is.
+#[test]
+fn string_class_names_and_a_real_class_0_with_nodata_255_run_every_stage() {
+    let (Some(lulc), Some(aoi)) =
+        (fixture("labels/eolearn_TestEOPatch_LULC.tif"), fixture("aoi/eolearn_testpatch_bbox.geojson"))
+    else {
+        return;
+    };
+    let ndvi = fixture("labels/eolearn_TestEOPatch_NDVI_68dates.tif").expect("ndvi");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let all = dir.path().join("lulc_all.geojson");
+    gdal_tool(
+        "gdal_polygonize.py",
+        &["-q", &lulc.display().to_string(), "-f", "GeoJSON", &all.display().to_string(), "lulc", "class"],
+    );
+    let named = dir.path().join("named.geojson");
+    let sql = "SELECT CASE class WHEN 1 THEN 'cultivated' WHEN 2 THEN 'forest' WHEN 3 THEN 'grassland' \
+               WHEN 4 THEN 'shrubland' ELSE 'artificial' END AS name, geometry FROM lulc WHERE class > 0";
+    gdal_tool(
+        "ogr2ogr",
+        &["-f", "GeoJSON", "-dialect", "SQLite", "-sql", sql, &named.display().to_string(), &all.display().to_string()],
+    );
+    // The land-use raster with 0 as nodata 255 and its classes shifted down by one: 0 is a real class.
+    let zero = dir.path().join("lulc_zero.tif");
+    gdal_tool(
+        "gdal_calc.py",
+        &[
+            "--quiet",
+            "-A",
+            &lulc.display().to_string(),
+            "--outfile",
+            &zero.display().to_string(),
+            "--calc",
+            "where(A == 0, 255, where(A == 8, 4, A - 1))",
+            "--type",
+            "Byte",
+            "--NoDataValue",
+            "255",
+        ],
+    );
+    let config = |store: &str, reference: &str| {
+        format!(
+            "store = \"{store}\"\n[area]\naoi = \"{}\"\ntile_px = 20\nresolution = 10.0\n[[inputs]]\nname = \"NDVI\"\n\
+             raster = \"{}\"\nresampling = \"nearest\"\n[reference]\n{reference}\n[sampling]\ncount = 150\nseed = 7\n\
+             split_by = \"tile\"\n[model]\niterations = 20\n[export]\nname = \"land_use\"\n",
+            aoi.display(),
+            ndvi.display()
+        )
+    };
+    for (store, reference) in [
+        ("named", format!("vector = \"{}\"\nattribute = \"name\"", named.display())),
+        ("zero", format!("raster = \"{}\"", zero.display())),
+    ] {
+        let path = dir.path().join(format!("{store}.toml"));
+        std::fs::write(&path, config(store, &reference)).expect("config");
+        let out = area(&["run", &path.display().to_string()]);
+        assert!(out.status.success(), "{store}: {}", stderr(&out));
+        let map = check_map(&dir.path().join(store).join("maps/land_use_33N.tif"), 32_633);
+        let nodata = map.nodata(1).expect("nodata").expect("a nodata value");
+        let pixels = map.read_window::<u8>(Window::full(map.width(), map.height()), None).expect("read");
+        let values: std::collections::BTreeSet<u8> =
+            pixels.iter().copied().filter(|v| f64::from(*v) != nodata).collect();
+        assert!(values.len() >= 3, "{store}: several classes {values:?}");
+        let metadata = map.metadata().expect("metadata");
+        if store == "named" {
+            assert!(values.iter().all(|v| (1..=5).contains(v)), "{store}: {values:?}");
+            let names = metadata.bands[0].items.iter().find(|(k, _)| k == "CLASS_NAMES").expect("names");
+            assert_eq!(names.1, "1=artificial;2=cultivated;3=forest;4=grassland;5=shrubland");
+        } else {
+            assert_eq!(nodata, 255.0, "{store}: class 0 is taken, so nodata is 255");
+            let metrics = json(&dir.path().join(store).join("model/metrics.json"));
+            assert_eq!(metrics["classes"], serde_json::json!([0, 1, 2, 3, 4]), "class 0 is a class, 255 none");
+            assert!(values.iter().all(|v| *v <= 4), "{store}: {values:?}");
+        }
+    }
+
+    // A vector reference without the attribute fails once, before any tile, naming it.
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, config("bad", &format!("vector = \"{}\"\nattribute = \"kind\"", named.display())))
+        .expect("config");
+    let out = area(&["run", &path.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no attribute `kind`") && stderr(&out).contains("name"), "{}", stderr(&out));
+    assert!(!dir.path().join("bad/tiles").exists(), "no tile was worked on");
+}

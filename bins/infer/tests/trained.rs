@@ -203,3 +203,75 @@ fn a_ten_times_super_resolution_product_is_a_valid_cog_that_qc_passes() {
         assert!(psnr > 30.0, "band {}: PSNR of the product averaged back {psnr:.1} dB", b + 1);
     }
 }
+
+/// An 8-bit scene super-resolved 4×: windows cut without labels (an image-only set), a network trained on them,
+/// and the product published in the scene's UInt8 with values beyond 0–255 clipped (nodata 0 kept free) and
+/// counted in the QC report; `--no-clip` refuses instead when any value was clipped.
+#[test]
+fn an_8_bit_scene_super_resolved_4x_is_published_in_uint8_with_the_clipped_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(scene) = eoforge_testkit::fixture("landsat/RGB.byte.tif") else { return };
+    let scene_arg = scene.display().to_string();
+    let shards = dir.path().join("shards");
+    let options = eoforge_convert::WindowOptions {
+        out: shards.display().to_string(),
+        size: 64,
+        stride: 64,
+        block: 1,
+        samples_per_shard: 32,
+        seed: 1,
+        ratios: eoforge_sampling::SplitRatios { train: 0.8, validation: 0.2, test: 0.0 },
+        ..eoforge_convert::WindowOptions::default()
+    };
+    let report = eoforge_convert::convert_windows(&scene_arg, None, &options, &|| {}).expect("image-only windows");
+    assert!(report.written.get("train").copied().unwrap_or(0) > 10, "{report:?}");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(shards.join("index.json")).expect("index")).expect("json");
+    assert_eq!(index["task"], "images");
+    assert!(index.get("classes").is_none() && index["tensors"].get("mask").is_none(), "{index}");
+    let set = common::open(&shards);
+    let run = dir.path().join("run");
+    let config = FitConfig {
+        batch_size: 8,
+        epochs: 1,
+        lr: 2e-3,
+        warmup_steps: 3,
+        checkpoint_every: 100,
+        seed: 3,
+        ..FitConfig::new(ModelConfig::Sr(SuperResolutionConfig { features: 8, blocks: 1, ..SuperResolutionConfig::new(3, 4) }))
+    };
+    fit::<Autodiff<Flex>>(&set, &config, &run, &burn::backend::flex::FlexDevice, &StopWhen::default()).expect("fit");
+
+    let crop = dir.path().join("crop.tif");
+    let crop_arg = crop.display().to_string();
+    eoforge_testkit::gdal_tool("gdal_translate", &["-q", "-srcwin", "300", "250", "120", "120", &scene_arg, &crop_arg]);
+    let dest = dir.path().join("out/x4.tif");
+    let (dest_arg, run_arg) = (dest.display().to_string(), run.display().to_string());
+    let out = infer(&["predict", &crop_arg, &dest_arg, "--model", &run_arg, "--window", "40", "--halo", "4"]);
+    assert!(out.status.success(), "predict failed: {}", String::from_utf8_lossy(&out.stderr));
+    let product = Raster::open(&dest_arg).expect("open product");
+    assert_eq!(product.dtype(1).expect("dtype"), DataType::UInt8, "the scene's type");
+    assert_eq!((product.width(), product.height()), (480, 480));
+    let qc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{dest_arg}.qc.json")).expect("qc report")).expect("json");
+    assert_eq!(qc["passed"], true, "{qc}");
+    let clipped = qc["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "clipped_pixels"))
+        .expect("a clipped_pixels check")["detail"]
+        .as_str()
+        .expect("detail")
+        .to_owned();
+    let count: u64 = clipped.split(' ').next().and_then(|n| n.parse().ok()).expect("a count");
+    assert!(clipped.contains("clipped to the UInt8 range"), "{clipped}");
+    eprintln!("4x of an 8-bit scene: {clipped}");
+    let profile = std::fs::read_to_string(format!("{dest_arg}.profile.json")).expect("profile");
+    assert!(profile.contains(&format!("\"clipped_pixels\": {count}")), "the profile has the count too");
+    if count > 0 {
+        let strict = dir.path().join("out/x4_strict.tif").display().to_string();
+        let out = infer(&["predict", &crop_arg, &strict, "--model", &run_arg, "--window", "40", "--no-clip"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("does not fit UInt8"));
+        assert!(!std::path::Path::new(&strict).exists(), "nothing published");
+    }
+}

@@ -169,7 +169,10 @@ pub(crate) fn relabelled_land_use(
 ) -> Option<std::path::PathBuf> {
     use eoforge_raster::{Compression, Raster, RasterSpec, TiffOptions, TiledWriter, Window};
     let lulc = Raster::open(&fixture("labels/eolearn_TestEOPatch_LULC.tif")?.display().to_string()).expect("open");
-    let values = lulc.read_window::<u8>(Window::full(lulc.width(), lulc.height()), None).expect("read");
+    let values = lulc
+        .read_window::<u16>(Window::full(lulc.width(), lulc.height()), None)
+        .expect("read")
+        .mapv(|v| u8::try_from(v).expect("land-use values fit a byte"));
     let spec = RasterSpec {
         width: lulc.width(),
         height: lulc.height(),
