@@ -275,3 +275,89 @@ fn an_8_bit_scene_super_resolved_4x_is_published_in_uint8_with_the_clipped_count
         assert!(!std::path::Path::new(&strict).exists(), "nothing published");
     }
 }
+
+/// `predict --model RUN` on users' mistakes: options a class map cannot honour are refused naming the flag; a
+/// band-reversed stack with unnamed bands is refused naming the band (`--force-bands` lets it through); an
+/// unfinished run is refused unless `--allow-unfinished`, and then the product records the run's state.
+#[test]
+fn predict_refuses_what_it_cannot_honour_and_records_an_unfinished_run() {
+    use eoforge_raster::{RasterSpec, TiffOptions, TiledWriter, Window};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shards = dir.path().join("shards");
+    let Some(stack) = common::scene_windows(dir.path(), &shards) else { return };
+    let set = common::open(&shards);
+    let run = dir.path().join("run");
+    common::fit_small_unet(&set, &run);
+    let (scene, run_arg) = (stack.display().to_string(), run.display().to_string());
+    let dest = |name: &str| dir.path().join(name).display().to_string();
+    for (flags, named) in [
+        (&["--scale", "2"][..], "--scale"),
+        (&["--out-dtype", "float32"][..], "--out-dtype"),
+        (&["--derivatives", "ndvi"][..], "--derivatives"),
+        (&["--out-nodata", "5"][..], "--out-nodata 5"),
+    ] {
+        let refused = dest("refused.tif");
+        let mut args = vec!["predict", &scene, &refused, "--model", &run_arg];
+        args.extend_from_slice(flags);
+        let out = infer(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains(named), "{flags:?}: {stderr}");
+    }
+    assert!(!dir.path().join("refused.tif").exists());
+
+    // The scene's bands in reverse order, unnamed: the names cannot tell, the statistics do.
+    let source = Raster::open(&scene).expect("scene");
+    let data = source.read_window::<u16>(Window::full(1098, 1098), None).expect("read");
+    let mut reversed = data.clone();
+    reversed.invert_axis(ndarray::Axis(0));
+    let spec = RasterSpec {
+        width: 1098,
+        height: 1098,
+        bands: 4,
+        geo_transform: source.geo_transform(),
+        crs: source.crs(),
+        nodata: Some(0.0),
+        ..RasterSpec::default()
+    };
+    let reversed_path = dir.path().join("reversed.tif");
+    let mut w = TiledWriter::<u16>::create(&reversed_path, &spec, &TiffOptions::default()).expect("create");
+    w.write_window(Window::full(1098, 1098), reversed.view()).expect("write");
+    w.finish(None).expect("finish");
+    let reversed_arg = reversed_path.display().to_string();
+    let out = infer(&["predict", &reversed_arg, &dest("reversed_map.tif"), "--model", &run_arg]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("standard deviations") && stderr.contains("--force-bands"), "{stderr}");
+    assert!(!dir.path().join("reversed_map.tif").exists());
+    let out = infer(&["predict", &reversed_arg, &dest("forced.tif"), "--model", &run_arg, "--force-bands"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A run stopped after a few steps.
+    let stopped = dir.path().join("stopped");
+    let config = FitConfig {
+        batch_size: 8,
+        epochs: 3,
+        checkpoint_every: 2,
+        ..FitConfig::new(ModelConfig::Unet(eoforge_models::UNetConfig {
+            depth: 2,
+            base_width: 8,
+            ..eoforge_models::UNetConfig::new(4, set.class_table().expect("table").len())
+        }))
+    };
+    let stop = StopWhen { max_steps: Some(2), ..StopWhen::default() };
+    fit::<Autodiff<Flex>>(&set, &config, &stopped, &burn::backend::flex::FlexDevice, &stop).expect("fit");
+    let stopped_arg = stopped.display().to_string();
+    let out = infer(&["predict", &scene, &dest("early.tif"), "--model", &stopped_arg]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("unfinished (epoch 0 of 3, step 2)") && stderr.contains("--allow-unfinished"), "{stderr}");
+    let early = dest("early.tif");
+    let out = infer(&["predict", &scene, &early, "--model", &stopped_arg, "--allow-unfinished"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let metadata = Raster::open(&early).expect("product").metadata().expect("metadata");
+    let state = metadata.bands[0].items.iter().find(|(k, _)| k == "MODEL_RUN_STATE").expect("state");
+    assert_eq!(state.1, "unfinished (epoch 0 of 3, step 2)");
+    let profile = std::fs::read_to_string(format!("{early}.profile.json")).expect("profile");
+    assert!(profile.contains("\"finished\": false"), "{profile}");
+}

@@ -237,3 +237,49 @@ fn secrets_by_value_and_bad_flags_are_refused_and_nothing_is_written() {
         assert!(!Path::new(o).exists(), "{args:?} wrote files");
     }
 }
+
+/// A pipeline folder with spaces in its path writes quoted `#SBATCH` paths (sbatch splits a directive at blanks);
+/// an `env_file`'s variables reach a container stage by name, the values staying in the file.
+#[test]
+fn paths_with_spaces_are_quoted_and_env_file_variables_reach_a_container() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env_file = dir.path().join("creds.env");
+    std::fs::write(&env_file, "# credentials\nexport AWS_ACCESS_KEY_ID=AKIAEXAMPLE\nAWS_SECRET_ACCESS_KEY=planted-secret-9\n")
+        .expect("env file");
+    let file = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+name = "s2"
+[defaults]
+time = "1:00:00"
+
+[[stage]]
+name = "predict"
+command = ["eoforge-infer", "predict", "a.tif", "b.tif", "--model", "run"]
+container = {{ image = "/images/eoforge.sif" }}
+env_file = "{}"
+"#,
+            env_file.display()
+        ),
+    )
+    .expect("pipeline");
+    let out = dir.path().join("my jobs");
+    let o = slurm(&["emit", "--out", out.to_str().expect("utf-8"), "--pipeline", file.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let script = std::fs::read_to_string(out.join("predict.sbatch")).expect("script");
+    let output = script.lines().find(|l| l.starts_with("#SBATCH --output=")).expect("--output");
+    assert!(output.starts_with("#SBATCH --output=\"") && output.ends_with('"') && output.contains("my jobs"), "{output}");
+    assert!(!script.contains("planted-secret-9"), "the values stay in the file");
+    // The script's env_file lines, run: the file's variables are exported for the container by name.
+    let start = script.find("set -a; .").expect("env_file is read");
+    let end = script[start..].find("\ndone\n").expect("the loop") + start + 6;
+    let probe = format!("{}env | grep ^APPTAINERENV_ | sort\n", &script[start..end]);
+    let run = std::process::Command::new("bash").args(["-c", &probe]).output().expect("bash");
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(
+        text(&run.stdout).trim(),
+        "APPTAINERENV_AWS_ACCESS_KEY_ID=AKIAEXAMPLE\nAPPTAINERENV_AWS_SECRET_ACCESS_KEY=planted-secret-9"
+    );
+}

@@ -517,6 +517,12 @@ requeue_on_stop = 3
             (FILE.replace("requeue_on_stop = 3", "env = { AWS_SECRET_ACCESS_KEY = \"x\" }"), "never by value"),
             (FILE.replace("time = \"04:00:00\"", "time = \"00:01:00\""), "signal's lead of 120 s"),
             (FILE.replace("name = \"s2-seg\"", "name = \"s2 seg\""), "name: `s2 seg`"),
+            (
+                FILE.replace("requeue_on_stop = 3", "sbatch = [\"--export=ALL,AWS_SECRET_ACCESS_KEY=abc123456\"]"),
+                "AWS_SECRET_ACCESS_KEY",
+            ),
+            (FILE.replace("requeue_on_stop = 3", "sbatch = [\"--comment=s3://k:pw@host/b\"]"), "a URL password"),
+            (FILE.replace("requeue_on_stop = 3", "array = 2"), "`eoforge-train` trains one run"),
         ];
         for (text, expected) in cases {
             let err =

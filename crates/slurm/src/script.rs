@@ -255,6 +255,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn directive_values_with_blanks_are_quoted() {
+        assert_eq!(directive("--output=/runs/my project/x_%j.out"), "--output=\"/runs/my project/x_%j.out\"");
+        assert_eq!(directive("--output=/runs/x.out"), "--output=/runs/x.out");
+        assert_eq!(directive("--comment=a \"b\""), "--comment=\"a \\\"b\\\"\"");
+    }
+
+    #[test]
     fn quoting_keeps_every_argument_one_literal_word() {
         assert_eq!(quote("s3://b/k.tif"), "s3://b/k.tif");
         assert_eq!(quote("a b"), "'a b'");

@@ -223,3 +223,20 @@ fn splits_follow_the_ground_not_the_file_name() {
     assert!(splits[0].iter().any(|p| p.0 == "train") && splits[0].iter().any(|p| p.0 == "validation"));
     assert_eq!(splits[0], splits[1], "the same ground lands in the same split whatever the file is called");
 }
+
+#[test]
+fn two_processes_cannot_train_into_one_run_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(set) = land_use(dir.path()) else { return };
+    let run_dir = dir.path().join("run");
+    std::fs::create_dir_all(&run_dir).expect("mkdir");
+    // Another process's lock (an open file description of its own).
+    let other = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(run_dir.join(".lock"));
+    let other = other.expect("lock file");
+    other.lock().expect("locked");
+    let classes = set.class_table().expect("table").len();
+    let err = fit::<AD>(&set, &config(classes), &run_dir, &CPU, &StopWhen::default()).expect_err("locked");
+    assert!(err.to_string().contains("another process is training into this run directory"), "{err}");
+    other.unlock().expect("unlock");
+    fit::<AD>(&set, &config(classes), &run_dir, &CPU, &StopWhen::default()).expect("then it trains");
+}
