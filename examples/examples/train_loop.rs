@@ -75,9 +75,10 @@ fn main() -> anyhow::Result<()> {
         .with_context(|| format!("opening the shard set {url}"))?;
     anyhow::ensure!(set.is_segmentation(), "{url} is not a segmentation shard set (no `mask` per sample)");
     let channels = set.stats().channels.len();
-    let classes = set.classes().with_context(|| format!("reading the classes of {url}"))?.len();
+    // The class table: label values map to indices 0..classes; "no label" pixels arrive as `IGNORED`.
+    let classes = set.class_table().with_context(|| format!("reading the class table of {url}"))?.len();
     anyhow::ensure!(classes > 0, "{url} declares no classes");
-    let ignore = set.ignore().map(i64::from);
+    let ignore = set.ignore().map(|_| eoforge_train::IGNORED);
     let config = LoaderConfig {
         batch_size: BATCH_SIZE,
         seed: SEED,

@@ -63,7 +63,7 @@ pub enum Command {
     /// pick the part when --shard is not given); a rerun skips scenes already published:
     ///   eoforge-infer predict --scenes scenes.txt --shard 3/16 --model identity
     #[command(verbatim_doc_comment)]
-    Predict(PredictArgs),
+    Predict(Box<PredictArgs>),
 }
 
 /// QC limits shared by `qc` and `cog`.
@@ -237,20 +237,9 @@ pub struct PredictArgs {
     #[arg(long, value_parser = parse_model, value_name = "identity|upsample|RUN_DIR")]
     pub model: ModelArg,
 
-    /// A super-resolution run writes the input's integer type with values beyond its range clipped (as GDAL's
-    /// resamplers do; the count is in the QC report and profile); with this flag such a value is an error.
-    #[arg(long)]
-    pub no_clip: bool,
-
-    /// Apply a run to a scene whose band statistics are far from those of the run's training data (a band mean
-    /// more than 3 standard deviations away: bands in another order, another product level); refused without it.
-    #[arg(long)]
-    pub force_bands: bool,
-
-    /// Apply a run stopped before its last epoch (its best or latest checkpoint's weights); the product's metadata
-    /// and QC report record the run's state.
-    #[arg(long)]
-    pub allow_unfinished: bool,
+    /// How a trained run is applied (`--model RUN_DIR`).
+    #[command(flatten)]
+    pub trained: TrainedArgs,
 
     /// Output pixels per input pixel (upsample only).
     #[arg(long, default_value_t = 1, value_parser = positive)]
@@ -414,4 +403,23 @@ mod tests {
     fn the_command_line_is_consistent() {
         <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
+}
+
+/// `predict` flags for a trained run (`--model RUN_DIR`).
+#[derive(Debug, Args)]
+pub struct TrainedArgs {
+    /// A super-resolution run writes the input's integer type with values beyond its range clipped (as GDAL's
+    /// resamplers do; the count is in the QC report and profile); with this flag such a value is an error.
+    #[arg(long)]
+    pub no_clip: bool,
+
+    /// Apply a run to a scene whose band statistics are far from those of the run's training data (a band mean
+    /// more than 3 standard deviations away: bands in another order, another product level); refused without it.
+    #[arg(long)]
+    pub force_bands: bool,
+
+    /// Apply a run stopped before its last epoch (its best or latest checkpoint's weights); the product's metadata
+    /// and QC report record the run's state.
+    #[arg(long)]
+    pub allow_unfinished: bool,
 }

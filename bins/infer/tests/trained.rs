@@ -238,7 +238,11 @@ fn an_8_bit_scene_super_resolved_4x_is_published_in_uint8_with_the_clipped_count
         warmup_steps: 3,
         checkpoint_every: 100,
         seed: 3,
-        ..FitConfig::new(ModelConfig::Sr(SuperResolutionConfig { features: 8, blocks: 1, ..SuperResolutionConfig::new(3, 4) }))
+        ..FitConfig::new(ModelConfig::Sr(SuperResolutionConfig {
+            features: 8,
+            blocks: 1,
+            ..SuperResolutionConfig::new(3, 4)
+        }))
     };
     fit::<Autodiff<Flex>>(&set, &config, &run, &burn::backend::flex::FlexDevice, &StopWhen::default()).expect("fit");
 

@@ -244,8 +244,11 @@ fn secrets_by_value_and_bad_flags_are_refused_and_nothing_is_written() {
 fn paths_with_spaces_are_quoted_and_env_file_variables_reach_a_container() {
     let dir = tempfile::tempdir().expect("tempdir");
     let env_file = dir.path().join("creds.env");
-    std::fs::write(&env_file, "# credentials\nexport AWS_ACCESS_KEY_ID=AKIAEXAMPLE\nAWS_SECRET_ACCESS_KEY=planted-secret-9\n")
-        .expect("env file");
+    std::fs::write(
+        &env_file,
+        "# credentials\nexport AWS_ACCESS_KEY_ID=AKIAEXAMPLE\nAWS_SECRET_ACCESS_KEY=planted-secret-9\n",
+    )
+    .expect("env file");
     let file = dir.path().join("pipeline.toml");
     std::fs::write(
         &file,
@@ -270,7 +273,10 @@ env_file = "{}"
     assert!(o.status.success(), "{}", text(&o.stderr));
     let script = std::fs::read_to_string(out.join("predict.sbatch")).expect("script");
     let output = script.lines().find(|l| l.starts_with("#SBATCH --output=")).expect("--output");
-    assert!(output.starts_with("#SBATCH --output=\"") && output.ends_with('"') && output.contains("my jobs"), "{output}");
+    assert!(
+        output.starts_with("#SBATCH --output=\"") && output.ends_with('"') && output.contains("my jobs"),
+        "{output}"
+    );
     assert!(!script.contains("planted-secret-9"), "the values stay in the file");
     // The script's env_file lines, run: the file's variables are exported for the container by name.
     let start = script.find("set -a; .").expect("env_file is read");

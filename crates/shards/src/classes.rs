@@ -193,7 +193,7 @@ mod tests {
     #[test]
     fn a_value_listed_twice_is_refused() {
         let c = |value| ClassInfo { value, name: String::new(), color: [0; 3] };
-        assert!(ClassTable::new(vec![c(3), c(3)]).unwrap_err().contains("class value 3"));
+        assert!(ClassTable::new(vec![c(3), c(3)]).expect_err("twice").contains("class value 3"));
         let parsed: Result<ClassTable, _> =
             serde_json::from_str(r#"[{"value":1,"name":"a","color":[0,0,0]},{"value":1,"name":"b","color":[0,0,0]}]"#);
         assert!(parsed.is_err());

@@ -35,8 +35,11 @@ pub(super) struct Product<'a> {
 /// Runs the trained model of `product.run_dir` over the scene and finishes the product.
 pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, mut stages: Stages) -> Result {
     let (args, source_url, dest) = (product.args, product.source_url, product.dest);
-    let run =
-        if args.allow_unfinished { TrainedRun::open_any(product.run_dir)? } else { TrainedRun::open(product.run_dir)? };
+    let run = if args.trained.allow_unfinished {
+        TrainedRun::open_any(product.run_dir)?
+    } else {
+        TrainedRun::open(product.run_dir)?
+    };
     if !run.state.finished {
         tracing::warn!(run = %product.run_dir.display(), state = %run.state.describe(), "applying an unfinished run");
     }
@@ -68,7 +71,7 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
     }
     let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
     check_bands(&run, &picked, info, source_url)?;
-    check_band_statistics(&run, &source, &picked, source_url, args.force_bands)?;
+    check_band_statistics(&run, &source, &picked, source_url, args.trained.force_bands)?;
     // The map holds label values, not class indices: the run's class table (a run without one predicts indices).
     let table = if run.data.classes.is_empty() {
         eoforge_shards::ClassTable::of_values((0..classes).filter_map(|i| u16::try_from(i).ok()), |_| None, |_| None)
@@ -262,7 +265,7 @@ fn predict_super_resolution(
     let (args, source_url, dest) = (product.args, product.source_url, product.dest);
     let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
     check_bands(run, &picked, info, source_url)?;
-    check_band_statistics(run, &source, &picked, source_url, args.force_bands)?;
+    check_band_statistics(run, &source, &picked, source_url, args.trained.force_bands)?;
     if args.scale != 1 && args.scale != sr.scale {
         return eoforge_cli::usage(format!(
             "--scale {}: the run's network upscales by {}; leave --scale out or give {}",
@@ -341,7 +344,7 @@ fn predict_super_resolution(
         out_metadata,
         out_color_map: None,
         argmax: false,
-        clip: !args.no_clip,
+        clip: !args.trained.no_clip,
         class_values: Vec::new(),
         nodata_mask: if keeps_bands {
             eoforge_engine::NodataMask::PerBand
