@@ -560,6 +560,22 @@ fn bad_input_is_refused_naming_it_and_nothing_is_written() {
             1,
             vec!["[model] fit", "no_such_fit.toml"],
         ),
+        (
+            "index_feature.toml",
+            format!(
+                "{good}[[indices]]\nkind = \"normalized_difference\"\nname = \"ND\"\na = {{ feature = \"NIR\" }}\nb = {{ feature = \"NDVI_2019\" }}\n"
+            ),
+            vec![],
+            1,
+            vec!["[[indices]] `ND`", "`NIR` is not an input", "NDVI_2019"],
+        ),
+        (
+            "export_feature.toml",
+            format!("{good}[export]\nname = \"map\"\nfeature = \"NVDI\"\n"),
+            vec![],
+            1,
+            vec!["[export] feature", "`NVDI`"],
+        ),
     ];
     for (name, text, extra, code, needles) in cases {
         let (out, clean) = run_config(name, &text, &extra);
@@ -784,4 +800,38 @@ fn string_class_names_and_a_real_class_0_with_nodata_255_run_every_stage() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("no attribute `kind`") && stderr(&out).contains("name"), "{}", stderr(&out));
     assert!(!dir.path().join("bad/tiles").exists(), "no tile was worked on");
+}
+
+/// The same error on every tile is logged once with the tile count, and the run's final error names the first
+/// stage that failed (not a later stage's "run the sample stage first").
+#[test]
+fn an_error_on_every_tile_is_reported_once_and_the_first_failed_stage_is_named() {
+    let (Some(fixtures), Some(aoi)) = (fixtures(), fixture("aoi/eolearn_testpatch_bbox.geojson")) else { return };
+    let ndvi = fixtures.join("labels/eolearn_TestEOPatch_NDVI_68dates.tif");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let labels = dir.path().join("labels.tif");
+    gdal_tool(
+        "gdal_translate",
+        &["-q", "-b", "1", "-a_nodata", "-9999", &ndvi.display().to_string(), &labels.display().to_string()],
+    );
+    let config = dir.path().join("every_tile.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[area]\naoi = \"{}\"\ntile_px = 20\nresolution = 10.0\n[[inputs]]\nname = \"NDVI\"\n\
+             raster = \"{}\"\n[reference]\nraster = \"{}\"\n[sampling]\ncount = 5\n[model]\niterations = 5\n",
+            aoi.display(),
+            ndvi.display(),
+            labels.display()
+        ),
+    )
+    .expect("config");
+    let out = area(&["run", &config.display().to_string()]);
+    let message = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    let warnings: Vec<&str> = message.lines().filter(|l| l.contains("-9999 is not a UInt16 value")).collect();
+    assert_eq!(warnings.len(), 2, "one warning line and the final error: {message}");
+    assert!(warnings[0].contains("tile(s):"), "{message}");
+    let last = message.lines().rev().find(|l| !l.trim().is_empty()).expect("an error");
+    assert!(last.contains("stage merge failed") && last.contains("failed at stage reference"), "{message}");
 }
