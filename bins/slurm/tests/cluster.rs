@@ -281,7 +281,6 @@ seed = 3
 [model]
 kind = "unet"
 in_channels = 68
-classes = 9
 depth = 2
 base_width = 8
 norm = { kind = "group", groups = 4 }

@@ -1,15 +1,13 @@
 //! One library call per subcommand.
 
 use std::path::Path;
-use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex};
 use eoforge_cli::UsageError;
-use eoforge_models::{PatchClassifierConfig, UNetConfig};
-use eoforge_profile::{Stages, peak_rss_mib};
 use eoforge_storage::StoreOptions;
 use eoforge_train::{
-    FitConfig, Loader, LoaderConfig, ModelConfig, Scores, ShardSet, StopWhen, TrainedRun, evaluate, fit_on, task_of,
+    CallRecord, FitOverrides, Loader, LoaderConfig, ModelConfig, RunDir, Scores, ShardSet, StopWhen, TrainedRun,
+    evaluate, task_of,
 };
 
 use crate::cli::{Cli, Command, EvalArgs, ExportArgs, FitArgs, ImportArgs};
@@ -66,109 +64,44 @@ fn open_run(dir: &Path, allow_unfinished: bool) -> Result<TrainedRun, Error> {
     Ok(if allow_unfinished { TrainedRun::open_any(dir)? } else { TrainedRun::open(dir)? })
 }
 
-/// The network of a run when nothing else is said, for the shard set: a U-Net over its channels and one output
-/// per class of its class table for a segmentation set, else the multi-label classifier for BigEarthNet's 19
-/// classes.
-fn default_model(set: &ShardSet) -> Result<ModelConfig, String> {
-    let channels = set.stats().channels.len();
-    Ok(if set.is_segmentation() {
-        let classes = set.class_table().map_err(|e| e.to_string())?.len();
-        if classes < 2 {
-            return Err(format!(
-                "`{}` has {classes} class (label values other than the ignore value); a segmentation network needs \
-                 two or more",
-                set.store().url_of("index.json")
-            ));
-        }
-        ModelConfig::Unet(UNetConfig::new(channels, classes))
-    } else {
-        ModelConfig::Classifier(PatchClassifierConfig::new(channels, 19))
-    })
-}
-
-/// Reads a TOML run configuration over the defaults (a field left out takes its default, as without a file); a
-/// wrong or unknown field is an error naming the file and field.
-fn read_config(path: &Path, set: &ShardSet) -> Result<FitConfig, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    FitConfig::from_toml(&text, || default_model(set)).map_err(|e| format!("`{}`: {e}", path.display()).into())
-}
-
 fn fit_command(args: &FitArgs, store: &StoreOptions) -> Result<(), Error> {
-    let result = fit_run(args, store);
-    if let Err(e) = &result
-        && args.out.is_dir()
-        && e.downcast_ref::<eoforge_cli::Stopped>().is_none()
-    {
-        // The run directory keeps every failure, with its causes, beside the checkpoints.
-        let mut text = format!("{} fit failed: {e}", eoforge_profile::utc_now());
-        let mut source = e.source();
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        let _ = append(&args.out.join("errors.log"), &text);
-    }
-    result
-}
-
-fn append(path: &Path, line: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    writeln!(file, "{line}")
-}
-
-fn fit_run(args: &FitArgs, store: &StoreOptions) -> Result<(), Error> {
-    let start = Instant::now();
     let devices = parse_devices(&args.device)?;
-    let mut stages = Stages::default();
-    let t = Instant::now();
-    let set = open_shards(&args.data, store)?;
-    stages.add("setup", t.elapsed().as_secs_f64());
-    let mut config = match &args.config {
-        Some(path) => read_config(path, &set)?,
-        None => FitConfig::new(default_model(&set)?),
-    };
-    let warmup_given = match &args.config {
-        Some(path) => {
-            std::fs::read_to_string(path)?.parse::<toml::Table>().is_ok_and(|t| t.contains_key("warmup_steps"))
-        }
-        None => false,
-    };
-    config.epochs = args.epochs.unwrap_or(config.epochs);
-    config.batch_size = args.batch.unwrap_or(config.batch_size);
-    config.lr = args.lr.unwrap_or(config.lr);
-    config.seed = args.seed.unwrap_or(config.seed);
-    config.checkpoint_every = args.checkpoint_every.unwrap_or(config.checkpoint_every);
-    config.lr_scaling = args.lr_scaling.unwrap_or(config.lr_scaling);
-    if let Some(n) = args.replicas {
-        config.replicas = n;
-    } else if devices.len() > 1 {
-        config.replicas = devices.len();
-    }
-    if config.replicas < devices.len() {
-        return Err(UsageError(format!(
-            "--replicas {} is fewer than the {} devices of --device {}",
-            config.replicas,
-            devices.len(),
-            args.device
-        ))
-        .into());
-    }
-    if config.batch_size == 0 || config.replicas == 0 || config.epochs == 0 || config.lr.is_nan() || config.lr <= 0.0 {
+    let positive = |v: Option<f64>| v.is_none_or(|v| v > 0.0);
+    if !positive(args.batch.map(|v| v as f64))
+        || !positive(args.epochs.map(|v| v as f64))
+        || !positive(args.replicas.map(|v| v as f64))
+        || !positive(args.lr)
+    {
         return Err(UsageError("--batch, --epochs, --lr and --replicas must be positive".into()).into());
     }
-    if !warmup_given {
-        // The default warm-up (100 steps) is at most a tenth of a short run, so its learning rate reaches its peak.
-        let batches =
-            Loader::new(set.clone(), LoaderConfig { batch_size: config.global_batch(), ..LoaderConfig::default() })?
-                .batches_per_epoch() as u64;
-        config.warmup_steps = config.warmup_steps.min((batches * config.epochs / 10).max(1));
+    if let Some(n) = args.replicas
+        && n < devices.len()
+    {
+        let reason = format!("--replicas {n} is fewer than the {} devices of --device {}", devices.len(), args.device);
+        return Err(UsageError(reason).into());
     }
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create `{}`: {e}", args.out.display()))?;
-    write_run_record(&args.out, &args.data, &args.device)?;
+    let set = open_shards(&args.data, store)?;
+    let run = RunDir::new(&args.out);
+    let overrides = FitOverrides {
+        epochs: args.epochs,
+        batch_size: args.batch,
+        lr: args.lr,
+        seed: args.seed,
+        checkpoint_every: args.checkpoint_every,
+        lr_scaling: args.lr_scaling,
+        replicas: args.replicas,
+    };
+    let config = RunDir::configure(&set, args.config.as_deref(), &overrides, devices.len()).inspect_err(|e| {
+        run.log_error(e);
+    })?;
+    let record = CallRecord {
+        data: args.data.clone(),
+        device: args.device.clone(),
+        command: std::env::args().collect(),
+        eoforge_version: env!("CARGO_PKG_VERSION").into(),
+        git_revision: env!("EOFORGE_GIT_REVISION").into(),
+    };
     let flag = eoforge_cli::stop_flag().map_err(|e| format!("cannot watch the stop signals: {e}"))?;
-    let t = Instant::now();
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} step {pos}/{len} {msg} {elapsed} (eta {eta})")
@@ -180,10 +113,10 @@ fn fit_run(args: &FitArgs, store: &StoreOptions) -> Result<(), Error> {
         bar.set_message(format!("epoch {}/{} loss {:.4}", p.epoch + 1, p.epochs, p.loss));
     };
     let stop = StopWhen { max_steps: None, flag: Some(&flag), on_step: Some(&on_step) };
-    let outcome = match devices[0] {
+    let cpu = burn::backend::flex::FlexDevice;
+    let (outcome, _) = match devices[0] {
         Device::Cpu => {
-            let cpus = vec![burn::backend::flex::FlexDevice; devices.len()];
-            fit_on::<Autodiff<Flex>>(&set, &config, &args.out, &cpus, &stop)?
+            run.train::<Autodiff<Flex>, Flex>(&set, &config, &vec![cpu; devices.len()], &cpu, &record, &stop)?
         }
         #[cfg(feature = "cuda")]
         Device::Cuda(_) => {
@@ -194,31 +127,11 @@ fn fit_run(args: &FitArgs, store: &StoreOptions) -> Result<(), Error> {
                     Device::Cpu => None,
                 })
                 .collect();
-            fit_on::<Autodiff<burn::backend::Cuda>>(&set, &config, &args.out, &gpus, &stop)?
+            run.train::<Autodiff<burn::backend::Cuda>, Flex>(&set, &config, &gpus, &cpu, &record, &stop)?
         }
     };
     bar.finish_and_clear();
-    let train_s = t.elapsed().as_secs_f64();
-    stages.add("training", train_s);
-    if outcome.finished {
-        let t = Instant::now();
-        let run = TrainedRun::open(&args.out)?;
-        eoforge_train::draw_run::<Flex>(&run, &set, &burn::backend::flex::FlexDevice)?;
-        stages.add("pictures", t.elapsed().as_secs_f64());
-    }
     let steps = outcome.steps - outcome.resumed_from;
-    let profile = serde_json::json!({
-        "stages_s": stages.0,
-        "total_s": start.elapsed().as_secs_f64(),
-        "steps": steps,
-        "resumed_from_step": outcome.resumed_from,
-        "samples_per_s": (steps as usize * config.global_batch()) as f64 / train_s.max(1e-9),
-        "replicas": config.replicas,
-        "devices": args.device,
-        "peak_rss_mib": peak_rss_mib(),
-        "finished": outcome.finished,
-    });
-    std::fs::write(args.out.join("profile.json"), serde_json::to_vec_pretty(&profile)?)?;
     eoforge_cli::report_work((steps as usize * config.global_batch()) as f64, "samples");
     if !outcome.finished {
         return Err(eoforge_cli::Stopped(format!(
@@ -234,33 +147,6 @@ fn fit_run(args: &FitArgs, store: &StoreOptions) -> Result<(), Error> {
         "{}",
         serde_json::json!({ "run": args.out.display().to_string(), "steps": outcome.steps, "validation": outcome.validation.last(), "best": best })
     );
-    Ok(())
-}
-
-/// `run.json`: what made the run (versions, git revision, command line, host, start time); a resumed call adds
-/// itself to `calls`.
-fn write_run_record(out: &Path, data: &str, device: &str) -> Result<(), Error> {
-    let path = out.join("run.json");
-    let mut record: serde_json::Value = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("`{}`: {e}", path.display()))?,
-        Err(_) => serde_json::json!({
-            "eoforge_version": env!("CARGO_PKG_VERSION"),
-            "git_revision": env!("EOFORGE_GIT_REVISION"),
-            "burn_version": "0.21.0",
-            "data": data,
-            "calls": [],
-        }),
-    };
-    let call = serde_json::json!({
-        "started": eoforge_profile::utc_now(),
-        "command": std::env::args().collect::<Vec<_>>(),
-        "device": device,
-        "host": std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim(),
-    });
-    if let Some(calls) = record["calls"].as_array_mut() {
-        calls.push(call);
-    }
-    std::fs::write(&path, serde_json::to_vec_pretty(&record)?)?;
     Ok(())
 }
 

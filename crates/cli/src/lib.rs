@@ -49,25 +49,25 @@ where
     std::process::ExitCode::from(code)
 }
 
-/// The environment variable naming a file where a binary writes its [run record](write_run_record) at exit.
-pub const RUN_RECORD_ENV: &str = "EOFORGE_RUN_RECORD";
+/// The environment variable naming a file where a binary writes its [`RunRecord`](eoforge_profile::RunRecord) at
+/// exit.
+pub const RUN_RECORD_ENV: &str = eoforge_profile::RUN_RECORD_ENV;
 
-/// When `EOFORGE_RUN_RECORD` names a file, writes what a caller running this process as one stage of a job needs:
-/// `{"exit_code", "wall_s", "peak_rss_mib", "cpu_s", "error", "work"}` with `work` what [`report_work`] recorded
-/// (`{"count", "unit"}` or null). The main job's report and the SLURM task records read it; a failure to write it
+/// When `EOFORGE_RUN_RECORD` names a file, writes the process's [`eoforge_profile::RunRecord`] there, with `work`
+/// what [`report_work`] recorded. The main job's report and the SLURM task records read it; a failure to write it
 /// is logged, never fatal.
 fn write_run_record(wall_s: f64, exit_code: u8, error: Option<&str>) {
     let Some(path) = std::env::var_os(RUN_RECORD_ENV) else { return };
     let work = WORK.lock().ok().and_then(|w| w.clone());
-    let record = serde_json::json!({
-        "exit_code": exit_code,
-        "wall_s": wall_s,
-        "peak_rss_mib": eoforge_profile::peak_rss_mib(),
-        "cpu_s": cpu_seconds(),
-        "error": error,
-        "work": work.map(|(count, unit)| serde_json::json!({ "count": count, "unit": unit })),
-    });
-    if let Err(e) = std::fs::write(&path, record.to_string()) {
+    let record = eoforge_profile::RunRecord {
+        exit_code: i32::from(exit_code),
+        wall_s,
+        peak_rss_mib: Some(eoforge_profile::peak_rss_mib()),
+        cpu_s: cpu_seconds(),
+        error: error.map(str::to_owned),
+        work: work.map(|(count, unit)| eoforge_profile::Work { count, unit }),
+    };
+    if let Err(e) = record.write(std::path::Path::new(&path)) {
         tracing::warn!("cannot write the run record {}: {e}", std::path::Path::new(&path).display());
     }
 }

@@ -93,12 +93,9 @@ pub fn run_stage(stage: &Stage, logs: &Path) -> Result<StageRecord> {
             message: format!("{}: {e}", stage.program.display()),
         })?;
     let wall_s = start.elapsed().as_secs_f64();
-    let record: serde_json::Value = std::fs::read_to_string(&record_file)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(serde_json::Value::Null);
+    let record = eoforge_profile::RunRecord::read(&record_file);
     let exit_code = status.code().unwrap_or(-1);
-    let error = record["error"].as_str().map(str::to_owned).or_else(|| {
+    let error = record.as_ref().and_then(|r| r.error.clone()).or_else(|| {
         (!status.success()).then(|| format!("exited with {status} without an error line (killed by a signal?)"))
     });
     Ok(StageRecord {
@@ -107,8 +104,8 @@ pub fn run_stage(stage: &Stage, logs: &Path) -> Result<StageRecord> {
         command,
         exit_code,
         wall_s,
-        cpu_s: record["cpu_s"].as_f64(),
-        peak_rss_mib: record["peak_rss_mib"].as_f64(),
+        cpu_s: record.as_ref().and_then(|r| r.cpu_s),
+        peak_rss_mib: record.as_ref().and_then(|r| r.peak_rss_mib),
         throughput: None,
         stdout_file,
         error,

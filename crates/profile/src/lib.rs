@@ -1,8 +1,13 @@
 /*!
 What every eoforge stage reports in its `profile.json`: named stage timings ([`Stages`]) and the process's peak
-memory ([`peak_rss_mib`]). One type for every stage — conversion, inference, products — so profiles read alike.
+memory ([`peak_rss_mib`]). One type for every stage — conversion, inference, products — so profiles read alike;
+and [`RunRecord`], what every binary leaves at exit for the job that ran it (`EOFORGE_RUN_RECORD`).
 */
 #![deny(missing_docs)]
+
+mod run_record;
+
+pub use crate::run_record::{RUN_RECORD_ENV, RunRecord, Work};
 
 use std::collections::BTreeMap;
 use std::time::Instant;

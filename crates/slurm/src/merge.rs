@@ -27,7 +27,7 @@ pub struct TaskProfile {
     /// Peak resident memory in MiB of its last attempt, when reported.
     pub peak_rss_mib: Option<f64>,
     /// Work done in the last attempt (`count`, `unit`), when reported.
-    pub work: Option<serde_json::Value>,
+    pub work: Option<eoforge_profile::Work>,
     /// Work per wall second of the last attempt, in the work's unit.
     pub throughput: Option<f64>,
     /// The node.
@@ -93,16 +93,13 @@ pub fn merged_profile(dir: &Path) -> Result<PipelineProfile> {
             }
             let wall_s = (record.ended - record.started).max(0.0);
             let run = record.run.as_ref();
-            let field = |k: &str| run.and_then(|r| r.get(k)).and_then(serde_json::Value::as_f64);
-            let task_work = run.and_then(|r| r.get("work")).filter(|w| !w.is_null()).cloned();
-            let count = task_work.as_ref().and_then(|w| w.get("count")).and_then(serde_json::Value::as_f64);
-            if let Some(c) = count {
-                *work.get_or_insert(0.0) += c;
-                unit = unit.or_else(|| {
-                    task_work.as_ref().and_then(|w| w.get("unit")).and_then(|u| u.as_str()).map(str::to_owned)
-                });
+            let task_work = run.and_then(|r| r.work.clone());
+            let count = task_work.as_ref().map(|w| w.count);
+            if let Some(w) = &task_work {
+                *work.get_or_insert(0.0) += w.count;
+                unit = unit.or_else(|| Some(w.unit.clone()));
             }
-            let run_wall = field("wall_s").unwrap_or(wall_s);
+            let run_wall = run.map_or(wall_s, |r| r.wall_s);
             tasks.push(TaskProfile {
                 task,
                 state: record.state.clone(),
@@ -110,8 +107,8 @@ pub fn merged_profile(dir: &Path) -> Result<PipelineProfile> {
                 wall_s_all_attempts: all.iter().map(|a| (a.ended - a.started).max(0.0)).sum(),
                 attempts: all.len(),
                 cpus: record.cpus,
-                cpu_s: field("cpu_s"),
-                peak_rss_mib: field("peak_rss_mib"),
+                cpu_s: run.and_then(|r| r.cpu_s),
+                peak_rss_mib: run.and_then(|r| r.peak_rss_mib),
                 throughput: count.map(|c| c / run_wall.max(1e-3)),
                 work: task_work,
                 host: record.host.clone(),

@@ -38,7 +38,7 @@ pub struct TaskRecord {
     /// CPUs allocated to the task.
     pub cpus: u32,
     /// The stage's own run record (exit code, wall and CPU seconds, peak memory, work done), when it wrote one.
-    pub run: Option<serde_json::Value>,
+    pub run: Option<eoforge_profile::RunRecord>,
 }
 
 /// Reads one task's latest record, if it has one.

@@ -26,6 +26,8 @@ Training for eoforge: the data side, metrics, optimisation helpers and the train
   ends (model, optimiser, loader position) from which a stopped run resumes to the same weights.
 - [`fit_on`], [`replica_gradients`]: data-parallel training over several devices (or logical replicas on one):
   every global batch cut into equal [`shares`], gradients summed, one optimiser step; [`LrScaling`].
+- [`RunDir`]: a run directory being trained — its configuration (defaults, a file over them, flags over both),
+  `run.json`, `profile.json` ([`FitProfile`]), `errors.log` and pictures around [`fit_on`].
 - [`TrainedRun`] ([`DataRecord`]): a finished run directory read back — configuration, channels and
   normalisation, classes, weights — to score or apply the network elsewhere.
 - [`export_safetensors`], [`import_safetensors`]: a run's weights to and from safetensors shared with PyTorch
@@ -54,6 +56,7 @@ mod optimize;
 mod parallel;
 mod pictures;
 mod run_dir;
+mod run_files;
 mod shard_set;
 mod sr_metrics;
 
@@ -74,5 +77,6 @@ pub use crate::optimize::{WarmupCosine, clip_grad_norm};
 pub use crate::parallel::{LrScaling, replica_gradients, share_of, shares};
 pub use crate::pictures::draw_run;
 pub use crate::run_dir::{DataRecord, RunState, TrainedRun};
+pub use crate::run_files::{CallRecord, FitOverrides, FitProfile, RunDir, default_model};
 pub use crate::shard_set::{ShardEntry, ShardSet};
 pub use crate::sr_metrics::{SrScores, degrade_area, psnr, ssim};
