@@ -3,6 +3,7 @@
 //! configuration (defaults, a file over them, flags over both), `run.json` (what made the run, every call),
 //! `profile.json` ([`FitProfile`]), `errors.log` and the pictures of a finished run.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -136,53 +137,43 @@ impl RunDir {
         record: &CallRecord,
         stop: &StopWhen<'_>,
     ) -> Result<(FitOutcome, FitProfile)> {
-        let result = self.train_inner::<B, P>(set, config, devices, picture_device, record, stop);
+        let result = (|| -> Result<(FitOutcome, FitProfile)> {
+            let start = Instant::now();
+            std::fs::create_dir_all(&self.path)
+                .map_err(|e| Error::Run { path: self.path.clone(), reason: format!("cannot create it: {e}") })?;
+            self.record_call(record)?;
+            let mut stages = eoforge_profile::Stages::default();
+            let t = Instant::now();
+            let outcome = fit_on::<B>(set, config, &self.path, devices, stop)?;
+            let train_s = t.elapsed().as_secs_f64();
+            stages.add("training", train_s);
+            if outcome.finished {
+                let t = Instant::now();
+                let run = TrainedRun::open(&self.path)?;
+                crate::pictures::draw_run::<P>(&run, set, picture_device)?;
+                stages.add("pictures", t.elapsed().as_secs_f64());
+            }
+            let steps = outcome.steps - outcome.resumed_from;
+            let profile = FitProfile {
+                stages_s: stages.0,
+                total_s: start.elapsed().as_secs_f64(),
+                steps,
+                resumed_from_step: outcome.resumed_from,
+                samples_per_s: (steps as usize * config.global_batch()) as f64 / train_s.max(1e-9),
+                replicas: config.replicas,
+                devices: record.device.clone(),
+                peak_rss_mib: eoforge_profile::peak_rss_mib(),
+                finished: outcome.finished,
+            };
+            let text = serde_json::to_vec_pretty(&profile)
+                .map_err(|e| Error::Config { field: "profile", reason: e.to_string() })?;
+            std::fs::write(self.path.join("profile.json"), text)?;
+            Ok((outcome, profile))
+        })();
         if let Err(e) = &result {
             self.log_error(e);
         }
         result
-    }
-
-    fn train_inner<B: AutodiffBackend, P: Backend>(
-        &self,
-        set: &ShardSet,
-        config: &FitConfig,
-        devices: &[B::Device],
-        picture_device: &P::Device,
-        record: &CallRecord,
-        stop: &StopWhen<'_>,
-    ) -> Result<(FitOutcome, FitProfile)> {
-        let start = Instant::now();
-        std::fs::create_dir_all(&self.path)
-            .map_err(|e| Error::Run { path: self.path.clone(), reason: format!("cannot create it: {e}") })?;
-        self.record_call(record)?;
-        let mut stages = eoforge_profile::Stages::default();
-        let t = Instant::now();
-        let outcome = fit_on::<B>(set, config, &self.path, devices, stop)?;
-        let train_s = t.elapsed().as_secs_f64();
-        stages.add("training", train_s);
-        if outcome.finished {
-            let t = Instant::now();
-            let run = TrainedRun::open(&self.path)?;
-            crate::pictures::draw_run::<P>(&run, set, picture_device)?;
-            stages.add("pictures", t.elapsed().as_secs_f64());
-        }
-        let steps = outcome.steps - outcome.resumed_from;
-        let profile = FitProfile {
-            stages_s: stages.0,
-            total_s: start.elapsed().as_secs_f64(),
-            steps,
-            resumed_from_step: outcome.resumed_from,
-            samples_per_s: (steps as usize * config.global_batch()) as f64 / train_s.max(1e-9),
-            replicas: config.replicas,
-            devices: record.device.clone(),
-            peak_rss_mib: eoforge_profile::peak_rss_mib(),
-            finished: outcome.finished,
-        };
-        let text = serde_json::to_vec_pretty(&profile)
-            .map_err(|e| Error::Config { field: "profile", reason: e.to_string() })?;
-        std::fs::write(self.path.join("profile.json"), text)?;
-        Ok((outcome, profile))
     }
 
     /// Appends `error` with its causes to `errors.log` (a run directory keeps every failure beside its
@@ -198,7 +189,6 @@ impl RunDir {
             text.push_str(&cause.to_string());
             source = cause.source();
         }
-        use std::io::Write as _;
         let appended = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

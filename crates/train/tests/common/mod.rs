@@ -116,22 +116,8 @@ pub(crate) fn scene_windows_of(scene_dir: &Path, out: &Path, size: usize) -> Opt
 /// land-use labels (0 none, 1 cultivated, 2 forest, 3 grassland, 4 shrubland, 8 artificial; 0 ignored), in
 /// non-overlapping 16 px windows, each its own split unit.
 pub(crate) fn land_use_windows(out: &Path) -> Option<()> {
-    let ndvi = fixture("labels/eolearn_TestEOPatch_NDVI_68dates.tif")?;
     let lulc = fixture("labels/eolearn_TestEOPatch_LULC.tif")?;
-    let options = eoforge_convert::WindowOptions {
-        out: out.display().to_string(),
-        size: 16,
-        stride: 16,
-        block: 1,
-        ratios: SplitRatios { train: 0.7, validation: 0.3, test: 0.0 },
-        samples_per_shard: 8,
-        seed: 2,
-        ignore: Some(0),
-        ..eoforge_convert::WindowOptions::default()
-    };
-    eoforge_convert::convert_windows(&ndvi.display().to_string(), Some(&lulc.display().to_string()), &options, &|| {})
-        .expect("windows");
-    Some(())
+    land_use_windows_ignoring(&lulc, out, Some(0)).map(|_| ())
 }
 
 /// A small U-Net (depth 2, 8 base channels, 2 epochs, seed 7) trained on [`scene_windows`]' set into `run`: a real
@@ -200,6 +186,12 @@ pub(crate) fn relabelled_land_use(
 /// Segmentation windows (16 px, each its own split unit) of the real eo-learn NDVI series with `labels` (the
 /// ignore value: the label raster's nodata).
 pub(crate) fn land_use_windows_with(labels: &Path, out: &Path) -> Option<eoforge_convert::WindowsReport> {
+    land_use_windows_ignoring(labels, out, None)
+}
+
+/// The eo-learn NDVI series with `labels` in non-overlapping 16 px windows, each its own split unit, `ignore` as
+/// "no label" (`None`: the raster's nodata).
+fn land_use_windows_ignoring(labels: &Path, out: &Path, ignore: Option<u16>) -> Option<eoforge_convert::WindowsReport> {
     let ndvi = fixture("labels/eolearn_TestEOPatch_NDVI_68dates.tif")?;
     let options = eoforge_convert::WindowOptions {
         out: out.display().to_string(),
@@ -209,15 +201,9 @@ pub(crate) fn land_use_windows_with(labels: &Path, out: &Path) -> Option<eoforge
         ratios: SplitRatios { train: 0.7, validation: 0.3, test: 0.0 },
         samples_per_shard: 8,
         seed: 2,
+        ignore,
         ..eoforge_convert::WindowOptions::default()
     };
-    Some(
-        eoforge_convert::convert_windows(
-            &ndvi.display().to_string(),
-            Some(&labels.display().to_string()),
-            &options,
-            &|| {},
-        )
-        .expect("windows"),
-    )
+    let (scene, labels) = (ndvi.display().to_string(), labels.display().to_string());
+    Some(eoforge_convert::convert_windows(&scene, Some(&labels), &options, &|| {}).expect("windows"))
 }
