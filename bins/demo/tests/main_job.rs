@@ -152,6 +152,66 @@ fn the_main_job_runs_on_a_real_scene_with_its_label_raster_and_the_report_render
     check_in_browser(&out.join("report/index.html"));
 }
 
+/// Users' label convention: the same crop with SCL rewritten as nodata 255 beside a real class 0 (no data → 255,
+/// bare soil, the crop's main class, → 0; the other values kept). The job completes, the class table holds the values present (0 among them, 255 never),
+/// the class map holds only those values with nodata 255, and the model beats the trivial baseline.
+#[test]
+fn the_main_job_takes_labels_with_nodata_255_beside_a_real_class_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((scene, scl)) = scene(dir.path()) else { return };
+    let labels = dir.path().join("labels255.tif");
+    gdal_tool(
+        "gdal_calc.py",
+        &[
+            "--quiet",
+            "-A",
+            &scl.display().to_string(),
+            "--outfile",
+            &labels.display().to_string(),
+            "--calc",
+            "where(A == 0, 255, where(A == 5, 0, A))",
+            "--type",
+            "Byte",
+            "--NoDataValue",
+            "255",
+        ],
+    );
+    let (out, store) = (dir.path().join("out"), dir.path().join("store"));
+    let args = [
+        "--scene",
+        &scene.display().to_string(),
+        "--labels",
+        &labels.display().to_string(),
+        "--store",
+        &store.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+        "--reflectance-scale",
+        "0.0001",
+        "--epochs",
+        "10",
+    ];
+    let run = demo(&args, &[]);
+    assert!(run.status.success(), "{}", text(&run));
+    let report = report_json(&out);
+    assert_eq!(report["ok"], true);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("shards/index.json")).expect("index")).expect("json");
+    assert_eq!(index["ignore"], 255);
+    let values: Vec<u64> =
+        index["classes"].as_array().expect("classes").iter().filter_map(|c| c["value"].as_u64()).collect();
+    assert!(values.contains(&0) && !values.contains(&255) && values.len() >= 3, "{values:?}");
+    let map = eoforge_raster::Raster::open(&store.join("maps/classes.tif").display().to_string()).expect("map");
+    assert_eq!(map.nodata(1).expect("nodata"), Some(255.0));
+    let pixels = map.read_window::<u8>(eoforge_raster::Window::full(map.width(), map.height()), None).expect("read");
+    assert!(pixels.iter().all(|v| *v == 255 || values.contains(&u64::from(*v))), "only the table's values");
+    let metrics = report["metrics"].as_array().expect("metrics");
+    let accuracy = metrics.iter().find(|m| m["name"] == "pixel accuracy").expect("pixel accuracy");
+    let (model, baseline) = (accuracy["model"].as_f64().expect("model"), accuracy["baseline"].as_f64().expect("b"));
+    eprintln!("nodata 255 + class 0: pixel accuracy {model:.3} vs the trivial baseline's {baseline:.3}; {metrics:?}");
+    assert!(model > baseline, "the model beats the trivial baseline: {model} vs {baseline}");
+}
+
 #[test]
 fn the_main_job_runs_against_a_real_s3_server_with_labels_derived_from_the_scene() {
     let dir = tempfile::tempdir().expect("tempdir");
