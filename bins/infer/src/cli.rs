@@ -114,7 +114,7 @@ pub struct QcArgs {
     #[arg(long, value_name = "PATH")]
     pub report: Option<String>,
 
-    /// A profile.json whose "stages" (or "stages_s") map is checked against --stage-limit.
+    /// A profile.json whose "stages" map is checked against --stage-limit.
     #[arg(long, value_name = "PATH")]
     pub profile: Option<String>,
 

@@ -78,7 +78,6 @@ fn qc(args: &QcArgs, options: &StoreOptions) -> Result {
                 serde_json::from_slice(&text).map_err(|e| format!("profile `{path}` is not JSON: {e}"))?;
             let map = value
                 .get("stages")
-                .or_else(|| value.get("stages_s"))
                 .and_then(|v| v.as_object())
                 .ok_or_else(|| format!("profile `{path}` has no \"stages\" object"))?;
             map.iter().filter_map(|(k, v)| v.as_f64().map(|s| (k.clone(), s))).collect()

@@ -40,8 +40,8 @@ pub struct FitOverrides {
 /// What one training call measured, as `profile.json` holds it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FitProfile {
-    /// Seconds per stage of the call (`setup`, `training`, `pictures`).
-    pub stages_s: std::collections::BTreeMap<String, f64>,
+    /// Seconds per stage of the call (`training`, `pictures`), under `stages` as in every eoforge profile.
+    pub stages: std::collections::BTreeMap<String, f64>,
     /// Wall seconds of the call.
     pub total_s: f64,
     /// Optimiser steps this call took.
@@ -155,7 +155,7 @@ impl RunDir {
             }
             let steps = outcome.steps - outcome.resumed_from;
             let profile = FitProfile {
-                stages_s: stages.0,
+                stages: stages.0,
                 total_s: start.elapsed().as_secs_f64(),
                 steps,
                 resumed_from_step: outcome.resumed_from,
