@@ -58,6 +58,7 @@ fn run_pipeline(args: &RunArgs) -> Result<()> {
         stop: Some(eoforge_cli::stop_flag()?),
         store: args.s3.store_options(),
         force: args.force,
+        revision: env!("EOFORGE_GIT_REVISION").into(),
     };
     let bars = crate::progress::Bars::new();
     let report = eoforge_area::run(&config, &options, &bars).map_err(mapped)?;

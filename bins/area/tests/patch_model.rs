@@ -133,6 +133,14 @@ fn the_pipeline_trains_a_unet_on_its_blocks_and_maps_the_area() {
     let best = record["best"]["score"].as_f64().expect("best mean IoU");
     eprintln!("validation mean IoU {best:.3} (majority class {majority:.3}), {windows} training windows");
     assert!(record["metric"] == "mean_iou" && best > majority + 0.1, "{record}");
+    // The network's run directory is an `eoforge-train fit` run like any other: who made it, its profile, pictures.
+    let run_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("model/run/run.json")).expect("run.json")).expect("json");
+    assert!(run_json.to_string().contains("eoforge-area"), "{run_json}");
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("model/run/profile.json")).expect("profile")).expect("json");
+    assert!(profile["stages"]["training"].as_f64().is_some_and(|s| s > 0.0) && profile["finished"] == true);
+    assert!(store.join("model/run/samples.png").is_file());
 
     let map_path = store.join("maps/scl_unet_29N.tif");
     let (valid, report) = gdal_cog_validator(&map_path);

@@ -115,7 +115,11 @@ fn scene_29rkh_runs_end_to_end_from_its_config() {
     let run_dir = PathBuf::from(first["dir"].as_str().expect("dir"));
     assert_eq!(std::fs::read_to_string(run_dir.join("failure.log")).expect("failure.log"), "");
     let profile = json(&run_dir.join("profile.json"));
-    assert!(profile["peak_rss_mib"].as_f64().expect("rss") > 0.0 && profile["stages"]["inputs"]["seconds"].is_number());
+    assert!(
+        profile["peak_rss_mib"].as_f64().expect("rss") > 0.0
+            && profile["stages"]["inputs"].is_number()
+            && profile["units"]["inputs"]["units"].is_number()
+    );
     beats_majority(&store);
 
     // One map for zone 29N: each tile's prediction over its core, nodata outside the AOI.

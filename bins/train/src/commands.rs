@@ -5,10 +5,7 @@ use std::path::Path;
 use burn::backend::{Autodiff, Flex};
 use eoforge_cli::UsageError;
 use eoforge_storage::StoreOptions;
-use eoforge_train::{
-    CallRecord, FitOverrides, Loader, LoaderConfig, ModelConfig, RunDir, Scores, ShardSet, StopWhen, TrainedRun,
-    evaluate, task_of,
-};
+use eoforge_train::{CallRecord, FitOverrides, RunDir, ShardSet, StopWhen, TrainedRun};
 
 use crate::cli::{Cli, Command, EvalArgs, ExportArgs, FitArgs, ImportArgs};
 
@@ -202,36 +199,7 @@ fn eval_on<B: burn::tensor::backend::Backend>(
     device: &B::Device,
 ) -> Result<(), Error> {
     let run = open_run(&args.run, args.allow_unfinished)?;
-    let set = open_shards(&args.data, store)?;
-    if set.stats().channels != run.data.channels {
-        return Err(format!(
-            "`{}` has channels {:?}; the run was trained on {:?}",
-            args.data,
-            set.stats().channels,
-            run.data.channels
-        )
-        .into());
-    }
-    // The run's own normalisation and class table, whatever the scored set's statistics say.
-    let loader = Loader::for_run(
-        set.clone(),
-        LoaderConfig {
-            split: args.split.clone(),
-            batch_size: run.config.batch_size,
-            shuffle_buffer: 0,
-            input: run.data.input.clone(),
-            ..LoaderConfig::default()
-        },
-        &run.data,
-    )?;
-    let task = task_of(&run.config, &run.data, &set);
-    let scores = Scores::for_model(&run.config.model, &task);
-    let report = match &run.config.model {
-        ModelConfig::Classifier(_) => evaluate(&run.classifier::<B>(device)?, &loader, &task, scores, device)?,
-        ModelConfig::Unet(_) => evaluate(&run.unet::<B>(device)?, &loader, &task, scores, device)?,
-        ModelConfig::Segmenter(_) => evaluate(&run.segmenter::<B>(device)?, &loader, &task, scores, device)?,
-        ModelConfig::Sr(_) => evaluate(&run.sr::<B>(device)?, &loader, &task, scores, device)?,
-    };
+    let report = run.evaluate::<B>(&open_shards(&args.data, store)?, &args.split, device)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

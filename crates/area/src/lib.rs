@@ -51,7 +51,8 @@ pub use crate::inputs::{
 pub use crate::network::{PatchSet, write_patch_set};
 pub use crate::patch_model::{PATCH_NODATA, PatchModel};
 pub use crate::pipeline::{
-    Failure, NoProgress, Progress, RunOptions, RunReport, Stage, StageReport, model_path, run, table_path,
+    AreaProfile, Failure, NoProgress, Progress, RunOptions, RunReport, Stage, StageReport, StageUnits, model_path, run,
+    table_path,
 };
 pub use crate::pixel_model::{
     ClassificationReport, PixelModel, PixelModelConfig, PixelTask, RegressionReport, classification_report,

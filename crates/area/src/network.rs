@@ -208,15 +208,18 @@ impl ShardWriter<'_> {
     }
 }
 
-/// Trains `fit`'s network on the patch set `set` (opened as `shards`) into the local folder `run`, recording
-/// what it was trained on in `run/area.json`; with `skip_existing`, a run that finished on the same windows with the
+/// Trains `fit`'s network on the patch set `set` (opened as `shards`) into the local folder `run` through
+/// [`eoforge_train::RunDir`] (so the run has its `run.json` with `call`, `profile.json`, `errors.log` and pictures
+/// like any `eoforge-train fit` run), recording what it was trained on in `run/area.json`; with `skip_existing`, a run that finished on the same windows with the
 /// same settings is kept (returns `true`). A run trained on others is replaced, an unfinished one resumed.
+#[allow(clippy::too_many_arguments)] // the stage's inputs, each used once
 pub(crate) fn train_network(
     store: &TileStore,
     shards: &eoforge_train::ShardSet,
     set: &PatchSet,
     fit: &eoforge_train::FitConfig,
     run: &Path,
+    call: &eoforge_train::CallRecord,
     skip_existing: bool,
     stop: Option<&AtomicBool>,
 ) -> Result<(serde_json::Value, bool)> {
@@ -232,7 +235,15 @@ pub(crate) fn train_network(
     }
     let device = burn::backend::flex::FlexDevice;
     let when = eoforge_train::StopWhen { max_steps: None, flag: stop, on_step: None };
-    let outcome = eoforge_train::fit::<burn::backend::Autodiff<burn::backend::Flex>>(shards, fit, run, &device, &when)
+    let (outcome, _) = eoforge_train::RunDir::new(run)
+        .train::<burn::backend::Autodiff<burn::backend::Flex>, burn::backend::Flex>(
+            shards,
+            fit,
+            &[device],
+            &device,
+            call,
+            &when,
+        )
         .map_err(|e| Error::Input { path: run.display().to_string(), reason: e.to_string() })?;
     if !outcome.finished {
         return Err(Error::Stopped(format!(

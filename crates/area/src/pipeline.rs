@@ -146,6 +146,9 @@ pub struct RunOptions {
     pub store: eoforge_storage::StoreOptions,
     /// Replace maps published with other options.
     pub force: bool,
+    /// The git revision of the binary running the pipeline, recorded in a trained network's `run.json` (empty:
+    /// unknown).
+    pub revision: String,
 }
 
 /// One tile (or zone) a stage could not finish, and why.
@@ -444,6 +447,35 @@ fn run_dir(root: &Path, shard: Option<ShardSpec>) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// A pipeline run's `profile.json`: stage seconds under `stages`, as in every eoforge profile, and what each stage
+/// got through.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct AreaProfile {
+    /// Wall seconds of the run.
+    pub total_s: f64,
+    /// Peak resident memory in MiB.
+    pub peak_rss_mib: f64,
+    /// Worker threads.
+    pub threads: usize,
+    /// Tiles selected.
+    pub tiles: usize,
+    /// Seconds per stage.
+    pub stages: eoforge_profile::Stages,
+    /// Units (tiles or zones) per stage.
+    pub units: std::collections::BTreeMap<String, StageUnits>,
+}
+
+/// What a stage got through.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct StageUnits {
+    /// Units the stage had: written, skipped (already done) or failed.
+    pub units: usize,
+    /// Units written (empty ones included).
+    pub written: usize,
+    /// Units written per second.
+    pub written_per_s: f64,
+}
+
 /// Writes `report.json`, `failure.log` (one `stage<TAB>tile<TAB>reason` line per failure) and `profile.json` into
 /// the run's folder `dir` of `store`.
 fn write_report(report: &RunReport, store: &TileStore, dir: &Path) -> Result<()> {
@@ -465,30 +497,26 @@ fn write_report(report: &RunReport, store: &TileStore, dir: &Path) -> Result<()>
         })
         .collect();
     put("failure.log", log.as_bytes())?;
-    let stages: serde_json::Map<String, serde_json::Value> = report
-        .stages
-        .iter()
-        .map(|s| {
-            let units = s.done + s.skipped + s.empty + s.failed.len();
-            let worked = s.done + s.empty;
-            (
-                s.stage.name().to_owned(),
-                serde_json::json!({
-                    "seconds": s.seconds,
-                    "units": units,
-                    "written": worked,
-                    "written_per_s": if s.seconds > 0.0 { worked as f64 / s.seconds } else { 0.0 },
-                }),
-            )
-        })
-        .collect();
-    let profile = serde_json::json!({
-        "wall_s": report.seconds,
-        "peak_rss_mib": eoforge_profile::peak_rss_mib(),
-        "threads": rayon::current_num_threads(),
-        "tiles": report.selected_tiles,
-        "stages": stages,
-    });
+    let mut profile = AreaProfile {
+        total_s: report.seconds,
+        peak_rss_mib: eoforge_profile::peak_rss_mib(),
+        threads: rayon::current_num_threads(),
+        tiles: report.selected_tiles,
+        ..AreaProfile::default()
+    };
+    for s in &report.stages {
+        let name = s.stage.name();
+        profile.stages.add(name, s.seconds);
+        let written = s.done + s.empty;
+        profile.units.insert(
+            name.to_owned(),
+            StageUnits {
+                units: written + s.skipped + s.failed.len(),
+                written,
+                written_per_s: if s.seconds > 0.0 { written as f64 / s.seconds } else { 0.0 },
+            },
+        );
+    }
     let json = serde_json::to_vec_pretty(&profile).map_err(|e| Error::Grid(e.to_string()))?;
     put("profile.json", &json)
 }
@@ -870,7 +898,18 @@ impl Context<'_> {
             .map_err(|e| Error::Input { path: source.clone(), reason: e.to_string() })?;
         let stop = self.options.stop.as_deref();
         let skip = self.config.skip_existing;
-        let trained = crate::network::train_network(self.store, &shards, &set, &fit, &run, skip, stop);
+        let call = eoforge_train::CallRecord {
+            data: source,
+            device: "cpu".into(),
+            command: std::env::args().collect(),
+            eoforge_version: env!("CARGO_PKG_VERSION").into(),
+            git_revision: if self.options.revision.is_empty() {
+                "unknown".into()
+            } else {
+                self.options.revision.clone()
+            },
+        };
+        let trained = crate::network::train_network(self.store, &shards, &set, &fit, &run, &call, skip, stop);
         if let Err(Error::Stopped(_)) = &trained {
             // The checkpoint goes to the store too, so the next run resumes from it on whichever node it runs.
             self.store.publish_dir(&run)?;

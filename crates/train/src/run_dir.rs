@@ -11,6 +11,9 @@ use eoforge_shards::ClassTable;
 
 use crate::config::{FitConfig, ModelConfig};
 use crate::error::{Error, Result};
+use crate::fit::task_of;
+use crate::loader::{Loader, LoaderConfig};
+use crate::objective::{Report, Scores, evaluate};
 use crate::shard_set::ShardSet;
 
 /// The data a run learned from, as `data.json` in its directory records it: what a user of the weights must
@@ -258,6 +261,41 @@ impl TrainedRun {
         };
         let model = config.init(device).map_err(|e| self.config_error(&e))?;
         self.load(model, device)
+    }
+
+    /// Scores the run's weights on split `split` of `set`, normalised with the run's own `data.json` and mapped
+    /// through its class table, whatever the set's statistics say; any set with the run's channels can be scored.
+    pub fn evaluate<B: Backend>(&self, set: &ShardSet, split: &str, device: &B::Device) -> Result<Report> {
+        if set.stats().channels != self.data.channels {
+            return Err(Error::ShardSet {
+                url: set.store().url_of("stats.json"),
+                reason: format!(
+                    "has channels {:?}; the run `{}` was trained on {:?}",
+                    set.stats().channels,
+                    self.dir.display(),
+                    self.data.channels
+                ),
+            });
+        }
+        let loader = Loader::for_run(
+            set.clone(),
+            LoaderConfig {
+                split: split.to_owned(),
+                batch_size: self.config.batch_size,
+                shuffle_buffer: 0,
+                input: self.data.input.clone(),
+                ..LoaderConfig::default()
+            },
+            &self.data,
+        )?;
+        let task = task_of(&self.config, &self.data, set);
+        let scores = Scores::for_model(&self.config.model, &task);
+        match &self.config.model {
+            ModelConfig::Classifier(_) => evaluate(&self.classifier::<B>(device)?, &loader, &task, scores, device),
+            ModelConfig::Unet(_) => evaluate(&self.unet::<B>(device)?, &loader, &task, scores, device),
+            ModelConfig::Segmenter(_) => evaluate(&self.segmenter::<B>(device)?, &loader, &task, scores, device),
+            ModelConfig::Sr(_) => evaluate(&self.sr::<B>(device)?, &loader, &task, scores, device),
+        }
     }
 
     fn load<B: Backend, M: Module<B>>(&self, model: M, device: &B::Device) -> Result<M> {
