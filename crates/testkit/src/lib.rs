@@ -20,7 +20,7 @@ mod s3_server;
 mod slurm;
 
 pub use crate::fixtures::{fixture, fixtures};
-pub use crate::python::python_with;
+pub use crate::python::{onnxruntime_library, python_with};
 pub use crate::s3_server::S3Server;
 pub use crate::slurm::SlurmCluster;
 

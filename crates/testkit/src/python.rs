@@ -16,3 +16,23 @@ pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
     }
     ok.then_some(python)
 }
+
+/// The ONNX Runtime library of the venv's `onnxruntime` package (`…/onnxruntime/capi/libonnxruntime.so.X`), or
+/// `None` (skipping).
+pub fn onnxruntime_library() -> Option<PathBuf> {
+    let python = python_with(&["onnxruntime"])?;
+    let out = Command::new(python)
+        .args(["-c", "import os, onnxruntime; print(os.path.dirname(onnxruntime.__file__))"])
+        .output()
+        .ok()?;
+    let capi = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("capi");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&capi)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so.")))
+        .collect();
+    found.sort();
+    let library = found.pop();
+    assert!(library.is_some(), "the onnxruntime package has no libonnxruntime.so.* in {}", capi.display());
+    library
+}
