@@ -231,15 +231,20 @@ pub struct PredictArgs {
     #[arg(long, value_name = "I/N", requires = "scenes")]
     pub shard: Option<String>,
 
-    /// The model: `identity`, `upsample`, or a run directory of `eoforge-train fit` (its U-Net writes a class map
+    /// The model: `identity`, `upsample`, a run directory of `eoforge-train fit` (its U-Net writes a class map
     /// of the label values in the run's class table — UInt8 when they and a nodata value fit it, else UInt16 —
-    /// with their colours and names).
-    #[arg(long, value_parser = parse_model, value_name = "identity|upsample|RUN_DIR")]
+    /// with their colours and names), or an ONNX file (`model.onnx`, run by ONNX Runtime; fed as its model card
+    /// `model.onnx.json` or the ONNX flags say).
+    #[arg(long, value_parser = parse_model, value_name = "identity|upsample|RUN_DIR|FILE.onnx")]
     pub model: ModelArg,
 
     /// How a trained run is applied (`--model RUN_DIR`).
     #[command(flatten)]
     pub trained: TrainedArgs,
+
+    /// How an ONNX model is fed and read (`--model FILE.onnx`).
+    #[command(flatten)]
+    pub onnx: OnnxArgs,
 
     /// Output pixels per input pixel (upsample only).
     #[arg(long, default_value_t = 1, value_parser = positive)]
@@ -336,6 +341,8 @@ pub enum ModelArg {
     Upsample,
     /// A trained run directory.
     Run(std::path::PathBuf),
+    /// An ONNX file.
+    Onnx(std::path::PathBuf),
 }
 
 impl ModelArg {
@@ -344,7 +351,7 @@ impl ModelArg {
         match self {
             Self::Identity => "identity".into(),
             Self::Upsample => "upsample".into(),
-            Self::Run(dir) => dir.display().to_string(),
+            Self::Run(dir) | Self::Onnx(dir) => dir.display().to_string(),
         }
     }
 }
@@ -354,10 +361,17 @@ fn parse_model(text: &str) -> Result<ModelArg, String> {
         "identity" => Ok(ModelArg::Identity),
         "upsample" => Ok(ModelArg::Upsample),
         _ if std::path::Path::new(text).join("config.toml").is_file() => Ok(ModelArg::Run(text.into())),
+        _ if text.to_ascii_lowercase().ends_with(".onnx") || std::path::Path::new(text).is_file() => {
+            if std::path::Path::new(text).is_file() {
+                Ok(ModelArg::Onnx(text.into()))
+            } else {
+                Err(format!("`{text}`: no such ONNX file"))
+            }
+        }
         _ if std::path::Path::new(text).is_dir() => {
             Err(format!("`{text}` has no config.toml: not a run directory of `eoforge-train fit`"))
         }
-        _ => Err(format!("`{text}` is neither `identity`, `upsample` nor a run directory")),
+        _ => Err(format!("`{text}` is neither `identity`, `upsample`, a run directory nor an ONNX file")),
     }
 }
 
@@ -422,4 +436,27 @@ pub struct TrainedArgs {
     /// and QC report record the run's state.
     #[arg(long)]
     pub allow_unfinished: bool,
+}
+
+/// `predict` flags for an ONNX model (`--model FILE.onnx`); they override its model card.
+#[derive(Debug, Args)]
+pub struct OnnxArgs {
+    /// The ONNX Runtime library (default: ORT_DYLIB_PATH, else the `onnxruntime` Python package's, as
+    /// `pip install onnxruntime` or `onnxruntime-gpu` installs it).
+    #[arg(long, value_name = "PATH")]
+    pub onnxruntime: Option<std::path::PathBuf>,
+
+    /// What the model's output holds: `classes` (one score per class: a class map), `values` (Float32 bands) or
+    /// `image` (the input's units at the model's scale, in the input's type).
+    #[arg(long, value_name = "classes|values|image")]
+    pub output: Option<eoforge_predict::OutputKind>,
+
+    /// Input scaling: `mean=M,…/std=S,…` (the model takes (x − mean) / std) or `scale=S,…/offset=O,…` (it takes
+    /// x · scale + offset); one value applies to every band.
+    #[arg(long, value_name = "mean=…/std=…|scale=…/offset=…", allow_hyphen_values = true)]
+    pub normalize: Option<eoforge_predict::NormalizeSpec>,
+
+    /// The model takes heights and widths that are multiples of this (windows are padded up by reflection).
+    #[arg(long, value_name = "PIXELS", value_parser = positive)]
+    pub size_multiple: Option<usize>,
 }

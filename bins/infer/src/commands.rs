@@ -11,6 +11,7 @@ use eoforge_storage::{Store, StoreOptions};
 
 use eoforge_engine::{BandRoles, Derivative, DerivativeOptions};
 
+mod onnx;
 mod trained;
 
 use crate::cli::{
@@ -351,6 +352,10 @@ fn predict_one(
         let product = trained::Product { args, source_url, dest, options, crop, run_dir: dir, derivatives };
         return trained::predict(&product, source, &info, stages);
     }
+    if let ModelArg::Onnx(file) = &args.model {
+        let product = trained::Product { args, source_url, dest, options, crop, run_dir: file, derivatives };
+        return onnx::predict(&product, source, &info, stages);
+    }
     let picked: Vec<usize> = args.input_bands.clone().unwrap_or_else(|| (1..=info.band_count).collect());
     let in_bands = picked.len();
     // The built-in models keep the input's bands: their names, nodata, metadata, type and palette carry over to
@@ -428,36 +433,18 @@ fn predict_one(
         }
         Ok(upsample_nearest(&x, scale))
     });
-    let engine_options = eoforge_engine::EngineOptions {
-        window: args.window,
-        halo: args.halo,
-        batch: args.batch,
+    let mut engine_options = eoforge_engine::EngineOptions {
         bands: args.input_bands.clone(),
-        normalize: None,
-        blend: match args.blend {
-            BlendArg::Hann => eoforge_engine::Blend::Hann,
-            BlendArg::Center => eoforge_engine::Blend::Center,
-        },
         out_dtype,
         out_nodata,
         out_band_descriptions,
         out_metadata,
         out_color_map,
-        argmax: false,
-        clip: false,
-        class_values: Vec::new(),
         nodata_mask: eoforge_engine::NodataMask::PerBand,
-        crop,
-        cog: CogWriterOptions {
-            block_size: args.blocksize,
-            compression: codec(args.compress, args.level)?,
-            overview_resampling: overview_resampling(args.resampling, out_dtype, in_bands),
-            ..CogWriterOptions::default()
-        },
-        store: options.clone(),
-        stitch_memory_mib: args.stitch_memory_mib,
         derivatives: derivatives.clone(),
+        ..engine_options(args, options, crop)?
     };
+    engine_options.cog.overview_resampling = overview_resampling(args.resampling, out_dtype, in_bands);
     let (_work, tmp, engine) = run_engine(source_url, dest, &mut model, &engine_options, &mut stages)?;
     let extras: Vec<(PathBuf, String)> = derivatives
         .kinds
@@ -476,6 +463,33 @@ fn predict_one(
         clipped_pixels: None,
     };
     publish_prediction(args, source_url, dest, options, &mut stages, made, serde_json::json!({ "engine": engine }))
+}
+
+/// The engine options every model shares, from the flags: windows, batch, blending, crop, COG layout, store and
+/// stitching memory; each model sets what its output is.
+fn engine_options(
+    args: &PredictArgs,
+    options: &StoreOptions,
+    crop: Option<eoforge_raster::Window>,
+) -> Result<eoforge_engine::EngineOptions> {
+    Ok(eoforge_engine::EngineOptions {
+        window: args.window,
+        halo: args.halo,
+        batch: args.batch,
+        blend: match args.blend {
+            BlendArg::Hann => eoforge_engine::Blend::Hann,
+            BlendArg::Center => eoforge_engine::Blend::Center,
+        },
+        crop,
+        cog: CogWriterOptions {
+            block_size: args.blocksize,
+            compression: codec(args.compress, args.level)?,
+            ..CogWriterOptions::default()
+        },
+        store: options.clone(),
+        stitch_memory_mib: args.stitch_memory_mib,
+        ..eoforge_engine::EngineOptions::default()
+    })
 }
 
 /// What the engine made for a `predict` product, and the source grid it was made on.
@@ -577,6 +591,9 @@ fn predict_options(args: &PredictArgs) -> serde_json::Map<String, serde_json::Va
         "level": args.level,
         "blocksize": args.blocksize,
         "resampling": format!("{:?}", args.resampling).to_ascii_lowercase(),
+        "onnx_output": args.onnx.output,
+        "normalize": args.onnx.normalize.as_ref().map(|n| format!("{n:?}")),
+        "size_multiple": args.onnx.size_multiple,
     });
     value.as_object().cloned().unwrap_or_default()
 }

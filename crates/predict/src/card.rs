@@ -276,6 +276,14 @@ impl ModelCard {
     }
 }
 
+impl ModelCard {
+    /// The input scaling for `bands` bands (one value given applies to all), `None` when the model takes the
+    /// bands' values; a list of another length is an error.
+    pub fn normalization_for(&self, bands: usize) -> Result<Option<Normalization>> {
+        self.normalization.clone().map(|n| n.broadcast(bands, "--normalize / value_scaling")).transpose()
+    }
+}
+
 /// `model.onnx` → `model.onnx.json`.
 pub fn card_path(model: &Path) -> PathBuf {
     let mut name = model.as_os_str().to_owned();

@@ -17,5 +17,7 @@ mod runtime;
 
 pub use crate::card::{CardClass, CardFlags, ModelCard, Normalization, NormalizeSpec, OutputKind, card_path};
 pub use crate::error::{Error, Result};
-pub use crate::onnx::{OnnxModel, OnnxOptions, OnnxSignature, OutputGeometry, reflect_pad, upsample_bilinear};
+pub use crate::onnx::{
+    InInputUnits, OnnxModel, OnnxOptions, OnnxSignature, OutputGeometry, reflect_pad, upsample_bilinear,
+};
 pub use crate::runtime::{ORT_DYLIB_PATH, find_library};

@@ -239,6 +239,43 @@ impl Model for OnnxModel {
     }
 }
 
+/// A model whose image output is put back into the input's units: output band `i` becomes `y · divide[i] +
+/// subtract[i]`, the inverse of the input scaling (a super-resolution network fed reflectances in [0, 1] writes
+/// the scene's digital numbers again).
+pub struct InInputUnits<M> {
+    inner: M,
+    subtract: Vec<f32>,
+    divide: Vec<f32>,
+}
+
+impl<M: Model> InInputUnits<M> {
+    /// Wraps `inner`, whose output bands are the input's bands scaled as `normalization` says.
+    pub fn new(inner: M, normalization: &crate::card::Normalization) -> Self {
+        Self { inner, subtract: normalization.subtract.clone(), divide: normalization.divide.clone() }
+    }
+}
+
+impl<M: Model> Model for InInputUnits<M> {
+    fn out_bands(&self) -> usize {
+        self.inner.out_bands()
+    }
+
+    fn scale(&self) -> usize {
+        self.inner.scale()
+    }
+
+    fn forward(&mut self, batch: Array4<f32>) -> Result<Array4<f32>, ModelError> {
+        let mut out = self.inner.forward(batch)?;
+        for mut sample in out.outer_iter_mut() {
+            for (k, mut plane) in sample.outer_iter_mut().enumerate() {
+                let (a, b) = (self.divide.get(k).copied().unwrap_or(1.0), self.subtract.get(k).copied().unwrap_or(0.0));
+                plane.mapv_inplace(|y| y * a + b);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Pads `x` at the bottom and right to `h`×`w` by reflection (as PyTorch's `reflect` pad; repeated where the
 /// window is too small to reflect).
 pub fn reflect_pad(input: &ArrayView4<f32>, height: usize, width: usize) -> Array4<f32> {

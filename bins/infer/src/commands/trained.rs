@@ -12,16 +12,14 @@ use burn::tensor::backend::Backend;
 use eoforge_engine::{BurnModel, ImageNetwork};
 use eoforge_models::{SuperResolution, SuperResolutionConfig};
 use eoforge_profile::Stages;
-use eoforge_raster::{
-    BandMetadata, CogWriterOptions, DataType, Raster, RasterInfo, RasterMetadata, Resampling, Window,
-};
+use eoforge_raster::{BandMetadata, DataType, Raster, RasterInfo, RasterMetadata, Resampling, Window};
 use eoforge_storage::StoreOptions;
 use eoforge_train::TrainedRun;
 
-use super::{Result, codec};
-use crate::cli::{BlendArg, PredictArgs};
+use super::Result;
+use crate::cli::PredictArgs;
 
-/// What `predict` was asked for.
+/// What `predict` was asked for (`run_dir`: the model's path, a run directory or an ONNX file).
 pub(super) struct Product<'a> {
     pub args: &'a PredictArgs,
     pub source_url: &'a str,
@@ -117,39 +115,23 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
         ..BandMetadata::default()
     };
     let out_metadata = RasterMetadata { bands: vec![band], ..metadata };
-    let engine_options = eoforge_engine::EngineOptions {
-        window: args.window,
-        halo: args.halo,
-        batch: args.batch,
+    let mut engine_options = eoforge_engine::EngineOptions {
         bands: Some(picked),
         normalize: Some((
             run.data.mean.iter().map(|v| *v as f32).collect(),
             run.data.std.iter().map(|v| *v as f32).collect(),
         )),
-        blend: match args.blend {
-            BlendArg::Hann => eoforge_engine::Blend::Hann,
-            BlendArg::Center => eoforge_engine::Blend::Center,
-        },
         out_dtype,
         out_nodata: Some(map_nodata),
         out_band_descriptions: vec!["class".into()],
         out_metadata,
         out_color_map: colors,
         argmax: true,
-        clip: false,
         class_values: table.values().into_iter().map(f64::from).collect(),
         nodata_mask: eoforge_engine::NodataMask::AnyBand,
-        crop: product.crop,
-        cog: CogWriterOptions {
-            block_size: args.blocksize,
-            compression: codec(args.compress, args.level)?,
-            overview_resampling: Resampling::Nearest,
-            ..CogWriterOptions::default()
-        },
-        store: product.options.clone(),
-        stitch_memory_mib: args.stitch_memory_mib,
-        derivatives: eoforge_engine::DerivativeOptions::default(),
+        ..super::engine_options(args, product.options, product.crop)?
     };
+    engine_options.cog.overview_resampling = Resampling::Nearest;
     let (_work, tmp, engine) = super::run_engine(source_url, dest, &mut model, &engine_options, &mut stages)?;
     let made = super::Prediction {
         product: tmp,
@@ -325,43 +307,26 @@ fn predict_super_resolution(
         std: column(&run.data.std),
     };
     let mut model = BurnModel::new(network, device, out_bands, sr.scale);
-    let engine_options = eoforge_engine::EngineOptions {
-        window: args.window,
-        halo: args.halo,
-        batch: args.batch,
+    let mut engine_options = eoforge_engine::EngineOptions {
         bands: Some(picked),
         normalize: Some((
             run.data.mean.iter().map(|v| *v as f32).collect(),
             run.data.std.iter().map(|v| *v as f32).collect(),
         )),
-        blend: match args.blend {
-            BlendArg::Hann => eoforge_engine::Blend::Hann,
-            BlendArg::Center => eoforge_engine::Blend::Center,
-        },
         out_dtype,
         out_nodata,
         out_band_descriptions,
         out_metadata,
-        out_color_map: None,
-        argmax: false,
         clip: !args.trained.no_clip,
-        class_values: Vec::new(),
         nodata_mask: if keeps_bands {
             eoforge_engine::NodataMask::PerBand
         } else {
             eoforge_engine::NodataMask::AnyBand
         },
-        crop: product.crop,
-        cog: CogWriterOptions {
-            block_size: args.blocksize,
-            compression: codec(args.compress, args.level)?,
-            overview_resampling: super::overview_resampling(args.resampling, out_dtype, out_bands),
-            ..CogWriterOptions::default()
-        },
-        store: product.options.clone(),
-        stitch_memory_mib: args.stitch_memory_mib,
         derivatives: product.derivatives.clone(),
+        ..super::engine_options(args, product.options, product.crop)?
     };
+    engine_options.cog.overview_resampling = super::overview_resampling(args.resampling, out_dtype, out_bands);
     let (_work, tmp, engine) = super::run_engine(source_url, dest, &mut model, &engine_options, &mut stages)?;
     let derived = product
         .derivatives
