@@ -1,6 +1,9 @@
 //! Command-line definitions; the doc comments are the `--help` text.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use eoforge_engine::{BandRoles, Blend, Derivative};
+use eoforge_predict::{LonLatBox, ModelSource, NormalizeSpec, OutputKind};
+use eoforge_raster::{Codec, DataType, OverviewResampling};
 
 /// Make and check map products: cloud-optimized GeoTIFFs that are published only when they pass QC.
 ///
@@ -74,9 +77,9 @@ pub struct QcLimits {
     #[arg(long, value_name = "N")]
     pub bands: Option<usize>,
 
-    /// Expected data type.
-    #[arg(long, value_enum)]
-    pub dtype: Option<DtypeArg>,
+    /// Expected data type (uint8, uint16, int16, uint32, int32, float32, float64).
+    #[arg(long, value_name = "TYPE")]
+    pub dtype: Option<DataType>,
 
     /// Minimum overview levels (default: up to 4, as many as needed to reach one 512 px tile).
     #[arg(long, value_name = "N")]
@@ -140,9 +143,9 @@ pub struct CogArgs {
     /// Destination (path or URL).
     pub dest: String,
 
-    /// Codec.
-    #[arg(long, value_enum, default_value = "lzw")]
-    pub compress: CodecArg,
+    /// Codec: lzw, deflate or zstd.
+    #[arg(long, default_value = "lzw", value_name = "CODEC")]
+    pub compress: Codec,
 
     /// DEFLATE (1-9) or ZSTD (1-22) level.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(1..=22))]
@@ -154,8 +157,8 @@ pub struct CogArgs {
 
     /// Overview resampling: auto (nearest for one UInt8 band, i.e. classes or masks; average otherwise),
     /// average (nodata-aware mean of 2x2) or nearest.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub resampling: ResamplingArg,
+    #[arg(long, default_value = "auto", value_name = "auto|average|nearest")]
+    pub resampling: OverviewResampling,
 
     /// Compression threads (default: all cores; `--threads` is an older name for it).
     #[arg(short = 'j', long = "jobs", visible_alias = "threads", value_name = "N")]
@@ -168,47 +171,6 @@ pub struct CogArgs {
     /// The limits.
     #[command(flatten)]
     pub limits: QcLimits,
-}
-
-/// Data types.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum DtypeArg {
-    /// Unsigned 8-bit.
-    Uint8,
-    /// Unsigned 16-bit.
-    Uint16,
-    /// Signed 16-bit.
-    Int16,
-    /// Unsigned 32-bit.
-    Uint32,
-    /// Signed 32-bit.
-    Int32,
-    /// 32-bit float.
-    Float32,
-    /// 64-bit float.
-    Float64,
-}
-
-/// Codecs.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum CodecArg {
-    /// LZW.
-    Lzw,
-    /// DEFLATE.
-    Deflate,
-    /// ZSTD.
-    Zstd,
-}
-
-/// Overview resampling.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum ResamplingArg {
-    /// Nearest for one UInt8 band (classes, masks), average otherwise.
-    Auto,
-    /// Nodata-aware mean of each 2x2 block.
-    Average,
-    /// Top-left pixel of each 2x2 block (class rasters).
-    Nearest,
 }
 
 /// Arguments of `predict`.
@@ -235,8 +197,8 @@ pub struct PredictArgs {
     /// of the label values in the run's class table — UInt8 when they and a nodata value fit it, else UInt16 —
     /// with their colours and names), or an ONNX file (`model.onnx`, run by ONNX Runtime; fed as its model card
     /// `model.onnx.json` or the ONNX flags say).
-    #[arg(long, value_parser = parse_model, value_name = "identity|upsample|RUN_DIR|FILE.onnx")]
-    pub model: ModelArg,
+    #[arg(long, value_name = "identity|upsample|RUN_DIR|FILE.onnx")]
+    pub model: ModelSource,
 
     /// How a trained run is applied (`--model RUN_DIR`).
     #[command(flatten)]
@@ -267,18 +229,19 @@ pub struct PredictArgs {
     #[arg(long, value_delimiter = ',', value_name = "B,…")]
     pub input_bands: Option<Vec<usize>>,
 
-    /// Seam handling.
-    #[arg(long, value_enum, default_value = "hann")]
-    pub blend: BlendArg,
+    /// Seam handling: hann (Hann-weighted average of overlapping windows) or center (each pixel from the window
+    /// whose centre holds it).
+    #[arg(long, default_value = "hann", value_name = "hann|center")]
+    pub blend: Blend,
 
     /// Only this lon/lat box (WGS 84), reprojected to the scene's CRS.
     #[arg(long, value_name = "MINLON,MINLAT,MAXLON,MAXLAT", allow_hyphen_values = true)]
-    pub aoi: Option<String>,
+    pub aoi: Option<LonLatBox>,
 
     /// Output data type (default: the input's, as the built-in models keep its values). A type that
     /// cannot hold the model's values is refused, never cast silently.
-    #[arg(long, value_enum)]
-    pub out_dtype: Option<DtypeArg>,
+    #[arg(long, value_name = "TYPE")]
+    pub out_dtype: Option<DataType>,
 
     /// Output nodata value (default: the input's, as the built-in models keep its bands); it must be a
     /// value of the output type. Input nodata pixels are written as this value, never blended.
@@ -289,9 +252,9 @@ pub struct PredictArgs {
     #[arg(long, default_value_t = 512)]
     pub blocksize: usize,
 
-    /// Codec.
-    #[arg(long, value_enum, default_value = "lzw")]
-    pub compress: CodecArg,
+    /// Codec: lzw, deflate or zstd.
+    #[arg(long, default_value = "lzw", value_name = "CODEC")]
+    pub compress: Codec,
 
     /// DEFLATE (1-9) or ZSTD (1-22) level.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(1..=22))]
@@ -299,20 +262,21 @@ pub struct PredictArgs {
 
     /// Overview resampling: auto (nearest for a one-band UInt8 output, i.e. a class map; average otherwise),
     /// average (nodata-aware mean of 2x2) or nearest.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub resampling: ResamplingArg,
+    #[arg(long, default_value = "auto", value_name = "auto|average|nearest")]
+    pub resampling: OverviewResampling,
 
     /// Replace DEST even if it already holds a product that passed.
     #[arg(long)]
     pub force: bool,
 
     /// Maps derived from the output, written and published beside DEST as <DEST stem>_<name>.tif (map.tif: map_ndvi.tif).
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "MAP,…")]
-    pub derivatives: Vec<DerivativeArg>,
+    /// ndvi, evi, rgb (true colour, 3 x UInt8) or nir.
+    #[arg(long, value_delimiter = ',', value_name = "MAP,…")]
+    pub derivatives: Vec<Derivative>,
 
     /// Which output bands (1-based) are blue, green, red and NIR; the default is the B02,B03,B04,B08 order.
     #[arg(long, default_value = "blue=1,green=2,red=3,nir=4", value_name = "ROLE=B,…")]
-    pub band_roles: String,
+    pub band_roles: BandRoles,
 
     /// Output value to reflectance: value × scale + offset (Sentinel-2 L2A: 0.0001, offset -0.1 from
     /// processing baseline 04.00).
@@ -330,71 +294,6 @@ pub struct PredictArgs {
     /// The limits.
     #[command(flatten)]
     pub limits: QcLimits,
-}
-
-/// The model of `predict`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ModelArg {
-    /// Output = input.
-    Identity,
-    /// Nearest-neighbour upsampling by --scale.
-    Upsample,
-    /// A trained run directory.
-    Run(std::path::PathBuf),
-    /// An ONNX file.
-    Onnx(std::path::PathBuf),
-}
-
-impl ModelArg {
-    /// The model's name in records: `identity`, `upsample`, or the run directory.
-    pub fn name(&self) -> String {
-        match self {
-            Self::Identity => "identity".into(),
-            Self::Upsample => "upsample".into(),
-            Self::Run(dir) | Self::Onnx(dir) => dir.display().to_string(),
-        }
-    }
-}
-
-fn parse_model(text: &str) -> Result<ModelArg, String> {
-    match text {
-        "identity" => Ok(ModelArg::Identity),
-        "upsample" => Ok(ModelArg::Upsample),
-        _ if std::path::Path::new(text).join("config.toml").is_file() => Ok(ModelArg::Run(text.into())),
-        _ if text.to_ascii_lowercase().ends_with(".onnx") || std::path::Path::new(text).is_file() => {
-            if std::path::Path::new(text).is_file() {
-                Ok(ModelArg::Onnx(text.into()))
-            } else {
-                Err(format!("`{text}`: no such ONNX file"))
-            }
-        }
-        _ if std::path::Path::new(text).is_dir() => {
-            Err(format!("`{text}` has no config.toml: not a run directory of `eoforge-train fit`"))
-        }
-        _ => Err(format!("`{text}` is neither `identity`, `upsample`, a run directory nor an ONNX file")),
-    }
-}
-
-/// Derived maps.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum DerivativeArg {
-    /// Normalized difference vegetation index (Float32).
-    Ndvi,
-    /// Enhanced vegetation index (Float32).
-    Evi,
-    /// True colour (3 x UInt8).
-    Rgb,
-    /// The NIR band alone.
-    Nir,
-}
-
-/// Seam handling.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum BlendArg {
-    /// Hann-weighted average of overlapping windows.
-    Hann,
-    /// Each pixel from the window whose centre holds it.
-    Center,
 }
 
 /// A whole number of at least 1.
@@ -449,12 +348,12 @@ pub struct OnnxArgs {
     /// What the model's output holds: `classes` (one score per class: a class map), `values` (Float32 bands) or
     /// `image` (the input's units at the model's scale, in the input's type).
     #[arg(long, value_name = "classes|values|image")]
-    pub output: Option<eoforge_predict::OutputKind>,
+    pub output: Option<OutputKind>,
 
     /// Input scaling: `mean=M,…/std=S,…` (the model takes (x − mean) / std) or `scale=S,…/offset=O,…` (it takes
     /// x · scale + offset); one value applies to every band.
     #[arg(long, value_name = "mean=…/std=…|scale=…/offset=…", allow_hyphen_values = true)]
-    pub normalize: Option<eoforge_predict::NormalizeSpec>,
+    pub normalize: Option<NormalizeSpec>,
 
     /// The model takes heights and widths that are multiples of this (windows are padded up by reflection).
     #[arg(long, value_name = "PIXELS", value_parser = positive)]

@@ -209,7 +209,12 @@ fn a_file_that_is_no_model_and_a_missing_runtime_are_clear_errors() {
     };
     let out = run(&["--output", "image", "--onnxruntime", &library.display().to_string()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("weights.onnx") && stderr.contains("not a model ONNX Runtime can load"), "{stderr}");
+    assert!(
+        !out.status.success()
+            && stderr.contains("weights.onnx")
+            && stderr.contains("not a model ONNX Runtime can load"),
+        "{stderr}"
+    );
     let out = run(&["--output", "image", "--onnxruntime", "/nonexistent/libonnxruntime.so"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("pip install onnxruntime"), "{stderr}");

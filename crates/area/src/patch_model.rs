@@ -8,8 +8,9 @@ use std::sync::Mutex;
 
 use burn::backend::Flex;
 use eoforge_engine::{BurnModel, EngineOptions};
-use eoforge_raster::{Compression, Crs, DataType, Raster, RasterSpec, Resampling, TiffOptions, TiledWriter, Window};
-use eoforge_train::{ClassProbabilities, TrainedRun};
+use eoforge_predict::ClassProbabilities;
+use eoforge_raster::{Compression, Crs, DataType, Raster, RasterSpec, TiffOptions, TiledWriter, Window};
+use eoforge_train::TrainedRun;
 use ndarray::Axis;
 
 use crate::error::{Error, Result};
@@ -67,9 +68,7 @@ impl PatchModel {
                  buffered tile and more than twice the halo {halo}"
             )));
         }
-        let device = burn::backend::flex::FlexDevice;
-        let network = ClassProbabilities::<Flex>::of(&run, &device).map_err(|e| err(e.to_string()))?;
-        let model = Mutex::new(BurnModel::new(network, device, classes, 1));
+        let model = Mutex::new(eoforge_predict::class_model(&run).map_err(|e| err(e.to_string()))?);
         Ok(Self { run, model, window, halo })
     }
 
@@ -110,26 +109,18 @@ impl PatchModel {
         let mut writer = TiledWriter::<f32>::create(&input, &raster, &options)?;
         writer.write_window(Window::full(grid.width, grid.height), stack.view())?;
         writer.finish(None)?;
-        let engine = EngineOptions {
+        let base = EngineOptions {
             window: self.window,
             halo: self.halo,
             batch: 8,
-            normalize: Some((
-                self.run.data.mean.iter().map(|v| *v as f32).collect(),
-                self.run.data.std.iter().map(|v| *v as f32).collect(),
-            )),
-            out_dtype: DataType::UInt8,
-            out_nodata: Some(f64::from(PATCH_NODATA)),
             out_band_descriptions: vec![PREDICTION.into()],
-            argmax: true,
-            class_values: self.run.data.classes.values().into_iter().map(f64::from).collect(),
-            cog: eoforge_raster::CogWriterOptions {
-                block_size,
-                overview_resampling: Resampling::Nearest,
-                ..eoforge_raster::CogWriterOptions::default()
-            },
+            cog: eoforge_raster::CogWriterOptions { block_size, ..eoforge_raster::CogWriterOptions::default() },
             ..EngineOptions::default()
         };
+        // The same class map as `eoforge-infer predict --model RUN` writes, on the tile's grid.
+        let table = eoforge_predict::class_table(&self.run);
+        let engine =
+            eoforge_predict::class_map_options(&self.run, &table, DataType::UInt8, f64::from(PATCH_NODATA), base);
         {
             let mut model = self.model.lock().map_err(|_| Error::Grid("the patch model panicked".into()))?;
             eoforge_engine::run(&input.display().to_string(), &output, &mut *model, &engine)

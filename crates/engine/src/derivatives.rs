@@ -40,8 +40,21 @@ impl Derivative {
     }
 }
 
+impl std::str::FromStr for Derivative {
+    type Err = eoforge_raster::UnknownName;
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "ndvi" => Ok(Self::Ndvi),
+            "evi" => Ok(Self::Evi),
+            "rgb" => Ok(Self::Rgb),
+            "nir" => Ok(Self::Nir),
+            _ => Err(eoforge_raster::UnknownName::new("derived map", text, "ndvi, evi, rgb or nir")),
+        }
+    }
+}
+
 /// Which output bands (1-based, as in GDAL) hold which part of the spectrum.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BandRoles {
     /// Blue (Sentinel-2 B02).
     pub blue: Option<usize>,
@@ -53,8 +66,34 @@ pub struct BandRoles {
     pub nir: Option<usize>,
 }
 
+impl std::str::FromStr for BandRoles {
+    type Err = String;
+    /// `blue=1,green=2,red=3,nir=4`: which output band (from 1) holds each role; a role given twice, or one not
+    /// known, is an error naming it.
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        let mut roles = Self::default();
+        for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+            let bad = || format!("`{part}`: expected ROLE=BAND with ROLE blue, green, red or nir and BAND from 1");
+            let (role, band) = part.split_once('=').ok_or_else(bad)?;
+            let band: usize = band.trim().parse().ok().filter(|b| *b >= 1).ok_or_else(bad)?;
+            let slot = match role.trim() {
+                "blue" => &mut roles.blue,
+                "green" => &mut roles.green,
+                "red" => &mut roles.red,
+                "nir" => &mut roles.nir,
+                _ => return Err(bad()),
+            };
+            if slot.is_some() {
+                return Err(format!("{} is given twice", role.trim()));
+            }
+            *slot = Some(band);
+        }
+        Ok(roles)
+    }
+}
+
 /// What to derive and how to read the output values as reflectance (`value * scale + offset`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct DerivativeOptions {
     /// The maps to write.
     pub kinds: Vec<Derivative>,

@@ -11,6 +11,17 @@ pub enum Blend {
     Center,
 }
 
+impl std::str::FromStr for Blend {
+    type Err = eoforge_raster::UnknownName;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "hann" => Ok(Self::Hann),
+            "center" | "centre" => Ok(Self::Center),
+            _ => Err(eoforge_raster::UnknownName::new("blend", text, "hann or center")),
+        }
+    }
+}
+
 /// Window starts along one axis of length `len`: every `stride`, the last shifted back so it ends at `len`;
 /// a single window (clamped to `len`) when the axis is shorter than a window.
 pub fn window_starts(len: usize, window: usize, stride: usize) -> Vec<usize> {

@@ -77,7 +77,8 @@ impl Normalization {
 /// `--normalize` as given on the command line: `mean=M,…/std=S,…` (the model takes `(x − mean) / std`) or
 /// `scale=S,…/offset=O,…` (the model takes `x · scale + offset`, GDAL's unscaling convention); one value applies to
 /// every band.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(transparent)]
 pub struct NormalizeSpec(Normalization);
 
 impl FromStr for NormalizeSpec {

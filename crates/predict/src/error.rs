@@ -1,8 +1,8 @@
-//! Errors of loading and running a user's model.
+//! Errors of making a product with a model: each names the file, flag or field.
 
 use std::path::PathBuf;
 
-/// What went wrong, naming the file, flag or field.
+/// What went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A flag's value cannot be used (exit 2).
@@ -14,14 +14,28 @@ pub enum Error {
     /// No usable ONNX Runtime library.
     #[error("ONNX Runtime: {0}")]
     Runtime(String),
-    /// The model file cannot be loaded or does not fit what it is fed.
+    /// The model cannot be loaded or does not fit what it is fed.
     #[error("{path}: {reason}")]
     Model {
-        /// The model file.
+        /// The model file or run directory.
         path: PathBuf,
         /// Why.
         reason: String,
     },
+    /// The scene cannot be used with the model.
+    #[error("{source_url}: {reason}")]
+    Scene {
+        /// The scene.
+        source_url: String,
+        /// Why.
+        reason: String,
+    },
+    /// Making the product failed (the message names the destination).
+    #[error("{0}")]
+    Product(String),
+    /// Scenes of a list failed (each with its reason).
+    #[error("{} scene(s) failed: {}", .0.len(), .0.join("; "))]
+    Scenes(Vec<String>),
     /// A file could not be read.
     #[error("{path}: {source}")]
     Io {
@@ -30,6 +44,28 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
+    /// Reading or writing rasters.
+    #[error(transparent)]
+    Raster(#[from] eoforge_raster::Error),
+    /// The tiled engine.
+    #[error(transparent)]
+    Engine(#[from] eoforge_engine::Error),
+    /// A trained run.
+    #[error(transparent)]
+    Train(#[from] eoforge_train::Error),
+    /// QC and publishing.
+    #[error(transparent)]
+    Products(#[from] eoforge_products::Error),
+    /// Object storage.
+    #[error(transparent)]
+    Storage(#[from] eoforge_storage::Error),
+}
+
+impl Error {
+    /// A scene error.
+    pub(crate) fn scene(source_url: &str, reason: impl Into<String>) -> Self {
+        Self::Scene { source_url: source_url.to_owned(), reason: reason.into() }
+    }
 }
 
 /// A result with [`Error`].

@@ -41,7 +41,6 @@ Training for eoforge: the data side, metrics, optimisation helpers and the train
 #![deny(missing_docs)]
 
 mod augment;
-mod class_map;
 mod config;
 mod decode;
 mod error;
@@ -61,7 +60,6 @@ mod shard_set;
 mod sr_metrics;
 
 pub use crate::augment::Dihedral;
-pub use crate::class_map::ClassProbabilities;
 pub use crate::config::{FitConfig, LossConfig, ModelConfig};
 pub use crate::error::{Error, Result};
 pub use crate::fit::{FitOutcome, StepProgress, StopWhen, fit, fit_on, task_of};

@@ -7,8 +7,9 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use eoforge_models::SegmentationNet;
 
+use eoforge_train::TrainedRun;
+
 use crate::error::Result;
-use crate::run_dir::TrainedRun;
 
 /// A segmentation network giving per-class probabilities, output `i` the class `run.data.classes[i]`.
 pub struct ClassProbabilities<B: Backend> {

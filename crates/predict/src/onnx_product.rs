@@ -1,48 +1,43 @@
-//! `predict --model FILE.onnx`: a user's network run by ONNX Runtime, fed as its model card (or the flags) says —
-//! a `classes` output written as a class map of the card's class values with their names and colours, an `image`
-//! output at the model's scale in the input's type (clipped to it), a `values` output as Float32 — then checked and
-//! published like every product.
+//! A user's ONNX network over a scene, fed as its model card (or the flags) says — a `classes` output written as a
+//! class map of the card's class values with their names and colours, an `image` output at the model's scale in
+//! the input's type and units (clipped to the type), a `values` output as Float32.
+
+use std::path::Path;
 
 use eoforge_engine::EngineOptions;
-use eoforge_predict::{CardFlags, InInputUnits, ModelCard, OnnxModel, OnnxOptions, OutputKind};
 use eoforge_profile::Stages;
 use eoforge_raster::{BandMetadata, DataType, Raster, RasterInfo, RasterMetadata, Resampling};
 use eoforge_shards::ClassTable;
 
-use super::Result;
-use super::trained::Product;
+use crate::card::{CardFlags, ModelCard, OutputKind};
+use crate::error::{Error, Result};
+use crate::onnx::{InInputUnits, OnnxModel, OnnxOptions};
+use crate::plan::{Made, ProductFacts, Scene, SourceGrid};
 
-/// Runs the ONNX model `product.run_dir` over the scene and finishes the product.
-pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, mut stages: Stages) -> Result {
-    let (args, source_url, dest, file) = (product.args, product.source_url, product.dest, product.run_dir);
-    let usage = |e: eoforge_predict::Error| -> Box<dyn std::error::Error + Send + Sync> {
-        match e {
-            eoforge_predict::Error::Usage(text) => eoforge_cli::UsageError(text).into(),
-            other => other.into(),
-        }
-    };
+/// Runs the ONNX model `file` over the scene and makes the product.
+pub(crate) fn predict(scene: &Scene<'_>, source: Raster, file: &Path, stages: &mut Stages) -> Result<Made> {
+    let (args, info, source_url) = (scene.options(), &scene.info, scene.source_url);
     let flags = CardFlags {
         bands: Vec::new(),
         normalize: args.onnx.normalize.clone(),
         output: args.onnx.output,
         size_multiple: args.onnx.size_multiple,
     };
-    let card = ModelCard::for_model(file, &flags).map_err(usage)?;
+    let card = ModelCard::for_model(file, &flags)?;
     let picked = pick_bands(&card, args.input_bands.as_deref(), info, source_url)?;
     let in_dtype = source.dtype(picked[0])?;
     for b in &picked {
         if source.dtype(*b)? != in_dtype {
-            return Err(format!(
-                "{source_url}: band {b} is {}, band {} is {in_dtype}; pick bands of one type with --input-bands",
+            return Err(scene.error(format!(
+                "band {b} is {}, band {} is {in_dtype}; pick bands of one type with --input-bands",
                 source.dtype(*b)?,
                 picked[0]
-            )
-            .into());
+            )));
         }
     }
     let options = OnnxOptions { library: args.onnx.onnxruntime.clone(), threads: 0 };
     let onnx = stages.time("load", || OnnxModel::open(file, &card, picked.len(), args.window, &options))?;
-    let normalization = card.normalization_for(picked.len()).map_err(usage)?;
+    let normalization = card.normalization_for(picked.len())?;
     let signature = onnx.signature().clone();
     let scale = eoforge_engine::Model::scale(&onnx);
     let out_bands = signature.out_channels;
@@ -50,19 +45,20 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
     let mut model: Box<dyn eoforge_engine::Model> = match (&normalization, card.output) {
         (Some(n), OutputKind::Image) if out_bands == picked.len() => Box::new(InInputUnits::new(onnx, n)),
         (Some(_), OutputKind::Image) => {
-            return eoforge_cli::usage(format!(
-                "{}: an `image` output of {out_bands} bands cannot be put back into the units of {} scaled input                  bands; use --output values",
+            return Err(Error::Usage(format!(
+                "{}: an `image` output of {out_bands} bands cannot be put back into the units of {} scaled input \
+                 bands; use --output values",
                 file.display(),
                 picked.len()
-            ));
+            )));
         }
         _ => Box::new(onnx),
     };
     let normalize = normalization.map(|n| (n.subtract, n.divide));
     let metadata = source.metadata()?;
-    let (source_crs, source_gt) = (source.crs(), source.geo_transform());
+    let grid = SourceGrid::of(&source);
     let band = |b: &usize| b.checked_sub(1).and_then(|i| info.bands.get(i));
-    let mut engine_options = super::engine_options(args, product.options, product.crop)?;
+    let mut engine_options = scene.engine_options();
     engine_options.bands = Some(picked.clone());
     engine_options.normalize = normalize;
     let mut class_values = None;
@@ -73,24 +69,27 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
             let refused = [
                 (args.scale != 1, "--scale: a class map is written on the scene's grid"),
                 (args.out_dtype.is_some(), "--out-dtype: a class map's type follows its class values"),
-                (!product.derivatives.kinds.is_empty(), "--derivatives: a class map has no spectral bands"),
+                (!args.derivatives.kinds.is_empty(), "--derivatives: a class map has no spectral bands"),
             ];
             if let Some((_, reason)) = refused.iter().find(|(given, _)| *given) {
-                return eoforge_cli::usage(format!("{reason}; leave it out with a `classes` model"));
+                return Err(Error::Usage(format!("{reason}; leave it out with a `classes` model")));
             }
             if !card.classes.is_empty() && card.classes.len() != out_bands {
-                return Err(format!(
-                    "{}: the card lists {} classes, the model writes {out_bands} scores",
+                return Err(Error::Card(format!(
+                    "{}: lists {} classes, the model writes {out_bands} scores",
                     card.source,
                     card.classes.len()
-                )
-                .into());
+                )));
             }
             // Output channel i is the card's class i (values 0, 1, … without a card's classes).
             let values: Vec<u16> = if card.classes.is_empty() {
                 (0..out_bands)
-                    .map(|i| u16::try_from(i).map_err(|_| format!("{out_bands} classes")))
-                    .collect::<std::result::Result<_, _>>()?
+                    .map(|i| {
+                        u16::try_from(i).map_err(|_| {
+                            Error::Product(format!("{out_bands} class scores do not fit a UInt16 class map"))
+                        })
+                    })
+                    .collect::<Result<_>>()?
             } else {
                 card.classes.iter().map(|c| c.value).collect()
             };
@@ -104,11 +103,11 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
             let out_dtype = if map_type.uint16 { DataType::UInt16 } else { DataType::UInt8 };
             let nodata = match args.out_nodata {
                 Some(v) if !out_dtype.holds(v) || table.index_of(v as u16).is_some() => {
-                    return eoforge_cli::usage(format!(
+                    return Err(Error::Usage(format!(
                         "--out-nodata {v}: the nodata value of this class map must be a {out_dtype} value that is no \
                          class ({})",
                         table.names_item()
-                    ));
+                    )));
                 }
                 Some(v) => v,
                 None => f64::from(map_type.nodata),
@@ -137,19 +136,19 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
         }
         OutputKind::Image | OutputKind::Values => {
             if args.scale != 1 && args.scale != scale {
-                return eoforge_cli::usage(format!(
+                return Err(Error::Usage(format!(
                     "--scale {}: the model writes {scale} output pixels per input pixel; leave --scale out or give \
                      {scale}",
                     args.scale
-                ));
+                )));
             }
             let image = card.output == OutputKind::Image;
-            let out_dtype = args.out_dtype.map_or(if image { in_dtype } else { DataType::Float32 }, super::dtype);
+            let out_dtype = args.out_dtype.unwrap_or(if image { in_dtype } else { DataType::Float32 });
             if !image && !out_dtype.is_float() {
-                return eoforge_cli::usage(format!(
+                return Err(Error::Usage(format!(
                     "--out-dtype {}: a `values` output is continuous; give float32 or float64, or --output image",
-                    super::dtype_flag(out_dtype)
-                ));
+                    out_dtype.name().to_ascii_lowercase()
+                )));
             }
             let keeps_bands = out_bands == picked.len();
             let out_nodata = args
@@ -160,10 +159,9 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
                 && !nodata.is_nan()
                 && !out_dtype.holds(nodata)
             {
-                return Err(format!(
+                return Err(Error::Product(format!(
                     "nodata {nodata} is not a value of {out_dtype}; choose --out-nodata within the type"
-                )
-                .into());
+                )));
             }
             let names: Vec<String> = if keeps_bands {
                 picked.iter().filter_map(|b| band(b).map(|x| x.description.clone())).collect()
@@ -197,36 +195,20 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
                 } else {
                     eoforge_engine::NodataMask::AnyBand
                 },
-                derivatives: product.derivatives.clone(),
+                derivatives: args.derivatives.clone(),
                 ..engine_options
             };
-            engine_options.cog.overview_resampling = super::overview_resampling(args.resampling, out_dtype, out_bands);
+            engine_options.cog.overview_resampling = args.resampling.for_data(out_dtype, out_bands);
         }
     }
     drop(source);
-    let (_work, tmp, engine) = super::run_engine(source_url, dest, model.as_mut(), &engine_options, &mut stages)?;
-    let derived = product
-        .derivatives
-        .kinds
-        .iter()
-        .map(|&kind| (eoforge_engine::derivative_path(&tmp, kind), eoforge_products::derived_dest(dest, kind.name())))
-        .collect();
-    let made = super::Prediction {
-        product: tmp,
-        derived,
-        crs: source_crs,
-        geo_transform: source_gt,
-        crop: product.crop,
+    let facts = ProductFacts {
         scale,
-        nodata_fraction: engine.source_nodata_fraction.clone(),
-        clipped_pixels: class_values.is_none().then_some(engine.clipped_pixels),
+        clipped: class_values.is_none(),
         class_values,
+        record: serde_json::json!({ "onnx": file.display().to_string(), "card": card, "signature": signature }),
     };
-    let record = serde_json::json!({
-        "engine": engine,
-        "model": { "onnx": file.display().to_string(), "card": card, "signature": signature },
-    });
-    super::publish_prediction(args, source_url, dest, product.options, &mut stages, made, record)
+    scene.make(model.as_mut(), &engine_options, grid, facts, stages)
 }
 
 /// The scene's bands the model takes: `--input-bands`, else the card's band names matched to the scene's band
@@ -234,7 +216,7 @@ pub(super) fn predict(product: &Product<'_>, source: Raster, info: &RasterInfo, 
 fn pick_bands(card: &ModelCard, given: Option<&[usize]>, info: &RasterInfo, source_url: &str) -> Result<Vec<usize>> {
     if let Some(bands) = given {
         if let Some(b) = bands.iter().find(|b| **b == 0 || **b > info.band_count) {
-            return eoforge_cli::usage(format!("--input-bands {b}: {source_url} has bands 1..={}", info.band_count));
+            return Err(Error::Usage(format!("--input-bands {b}: {source_url} has bands 1..={}", info.band_count)));
         }
         return Ok(bands.to_vec());
     }
@@ -247,13 +229,15 @@ fn pick_bands(card: &ModelCard, given: Option<&[usize]>, info: &RasterInfo, sour
         .map(|name| {
             info.bands.iter().position(|b| b.description.eq_ignore_ascii_case(name)).map(|i| i + 1).ok_or_else(|| {
                 let have: Vec<&str> = info.bands.iter().map(|b| b.description.as_str()).collect();
-                format!(
-                    "{source_url} has no band named `{name}` (the model takes {}; the scene has {}); pick the bands \
-                     with --input-bands",
-                    card.bands.join(", "),
-                    have.join(", ")
+                Error::scene(
+                    source_url,
+                    format!(
+                        "no band named `{name}` (the model takes {}; the scene has {}); pick the bands with \
+                         --input-bands",
+                        card.bands.join(", "),
+                        have.join(", ")
+                    ),
                 )
-                .into()
             })
         })
         .collect()
