@@ -216,6 +216,15 @@ fn a_segmentation_set_trains_a_unet_with_records_and_pictures() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let exported: serde_json::Value = serde_json::from_slice(&out.stdout).expect("export json");
     assert!(exported["tensors"].as_u64().is_some_and(|n| n > 20), "{exported}");
+    // Its model card says how to feed the weights and what they give: the run's channels, normalisation and
+    // class table, as `predict` reads cards.
+    let card_path = format!("{weights}.json");
+    let card =
+        eoforge_predict::ModelCard::parse(&std::fs::read_to_string(&card_path).expect("card"), Path::new(&card_path))
+            .expect("a card predict reads");
+    assert_eq!(card.output, eoforge_predict::OutputKind::Classes);
+    assert_eq!(card.classes.iter().map(|c| c.value).collect::<Vec<_>>(), [1, 2, 3, 4, 8]);
+    assert_eq!((card.bands.len(), card.normalization.as_ref().map(|n| n.divide.len())), (68, Some(68)));
     let imported = work.path().join("imported").display().to_string();
     let out = train(&["import", "--weights", &weights, "--out", &imported]);
     assert!(out.status.success(), "{}", text(&out.stderr));

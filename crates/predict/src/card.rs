@@ -285,6 +285,101 @@ impl ModelCard {
     }
 }
 
+impl ModelCard {
+    /// The card of a trained run: its channels, its own normalisation (z-score from `data.json`), and its output —
+    /// the class table of a segmentation run, the image of a super-resolution run.
+    pub fn of_run(run: &eoforge_train::TrainedRun) -> Self {
+        let model = &run.config.model;
+        let (output, classes) = match model {
+            eoforge_train::ModelConfig::Sr(_) => (OutputKind::Image, Vec::new()),
+            eoforge_train::ModelConfig::Classifier(_) => (OutputKind::Values, Vec::new()),
+            _ => (
+                OutputKind::Classes,
+                crate::trained::class_table(run)
+                    .classes()
+                    .iter()
+                    .map(|c| CardClass { value: c.value, name: c.name.clone(), color: Some(c.color) })
+                    .collect(),
+            ),
+        };
+        Self {
+            source: run.dir.display().to_string(),
+            bands: run.data.channels.clone(),
+            normalization: Some(Normalization {
+                subtract: run.data.mean.iter().map(|v| *v as f32).collect(),
+                divide: run.data.std.iter().map(|v| *v as f32).collect(),
+            }),
+            output,
+            classes,
+            fixed_size: None,
+            size_multiple: model.size_multiple().unwrap_or(1),
+        }
+    }
+
+    /// The card as the STAC Machine Learning Model extension writes it (a STAC Item's `properties`, with
+    /// `eoforge:output` and `eoforge:size_multiple` where MLM has no field), for `MODEL.json` beside a model file
+    /// named `asset`; [`ModelCard::parse`] reads it back.
+    pub fn to_mlm(&self, name: &str, asset: &str) -> Value {
+        let scaling = self.normalization.as_ref().map(|n| {
+            n.subtract
+                .iter()
+                .zip(&n.divide)
+                .map(|(mean, std)| serde_json::json!({ "type": "z-score", "mean": mean, "stddev": std }))
+                .collect::<Vec<_>>()
+        });
+        let channels = if self.bands.is_empty() { -1 } else { self.bands.len() as i64 };
+        let tasks = match self.output {
+            OutputKind::Classes => vec!["semantic-segmentation"],
+            OutputKind::Image => vec!["super-resolution"],
+            OutputKind::Values => vec!["regression"],
+        };
+        let classes: Vec<Value> = self
+            .classes
+            .iter()
+            .map(|c| {
+                let mut class = serde_json::json!({ "value": c.value, "name": c.name });
+                if let Some([r, g, b]) = c.color {
+                    class["color_hint"] = Value::String(format!("{r:02X}{g:02X}{b:02X}"));
+                }
+                class
+            })
+            .collect();
+        let mut output = serde_json::json!({
+            "name": "output",
+            "tasks": tasks,
+            "result": { "shape": [-1, -1, -1, -1], "dim_order": ["batch", "channel", "height", "width"], "data_type": "float32" },
+        });
+        if !classes.is_empty() {
+            output["classification:classes"] = Value::Array(classes);
+        }
+        serde_json::json!({
+            "type": "Feature",
+            "stac_version": "1.1.0",
+            "stac_extensions": ["https://stac-extensions.github.io/mlm/v1.4.0/schema.json"],
+            "id": name,
+            "geometry": null,
+            "properties": {
+                "datetime": null,
+                "mlm:name": name,
+                "mlm:architecture": name,
+                "mlm:tasks": tasks,
+                "mlm:framework": "burn",
+                "mlm:input": [{
+                    "name": "image",
+                    "bands": self.bands,
+                    "input": { "shape": [-1, channels, -1, -1], "dim_order": ["batch", "channel", "height", "width"], "data_type": "float32" },
+                    "value_scaling": scaling,
+                }],
+                "mlm:output": [output],
+                "eoforge:output": self.output,
+                "eoforge:size_multiple": self.size_multiple,
+            },
+            "assets": { "model": { "href": asset, "roles": ["mlm:model", "mlm:weights"] } },
+            "links": [],
+        })
+    }
+}
+
 /// `model.onnx` → `model.onnx.json`.
 pub fn card_path(model: &Path) -> PathBuf {
     let mut name = model.as_os_str().to_owned();
@@ -381,6 +476,21 @@ mod tests {
             r#"{"mlm:input": [{"bands": ["a"], "value_scaling": [{"type": "scale", "value": 0}]}], "mlm:output": [{"tasks": ["regression"]}]}"#,
             "divides by 0",
         );
+    }
+
+    #[test]
+    fn a_written_card_reads_back_the_same() {
+        let card = ModelCard {
+            source: "m.json".into(),
+            bands: vec!["B02".into(), "B08".into()],
+            normalization: Some(Normalization { subtract: vec![100.0, 200.0], divide: vec![10.0, 20.0] }),
+            output: OutputKind::Classes,
+            classes: vec![CardClass { value: 10, name: "water".into(), color: Some([0, 0, 255]) }],
+            fixed_size: None,
+            size_multiple: 16,
+        };
+        let text = card.to_mlm("unet", "model.safetensors").to_string();
+        assert_eq!(ModelCard::parse(&text, Path::new("m.json")).expect("parse"), card);
     }
 
     #[test]

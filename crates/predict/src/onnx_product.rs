@@ -59,6 +59,26 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, file: &Path, stages: &m
     let grid = SourceGrid::of(&source);
     let band = |b: &usize| b.checked_sub(1).and_then(|i| info.bands.get(i));
     let mut engine_options = scene.engine_options();
+    // A model with a fixed input size gets windows of exactly that size (smaller scenes are padded up to it).
+    if let Some((height, width)) = signature.fixed_size {
+        if height != width {
+            return Err(Error::Model {
+                path: file.to_owned(),
+                reason: format!("takes fixed {height}x{width} inputs; eoforge's windows are square"),
+            });
+        }
+        if args.window != height {
+            tracing::info!(window = height, "the model takes fixed {height}x{width} inputs: windows of that size");
+        }
+        if height <= 2 * args.halo {
+            return Err(Error::Usage(format!(
+                "--halo {}: the model's fixed {height} px windows need a halo under {}",
+                args.halo,
+                height / 2
+            )));
+        }
+        engine_options.window = height;
+    }
     engine_options.bands = Some(picked.clone());
     engine_options.normalize = normalize;
     let mut class_values = None;
