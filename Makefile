@@ -16,12 +16,13 @@ demo-s3:
 test:
 	./scripts/test.sh
 
-# Formatting and lints (warnings are errors); the CUDA build of the trainer must compile (offline, no toolkit);
-# the docs' links and the commands they show must exist.
+# Formatting and lints (warnings are errors); the CUDA builds of the trainer and of inference must compile (offline,
+# no toolkit); the docs' links and the commands they show must exist.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo check -p eoforge-train-cli --features cuda --locked
+	cargo check -p eoforge-infer --features cuda --locked
 	python3 scripts/check-docs.py
 
 # Criterion benchmarks of the raster hot paths.

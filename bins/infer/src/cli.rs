@@ -200,6 +200,15 @@ pub struct PredictArgs {
     #[arg(long, value_name = "identity|upsample|RUN_DIR|FILE.onnx")]
     pub model: ModelSource,
 
+    /// Where the model runs: cpu, or cuda:N (builds with the `cuda` feature; ONNX models need
+    /// `onnxruntime-gpu`).
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda:N")]
+    pub device: eoforge_predict::Device,
+
+    /// Run an ONNX model on the CPU when the runtime cannot use the GPU asked for (else an error).
+    #[arg(long)]
+    pub allow_cpu_fallback: bool,
+
     /// How a trained run is applied (`--model RUN_DIR`).
     #[command(flatten)]
     pub trained: TrainedArgs,

@@ -202,6 +202,8 @@ fn predict_options(args: &PredictArgs) -> Result<PredictOptions> {
     qc.max_nodata_fraction = args.limits.max_nodata_fraction;
     Ok(PredictOptions {
         model: args.model.clone(),
+        device: args.device,
+        allow_cpu_fallback: args.allow_cpu_fallback,
         scale: args.scale,
         window: args.window,
         halo: args.halo,

@@ -68,7 +68,10 @@ impl PatchModel {
                  buffered tile and more than twice the halo {halo}"
             )));
         }
-        let model = Mutex::new(eoforge_predict::class_model(&run).map_err(|e| err(e.to_string()))?);
+        let model = Mutex::new(
+            eoforge_predict::class_model::<Flex>(&run, burn::backend::flex::FlexDevice)
+                .map_err(|e| err(e.to_string()))?,
+        );
         Ok(Self { run, model, window, halo })
     }
 

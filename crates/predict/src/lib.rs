@@ -19,6 +19,7 @@ and published only when QC passes.
 mod builtin;
 mod card;
 mod class_map;
+mod device;
 mod error;
 mod onnx;
 mod onnx_product;
@@ -29,6 +30,7 @@ mod trained;
 
 pub use crate::card::{CardClass, CardFlags, ModelCard, Normalization, NormalizeSpec, OutputKind, card_path};
 pub use crate::class_map::ClassProbabilities;
+pub use crate::device::Device;
 pub use crate::error::{Error, Result};
 pub use crate::onnx::{
     InInputUnits, OnnxModel, OnnxOptions, OnnxSignature, OutputGeometry, reflect_pad, upsample_bilinear,

@@ -17,6 +17,41 @@ pub struct OnnxOptions {
     pub library: Option<PathBuf>,
     /// Threads ONNX Runtime may use inside one batch (0: its default, every core).
     pub threads: usize,
+    /// Where the network runs.
+    pub device: crate::device::Device,
+    /// Run on the CPU when the runtime cannot use the GPU asked for (else that is an error).
+    pub allow_cpu_fallback: bool,
+}
+
+/// The session builder with the execution provider of `options.device`: CUDA when asked for (an error when the
+/// loaded runtime has none, unless the CPU fallback is allowed).
+fn with_device(
+    builder: ort::session::builder::SessionBuilder,
+    options: &OnnxOptions,
+    library: &Path,
+) -> Result<ort::session::builder::SessionBuilder> {
+    match options.device {
+        crate::device::Device::Cpu => Ok(builder),
+        #[cfg(feature = "cuda")]
+        crate::device::Device::Cuda(index) => {
+            let index =
+                i32::try_from(index).map_err(|_| Error::Usage(format!("--device cuda:{index}: no such GPU")))?;
+            let cuda = ort::ep::CUDA::default().with_device_id(index).build();
+            let cuda = if options.allow_cpu_fallback { cuda } else { cuda.error_on_failure() };
+            builder.with_execution_providers([cuda]).map_err(|e| {
+                Error::Runtime(format!(
+                    "{} cannot run on cuda:{index} ({e}); install `onnxruntime-gpu` with the CUDA 12 libraries, or \
+                     allow the CPU (--allow-cpu-fallback)",
+                    library.display()
+                ))
+            })
+        }
+        #[cfg(not(feature = "cuda"))]
+        crate::device::Device::Cuda(_) => {
+            let _ = library;
+            Err(Error::Usage("--device cuda: this build has no CUDA support (build with `--features cuda`)".into()))
+        }
+    }
 }
 
 /// Output resolution against the input's.
@@ -71,6 +106,7 @@ impl OnnxModel {
         if options.threads > 0 {
             builder = builder.with_intra_threads(options.threads).map_err(|e| Error::Runtime(e.to_string()))?;
         }
+        builder = with_device(builder, options, &library)?;
         let session = builder
             .commit_from_file(path)
             .map_err(|e| model_error(format!("not a model ONNX Runtime can load: {e}")))?;

@@ -35,7 +35,12 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, file: &Path, stages: &m
             )));
         }
     }
-    let options = OnnxOptions { library: args.onnx.onnxruntime.clone(), threads: 0 };
+    let options = OnnxOptions {
+        library: args.onnx.onnxruntime.clone(),
+        threads: 0,
+        device: args.device,
+        allow_cpu_fallback: args.allow_cpu_fallback,
+    };
     let onnx = stages.time("load", || OnnxModel::open(file, &card, picked.len(), args.window, &options))?;
     let normalization = card.normalization_for(picked.len())?;
     let signature = onnx.signature().clone();

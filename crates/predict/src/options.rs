@@ -125,6 +125,10 @@ pub struct OnnxFlags {
 pub struct PredictOptions {
     /// The model.
     pub model: ModelSource,
+    /// Where it runs.
+    pub device: crate::device::Device,
+    /// Run on the CPU when the GPU asked for cannot be used (ONNX models).
+    pub allow_cpu_fallback: bool,
     /// Output pixels per input pixel (`upsample`; a model's own scale must match when given).
     pub scale: usize,
     /// Window size in input pixels.

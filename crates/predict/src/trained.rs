@@ -8,7 +8,7 @@ use std::path::Path;
 use burn::backend::Flex;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use eoforge_engine::{BurnModel, EngineOptions, ImageNetwork};
+use eoforge_engine::{BurnModel, EngineOptions, ImageNetwork, Model};
 use eoforge_models::{SuperResolution, SuperResolutionConfig};
 use eoforge_profile::Stages;
 use eoforge_raster::{BandMetadata, DataType, Raster, RasterInfo, RasterMetadata, Resampling, Window};
@@ -16,6 +16,7 @@ use eoforge_shards::ClassTable;
 use eoforge_train::TrainedRun;
 
 use crate::class_map::ClassProbabilities;
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::plan::{Made, ProductFacts, Scene, SourceGrid};
 
@@ -63,11 +64,59 @@ pub fn class_map_options(
     options
 }
 
-/// The run's segmentation network as the engine's model: per-class probabilities on the CPU.
-pub fn class_model(run: &TrainedRun) -> Result<BurnModel<Flex, ClassProbabilities<Flex>>> {
-    let device = burn::backend::flex::FlexDevice;
-    let network = ClassProbabilities::<Flex>::of(run, &device)?;
+/// The run's segmentation network as the engine's model: per-class probabilities on `device` of backend `B`.
+pub fn class_model<B: Backend>(run: &TrainedRun, device: B::Device) -> Result<BurnModel<B, ClassProbabilities<B>>> {
+    let network = ClassProbabilities::<B>::of(run, &device)?;
     Ok(BurnModel::new(network, device, run.config.model.classes(), 1))
+}
+
+/// [`class_model`] on the device asked for.
+fn class_model_on(run: &TrainedRun, device: Device) -> Result<Box<dyn Model>> {
+    Ok(match device {
+        Device::Cpu => Box::new(class_model::<Flex>(run, burn::backend::flex::FlexDevice)?),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(index) => {
+            Box::new(class_model::<burn::backend::Cuda>(run, burn::backend::cuda::CudaDevice::new(index))?)
+        }
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => return Err(no_cuda()),
+    })
+}
+
+/// A super-resolution run's network on the device asked for, its output in the bands' units.
+fn sr_model_on(run: &TrainedRun, out_bands: usize, scale: usize, device: Device) -> Result<Box<dyn Model>> {
+    fn on<B: Backend>(
+        run: &TrainedRun,
+        out_bands: usize,
+        scale: usize,
+        device: B::Device,
+    ) -> Result<BurnModel<B, Denormalized<B>>> {
+        let column = |values: &[f64]| {
+            let values: Vec<f32> = values.iter().take(out_bands).map(|v| *v as f32).collect();
+            let n = values.len();
+            Tensor::<B, 1>::from_floats(values.as_slice(), &device).reshape([1, n, 1, 1])
+        };
+        let network = Denormalized::<B> {
+            network: run.sr::<B>(&device)?,
+            mean: column(&run.data.mean),
+            std: column(&run.data.std),
+        };
+        Ok(BurnModel::new(network, device, out_bands, scale))
+    }
+    Ok(match device {
+        Device::Cpu => Box::new(on::<Flex>(run, out_bands, scale, burn::backend::flex::FlexDevice)?),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(index) => {
+            Box::new(on::<burn::backend::Cuda>(run, out_bands, scale, burn::backend::cuda::CudaDevice::new(index))?)
+        }
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => return Err(no_cuda()),
+    })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn no_cuda() -> Error {
+    Error::Usage("--device cuda: this build has no CUDA support (build with `--features cuda`)".into())
 }
 
 /// Runs the trained model of `dir` over the scene and makes the product.
@@ -127,7 +176,7 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, dir: &Path, stages: &mu
     let grid = SourceGrid::of(&source);
     let metadata = source.metadata()?;
     drop(source);
-    let mut model = class_model(&run)?;
+    let mut model = class_model_on(&run, o.device)?;
     // A colour table for UInt8 maps (GeoTIFF palettes of UInt16 maps would hold 65,536 entries); names either way.
     let colors = (!map_type.uint16).then(|| table.color_table());
     let band = BandMetadata {
@@ -158,7 +207,7 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, dir: &Path, stages: &mu
             "classes": table,
         }),
     };
-    scene.make(&mut model, &engine_options, grid, facts, stages)
+    scene.make(model.as_mut(), &engine_options, grid, facts, stages)
 }
 
 /// Runs a trained super-resolution network over the scene at the run's scale and makes the product.
@@ -213,24 +262,13 @@ fn predict_super_resolution(
     out_metadata.items.push(("SUPER_RESOLUTION_SCALE".into(), sr.scale.to_string()));
     let grid = SourceGrid::of(&source);
     drop(source);
-    let device = burn::backend::flex::FlexDevice;
-    let column = |values: &[f64]| {
-        let values: Vec<f32> = values.iter().take(out_bands).map(|v| *v as f32).collect();
-        let n = values.len();
-        Tensor::<Flex, 1>::from_floats(values.as_slice(), &device).reshape([1, n, 1, 1])
-    };
     if run.data.mean.len() < out_bands || run.data.std.len() < out_bands {
         return Err(Error::Model {
             path: run.dir.clone(),
             reason: "data.json has statistics for fewer channels than the network writes".into(),
         });
     }
-    let network = Denormalized::<Flex> {
-        network: run.sr::<Flex>(&device)?,
-        mean: column(&run.data.mean),
-        std: column(&run.data.std),
-    };
-    let mut model = BurnModel::new(network, device, out_bands, sr.scale);
+    let mut model = sr_model_on(run, out_bands, sr.scale, o.device)?;
     let mut engine_options = EngineOptions {
         bands: Some(picked),
         normalize: Some((
@@ -262,7 +300,7 @@ fn predict_super_resolution(
             "scale": sr.scale,
         }),
     };
-    scene.make(&mut model, &engine_options, grid, facts, stages)
+    scene.make(model.as_mut(), &engine_options, grid, facts, stages)
 }
 
 /// The scene's bands must be the run's channels: as many, and with the same names where the scene names its

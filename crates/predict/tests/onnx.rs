@@ -16,7 +16,8 @@ fn npy(path: &Path) -> Array4<f32> {
 fn open(model: &Path, output: OutputKind, window: usize, library: PathBuf) -> OnnxModel {
     let flags = CardFlags { output: Some(output), ..CardFlags::default() };
     let card = ModelCard::for_model(model, &flags).expect("card");
-    OnnxModel::open(model, &card, 4, window, &OnnxOptions { library: Some(library), threads: 0 }).expect("open")
+    OnnxModel::open(model, &card, 4, window, &OnnxOptions { library: Some(library), ..OnnxOptions::default() })
+        .expect("open")
 }
 
 fn max_abs_diff(a: &Array4<f32>, b: &Array4<f32>) -> f32 {
@@ -39,8 +40,14 @@ fn swin2sr_gives_onnx_runtimes_output_at_four_times_the_input() {
     let mut card = ModelCard::for_model(&model, &CardFlags { output: Some(OutputKind::Image), ..CardFlags::default() })
         .expect("card");
     card.size_multiple = 8;
-    let mut padded = OnnxModel::open(&model, &card, 4, 50, &OnnxOptions { library: onnxruntime_library(), threads: 1 })
-        .expect("open");
+    let mut padded = OnnxModel::open(
+        &model,
+        &card,
+        4,
+        50,
+        &OnnxOptions { library: onnxruntime_library(), threads: 1, ..OnnxOptions::default() },
+    )
+    .expect("open");
     let odd = input.slice(s![.., .., ..45, ..61]).to_owned();
     let out = padded.forward(odd).expect("padded forward");
     assert_eq!(out.dim(), (2, 4, 180, 244));
@@ -66,7 +73,7 @@ fn segformer_logits_come_back_at_the_windows_size() {
 #[test]
 fn bad_models_and_band_counts_are_refused_naming_the_file() {
     let (Some(model), Some(library)) = (fixture("models/swin2sr_x4_tiny.onnx"), onnxruntime_library()) else { return };
-    let options = OnnxOptions { library: Some(library), threads: 1 };
+    let options = OnnxOptions { library: Some(library), threads: 1, ..OnnxOptions::default() };
     let card = ModelCard::for_model(&model, &CardFlags { output: Some(OutputKind::Image), ..CardFlags::default() })
         .expect("card");
     let text = OnnxModel::open(&model, &card, 3, 64, &options).err().expect("3 bands").to_string();
