@@ -8,6 +8,7 @@
 #   preflight-s3      benches/preflight-s3.sh $BENCH_PREFLIGHT_ARGS       (default 1000)
 #   train-step        the train-step binary (bench profile), $BENCH_TRAIN_STEP_ARGS steps (default 2)
 #   sr-10x            benches/sr-10x.sh $BENCH_SR_ARGS                    (default "16 2": features, blocks)
+#   onnx-vs-python    benches/onnx-vs-python.sh $BENCH_ONNX_ARGS          (default "256 32": window, halo)
 #   criterion         every criterion group of benches/benches/*.rs, in one `cargo bench` run
 #   criterion-GROUP   one group (e.g. criterion-lzw_tile_512x512x4_i16); several are run in one `cargo bench`
 #
@@ -27,7 +28,7 @@ export EOFORGE_FIXTURES=${EOFORGE_FIXTURES:-$root/../shared/fixtures}
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 out_dir=${BENCH_OUT:-$target_dir/benchmarks}
 
-scripts=(shard-vs-python loader-vs-python cog-vs-gdal preflight-s3 train-step sr-10x)
+scripts=(shard-vs-python loader-vs-python cog-vs-gdal preflight-s3 train-step sr-10x onnx-vs-python)
 groups=(read write_tiled_2048x2048x4_u16 tiling lzw_tile_512x512x4_i16 postprocess_cog_2048x2048x4_i16
   engine_identity_1x_1024x1024x4)
 
@@ -111,6 +112,7 @@ for name in "${scripts[@]}"; do
     cog-vs-gdal) args a "${BENCH_COG_ARGS-}"; run_script "$name" benches/cog-vs-gdal.sh ${a[@]+"${a[@]}"} ;;
     preflight-s3) args a "${BENCH_PREFLIGHT_ARGS-1000}"; run_script "$name" benches/preflight-s3.sh ${a[@]+"${a[@]}"} ;;
     sr-10x) args a "${BENCH_SR_ARGS-16 2}"; run_script "$name" benches/sr-10x.sh ${a[@]+"${a[@]}"} ;;
+    onnx-vs-python) args a "${BENCH_ONNX_ARGS-256 32}"; run_script "$name" benches/onnx-vs-python.sh ${a[@]+"${a[@]}"} ;;
     train-step)
       args a "${BENCH_TRAIN_STEP_ARGS-2}"
       out="$out_dir/train-step.txt"

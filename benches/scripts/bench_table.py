@@ -8,8 +8,8 @@ usage:
   bench_table.py splice DOC NAME BODY_FILE   replace the lines between <!-- bench:NAME:begin --> and
                                              <!-- bench:NAME:end --> in DOC with BODY_FILE's text
 
-NAME is one of shard-vs-python, loader-vs-python, cog-vs-gdal, preflight-s3, train-step, sr-10x or criterion-GROUP (a
-criterion benchmark group of benches/benches/*.rs, e.g. criterion-lzw_tile_512x512x4_i16).
+NAME is one of shard-vs-python, loader-vs-python, cog-vs-gdal, preflight-s3, train-step, sr-10x, onnx-vs-python or
+criterion-GROUP (a criterion benchmark group of benches/benches/*.rs, e.g. criterion-lzw_tile_512x512x4_i16).
 
 Every ratio is a throughput ratio, eoforge / reference = reference time / eoforge time: higher is better.
 Exit status 1, with the reason on stderr, when the output holds no complete table of that benchmark (a failed or
@@ -247,6 +247,34 @@ def sr_10x(text):
     return out + ("\n\n" + " ".join(notes) if notes else "")
 
 
+# --- benches/onnx-vs-python.sh ----------------------------------------------------------------------------------
+# A header, then per model two rows "MODEL TOOL WALL_S PEAK_MIB COG" with TOOL eoforge or python (the
+# TerraTorch-style reference), and a closing "scene: …" line.
+def onnx_vs_python(text):
+    row = re.compile(rf"^(?P<model>\S+)\s+(?P<tool>eoforge|python)\s+(?P<wall>{NUM})\s+(?P<mib>\d+)\s+(?P<cog>yes|NO)\s*$")
+    found = {}
+    for m in map(row.match, text.splitlines()):
+        if m:
+            found.setdefault(m["model"], {})[m["tool"]] = m
+    models = [name for name, tools in found.items() if set(tools) == {"eoforge", "python"}]
+    if not models:
+        raise ParseError("no onnx-vs-python rows (eoforge and python per model) in the output")
+    rows = []
+    for name in models:
+        e, p = found[name]["eoforge"], found[name]["python"]
+        speed = float(p["wall"]) / float(e["wall"])
+        memory = float(e["mib"]) / float(p["mib"])
+        rows.append([ratio(speed), name, "`eoforge-infer predict --model FILE.onnx`", e["wall"], e["mib"],
+                     f"{memory:.2f}× the reference's", e["cog"]])
+        rows.append(["reference", name, "Python: rasterio → onnxruntime → numpy blend → rasterio → gdal_translate",
+                     p["wall"], p["mib"], "", p["cog"]])
+    out = table(["eoforge / reference throughput (higher is better; target ≥ 2× at ≤ ½ the memory)", "model", "tool",
+                 "wall s", "peak RSS MiB", "memory", "COG valid"],
+                ["---", "---", "---", "---:", "---:", "---", "---"], rows)
+    notes = [line.strip() for line in text.splitlines() if line.startswith("scene:")]
+    return out + ("\n\n" + " ".join(notes) if notes else "")
+
+
 # --- cargo bench -p eoforge-benches (criterion) -----------------------------------------------------------------
 # Per benchmark: "group/function" (alone on its line when longer than 23 characters, else followed on the same line
 # by) "time:   [low mid high]", then "thrpt:  [low mid high]" when the group sets a throughput. A "change:" block
@@ -316,6 +344,7 @@ PARSERS = {
     "preflight-s3": preflight_s3,
     "train-step": train_step,
     "sr-10x": sr_10x,
+    "onnx-vs-python": onnx_vs_python,
 }
 
 

@@ -230,7 +230,7 @@ pub struct PredictArgs {
     pub halo: usize,
 
     /// Windows per batch (0 = a safe batch: under the 2^31-element tensor limit and about 128 MiB of
-    /// input and output, at most 64).
+    /// input and output, at most 64; one window for ONNX models, whose activation memory is their own).
     #[arg(long, default_value_t = 0)]
     pub batch: usize,
 

@@ -84,6 +84,11 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, file: &Path, stages: &m
         }
         engine_options.window = height;
     }
+    // A network's activation memory is its own (a Swin2SR ×4 window of 256² holds ~2 GB in ONNX Runtime): one
+    // window per run unless --batch says otherwise.
+    if args.batch == 0 {
+        engine_options.batch = 1;
+    }
     engine_options.bands = Some(picked.clone());
     engine_options.normalize = normalize;
     let mut class_values = None;
