@@ -222,3 +222,53 @@ fn a_file_that_is_no_model_and_a_missing_runtime_are_clear_errors() {
     assert_eq!(out.status.code(), Some(2), "no card and no --output is a usage error");
     assert!(!Path::new(&dest).exists(), "nothing published");
 }
+
+#[test]
+fn a_model_with_fixed_sizes_gets_windows_of_that_size_and_its_batch() {
+    let Some(library) = onnxruntime_library() else { return };
+    let Some(python) = python_with(&["onnx"]) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(scene) = scene(dir.path()) else { return };
+    // y = 2·x with input and output fixed at (1, 4, 64, 64), as many exported models are.
+    let model = dir.path().join("double.onnx");
+    let script = "import sys, onnx\n\
+                  from onnx import helper, TensorProto\n\
+                  x = helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 4, 64, 64])\n\
+                  y = helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 4, 64, 64])\n\
+                  two = helper.make_tensor('two', TensorProto.FLOAT, [], [2.0])\n\
+                  graph = helper.make_graph([helper.make_node('Mul', ['x', 'two'], ['y'])], 'double', [x], [y], [two])\n\
+                  m = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 18)])\n\
+                  m.ir_version = 8\n\
+                  onnx.save(m, sys.argv[1])\n";
+    let status = Command::new(python).args(["-c", script, &model.display().to_string()]).status().expect("python");
+    assert!(status.success());
+    let dest = dir.path().join("double.tif");
+    let out = infer(&[
+        "predict",
+        &scene.display().to_string(),
+        &dest.display().to_string(),
+        "--model",
+        &model.display().to_string(),
+        "--onnxruntime",
+        &library.display().to_string(),
+        "--output",
+        "values",
+        "--window",
+        "128",
+        "--halo",
+        "8",
+        "--batch",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.profile.json", dest.display())).expect("profile"))
+            .expect("json");
+    assert_eq!(profile["model"]["signature"]["fixed_size"], serde_json::json!([64, 64]), "{profile}");
+    assert_eq!(profile["model"]["signature"]["fixed_batch"], 1, "{profile}");
+    // 64 px windows with an 8 px halo: stride 48 over 256 x 192 → 5 x 4 windows.
+    assert_eq!(profile["engine"]["windows"], 20, "{profile}");
+    let product = read::<f32>(&dest);
+    let input = read::<u16>(&scene);
+    assert!(product.iter().zip(input.iter()).all(|(p, x)| *p == 2.0 * f32::from(*x)), "2x the scene everywhere");
+}

@@ -200,10 +200,11 @@ impl OnnxModel {
         Ok(())
     }
 
-    /// The input size a `h`×`w` window is padded to.
+    /// The input size a `h`×`w` window is padded to: the model's fixed size (windows are never larger), else the
+    /// next multiple of the size multiple.
     fn padded(&self, h: usize, w: usize) -> (usize, usize) {
-        if let Some((fh, fw)) = self.signature.fixed_size {
-            return (fh.max(h), fw.max(w));
+        if let Some(fixed) = self.signature.fixed_size {
+            return fixed;
         }
         let m = self.signature.size_multiple;
         (h.div_ceil(m) * m, w.div_ceil(m) * m)
