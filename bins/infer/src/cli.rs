@@ -95,8 +95,8 @@ pub struct QcLimits {
     pub nodata_tolerance: f64,
 
     /// Allowed range of every band's mean, e.g. 0,10000.
-    #[arg(long, value_name = "LO,HI")]
-    pub mean_range: Option<String>,
+    #[arg(long, value_name = "LO,HI", allow_hyphen_values = true)]
+    pub mean_range: Option<Pair>,
 
     /// Do not require the cloud-optimized layout.
     #[arg(long)]
@@ -104,7 +104,7 @@ pub struct QcLimits {
 
     /// Stage time limit: BASE seconds plus PER_MPX seconds per megapixel of the product.
     #[arg(long, value_name = "BASE,PER_MPX")]
-    pub stage_limit: Option<String>,
+    pub stage_limit: Option<Pair>,
 }
 
 /// Arguments of `qc`.
@@ -367,4 +367,90 @@ pub struct OnnxArgs {
     /// The model takes heights and widths that are multiples of this (windows are padded up by reflection).
     #[arg(long, value_name = "PIXELS", value_parser = positive)]
     pub size_multiple: Option<usize>,
+}
+
+impl PredictArgs {
+    /// The typed options of `predict`: every flag resolved, in one place.
+    pub fn options(&self) -> Result<eoforge_predict::PredictOptions, eoforge_cli::UsageError> {
+        let qc = self.limits.config();
+        Ok(eoforge_predict::PredictOptions {
+            model: self.model.clone(),
+            device: self.device,
+            allow_cpu_fallback: self.allow_cpu_fallback,
+            scale: self.scale,
+            window: self.window,
+            halo: self.halo,
+            batch: self.batch,
+            input_bands: self.input_bands.clone(),
+            blend: self.blend,
+            aoi: self.aoi,
+            out_dtype: self.out_dtype,
+            out_nodata: self.out_nodata,
+            blocksize: self.blocksize,
+            compression: compression(self.compress, self.level)?,
+            resampling: self.resampling,
+            force: self.force,
+            derivatives: eoforge_engine::DerivativeOptions {
+                kinds: self.derivatives.clone(),
+                roles: self.band_roles,
+                scale: self.reflectance_scale,
+                offset: self.reflectance_offset,
+                ..eoforge_engine::DerivativeOptions::default()
+            },
+            stitch_memory_mib: self.stitch_memory_mib,
+            trained: eoforge_predict::TrainedOptions {
+                no_clip: self.trained.no_clip,
+                force_bands: self.trained.force_bands,
+                allow_unfinished: self.trained.allow_unfinished,
+            },
+            onnx: eoforge_predict::OnnxFlags {
+                onnxruntime: self.onnx.onnxruntime.clone(),
+                output: self.onnx.output,
+                normalize: self.onnx.normalize.clone(),
+                size_multiple: self.onnx.size_multiple,
+            },
+            qc,
+            nodata_tolerance: self.limits.nodata_tolerance,
+        })
+    }
+}
+
+impl QcLimits {
+    /// The QC limits as the QC library takes them.
+    pub fn config(&self) -> eoforge_qc::QcConfig {
+        eoforge_qc::QcConfig {
+            bands: self.bands,
+            dtype: self.dtype,
+            min_overviews: self.min_overviews,
+            max_nodata_fraction: self.max_nodata_fraction,
+            mean_range: self.mean_range.map(|r| (r.0, r.1)),
+            require_cog: !self.no_cog,
+            stage_limit: self.stage_limit.map(|r| (r.0, r.1)),
+            ..eoforge_qc::QcConfig::default()
+        }
+    }
+}
+
+/// `--compress` at `--level`.
+pub(crate) fn compression(codec: Codec, level: u8) -> Result<eoforge_raster::Compression, eoforge_cli::UsageError> {
+    codec.at_level(level).map_err(|e| eoforge_cli::UsageError(format!("--level {e}")))
+}
+
+/// Two numbers `A,B` (`--mean-range`, `--stage-limit`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pair(pub f64, pub f64);
+
+impl std::str::FromStr for Pair {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parts: Vec<f64> = text
+            .split(',')
+            .map(|p| p.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("`{text}` is not two numbers A,B"))?;
+        match parts.as_slice() {
+            [a, b] => Ok(Self(*a, *b)),
+            _ => Err(format!("`{text}` is not two numbers A,B")),
+        }
+    }
 }
