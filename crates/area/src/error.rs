@@ -69,16 +69,4 @@ pub enum Error {
 }
 
 /// An error and its causes joined by `: `, for reports and logs.
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = s.source();
-    }
-    message
-}
+pub(crate) use eoforge_profile::error_chain as chain;

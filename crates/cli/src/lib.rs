@@ -154,20 +154,7 @@ pub fn init_logging(verbose: u8) {
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
-/// An error and its sources as one line, `outer: inner: innermost`, skipping sources already quoted.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
-}
+pub use eoforge_profile::error_chain;
 
 /// Settings for S3-compatible servers (MinIO, SeaweedFS, Ceph, …), the same in every binary; AWS itself needs none
 /// of them. Credentials come only from the standard AWS environment, never from flags.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use eoforge_engine::{EngineOptions, EngineProfile, Model};
 use eoforge_products::{Existing, Outcome, ProductSet, WorkDir, existing};
-use eoforge_profile::Stages;
+use eoforge_profile::{Stages, error_chain};
 use eoforge_qc::{QcConfig, SourceReference};
 use eoforge_raster::{CogWriterOptions, Crs, GeoTransform, Raster, RasterInfo, Window};
 use eoforge_sampling::ShardSpec;
@@ -168,21 +168,6 @@ impl Plan {
         }
         Ok(outcome)
     }
-}
-
-/// An error with its causes, on one line.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// One scene being made.

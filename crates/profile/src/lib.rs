@@ -56,6 +56,22 @@ impl Stages {
     }
 }
 
+/// An error and its sources as one line, `outer: inner: innermost`, skipping sources already quoted: for reports,
+/// logs and the one-line messages of the binaries.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
 /// The current UTC time as RFC 3339 (`2026-12-02T15:04:05Z`), for run records and logs.
 pub fn utc_now() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
