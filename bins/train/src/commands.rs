@@ -25,10 +25,10 @@ fn export_command(args: &ExportArgs) -> Result<(), Error> {
     let run = open_run(&args.run, args.allow_unfinished)?;
     let tensors = eoforge_train::export_safetensors::<Flex>(&run, &args.out, &burn::backend::flex::FlexDevice)?;
     // The model card beside the weights: how to feed them and what they give (STAC MLM fields).
-    let card_path = eoforge_predict::card_path(&args.out);
+    let card_path = eoforge_card::card_path(&args.out);
     let name = args.out.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
     let asset = args.out.file_name().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-    let card = eoforge_predict::ModelCard::of_run(&run).to_mlm(&name, &asset);
+    let card = eoforge_card::ModelCard::of_run(&run).to_mlm(&name, &asset);
     std::fs::write(&card_path, serde_json::to_vec_pretty(&card)?)
         .map_err(|e| format!("cannot write {}: {e}", card_path.display()))?;
     println!(

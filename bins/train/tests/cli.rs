@@ -220,9 +220,9 @@ fn a_segmentation_set_trains_a_unet_with_records_and_pictures() {
     // class table, as `predict` reads cards.
     let card_path = format!("{weights}.json");
     let card =
-        eoforge_predict::ModelCard::parse(&std::fs::read_to_string(&card_path).expect("card"), Path::new(&card_path))
+        eoforge_card::ModelCard::parse(&std::fs::read_to_string(&card_path).expect("card"), Path::new(&card_path))
             .expect("a card predict reads");
-    assert_eq!(card.output, eoforge_predict::OutputKind::Classes);
+    assert_eq!(card.output, eoforge_card::OutputKind::Classes);
     assert_eq!(card.classes.iter().map(|c| c.value).collect::<Vec<_>>(), [1, 2, 3, 4, 8]);
     assert_eq!((card.bands.len(), card.normalization.as_ref().map(|n| n.divide.len())), (68, Some(68)));
     let imported = work.path().join("imported").display().to_string();

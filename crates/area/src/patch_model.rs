@@ -121,7 +121,7 @@ impl PatchModel {
             ..EngineOptions::default()
         };
         // The same class map as `eoforge-infer predict --model RUN` writes, on the tile's grid.
-        let table = eoforge_predict::class_table(&self.run);
+        let table = self.run.class_table();
         let engine =
             eoforge_predict::class_map_options(&self.run, &table, DataType::UInt8, f64::from(PATCH_NODATA), base);
         {

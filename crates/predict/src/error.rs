@@ -70,3 +70,13 @@ impl Error {
 
 /// A result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<eoforge_card::Error> for Error {
+    fn from(e: eoforge_card::Error) -> Self {
+        match e {
+            eoforge_card::Error::Usage(text) => Self::Usage(text),
+            eoforge_card::Error::Card(text) => Self::Card(text),
+            eoforge_card::Error::Io { path, source } => Self::Io { path, source },
+        }
+    }
+}

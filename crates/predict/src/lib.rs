@@ -8,16 +8,15 @@ and published only when QC passes.
 - [`OnnxModel`]: an ONNX file run by ONNX Runtime, loaded at run time ([`find_library`]: `--onnxruntime`,
   `ORT_DYLIB_PATH`, or the `onnxruntime` Python package), as an [`eoforge_engine::Model`]: windows padded to the
   sizes the network takes, outputs at k× or 1/k of the input read from a probe window.
-- [`ModelCard`]: how to feed it and what it writes — `MODEL.onnx.json` beside the file with the STAC Machine
+- [`ModelCard`] (from `eoforge-card`): how to feed it and what it writes — `MODEL.onnx.json` beside the file with the STAC Machine
   Learning Model extension's `mlm:input` (bands, `value_scaling`, input shape) and `mlm:output` (tasks,
   `classification:classes`), or the same from flags ([`CardFlags`]).
-- Trained runs: [`ClassProbabilities`] (a segmentation run as the engine's network), [`class_model`],
-  [`class_table`] and [`class_map_options`], shared with the area pipeline's patch model.
+- Trained runs: [`ClassProbabilities`] (a segmentation run as the engine's network), [`class_model`] and
+  [`class_map_options`], shared with the area pipeline's patch model.
 */
 #![deny(missing_docs)]
 
 mod builtin;
-mod card;
 mod class_map;
 mod device;
 mod error;
@@ -28,7 +27,6 @@ mod plan;
 mod runtime;
 mod trained;
 
-pub use crate::card::{CardClass, CardFlags, ModelCard, Normalization, NormalizeSpec, OutputKind, card_path};
 pub use crate::class_map::ClassProbabilities;
 pub use crate::device::Device;
 pub use crate::error::{Error, Result};
@@ -38,4 +36,5 @@ pub use crate::onnx::{
 pub use crate::options::{LonLatBox, ModelSource, OnnxFlags, PredictOptions, TrainedOptions};
 pub use crate::plan::{ListOutcome, Made, Plan, SceneEvent};
 pub use crate::runtime::{ORT_DYLIB_PATH, find_library};
-pub use crate::trained::{class_map_options, class_model, class_table};
+pub use crate::trained::{class_map_options, class_model};
+pub use eoforge_card::{CardClass, CardFlags, ModelCard, Normalization, NormalizeSpec, OutputKind, card_path};

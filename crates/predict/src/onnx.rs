@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use eoforge_engine::{Model, ModelError};
 use ndarray::{Array4, ArrayView4, Axis, Ix4, s};
 
-use crate::card::ModelCard;
 use crate::error::{Error, Result};
+use eoforge_card::ModelCard;
 
 /// How an ONNX model is run.
 #[derive(Clone, Debug, Default)]
@@ -287,7 +287,7 @@ pub struct InInputUnits<M> {
 
 impl<M: Model> InInputUnits<M> {
     /// Wraps `inner`, whose output bands are the input's bands scaled as `normalization` says.
-    pub fn new(inner: M, normalization: &crate::card::Normalization) -> Self {
+    pub fn new(inner: M, normalization: &eoforge_card::Normalization) -> Self {
         Self { inner, subtract: normalization.subtract.clone(), divide: normalization.divide.clone() }
     }
 }

@@ -9,10 +9,10 @@ use eoforge_profile::Stages;
 use eoforge_raster::{BandMetadata, DataType, Raster, RasterInfo, RasterMetadata, Resampling};
 use eoforge_shards::ClassTable;
 
-use crate::card::{CardFlags, ModelCard, OutputKind};
 use crate::error::{Error, Result};
 use crate::onnx::{InInputUnits, OnnxModel, OnnxOptions};
 use crate::plan::{Made, ProductFacts, Scene, SourceGrid};
+use eoforge_card::{CardFlags, ModelCard, OutputKind};
 
 /// Runs the ONNX model `file` over the scene and makes the product.
 pub(crate) fn predict(scene: &Scene<'_>, source: Raster, file: &Path, stages: &mut Stages) -> Result<Made> {

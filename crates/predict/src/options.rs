@@ -9,8 +9,8 @@ use eoforge_engine::{Blend, Derivative, DerivativeOptions};
 use eoforge_qc::QcConfig;
 use eoforge_raster::{Compression, DataType, OverviewResampling};
 
-use crate::card::{NormalizeSpec, OutputKind};
 use crate::error::{Error, Result};
+use eoforge_card::{NormalizeSpec, OutputKind};
 
 /// The model a product is made with.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -29,16 +29,6 @@ pub(crate) fn open_run(dir: &Path, allow_unfinished: bool) -> Result<TrainedRun>
     Ok(run)
 }
 
-/// The run's class table (a run without one predicts indices 0…classes−1).
-pub fn class_table(run: &TrainedRun) -> ClassTable {
-    if run.data.classes.is_empty() {
-        let classes = run.config.model.classes();
-        ClassTable::of_values((0..classes).filter_map(|i| u16::try_from(i).ok()), |_| None, |_| None)
-    } else {
-        run.data.classes.clone()
-    }
-}
-
 /// Engine options for a class map of `run`'s label values with `nodata` (per-class probabilities of the run's
 /// network, normalised as the run was, argmax written as the class table's values): `base` with the output set.
 pub fn class_map_options(
@@ -152,7 +142,7 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, dir: &Path, stages: &mu
     check_bands(&run, &picked, info, source_url)?;
     check_band_statistics(&run, &source, &picked, source_url, o.trained.force_bands)?;
     // The map holds label values, not class indices.
-    let table = class_table(&run);
+    let table = run.class_table();
     let map_type = table.map_type();
     let out_dtype = if map_type.uint16 { DataType::UInt16 } else { DataType::UInt8 };
     let map_nodata = match o.out_nodata {

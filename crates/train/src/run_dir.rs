@@ -204,6 +204,16 @@ impl TrainedRun {
         Ok(run)
     }
 
+    /// The run's class table (a run that predates class tables predicts indices 0…classes−1).
+    pub fn class_table(&self) -> ClassTable {
+        if self.data.classes.is_empty() {
+            let classes = self.config.model.classes();
+            ClassTable::of_values((0..classes).filter_map(|i| u16::try_from(i).ok()), |_| None, |_| None)
+        } else {
+            self.data.classes.clone()
+        }
+    }
+
     /// The weights applied: the best checkpoint's (`best/model.mpk`) when the run validated, else the final
     /// `model.mpk` (an unfinished run without either: its latest checkpoint's).
     pub fn weights(&self) -> PathBuf {

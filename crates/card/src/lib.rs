@@ -1,12 +1,37 @@
-//! How to feed a model and read its outputs: a model card beside the file (`model.onnx.json`, the STAC Machine
-//! Learning Model extension's `mlm:input`/`mlm:output` fields), or the same facts from flags.
+/*!
+How to feed a model and read its outputs: a model card beside the file (`model.onnx.json`, the STAC Machine Learning
+Model extension's `mlm:input`/`mlm:output` fields), or the same facts from flags ([`CardFlags`]). [`ModelCard::parse`]
+reads one, [`ModelCard::to_mlm`] writes one, [`ModelCard::of_run`] describes a trained run. No GDAL and no inference
+here, so the training binary writes cards too.
+*/
+#![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+/// What is wrong with a card or the flags that stand for one.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A flag's value cannot be used (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The model card is wrong.
+    #[error("model card {0}")]
+    Card(String),
+    /// The card could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What a model's output holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -295,7 +320,7 @@ impl ModelCard {
             eoforge_train::ModelConfig::Classifier(_) => (OutputKind::Values, Vec::new()),
             _ => (
                 OutputKind::Classes,
-                crate::trained::class_table(run)
+                run.class_table()
                     .classes()
                     .iter()
                     .map(|c| CardClass { value: c.value, name: c.name.clone(), color: Some(c.color) })
