@@ -35,6 +35,37 @@ pub enum Command {
     /// Make a run directory from safetensors weights (an eoforge export, or PyTorch's with --like and --remap);
     /// prints the tensors applied, missing and unused as JSON.
     Import(ImportArgs),
+    /// Run a ViT encoder (Prithvi-EO semantics) from safetensors weights on an input and write every block's
+    /// tokens as block0.npy, block1.npy, … — to check an imported backbone against the framework it came from.
+    /// The config may be TerraTorch's own `PrithviViT` arguments (img_size, patch_size, num_frames, in_chans,
+    /// embed_dim, depth, num_heads, mlp_ratio, coords_encoding, coords_scale_learn).
+    Features(FeaturesArgs),
+}
+
+/// `features` flags.
+#[derive(Debug, Args)]
+pub struct FeaturesArgs {
+    /// The encoder's weights (safetensors, under the framework's names).
+    #[arg(long, value_name = "FILE")]
+    pub weights: PathBuf,
+    /// The encoder's configuration (JSON, TerraTorch's `PrithviViT` arguments).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The input: float32 .npy, (batch, channels, frames, h, w) or (batch, channels, h, w).
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// (batch, frames, 2) year and day of year, float32 .npy.
+    #[arg(long, value_name = "FILE")]
+    pub temporal_coords: Option<PathBuf>,
+    /// (batch, 2) latitude and longitude, float32 .npy.
+    #[arg(long, value_name = "FILE")]
+    pub location_coords: Option<PathBuf>,
+    /// The folder for block0.npy, block1.npy, ….
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Rename the file's tensors before matching (`--remap '^encoder\.='` for the MAE checkpoints).
+    #[arg(long, value_name = "RE=REPLACEMENT")]
+    pub remap: Vec<String>,
 }
 
 /// `export` flags.

@@ -7,7 +7,7 @@ use eoforge_cli::UsageError;
 use eoforge_storage::StoreOptions;
 use eoforge_train::{CallRecord, FitOverrides, RunDir, ShardSet, StopWhen, TrainedRun};
 
-use crate::cli::{Cli, Command, EvalArgs, ExportArgs, FitArgs, ImportArgs};
+use crate::cli::{Cli, Command, EvalArgs, ExportArgs, FeaturesArgs, FitArgs, ImportArgs};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -18,7 +18,42 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
         Command::Eval(args) => eval_command(&args, &store),
         Command::Export(args) => export_command(&args),
         Command::Import(args) => import_command(&args),
+        Command::Features(args) => features_command(&args),
     }
+}
+
+fn features_command(args: &FeaturesArgs) -> Result<(), Error> {
+    let options = eoforge_models::LoadOptions { allow_partial: false, remap: remap_rules(&args.remap)? };
+    let files = eoforge_train::FeatureFiles {
+        weights: &args.weights,
+        config: &args.config,
+        input: &args.input,
+        temporal_coords: args.temporal_coords.as_deref(),
+        location_coords: args.location_coords.as_deref(),
+    };
+    let (written, report) =
+        eoforge_train::write_vit_features::<Flex>(&files, &options, &args.out, &burn::backend::flex::FlexDevice)?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "blocks": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "applied": report.applied.len(),
+            "unused": report.unused,
+        })
+    );
+    Ok(())
+}
+
+/// `--remap RE=REPLACEMENT` rules, in order.
+fn remap_rules(rules: &[String]) -> Result<Vec<(regex::Regex, String)>, Error> {
+    let mut remap = Vec::with_capacity(rules.len());
+    for rule in rules {
+        let usage = |reason: String| -> Error { UsageError(format!("--remap {rule}: {reason}")).into() };
+        let (pattern, replacement) = rule.split_once('=').ok_or_else(|| usage("expected RE=REPLACEMENT".into()))?;
+        let pattern = regex::Regex::new(pattern).map_err(|e| usage(e.to_string()))?;
+        remap.push((pattern, replacement.to_owned()));
+    }
+    Ok(remap)
 }
 
 fn export_command(args: &ExportArgs) -> Result<(), Error> {
@@ -39,14 +74,7 @@ fn export_command(args: &ExportArgs) -> Result<(), Error> {
 }
 
 fn import_command(args: &ImportArgs) -> Result<(), Error> {
-    let mut remap = Vec::with_capacity(args.remap.len());
-    for rule in &args.remap {
-        let usage = |reason: String| -> Error { UsageError(format!("--remap {rule}: {reason}")).into() };
-        let (pattern, replacement) = rule.split_once('=').ok_or_else(|| usage("expected RE=REPLACEMENT".into()))?;
-        let pattern = regex::Regex::new(pattern).map_err(|e| usage(e.to_string()))?;
-        remap.push((pattern, replacement.to_owned()));
-    }
-    let options = eoforge_models::LoadOptions { allow_partial: args.allow_partial, remap };
+    let options = eoforge_models::LoadOptions { allow_partial: args.allow_partial, remap: remap_rules(&args.remap)? };
     let report = eoforge_train::import_safetensors::<Flex>(
         &args.weights,
         &args.out,

@@ -295,3 +295,55 @@ fn a_segmentation_set_trains_a_unet_with_records_and_pictures() {
     let log = std::fs::read_to_string(fresh.join("errors.log")).expect("errors.log");
     assert!(log.contains("validation-"), "{log}");
 }
+
+#[test]
+fn features_reproduce_terratorch_prithvi_vit_block_by_block() {
+    let Some(dir) = eoforge_testkit::fixture("models/prithvi_tiny") else { return };
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("features");
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (weights, config, input) = (path("weights.safetensors"), path("config.json"), path("input.npy"));
+    let (temporal, location) = (path("temporal_coords.npy"), path("location_coords.npy"));
+    let out_s = out.display().to_string();
+    let run = train(&[
+        "features",
+        "--weights",
+        &weights,
+        "--config",
+        &config,
+        "--input",
+        &input,
+        "--temporal-coords",
+        &temporal,
+        "--location-coords",
+        &location,
+        "--out",
+        &out_s,
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    for i in 0..2 {
+        let read = |p: &Path| eoforge_shards::npy::from_npy::<f32>(&std::fs::read(p).expect("npy")).expect("decode");
+        let (got, want) = (read(&out.join(format!("block{i}.npy"))), read(&dir.join(format!("features_block{i}.npy"))));
+        assert_eq!(got.shape(), want.shape());
+        let worst = got.iter().zip(want.iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "block {i}: max |Δ| {worst}");
+    }
+    // A weights file that is no safetensors is refused naming it; an input of another size names `img_size`.
+    let bad = train(&["features", "--weights", &input, "--config", &config, "--input", &input, "--out", &out_s]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains("input.npy"), "{}", text(&bad.stderr));
+    let odd = work.path().join("x.npy");
+    std::fs::write(&odd, eoforge_shards::npy::to_npy(&ndarray::ArrayD::<f32>::zeros(vec![1, 6, 3, 24, 24]).view()))
+        .expect("write");
+    let wrong = train(&[
+        "features",
+        "--weights",
+        &weights,
+        "--config",
+        &config,
+        "--input",
+        &odd.display().to_string(),
+        "--out",
+        &out_s,
+    ]);
+    assert!(!wrong.status.success() && text(&wrong.stderr).contains("img_size"), "{}", text(&wrong.stderr));
+}

@@ -31,6 +31,7 @@ mod segmentation_net;
 mod segmenter;
 mod sr;
 mod unet;
+mod vit;
 mod weights;
 
 pub use crate::batch_norm::RowBatchNorm;
@@ -41,6 +42,7 @@ pub use crate::segmentation_net::SegmentationNet;
 pub use crate::segmenter::{Segmenter, SegmenterConfig};
 pub use crate::sr::{SuperResolution, SuperResolutionConfig, bicubic, pixel_shuffle};
 pub use crate::unet::{UNet, UNetConfig};
+pub use crate::vit::{Coords, OneOrMany, Vit, VitConfig};
 pub use crate::weights::{
     LoadOptions, LoadReport, WeightsError, load_safetensors, safetensors_metadata, save_safetensors, tensor_names,
 };

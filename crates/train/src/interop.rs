@@ -136,3 +136,75 @@ fn load_and_save<B: Backend, M: Module<B>>(
         .map_err(|e| Error::Checkpoint { path: stem.with_extension("mpk"), reason: e.to_string() })?;
     Ok(report)
 }
+
+/// A ViT encoder's per-block features for an input, as files: what `eoforge-train features` writes to check an
+/// imported backbone against the framework it came from.
+#[derive(Clone, Copy, Debug)]
+pub struct FeatureFiles<'a> {
+    /// The weights (safetensors, the framework's tensor names after `options.remap`).
+    pub weights: &'a Path,
+    /// The encoder's configuration: JSON in TerraTorch's `PrithviViT` argument names.
+    pub config: &'a Path,
+    /// The input, `.npy` float32 (batch, channels, frames, h, w), or (batch, channels, h, w) for one frame.
+    pub input: &'a Path,
+    /// (batch, frames, 2) year and day of year, `.npy` float32.
+    pub temporal_coords: Option<&'a Path>,
+    /// (batch, 2) latitude and longitude, `.npy` float32.
+    pub location_coords: Option<&'a Path>,
+}
+
+/// Runs the encoder of `files` on `device` and writes each block's tokens to `out/block{i}.npy` (the last after
+/// the final norm, as TerraTorch's `forward_features`); returns the files written and the load report.
+pub fn write_vit_features<B: Backend>(
+    files: &FeatureFiles<'_>,
+    options: &LoadOptions,
+    out: &Path,
+    device: &B::Device,
+) -> Result<(Vec<std::path::PathBuf>, LoadReport)> {
+    let run_error = |path: &Path, reason: String| Error::Run { path: path.to_owned(), reason };
+    let text = std::fs::read(files.config).map_err(|e| run_error(files.config, e.to_string()))?;
+    let config: eoforge_models::VitConfig =
+        serde_json::from_slice(&text).map_err(|e| run_error(files.config, format!("not an encoder config: {e}")))?;
+    let model = config.init::<B>(device).map_err(|e| run_error(files.config, e.to_string()))?;
+    let (model, report) = load_safetensors(model, files.weights, options)?;
+    let read = |path: &Path| -> Result<ndarray::ArrayD<f32>> {
+        let bytes = std::fs::read(path).map_err(|e| run_error(path, e.to_string()))?;
+        eoforge_shards::npy::from_npy::<f32>(&bytes).ok_or_else(|| run_error(path, "not a float32 .npy array".into()))
+    };
+    let input = read(files.input)?;
+    let shape: [usize; 5] = match *input.shape() {
+        [batch, channels, frames, height, width] => [batch, channels, frames, height, width],
+        [batch, channels, height, width] => [batch, channels, 1, height, width],
+        ref other => {
+            return Err(run_error(files.input, format!("shape {other:?}: expected (batch, channels, [frames,] h, w)")));
+        }
+    };
+    let pairs = |path: Option<&Path>| -> Result<Option<Vec<[f32; 2]>>> {
+        let Some(path) = path else { return Ok(None) };
+        let a = read(path)?;
+        if a.shape().last() != Some(&2) {
+            return Err(run_error(path, format!("shape {:?}: the last axis must hold 2 values", a.shape())));
+        }
+        Ok(Some(a.iter().copied().collect::<Vec<_>>().chunks(2).map(|c| [c[0], c[1]]).collect()))
+    };
+    let coords =
+        eoforge_models::Coords { temporal: pairs(files.temporal_coords)?, location: pairs(files.location_coords)? };
+    let x = burn::tensor::Tensor::<B, 5>::from_data(
+        burn::tensor::TensorData::new(input.iter().copied().collect::<Vec<_>>(), shape),
+        device,
+    );
+    let blocks = model.forward_features(x, &coords).map_err(|e| run_error(files.input, e.to_string()))?;
+    std::fs::create_dir_all(out).map_err(|e| run_error(out, e.to_string()))?;
+    let mut written = Vec::with_capacity(blocks.len());
+    for (i, block) in blocks.into_iter().enumerate() {
+        let dims = block.dims();
+        let values: Vec<f32> = block.into_data().convert::<f32>().to_vec().unwrap_or_default();
+        let array =
+            ndarray::ArrayD::from_shape_vec(dims.to_vec(), values).map_err(|e| run_error(out, e.to_string()))?;
+        let path = out.join(format!("block{i}.npy"));
+        std::fs::write(&path, eoforge_shards::npy::to_npy(&array.view()))
+            .map_err(|e| run_error(&path, e.to_string()))?;
+        written.push(path);
+    }
+    Ok((written, report))
+}

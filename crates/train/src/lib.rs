@@ -63,7 +63,7 @@ pub use crate::augment::Dihedral;
 pub use crate::config::{FitConfig, LossConfig, ModelConfig};
 pub use crate::error::{Error, Result};
 pub use crate::fit::{FitOutcome, StepProgress, StopWhen, fit, fit_on, task_of};
-pub use crate::interop::{export_safetensors, import_safetensors};
+pub use crate::interop::{FeatureFiles, export_safetensors, import_safetensors, write_vit_features};
 pub use crate::labels::{IGNORED, LabelMapping};
 pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use crate::losses::{cross_entropy, dice};
