@@ -328,6 +328,23 @@ fn features_reproduce_terratorch_prithvi_vit_block_by_block() {
         let worst = got.iter().zip(want.iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(worst < 1e-4, "block {i}: max |Δ| {worst}");
     }
+    // A PrithviMAE-style checkpoint (the encoder under `encoder.`, a decoder beside it) loads with --remap; the
+    // decoder's tensors are reported unused, and without the remap the encoder's are missing.
+    if let Some(python) = eoforge_testkit::python_with(&["safetensors", "numpy"]) {
+        let mae = work.path().join("mae.safetensors").display().to_string();
+        let script = "import sys\nfrom safetensors.numpy import load_file, save_file\nimport numpy as np\n\
+                      w = {'encoder.' + k: v for k, v in load_file(sys.argv[1]).items()}\n\
+                      w['decoder.mask_token'] = np.zeros((1, 1, 32), np.float32)\nsave_file(w, sys.argv[2])\n";
+        let status = Command::new(python).args(["-c", script, &weights, &mae]).status().expect("python");
+        assert!(status.success());
+        let args = ["features", "--weights", &mae, "--config", &config, "--input", &input, "--out", &out_s];
+        let remapped = train(&[&args[..], &["--remap", r"^encoder\.="]].concat());
+        assert!(remapped.status.success(), "{}", text(&remapped.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&remapped.stdout).expect("json");
+        assert_eq!(report["unused"], serde_json::json!(["decoder.mask_token"]), "{report}");
+        let plain = train(&args);
+        assert!(!plain.status.success() && text(&plain.stderr).contains("lacks"), "{}", text(&plain.stderr));
+    }
     // A weights file that is no safetensors is refused naming it; an input of another size names `img_size`.
     let bad = train(&["features", "--weights", &input, "--config", &config, "--input", &input, "--out", &out_s]);
     assert!(!bad.status.success() && text(&bad.stderr).contains("input.npy"), "{}", text(&bad.stderr));

@@ -283,24 +283,27 @@ pub struct Coords {
 
 impl<B: Backend> Vit<B> {
     /// Every block's tokens for `x` (batch, channels, frames, h, w): the cls token then the patches in (t, y, x)
-    /// order, the last after the final norm (TerraTorch's `forward_features`). Inputs of another size than the
-    /// configured one are refused.
+    /// order, the last after the final norm (TerraTorch's `forward_features`). Another number of frames than
+    /// configured gets its position embedding recomputed (as TerraTorch does); another height or width is refused,
+    /// naming `img_size`.
     pub fn forward_features(&self, input: Tensor<B, 5>, coords: &Coords) -> Result<Vec<Tensor<B, 3>>> {
         let [b, channels, frames, height, width] = input.dims();
         let [pt, ph, pw] = [self.patch_t, self.patch_h, self.patch_w];
-        let [gt, gh, gw] = [self.grid_t, self.grid_h, self.grid_w];
-        if [frames / pt, height / ph, width / pw] != [gt, gh, gw]
-            || frames % pt != 0
-            || height % ph != 0
-            || width % pw != 0
-        {
+        let [gh, gw] = [self.grid_h, self.grid_w];
+        if height / ph != gh || width / pw != gw || height % ph != 0 || width % pw != 0 {
             return Err(ConfigError::new(
                 "img_size",
-                format!(
-                    "input (frames {frames}, {height}x{width}) does not give the configured {gt}x{gh}x{gw} patches"
-                ),
+                format!("input {height}x{width} does not give the configured {gh}x{gw} patches"),
             ));
         }
+        if frames == 0 || frames % pt != 0 {
+            return Err(ConfigError::new(
+                "num_frames",
+                format!("{frames} frames: a multiple of the patch's {pt} needed"),
+            ));
+        }
+        // Another number of frames than configured: the position embedding recomputed for it (as TerraTorch does).
+        let gt = frames / pt;
         let device = input.device();
         let d = self.cls_token.val().dims()[2];
         let patch_len = channels * pt * ph * pw;
@@ -311,8 +314,12 @@ impl<B: Backend> Vit<B> {
         ]);
         let weight = self.patch_embed.proj.weight.val().reshape([d, patch_len]).transpose();
         let tokens = patches.matmul(weight.unsqueeze::<3>()) + self.patch_embed.proj.bias.val().reshape([1, 1, d]);
-        let pos = self.pos_embed.val();
         let l = gt * gh * gw;
+        let pos = if gt == self.grid_t {
+            self.pos_embed.val()
+        } else {
+            Tensor::from_data(TensorData::new(sincos_3d(d, [gt, gh, gw]), [1, l + 1, d]), &device)
+        };
         let mut x = tokens + pos.clone().slice([0..1, 1..l + 1, 0..d]);
         if let (Some(encoder), Some(temporal)) = (&self.temporal_embed_enc, &coords.temporal) {
             if temporal.len() != b * gt {

@@ -58,3 +58,31 @@ fn bad_configs_name_the_field() {
     heads.num_heads = 5;
     assert!(heads.init::<Flex>(&FlexDevice).expect_err("heads").to_string().contains("num_heads"));
 }
+
+#[test]
+fn the_position_embedding_is_terratorchs_and_other_frame_counts_run() {
+    let Some(dir) = fixture("models/prithvi_tiny") else { return };
+    let config: VitConfig =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).expect("config")).expect("TerraTorch config");
+    let model = config.init::<Flex>(&FlexDevice).expect("init");
+    // Computed at init exactly as TerraTorch's get_3d_sincos_pos_embed (width, height, time parts; zero cls row).
+    let bytes = std::fs::read(dir.join("weights.safetensors")).expect("weights");
+    let file = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let stored: Vec<f32> = file
+        .tensor("pos_embed")
+        .expect("pos_embed")
+        .data()
+        .chunks(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let ours: Vec<f32> = model.pos_embed.val().into_data().convert::<f32>().to_vec().expect("f32");
+    let worst = ours.iter().zip(&stored).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(ours.len() == stored.len() && worst < 1e-6, "max |Δ| {worst}");
+    // One frame instead of three: 1 + 16 tokens, the embedding recomputed for the shorter grid.
+    let x = Tensor::<Flex, 5>::zeros([1, 6, 1, 32, 32], &FlexDevice);
+    let coords = Coords { temporal: Some(vec![[2021.0, 200.0]]), location: Some(vec![[46.0, 7.0]]) };
+    let blocks = model.forward_features(x, &coords).expect("one frame");
+    assert_eq!(blocks[1].dims(), [1, 17, 48]);
+    let wrong = model.forward_features(Tensor::<Flex, 5>::zeros([1, 6, 3, 24, 32], &FlexDevice), &Coords::default());
+    assert!(wrong.expect_err("24 rows").to_string().contains("img_size"));
+}
