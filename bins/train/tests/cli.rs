@@ -349,7 +349,7 @@ fn features_reproduce_terratorch_prithvi_vit_block_by_block() {
     let bad = train(&["features", "--weights", &input, "--config", &config, "--input", &input, "--out", &out_s]);
     assert!(!bad.status.success() && text(&bad.stderr).contains("input.npy"), "{}", text(&bad.stderr));
     let odd = work.path().join("x.npy");
-    std::fs::write(&odd, eoforge_shards::npy::to_npy(&ndarray::ArrayD::<f32>::zeros(vec![1, 6, 3, 24, 24]).view()))
+    std::fs::write(&odd, eoforge_shards::npy::to_npy(&ndarray::ArrayD::<f32>::zeros(vec![1, 6, 3, 20, 20]).view()))
         .expect("write");
     let wrong = train(&[
         "features",

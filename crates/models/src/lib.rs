@@ -32,6 +32,7 @@ mod segmenter;
 mod sr;
 mod unet;
 mod vit;
+mod vit_segmenter;
 mod weights;
 
 pub use crate::batch_norm::RowBatchNorm;
@@ -43,6 +44,7 @@ pub use crate::segmenter::{Segmenter, SegmenterConfig};
 pub use crate::sr::{SuperResolution, SuperResolutionConfig, bicubic, pixel_shuffle};
 pub use crate::unet::{UNet, UNetConfig};
 pub use crate::vit::{Coords, OneOrMany, Vit, VitConfig};
+pub use crate::vit_segmenter::{VitSegmenter, VitSegmenterConfig};
 pub use crate::weights::{
     LoadOptions, LoadReport, WeightsError, load_safetensors, safetensors_metadata, save_safetensors, tensor_names,
 };

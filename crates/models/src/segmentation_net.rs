@@ -16,6 +16,8 @@ pub enum SegmentationNet<B: Backend> {
     Unet(UNet<B>),
     /// The embedding segmenter.
     Segmenter(Segmenter<B>),
+    /// A ViT encoder with an FCN decoder.
+    Vit(crate::VitSegmenter<B>),
 }
 
 impl<B: Backend> SegmentationNet<B> {
@@ -24,6 +26,7 @@ impl<B: Backend> SegmentationNet<B> {
         match self {
             Self::Unet(n) => n.forward(input),
             Self::Segmenter(n) => n.forward(input),
+            Self::Vit(n) => n.forward(input),
         }
     }
 }

@@ -92,6 +92,9 @@ impl VitConfig {
         if pt == 0 || ph == 0 || pw == 0 || self.num_frames < pt || h < ph || w < pw {
             return Err(ConfigError::new("patch_size", "is zero or larger than the input"));
         }
+        if self.depth == 0 {
+            return Err(ConfigError::new("depth", "an encoder needs one block or more"));
+        }
         if self.embed_dim == 0 || self.num_heads == 0 || !self.embed_dim.is_multiple_of(self.num_heads) {
             return Err(ConfigError::new(
                 "num_heads",
@@ -287,13 +290,12 @@ impl<B: Backend> Vit<B> {
     /// configured gets its position embedding recomputed (as TerraTorch does); another height or width is refused,
     /// naming `img_size`.
     pub fn forward_features(&self, input: Tensor<B, 5>, coords: &Coords) -> Result<Vec<Tensor<B, 3>>> {
-        let [b, channels, frames, height, width] = input.dims();
+        let [b, _, frames, height, width] = input.dims();
         let [pt, ph, pw] = [self.patch_t, self.patch_h, self.patch_w];
-        let [gh, gw] = [self.grid_h, self.grid_w];
-        if height / ph != gh || width / pw != gw || height % ph != 0 || width % pw != 0 {
+        if height % ph != 0 || width % pw != 0 || height == 0 || width == 0 {
             return Err(ConfigError::new(
                 "img_size",
-                format!("input {height}x{width} does not give the configured {gh}x{gw} patches"),
+                format!("input {height}x{width} is not a multiple of the {ph}x{pw} patch"),
             ));
         }
         if frames == 0 || frames % pt != 0 {
@@ -302,8 +304,33 @@ impl<B: Backend> Vit<B> {
                 format!("{frames} frames: a multiple of the patch's {pt} needed"),
             ));
         }
-        // Another number of frames than configured: the position embedding recomputed for it (as TerraTorch does).
-        let gt = frames / pt;
+        if let Some(temporal) = &coords.temporal
+            && self.temporal_embed_enc.is_some()
+            && temporal.len() != b * (frames / pt)
+        {
+            let reason = format!("{} (year, day) pairs for {b} samples of {} frames", temporal.len(), frames / pt);
+            return Err(ConfigError::new("temporal_coords", reason));
+        }
+        if let Some(location) = &coords.location
+            && self.location_embed_enc.is_some()
+            && location.len() != b
+        {
+            return Err(ConfigError::new(
+                "location_coords",
+                format!("{} (lat, lon) pairs for {b} samples", location.len()),
+            ));
+        }
+        Ok(self.tokens(input, coords))
+    }
+
+    /// [`Vit::forward_features`] for an input whose sides are multiples of the patch (unchecked). Another grid of
+    /// patches than configured gets the fixed sin-cos position embedding computed for it: the function Prithvi's
+    /// buffer holds, so nothing is lost (TerraTorch interpolates the buffer bicubically instead).
+    /// Coordinates of another count than the batch's are left out.
+    pub(crate) fn tokens(&self, input: Tensor<B, 5>, coords: &Coords) -> Vec<Tensor<B, 3>> {
+        let [b, channels, frames, height, width] = input.dims();
+        let [pt, ph, pw] = [self.patch_t, self.patch_h, self.patch_w];
+        let (gt, gh, gw) = (frames / pt, height / ph, width / pw);
         let device = input.device();
         let d = self.cls_token.val().dims()[2];
         let patch_len = channels * pt * ph * pw;
@@ -315,19 +342,16 @@ impl<B: Backend> Vit<B> {
         let weight = self.patch_embed.proj.weight.val().reshape([d, patch_len]).transpose();
         let tokens = patches.matmul(weight.unsqueeze::<3>()) + self.patch_embed.proj.bias.val().reshape([1, 1, d]);
         let l = gt * gh * gw;
-        let pos = if gt == self.grid_t {
-            self.pos_embed.val()
+        // Fixed, never trained (a buffer in TerraTorch).
+        let pos = if [gt, gh, gw] == [self.grid_t, self.grid_h, self.grid_w] {
+            self.pos_embed.val().detach()
         } else {
             Tensor::from_data(TensorData::new(sincos_3d(d, [gt, gh, gw]), [1, l + 1, d]), &device)
         };
         let mut x = tokens + pos.clone().slice([0..1, 1..l + 1, 0..d]);
-        if let (Some(encoder), Some(temporal)) = (&self.temporal_embed_enc, &coords.temporal) {
-            if temporal.len() != b * gt {
-                return Err(ConfigError::new(
-                    "temporal_coords",
-                    format!("{} (year, day) pairs for {b} x {gt} frames", temporal.len()),
-                ));
-            }
+        if let (Some(encoder), Some(temporal)) = (&self.temporal_embed_enc, &coords.temporal)
+            && temporal.len() == b * gt
+        {
             let per_frame = gh * gw;
             let (year_dim, day_dim) = (d / 2, d - d / 2);
             let mut values = Vec::with_capacity(b * l * d);
@@ -344,13 +368,9 @@ impl<B: Backend> Vit<B> {
             let enc = Tensor::<B, 3>::from_data(TensorData::new(values, [b, l, d]), &device);
             x = x + enc * encoder.scale.val().reshape([1, 1, 1]);
         }
-        if let (Some(encoder), Some(location)) = (&self.location_embed_enc, &coords.location) {
-            if location.len() != b {
-                return Err(ConfigError::new(
-                    "location_coords",
-                    format!("{} (lat, lon) pairs for {b} samples", location.len()),
-                ));
-            }
+        if let (Some(encoder), Some(location)) = (&self.location_embed_enc, &coords.location)
+            && location.len() == b
+        {
             let mut values = Vec::with_capacity(b * d);
             for [lat, lon] in location {
                 values.extend(sincos_1d(d / 2, *lat));
@@ -369,7 +389,7 @@ impl<B: Backend> Vit<B> {
         if let Some(last) = out.last_mut() {
             *last = self.norm.forward(x);
         }
-        Ok(out)
+        out
     }
 }
 

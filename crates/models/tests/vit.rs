@@ -60,7 +60,7 @@ fn bad_configs_name_the_field() {
 }
 
 #[test]
-fn the_position_embedding_is_terratorchs_and_other_frame_counts_run() {
+fn the_position_embedding_is_terratorchs_and_other_sizes_run() {
     let Some(dir) = fixture("models/prithvi_tiny") else { return };
     let config: VitConfig =
         serde_json::from_slice(&std::fs::read(dir.join("config.json")).expect("config")).expect("TerraTorch config");
@@ -83,6 +83,9 @@ fn the_position_embedding_is_terratorchs_and_other_frame_counts_run() {
     let coords = Coords { temporal: Some(vec![[2021.0, 200.0]]), location: Some(vec![[46.0, 7.0]]) };
     let blocks = model.forward_features(x, &coords).expect("one frame");
     assert_eq!(blocks[1].dims(), [1, 17, 48]);
-    let wrong = model.forward_features(Tensor::<Flex, 5>::zeros([1, 6, 3, 24, 32], &FlexDevice), &Coords::default());
-    assert!(wrong.expect_err("24 rows").to_string().contains("img_size"));
+    // Another size: the sin-cos embedding computed for its grid (8 x 6 patches).
+    let x = Tensor::<Flex, 5>::zeros([1, 6, 3, 64, 48], &FlexDevice);
+    assert_eq!(model.forward_features(x, &Coords::default()).expect("64 x 48")[0].dims(), [1, 1 + 3 * 8 * 6, 48]);
+    let wrong = model.forward_features(Tensor::<Flex, 5>::zeros([1, 6, 3, 20, 32], &FlexDevice), &Coords::default());
+    assert!(wrong.expect_err("20 rows").to_string().contains("img_size"));
 }

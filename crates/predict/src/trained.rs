@@ -116,6 +116,7 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, dir: &Path, stages: &mu
     let multiple = match &run.config.model {
         eoforge_train::ModelConfig::Unet(unet) => unet.size_multiple(),
         eoforge_train::ModelConfig::Segmenter(segmenter) => segmenter.size_multiple(),
+        eoforge_train::ModelConfig::Vit(vit) => vit.size_multiple(),
         eoforge_train::ModelConfig::Classifier(_) => {
             return Err(Error::Model {
                 path: dir.to_owned(),

@@ -1,6 +1,6 @@
 //! [`FitConfig`]: everything a training run is made of, as a run directory's `config.toml` holds it.
 
-use eoforge_models::{PatchClassifierConfig, SegmenterConfig, SuperResolutionConfig, UNetConfig};
+use eoforge_models::{PatchClassifierConfig, SegmenterConfig, SuperResolutionConfig, UNetConfig, VitSegmenterConfig};
 
 use crate::parallel::LrScaling;
 
@@ -15,6 +15,9 @@ pub enum ModelConfig {
     /// Per-pixel segmentation of many-channel inputs (embeddings) with the ASPP segmenter; trained and scored as
     /// the U-Net is.
     Segmenter(SegmenterConfig),
+    /// Per-pixel segmentation with a ViT encoder (Prithvi-EO semantics, pretrained weights optional, frozen or
+    /// trained) and an FCN decoder; trained and scored as the U-Net is.
+    Vit(VitSegmenterConfig),
     /// Super-resolution: each input window is the high-resolution target, its area average by `scale` the input;
     /// L1 loss; PSNR and SSIM per band beside bicubic upsampling.
     Sr(SuperResolutionConfig),
@@ -27,6 +30,7 @@ impl ModelConfig {
             Self::Classifier(c) => c.in_channels,
             Self::Unet(c) => c.in_channels,
             Self::Segmenter(c) => c.in_channels,
+            Self::Vit(c) => c.in_channels(),
             Self::Sr(c) => c.in_channels,
         }
     }
@@ -37,6 +41,7 @@ impl ModelConfig {
             Self::Classifier(c) => c.classes,
             Self::Unet(c) => c.classes,
             Self::Segmenter(c) => c.classes,
+            Self::Vit(c) => c.classes,
             Self::Sr(c) => c.out_channels(),
         }
     }
@@ -45,14 +50,14 @@ impl ModelConfig {
     pub fn default_metric(&self) -> &'static str {
         match self {
             Self::Classifier(_) => "macro_map",
-            Self::Unet(_) | Self::Segmenter(_) => "mean_iou",
+            Self::Unet(_) | Self::Segmenter(_) | Self::Vit(_) => "mean_iou",
             Self::Sr(_) => "psnr",
         }
     }
 
     /// Whether the network segments (per-pixel classes from `mask` tensors): the U-Net and the segmenter.
     pub fn is_segmentation(&self) -> bool {
-        matches!(self, Self::Unet(_) | Self::Segmenter(_))
+        matches!(self, Self::Unet(_) | Self::Segmenter(_) | Self::Vit(_))
     }
 
     /// Input sides must be multiples of this (`None`: any size).
@@ -60,6 +65,7 @@ impl ModelConfig {
         match self {
             Self::Unet(c) => Some(c.size_multiple()),
             Self::Segmenter(c) => Some(c.size_multiple()),
+            Self::Vit(c) => Some(c.size_multiple()),
             Self::Classifier(_) | Self::Sr(_) => None,
         }
     }

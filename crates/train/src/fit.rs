@@ -238,6 +238,9 @@ pub fn fit_on<B: AutodiffBackend>(
         ModelConfig::Segmenter(c) => {
             run::<B, _>(set, config, run_dir, &devices, stop, c.init(device).map_err(model_err)?, multiple)
         }
+        ModelConfig::Vit(c) => {
+            run::<B, _>(set, config, run_dir, &devices, stop, c.init_pretrained(device).map_err(model_err)?, multiple)
+        }
         ModelConfig::Sr(c) => {
             run::<B, _>(set, config, run_dir, &devices, stop, c.init(device).map_err(model_err)?, multiple)
         }

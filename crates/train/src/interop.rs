@@ -29,6 +29,7 @@ pub fn export_safetensors<B: Backend>(run: &TrainedRun, path: &Path, device: &B:
         ModelConfig::Classifier(_) => save_safetensors(&run.classifier::<B>(device)?, path, &metadata)?,
         ModelConfig::Unet(_) => save_safetensors(&run.unet::<B>(device)?, path, &metadata)?,
         ModelConfig::Segmenter(_) => save_safetensors(&run.segmenter::<B>(device)?, path, &metadata)?,
+        ModelConfig::Vit(_) => save_safetensors(&run.segmentation::<B>(device)?, path, &metadata)?,
         ModelConfig::Sr(_) => save_safetensors(&run.sr::<B>(device)?, path, &metadata)?,
     };
     Ok(count)
@@ -110,6 +111,7 @@ fn write_run<B: Backend>(
         ModelConfig::Segmenter(c) => {
             load_and_save(c.init::<B>(device).map_err(config_err)?, weights, options, &model_path)?
         }
+        ModelConfig::Vit(c) => load_and_save(c.init::<B>(device).map_err(config_err)?, weights, options, &model_path)?,
         ModelConfig::Sr(c) => load_and_save(c.init::<B>(device).map_err(config_err)?, weights, options, &model_path)?,
     };
     let record = serde_json::json!({

@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use eoforge_models::{PatchClassifier, SegmentationNet, Segmenter, SuperResolution, UNet, bicubic};
+use eoforge_models::{PatchClassifier, SegmentationNet, Segmenter, SuperResolution, UNet, VitSegmenter, bicubic};
 use ndarray::{Array2, Array3, Array4};
 
 use crate::config::{LossConfig, ModelConfig};
@@ -145,7 +145,7 @@ impl Scores {
     pub fn for_model(model: &ModelConfig, task: &Task) -> Self {
         match model {
             ModelConfig::Classifier(_) => Self::MultiLabel(MultiLabelMetrics::new(task.classes)),
-            ModelConfig::Unet(_) | ModelConfig::Segmenter(_) => {
+            ModelConfig::Unet(_) | ModelConfig::Segmenter(_) | ModelConfig::Vit(_) => {
                 Self::Segmentation(ConfusionMatrix::new(task.classes, task.ignore))
             }
             ModelConfig::Sr(_) => Self::SuperResolution(SrTotals::default()),
@@ -216,6 +216,22 @@ impl<B: Backend> PixelLogits<B> for UNet<B> {
 impl<B: Backend> PixelLogits<B> for Segmenter<B> {
     fn pixel_logits(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
         self.forward(input)
+    }
+}
+
+impl<B: Backend> PixelLogits<B> for VitSegmenter<B> {
+    fn pixel_logits(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward(input)
+    }
+}
+
+impl<B: Backend> Trainable<B> for VitSegmenter<B> {
+    fn batch_loss(&self, batch: &Batch, task: &Task, device: &B::Device) -> Result<Tensor<B, 1>> {
+        pixel_loss(self, batch, task, device)
+    }
+
+    fn score_batch(&self, batch: &Batch, task: &Task, scores: &mut Scores, device: &B::Device) -> Result<()> {
+        pixel_scores(self, batch, task, scores, device)
     }
 }
 

@@ -246,12 +246,16 @@ impl TrainedRun {
         self.load(model, device)
     }
 
-    /// The trained segmentation network, U-Net or segmenter; an error when the run trained another family.
+    /// The trained segmentation network, U-Net, segmenter or ViT; an error when the run trained another family.
     pub fn segmentation<B: Backend>(&self, device: &B::Device) -> Result<eoforge_models::SegmentationNet<B>> {
         match &self.config.model {
             ModelConfig::Unet(_) => self.unet(device).map(eoforge_models::SegmentationNet::Unet),
             ModelConfig::Segmenter(_) => self.segmenter(device).map(eoforge_models::SegmentationNet::Segmenter),
-            _ => Err(self.wrong_family("a segmentation network (U-Net or segmenter)")),
+            ModelConfig::Vit(config) => {
+                let model = config.init(device).map_err(|e| self.config_error(&e))?;
+                self.load(model, device).map(eoforge_models::SegmentationNet::Vit)
+            }
+            _ => Err(self.wrong_family("a segmentation network (U-Net, segmenter or ViT)")),
         }
     }
 
@@ -303,7 +307,9 @@ impl TrainedRun {
         match &self.config.model {
             ModelConfig::Classifier(_) => evaluate(&self.classifier::<B>(device)?, &loader, &task, scores, device),
             ModelConfig::Unet(_) => evaluate(&self.unet::<B>(device)?, &loader, &task, scores, device),
-            ModelConfig::Segmenter(_) => evaluate(&self.segmenter::<B>(device)?, &loader, &task, scores, device),
+            ModelConfig::Segmenter(_) | ModelConfig::Vit(_) => {
+                evaluate(&self.segmentation::<B>(device)?, &loader, &task, scores, device)
+            }
             ModelConfig::Sr(_) => evaluate(&self.sr::<B>(device)?, &loader, &task, scores, device),
         }
     }

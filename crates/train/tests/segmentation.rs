@@ -218,3 +218,63 @@ fn bad_settings_are_refused_naming_the_field() {
     let err = run(&FitConfig { model: ModelConfig::Classifier(classifier), ..config(classes) }, "family");
     assert!(err.contains("labels") && err.contains("segmentation"), "{err}");
 }
+
+#[test]
+fn a_vit_encoder_fine_tunes_frozen_and_trained_on_land_use_windows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shards = dir.path().join("shards");
+    let Some(()) = land_use_windows(&shards) else { return };
+    let set = open(&shards);
+    let classes = set.class_table().expect("class table").len();
+    let encoder: eoforge_models::VitConfig = serde_json::from_value(serde_json::json!({
+        "img_size": 16, "patch_size": [1, 4, 4], "num_frames": 1, "in_chans": 68, "embed_dim": 32, "depth": 2,
+        "num_heads": 2, "mlp_ratio": 2.0
+    }))
+    .expect("encoder config");
+    // "Pretrained" encoder weights under TerraTorch's names (here: an initialised encoder saved as safetensors).
+    let device = burn::backend::flex::FlexDevice;
+    let pretrained = dir.path().join("encoder.safetensors");
+    let start = encoder.init::<Flex>(&device).expect("encoder");
+    eoforge_models::save_safetensors(&start, &pretrained, &std::collections::BTreeMap::new()).expect("save");
+    let vit = |freeze: bool| eoforge_models::VitSegmenterConfig {
+        encoder: encoder.clone(),
+        classes,
+        decoder_channels: 16,
+        freeze,
+        encoder_weights: Some(pretrained.clone()),
+        encoder_remap: Vec::new(),
+    };
+    let config = |freeze: bool| FitConfig {
+        batch_size: 4,
+        epochs: 6,
+        lr: 3e-3,
+        warmup_steps: 4,
+        checkpoint_every: 100,
+        ..FitConfig::new(ModelConfig::Vit(vit(freeze)))
+    };
+    let (base_iou, _) = majority_baseline(&set, classes, Some(eoforge_train::IGNORED));
+    let qkv = |run: &TrainedRun| -> Vec<f32> {
+        let Ok(eoforge_models::SegmentationNet::Vit(net)) = run.segmentation::<Flex>(&device) else {
+            panic!("a ViT segmentation run")
+        };
+        net.encoder.blocks[0].attn.qkv.weight.val().into_data().convert::<f32>().to_vec().expect("f32")
+    };
+    let initial: Vec<f32> = start.blocks[0].attn.qkv.weight.val().into_data().convert::<f32>().to_vec().expect("f32");
+    for freeze in [true, false] {
+        let run_dir = dir.path().join(if freeze { "frozen" } else { "trained" });
+        let outcome = fit::<AD>(&set, &config(freeze), &run_dir, &device, &StopWhen::default()).expect("fit");
+        let (best, epoch) = outcome.best.expect("a best checkpoint");
+        eprintln!(
+            "ViT (freeze = {freeze}) validation mean IoU: best {best:.4} (epoch {epoch}); majority {base_iou:.4}"
+        );
+        assert!(best > base_iou, "freeze = {freeze}: mean IoU {best:.4} beats the majority baseline's {base_iou:.4}");
+        let run = TrainedRun::open(&run_dir).expect("run");
+        let after = qkv(&run);
+        let moved = after.iter().zip(&initial).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        if freeze {
+            assert!(moved <= 0.0, "a frozen encoder keeps its pretrained weights (moved {moved})");
+        } else {
+            assert!(moved > 1e-4, "a trained encoder learns (moved {moved})");
+        }
+    }
+}
