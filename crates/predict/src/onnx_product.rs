@@ -96,14 +96,7 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, file: &Path, stages: &m
         vec![("MODEL_ONNX".to_owned(), file.display().to_string()), ("MODEL_CARD".to_owned(), card.source.clone())];
     match card.output {
         OutputKind::Classes => {
-            let refused = [
-                (args.scale != 1, "--scale: a class map is written on the scene's grid"),
-                (args.out_dtype.is_some(), "--out-dtype: a class map's type follows its class values"),
-                (!args.derivatives.kinds.is_empty(), "--derivatives: a class map has no spectral bands"),
-            ];
-            if let Some((_, reason)) = refused.iter().find(|(given, _)| *given) {
-                return Err(Error::Usage(format!("{reason}; leave it out with a `classes` model")));
-            }
+            crate::trained::refuse_continuous_options(args, "a `classes` model")?;
             if !card.classes.is_empty() && card.classes.len() != out_bands {
                 return Err(Error::Card(format!(
                     "{}: lists {} classes, the model writes {out_bands} scores",
@@ -129,20 +122,8 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, file: &Path, stages: &m
                 |v| named(v).map(|c| c.name.clone()),
                 |v| named(v).and_then(|c| c.color),
             );
-            let map_type = table.map_type();
-            let out_dtype = if map_type.uint16 { DataType::UInt16 } else { DataType::UInt8 };
-            let nodata = match args.out_nodata {
-                Some(v) if !out_dtype.holds(v) || table.index_of(v as u16).is_some() => {
-                    return Err(Error::Usage(format!(
-                        "--out-nodata {v}: the nodata value of this class map must be a {out_dtype} value that is no \
-                         class ({})",
-                        table.names_item()
-                    )));
-                }
-                Some(v) => v,
-                None => f64::from(map_type.nodata),
-            };
-            let colors = (!map_type.uint16).then(|| table.color_table());
+            let (out_dtype, nodata) = crate::trained::class_map_type(&table, args.out_nodata)?;
+            let colors = (out_dtype == DataType::UInt8).then(|| table.color_table());
             provenance.push(("CLASS_NAMES".into(), table.names_item()));
             let band = BandMetadata {
                 color: colors.as_ref().map(|_| "Palette".into()),

@@ -109,6 +109,34 @@ fn no_cuda() -> Error {
     Error::Usage("--device cuda: this build has no CUDA support (build with `--features cuda`)".into())
 }
 
+/// A class map has one band of label values: options for continuous outputs are refused, naming the flag.
+pub(crate) fn refuse_continuous_options(o: &crate::options::PredictOptions, model: &str) -> Result<()> {
+    let refused = [
+        (o.scale != 1, "--scale: a class map is written on the scene's grid"),
+        (o.out_dtype.is_some(), "--out-dtype: a class map's type follows its class values (UInt8 or UInt16)"),
+        (!o.derivatives.kinds.is_empty(), "--derivatives: a class map has no spectral bands to derive maps from"),
+    ];
+    match refused.iter().find(|(given, _)| *given) {
+        Some((_, reason)) => Err(Error::Usage(format!("{reason}; leave it out with {model}"))),
+        None => Ok(()),
+    }
+}
+
+/// The type and nodata value of a class map of `table`: UInt8 when the values and a nodata value fit, else
+/// UInt16; `--out-nodata` when given, which must be a value of that type and no class.
+pub(crate) fn class_map_type(table: &ClassTable, out_nodata: Option<f64>) -> Result<(DataType, f64)> {
+    let map_type = table.map_type();
+    let out_dtype = if map_type.uint16 { DataType::UInt16 } else { DataType::UInt8 };
+    match out_nodata {
+        Some(v) if !out_dtype.holds(v) || table.index_of(v as u16).is_some() => Err(Error::Usage(format!(
+            "--out-nodata {v}: a nodata value of this class map must be a {out_dtype} value that is no class ({})",
+            table.names_item()
+        ))),
+        Some(v) => Ok((out_dtype, v)),
+        None => Ok((out_dtype, f64::from(map_type.nodata))),
+    }
+}
+
 /// Runs the trained model of `dir` over the scene and makes the product.
 pub(crate) fn predict(scene: &Scene<'_>, source: Raster, dir: &Path, stages: &mut Stages) -> Result<Made> {
     let (o, info, source_url) = (scene.options(), &scene.info, scene.source_url);
@@ -130,32 +158,13 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, dir: &Path, stages: &mu
             return predict_super_resolution(scene, source, stages, &run, &sr);
         }
     };
-    // A class map has one band of label values: options for continuous outputs do not apply.
-    let refused = [
-        (o.scale != 1, "--scale: a class map is written on the scene's grid"),
-        (o.out_dtype.is_some(), "--out-dtype: a class map's type follows its class values (UInt8 or UInt16)"),
-        (!o.derivatives.kinds.is_empty(), "--derivatives: a class map has no spectral bands to derive maps from"),
-    ];
-    if let Some((_, reason)) = refused.iter().find(|(given, _)| *given) {
-        return Err(Error::Usage(format!("{reason}; leave it out with a segmentation run")));
-    }
+    refuse_continuous_options(o, "a segmentation run")?;
     let picked = scene.picked();
     check_bands(&run, &picked, info, source_url)?;
     check_band_statistics(&run, &source, &picked, source_url, o.trained.force_bands)?;
     // The map holds label values, not class indices.
     let table = run.class_table();
-    let map_type = table.map_type();
-    let out_dtype = if map_type.uint16 { DataType::UInt16 } else { DataType::UInt8 };
-    let map_nodata = match o.out_nodata {
-        Some(v) if !out_dtype.holds(v) || table.index_of(v as u16).is_some() => {
-            return Err(Error::Usage(format!(
-                "--out-nodata {v}: a nodata value of this class map must be a {out_dtype} value that is no class ({})",
-                table.names_item()
-            )));
-        }
-        Some(v) => v,
-        None => f64::from(map_type.nodata),
-    };
+    let (out_dtype, map_nodata) = class_map_type(&table, o.out_nodata)?;
     let (width, height) = scene.crop.map_or((info.width, info.height), |w| (w.width, w.height));
     if o.window % multiple != 0 || width < o.window || height < o.window {
         return Err(Error::Usage(format!(
@@ -169,7 +178,7 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, dir: &Path, stages: &mu
     drop(source);
     let mut model = class_model_on(&run, o.device)?;
     // A colour table for UInt8 maps (GeoTIFF palettes of UInt16 maps would hold 65,536 entries); names either way.
-    let colors = (!map_type.uint16).then(|| table.color_table());
+    let colors = (out_dtype == DataType::UInt8).then(|| table.color_table());
     let band = BandMetadata {
         color: colors.as_ref().map(|_| "Palette".into()),
         items: vec![
