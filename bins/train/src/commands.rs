@@ -1,7 +1,5 @@
 //! One library call per subcommand.
 
-use std::path::Path;
-
 use burn::backend::{Autodiff, Flex};
 use eoforge_cli::UsageError;
 use eoforge_storage::StoreOptions;
@@ -57,7 +55,7 @@ fn remap_rules(rules: &[String]) -> Result<Vec<(regex::Regex, String)>, Error> {
 }
 
 fn export_command(args: &ExportArgs) -> Result<(), Error> {
-    let run = open_run(&args.run, args.allow_unfinished)?;
+    let run = TrainedRun::open_with(&args.run, args.allow_unfinished)?;
     let tensors = eoforge_train::export_safetensors::<Flex>(&run, &args.out, &burn::backend::flex::FlexDevice)?;
     // The model card beside the weights: how to feed them and what they give (STAC MLM fields).
     let card_path = eoforge_card::card_path(&args.out);
@@ -92,11 +90,6 @@ fn import_command(args: &ImportArgs) -> Result<(), Error> {
         })
     );
     Ok(())
-}
-
-/// A run directory for `eval`/`export`: finished, or any with `--allow-unfinished`.
-fn open_run(dir: &Path, allow_unfinished: bool) -> Result<TrainedRun, Error> {
-    Ok(if allow_unfinished { TrainedRun::open_any(dir)? } else { TrainedRun::open(dir)? })
 }
 
 fn fit_command(args: &FitArgs, store: &StoreOptions) -> Result<(), Error> {
@@ -236,7 +229,7 @@ fn eval_on<B: burn::tensor::backend::Backend>(
     store: &StoreOptions,
     device: &B::Device,
 ) -> Result<(), Error> {
-    let run = open_run(&args.run, args.allow_unfinished)?;
+    let run = TrainedRun::open_with(&args.run, args.allow_unfinished)?;
     let report = run.evaluate::<B>(&open_shards(&args.data, store)?, &args.split, device)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -12,6 +12,20 @@ pub trait Model: Send {
     fn forward(&mut self, batch: Array4<f32>) -> Result<Array4<f32>, ModelError>;
 }
 
+/// A borrowed model is a model: a caller keeps its model (a loaded session) across runs and lends it, or wraps it
+/// (`eoforge_predict::InInputUnits`), for one.
+impl<M: Model + ?Sized> Model for &mut M {
+    fn out_bands(&self) -> usize {
+        (**self).out_bands()
+    }
+    fn scale(&self) -> usize {
+        (**self).scale()
+    }
+    fn forward(&mut self, batch: Array4<f32>) -> Result<Array4<f32>, ModelError> {
+        (**self).forward(batch)
+    }
+}
+
 /// Why a model could not run a batch: what failed, and the underlying error when there is one.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]

@@ -41,13 +41,34 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, file: &Path, stages: &m
         device: args.device,
         allow_cpu_fallback: args.allow_cpu_fallback,
     };
-    let onnx = stages.time("load", || OnnxModel::open(file, &card, picked.len(), args.window, &options))?;
+    let mut onnx = match scene.plan.take_onnx(picked.len()) {
+        Some(model) => model,
+        None => stages.time("load", || OnnxModel::open(file, &card, picked.len(), args.window, &options))?,
+    };
+    let made = predict_with(scene, source, file, stages, &card, &picked, &mut onnx);
+    // The next scene of a list runs the same session.
+    scene.plan.keep_onnx(picked.len(), onnx);
+    made
+}
+
+/// The product of the scene with the loaded model.
+fn predict_with(
+    scene: &Scene<'_>,
+    source: Raster,
+    file: &Path,
+    stages: &mut Stages,
+    card: &ModelCard,
+    picked: &[usize],
+    onnx: &mut OnnxModel,
+) -> Result<Made> {
+    let (args, info) = (scene.options(), &scene.info);
+    let in_dtype = source.dtype(picked[0])?;
     let normalization = card.normalization_for(picked.len())?;
     let signature = onnx.signature().clone();
-    let scale = eoforge_engine::Model::scale(&onnx);
+    let scale = eoforge_engine::Model::scale(&*onnx);
     let out_bands = signature.out_channels;
     // An image comes back in the input's units: the input scaling undone on the output.
-    let mut model: Box<dyn eoforge_engine::Model> = match (&normalization, card.output) {
+    let mut model: Box<dyn eoforge_engine::Model + '_> = match (&normalization, card.output) {
         (Some(n), OutputKind::Image) if out_bands == picked.len() => Box::new(InInputUnits::new(onnx, n)),
         (Some(_), OutputKind::Image) => {
             return Err(Error::Usage(format!(
@@ -89,7 +110,7 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, file: &Path, stages: &m
     if args.batch == 0 {
         engine_options.batch = 1;
     }
-    engine_options.bands = Some(picked.clone());
+    engine_options.bands = Some(picked.to_vec());
     engine_options.normalize = normalize;
     let mut class_values = None;
     let mut provenance =

@@ -16,10 +16,22 @@ use crate::error::{Error, Result};
 use crate::options::{ModelSource, PredictOptions};
 
 /// A model applied to scenes with fixed options.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Plan {
     options: PredictOptions,
     store: StoreOptions,
+    /// An ONNX model loaded for an earlier scene of a list: its session and probe are not made again.
+    onnx: OnnxCache,
+}
+
+/// The ONNX model of the last scene, with the input band count it was opened for.
+#[derive(Default)]
+struct OnnxCache(std::sync::Mutex<Option<(usize, crate::onnx::OnnxModel)>>);
+
+impl std::fmt::Debug for OnnxCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnnxCache")
+    }
 }
 
 /// What became of one scene.
@@ -84,12 +96,28 @@ pub struct ListOutcome {
 impl Plan {
     /// A plan with `options`, reading and writing through `store`.
     pub fn new(options: PredictOptions, store: StoreOptions) -> Self {
-        Self { options, store }
+        Self { options, store, onnx: OnnxCache::default() }
     }
 
     /// The options.
     pub fn options(&self) -> &PredictOptions {
         &self.options
+    }
+
+    /// The ONNX model an earlier scene opened for `bands` input bands, taken out of the cache.
+    pub(crate) fn take_onnx(&self, bands: usize) -> Option<crate::onnx::OnnxModel> {
+        let mut cache = self.onnx.0.lock().ok()?;
+        match cache.take() {
+            Some((b, model)) if b == bands => Some(model),
+            _ => None,
+        }
+    }
+
+    /// Keeps `model` (opened for `bands` input bands) for the next scene.
+    pub(crate) fn keep_onnx(&self, bands: usize, model: crate::onnx::OnnxModel) {
+        if let Ok(mut cache) = self.onnx.0.lock() {
+            *cache = Some((bands, model));
+        }
     }
 
     /// Makes the product of `source` at `dest` (QC decides whether it is published: see [`Outcome::gate`]).

@@ -22,7 +22,7 @@ use crate::plan::{Made, ProductFacts, Scene, SourceGrid};
 
 /// Opens the run at `dir` (an unfinished one only when `allow_unfinished`, with a warning).
 pub(crate) fn open_run(dir: &Path, allow_unfinished: bool) -> Result<TrainedRun> {
-    let run = if allow_unfinished { TrainedRun::open_any(dir)? } else { TrainedRun::open(dir)? };
+    let run = TrainedRun::open_with(dir, allow_unfinished)?;
     if !run.state.finished {
         tracing::warn!(run = %dir.display(), state = %run.state.describe(), "applying an unfinished run");
     }

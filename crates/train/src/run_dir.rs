@@ -156,6 +156,11 @@ impl TrainedRun {
         Ok(run)
     }
 
+    /// [`TrainedRun::open`], or [`TrainedRun::open_any`] when `allow_unfinished` (`--allow-unfinished`).
+    pub fn open_with(dir: &Path, allow_unfinished: bool) -> Result<Self> {
+        if allow_unfinished { Self::open_any(dir) } else { Self::open(dir) }
+    }
+
     /// [`TrainedRun::open`] that also takes an unfinished run: its best checkpoint's weights, else its latest
     /// checkpoint's.
     pub fn open_any(dir: &Path) -> Result<Self> {
