@@ -115,10 +115,12 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Shard(ShardArgs),
 
-    /// Cut a scene and an aligned label raster into segmentation shards
+    /// Cut a scene and an aligned label (or regression target) raster into shards
     ///
     /// Windows of --size pixels every --stride pixels become samples with an `image` tensor
-    /// (bands, size, size) and a `mask` tensor (size, size) of class values. The label raster
+    /// (bands, size, size) and a `mask` tensor (size, size) of class values (with --target: a
+    /// float32 `target` tensor of values). With --frame or --time-stack the image is
+    /// (bands, frames, size, size) and each window records its frames' dates and its location. The label raster
     /// (one band of UInt8/UInt16 classes, same CRS, covering the scene) is read onto the scene's
     /// grid with nearest-neighbour resampling. Windows with scene nodata are skipped, and so are
     /// windows whose labels are more than --max-ignored the --ignore value (default: the label
@@ -131,6 +133,10 @@ pub enum Command {
     ///   gdalbuildvrt -separate stack.vrt B02.tif B03.tif B04.tif B08.tif
     ///   eoforge-prep windows --scene stack.vrt --labels SCL.tif --ignore 0 \
     ///     --size 64 --out s3://me/project/scl-windows
+    ///
+    /// Example (four dates of an NDVI time stack, land use as labels):
+    ///   eoforge-prep windows --scene ndvi.tif --time-stack ndvi.timestamps.json --frames 17,21,25,29 \
+    ///     --labels lulc.tif --size 16 --out ndvi-4dates
     #[command(verbatim_doc_comment)]
     Windows(WindowsArgs),
 }
@@ -413,6 +419,29 @@ pub struct WindowsArgs {
     /// Shard formats, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "webdataset")]
     pub format: Vec<FormatArg>,
+
+    /// A regression target raster instead of --labels: one band in the scene's CRS (its nodata left out); each
+    /// window gets a float32 `target` tensor.
+    #[arg(long, value_name = "URL", conflicts_with = "labels")]
+    pub target: Option<String>,
+
+    /// A frame of a multi-temporal set: a scene co-registered with --scene and its date, PATH@YYYY-MM-DD (or a
+    /// name holding YYYYMMDD); repeat in date order. Each frame keeps --bands.
+    #[arg(long, value_name = "URL@DATE", conflicts_with = "time_stack")]
+    pub frame: Vec<String>,
+
+    /// --scene is a time stack whose bands are dates (date-major, --channels-per-date bands each), dated by this
+    /// file (a JSON list of dates, or one per line); --frames picks the dates.
+    #[arg(long, value_name = "FILE")]
+    pub time_stack: Option<std::path::PathBuf>,
+
+    /// Dates of the time stack to use as frames, 1-based and comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...", requires = "time_stack")]
+    pub frames: Vec<usize>,
+
+    /// Bands per date in the time stack.
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "time_stack")]
+    pub channels_per_date: usize,
 }
 
 /// Shard formats.

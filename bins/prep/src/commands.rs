@@ -263,6 +263,22 @@ fn shard(args: &ShardArgs, options: StoreOptions) -> Result {
 
 fn windows(args: &WindowsArgs, options: StoreOptions) -> Result {
     let size = args.size as usize;
+    let usage = |flag: &str, e: String| eoforge_cli::UsageError(format!("{flag}: {e}"));
+    let frames = match &args.time_stack {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("--time-stack {}: {e}", path.display()))?;
+            let dates = eoforge_convert::Date::parse_list(&text)
+                .map_err(|e| format!("--time-stack {}: {e}", path.display()))?;
+            eoforge_convert::Frame::of_stack(&args.scene, &dates, &args.frames, args.channels_per_date)
+                .map_err(|e| usage("--frames", e))?
+        }
+        None => args
+            .frame
+            .iter()
+            .map(|spec| eoforge_convert::Frame::from_spec(spec, args.bands.clone().unwrap_or_default()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| usage("--frame", e))?,
+    };
     let window_options = eoforge_convert::WindowOptions {
         out: args.out.clone(),
         size,
@@ -279,6 +295,8 @@ fn windows(args: &WindowsArgs, options: StoreOptions) -> Result {
         ignore: args.ignore,
         max_ignored: args.max_ignored,
         store: options,
+        target: args.target.clone(),
+        frames,
     };
     let bar = ProgressBar::new_spinner();
     bar.set_style(

@@ -34,4 +34,4 @@ pub use crate::patch::{
 pub use crate::plan::{PlannedShard, plan};
 pub use crate::profile::{Profile, SkippedPatch, SplitProfile};
 pub use crate::run::{ConvertOptions, Formats, OnError, ShardManifest, convert};
-pub use crate::windows::{WindowOptions, WindowsReport, convert_windows};
+pub use crate::windows::{Date, Frame, WindowOptions, WindowsReport, convert_windows};

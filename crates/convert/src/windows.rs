@@ -1,5 +1,10 @@
 //! Windows of a scene plus an aligned label raster, cut into segmentation shards: an `image` tensor
-//! `(bands, size, size)` and a `mask` tensor `(size, size)` of classes per window.
+//! `(bands, size, size)` and a `mask` tensor `(size, size)` of classes per window. With a regression target
+//! raster instead of labels, a float32 `target` tensor `(size, size)` (the target's nodata as NaN) per window.
+//! With frames (several co-registered dates of one area: several scenes, or bands of one time stack), the
+//! `image` tensor is `(bands, frames, size, size)`, and each window carries `dates` `(frames, 2)` (year, day of
+//! year) and `location` `(2)` (latitude, longitude of its centre) for a foundation model's coordinate encodings; a
+//! window where any frame holds nodata is skipped and counted against that frame.
 //!
 //! The label raster is read onto the scene's pixel grid with nearest-neighbour resampling (a 20 m SCL band onto
 //! the 10 m grid); it must share the scene's CRS and cover it. Splits are drawn per block of `block × block`
@@ -50,6 +55,117 @@ pub struct WindowOptions {
     pub max_ignored: f64,
     /// Store settings for inputs and output.
     pub store: StoreOptions,
+    /// A regression target raster (one band, the scene's CRS) instead of labels: its values under each window
+    /// become the `target` tensor; windows whose share of target nodata exceeds `max_ignored` are skipped.
+    pub target: Option<String>,
+    /// Frames of a multi-temporal set, oldest first (empty: one frame, the scene with `bands`).
+    pub frames: Vec<Frame>,
+}
+
+/// One date of a multi-temporal window set: a scene (or a time stack) and its bands for that date.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The scene holding the frame (path or URL), co-registered with the reference scene.
+    pub scene: String,
+    /// Its bands (1-based) for this date, one per channel, in channel order (empty: every band).
+    pub bands: Vec<usize>,
+    /// The acquisition date.
+    pub date: Date,
+}
+
+/// A calendar date, as foundation models' temporal encodings take it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date {
+    /// Year.
+    pub year: i32,
+    /// Day of the year, 1-based.
+    pub day_of_year: u32,
+}
+
+impl std::str::FromStr for Date {
+    type Err = String;
+
+    /// `YYYY-MM-DD`, optionally followed by a time (`T10:00:08`), or `YYYYMMDD`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not a date (YYYY-MM-DD or YYYYMMDD)");
+        let day = text.split(['T', ' ']).next().unwrap_or_default().replace('-', "");
+        if day.len() != 8 || !day.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let (year, month, dom): (i32, u32, u32) = (
+            day[..4].parse().map_err(|_| bad())?,
+            day[4..6].parse().map_err(|_| bad())?,
+            day[6..].parse().map_err(|_| bad())?,
+        );
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let lengths = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        if !(1..=12).contains(&month) || dom == 0 || dom > lengths[month as usize - 1] {
+            return Err(bad());
+        }
+        let day_of_year = lengths[..month as usize - 1].iter().sum::<u32>() + dom;
+        Ok(Self { year, day_of_year })
+    }
+}
+
+impl Frame {
+    /// A frame from `PATH@DATE`, or a path whose name holds a `YYYYMMDD` date, with `bands`.
+    pub fn from_spec(spec: &str, bands: Vec<usize>) -> Result<Self, String> {
+        let (scene, date) = if let Some((scene, date)) = spec.rsplit_once('@') {
+            (scene, date.parse::<Date>()?)
+        } else {
+            let name = spec.rsplit('/').next().unwrap_or(spec);
+            let date = Date::in_name(name)
+                .ok_or_else(|| format!("`{spec}`: no YYYYMMDD date in its name; write PATH@YYYY-MM-DD"))?;
+            (spec, date)
+        };
+        Ok(Self { scene: scene.to_owned(), bands, date })
+    }
+
+    /// Frames of a time stack: the scene's bands hold `dates.len()` dates of `per_date` channels each, date-major;
+    /// `picks` (1-based date numbers) choose the frames, all dates when empty.
+    pub fn of_stack(scene: &str, dates: &[Date], picks: &[usize], per_date: usize) -> Result<Vec<Self>, String> {
+        if per_date == 0 {
+            return Err("channels per date must be at least 1".into());
+        }
+        let picks: Vec<usize> = if picks.is_empty() { (1..=dates.len()).collect() } else { picks.to_vec() };
+        picks
+            .iter()
+            .map(|&k| {
+                let date = *dates
+                    .get(k.wrapping_sub(1))
+                    .ok_or_else(|| format!("date {k} picked, the stack lists {} dates", dates.len()))?;
+                let bands = ((k - 1) * per_date + 1..=k * per_date).collect();
+                Ok(Self { scene: scene.to_owned(), bands, date })
+            })
+            .collect()
+    }
+}
+
+impl Date {
+    /// Dates listed in a JSON array of strings (`["2015-07-11T10:00:08", …]`) or one per line.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, String> {
+        let items: Vec<String> = match serde_json::from_str::<Vec<String>>(text) {
+            Ok(list) => list,
+            Err(_) => text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect(),
+        };
+        items.iter().map(|d| d.parse()).collect()
+    }
+
+    /// The first 8-digit run in `name` read as `YYYYMMDD` (Sentinel-2 product and file names carry one).
+    pub fn in_name(name: &str) -> Option<Self> {
+        let bytes = name.as_bytes();
+        (0..bytes.len().saturating_sub(7))
+            .filter(|&i| bytes[i..i + 8].iter().all(u8::is_ascii_digit))
+            .filter(|&i| {
+                (i == 0 || !bytes[i - 1].is_ascii_digit()) && bytes.get(i + 8).is_none_or(|b| !b.is_ascii_digit())
+            })
+            .find_map(|i| name[i..i + 8].parse().ok())
+    }
+
+    /// `YYYY-DDD`.
+    pub fn label(&self) -> String {
+        format!("{}-{:03}", self.year, self.day_of_year)
+    }
 }
 
 impl Default for WindowOptions {
@@ -68,6 +184,8 @@ impl Default for WindowOptions {
             ignore: None,
             max_ignored: 0.5,
             store: StoreOptions::default(),
+            target: None,
+            frames: Vec::new(),
         }
     }
 }
@@ -81,16 +199,21 @@ pub struct WindowsReport {
     pub written: BTreeMap<String, usize>,
     /// Windows skipped because a scene band holds nodata in them.
     pub skipped_nodata: usize,
-    /// Windows skipped because more than `max_ignored` of their labels are the ignore value.
+    /// Windows skipped because more than `max_ignored` of their labels are the ignore value (or their target
+    /// nodata).
     pub skipped_unlabelled: usize,
+    /// Per frame date (`YYYY-DDD`) of a multi-temporal set: windows skipped because that frame holds nodata there.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped_frames: BTreeMap<String, usize>,
     /// Labelled pixels per class value, per split.
     pub class_pixels: BTreeMap<String, BTreeMap<u16, u64>>,
     /// Wall seconds.
     pub seconds: f64,
 }
 
-/// Cuts `scene` and the aligned `labels` raster into segmentation shards under `options.out`; without labels,
-/// into image-only shards (`task: images`, for super-resolution).
+/// Cuts `scene` and the aligned `labels` raster into segmentation shards under `options.out`; with
+/// `options.target`, into regression shards; without either, into image-only shards (`task: images`, for
+/// super-resolution). `options.frames` makes the windows multi-temporal, on `scene`'s grid.
 pub fn convert_windows(
     scene: &str,
     labels: Option<&str>,
@@ -105,6 +228,9 @@ pub fn convert_windows(
     if !options.formats.webdataset && !options.formats.parquet {
         return bad("no shard format selected".into());
     }
+    if labels.is_some() && options.target.is_some() {
+        return bad("give labels (segmentation) or a target (regression), not both".into());
+    }
     let image = Raster::open_with(scene, &options.store)?;
     let refuse = |path: &str, reason: String| Err(Error::Input { path: path.to_owned(), reason });
     let Some(transform) = image.geo_transform() else {
@@ -117,19 +243,74 @@ pub fn convert_windows(
     if let Some((labels, label_raster)) = &label_raster {
         check_labels(&image, scene, labels, label_raster)?;
     }
+    let target_raster = match &options.target {
+        Some(target) => {
+            let raster = Raster::open_with(target, &options.store)?;
+            check_aligned(&image, scene, target, &raster)?;
+            if raster.band_count() != 1 {
+                return refuse(target, format!("a target raster has one band, this one {}", raster.band_count()));
+            }
+            Some((target.as_str(), raster))
+        }
+        None => None,
+    };
     let bands: Vec<usize> = options.bands.clone().unwrap_or_else(|| (1..=image.band_count()).collect());
+    let multi = !options.frames.is_empty();
+    // Every frame's raster (the scene itself when a frame names it) and bands.
+    let mut frames: Vec<(Option<Raster>, Frame)> = Vec::new();
+    for frame in &options.frames {
+        let raster = if frame.scene == scene {
+            None
+        } else {
+            let raster = Raster::open_with(&frame.scene, &options.store)?;
+            check_aligned(&image, scene, &frame.scene, &raster)?;
+            Some(raster)
+        };
+        let count = raster.as_ref().unwrap_or(&image).band_count();
+        let mut frame = frame.clone();
+        if frame.bands.is_empty() {
+            frame.bands = (1..=count).collect();
+        }
+        if let Some(b) = frame.bands.iter().find(|&&b| b == 0 || b > count) {
+            return refuse(
+                &frame.scene,
+                format!("band {b} requested for {}, the scene has {count}", frame.date.label()),
+            );
+        }
+        frames.push((raster, frame));
+    }
+    for (_, frame) in &frames {
+        if frame.bands.len() != frames[0].1.bands.len() {
+            return bad(format!(
+                "frame {} has {} bands, frame {} has {}: every frame needs the same channels",
+                frame.date.label(),
+                frame.bands.len(),
+                frames[0].1.date.label(),
+                frames[0].1.bands.len()
+            ));
+        }
+    }
+    if let Some(w) = options.frames.windows(2).find(|w| w[1].date < w[0].date) {
+        return bad(format!("frames must be in date order: {} comes after {}", w[1].date.label(), w[0].date.label()));
+    }
     if let Some(b) = bands.iter().find(|&&b| b == 0 || b > image.band_count()) {
         return refuse(scene, format!("band {b} requested, the scene has {}", image.band_count()));
     }
-    let nodata: Vec<Option<f64>> = bands.iter().map(|&b| image.nodata(b)).collect::<Result<_, _>>()?;
+    // Channel names and types come from the first frame.
+    let (first_raster, first_bands) = match frames.first() {
+        Some((raster, frame)) => (raster.as_ref().unwrap_or(&image), frame.bands.clone()),
+        None => (&image, bands.clone()),
+    };
+    let frame_count = frames.len().max(1);
     let ignore = match &label_raster {
         Some((_, raster)) => options.ignore.or_else(|| raster.nodata(1).ok().flatten().map(|v| v as u16)),
         None => None,
     };
-    let channels: Vec<String> = bands
+    let channels: Vec<String> = first_bands
         .iter()
-        .map(|&b| image.band_description(b).ok().filter(|d| !d.is_empty()).unwrap_or_else(|| format!("band{b}")))
+        .map(|&b| first_raster.band_description(b).ok().filter(|d| !d.is_empty()).unwrap_or_else(|| format!("band{b}")))
         .collect();
+    let dtype = sample_dtype(first_raster, &first_bands)?;
     let (width, height) = (image.width(), image.height());
     if width < options.size || height < options.size {
         return bad(format!("{}x{} windows do not fit the {width}x{height} scene", options.size, options.size));
@@ -149,11 +330,32 @@ pub fn convert_windows(
     let mut report = WindowsReport { windows: cols.len() * rows.len(), ..WindowsReport::default() };
     let mut writer = SplitWriters::new(&out, options.formats, options.samples_per_shard);
     let mut train_stats: Vec<Vec<ChannelStats>> = Vec::new();
+    let mut target_stats: Vec<ChannelStats> = Vec::new();
     let size = options.size;
+    let crs = image.crs();
+    let dates: Vec<f32> = frames.iter().flat_map(|(_, f)| [f.date.year as f32, f.date.day_of_year as f32]).collect();
     for &row in &rows {
         let strip = Window::new(0, row, width, size);
-        let pixels = image.read_window::<f64>(strip, Some(&bands))?;
         let grid = Grid::of_window(&transform, strip);
+        // (frames, channels, rows, cols) and each frame's nodata per channel.
+        let mut stack: Vec<(Array3<f64>, Vec<Option<f64>>)> = Vec::with_capacity(frame_count);
+        if frames.is_empty() {
+            let nodata = bands.iter().map(|&b| image.nodata(b)).collect::<Result<_, _>>()?;
+            stack.push((image.read_window::<f64>(strip, Some(&bands))?, nodata));
+        }
+        for (raster, frame) in &frames {
+            let (pixels, source) = match raster {
+                None => (image.read_window::<f64>(strip, Some(&frame.bands))?, &image),
+                Some(r) => (
+                    r.read_onto_grid::<f64>(&grid, Some(&frame.bands), Resampling::Nearest).map_err(|e| {
+                        Error::Input { path: frame.scene.clone(), reason: format!("does not cover the scene: {e}") }
+                    })?,
+                    r,
+                ),
+            };
+            let nodata = frame.bands.iter().map(|&b| source.nodata(b)).collect::<Result<_, _>>()?;
+            stack.push((pixels, nodata));
+        }
         let classes = match &label_raster {
             Some((labels, raster)) => Some(
                 raster
@@ -166,20 +368,45 @@ pub fn convert_windows(
             ),
             None => None,
         };
+        let targets = match &target_raster {
+            Some((path, raster)) => {
+                let nodata = raster.nodata(1)?;
+                let values = raster
+                    .read_onto_grid::<f64>(&grid, Some(&[1]), Resampling::Nearest)
+                    .map_err(|e| Error::Input {
+                        path: (*path).to_owned(),
+                        reason: format!("does not cover the scene: {e}"),
+                    })?
+                    .index_axis_move(Axis(0), 0);
+                Some(values.mapv(|v| if nodata.is_some_and(|nd| is_nodata(v, nd)) { f32::NAN } else { v as f32 }))
+            }
+            None => None,
+        };
         for &col in &cols {
             on_window();
-            let window = pixels.slice(s![.., .., col..col + size]);
-            let has_nodata = window
-                .outer_iter()
-                .zip(&nodata)
-                .any(|(plane, nd)| plane.iter().any(|v| v.is_nan() || nd.is_some_and(|nd| is_nodata(*v, nd))));
-            if has_nodata {
+            let missing: Vec<usize> =
+                stack
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (pixels, nodata))| {
+                        pixels.slice(s![.., .., col..col + size]).outer_iter().zip(nodata).any(|(plane, nd)| {
+                            plane.iter().any(|v| v.is_nan() || nd.is_some_and(|nd| is_nodata(*v, nd)))
+                        })
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+            if !missing.is_empty() {
                 report.skipped_nodata += 1;
+                for i in missing.into_iter().filter(|_| multi) {
+                    *report.skipped_frames.entry(frames[i].1.date.label()).or_default() += 1;
+                }
                 continue;
             }
             let mask: Option<Array2<u16>> = classes.as_ref().map(|c| c.slice(s![.., col..col + size]).to_owned());
-            let ignored = match (&mask, ignore) {
-                (Some(mask), Some(i)) => mask.iter().filter(|v| **v == i).count(),
+            let target: Option<Array2<f32>> = targets.as_ref().map(|t| t.slice(s![.., col..col + size]).to_owned());
+            let ignored = match (&mask, ignore, &target) {
+                (Some(mask), Some(i), _) => mask.iter().filter(|v| **v == i).count(),
+                (_, _, Some(target)) => target.iter().filter(|v| v.is_nan()).count(),
                 _ => 0,
             };
             if ignored as f64 > options.max_ignored * (size * size) as f64 {
@@ -193,11 +420,45 @@ pub fn convert_windows(
                 *histogram.entry(*v).or_default() += 1;
             }
             let key = format!("{stem}_r{row:05}_c{col:05}");
-            let sample = window_sample(&key, &window.to_owned(), mask.as_ref(), &image, &bands, row, col)?;
+            // (channels, frames, h, w), or (channels, h, w) for one frame.
+            let windows: Vec<Array3<f64>> =
+                stack.iter().map(|(pixels, _)| pixels.slice(s![.., .., col..col + size]).to_owned()).collect();
             if split == Split::Train {
-                train_stats
-                    .push(window.outer_iter().map(|plane| ChannelStats::of(plane.iter().copied(), None)).collect());
+                let channel_count = windows[0].dim().0;
+                train_stats.push(
+                    (0..channel_count)
+                        .map(|c| {
+                            ChannelStats::of(
+                                windows.iter().flat_map(|w| w.index_axis(Axis(0), c).into_iter().copied()),
+                                None,
+                            )
+                        })
+                        .collect(),
+                );
+                if let Some(t) = &target {
+                    target_stats.push(ChannelStats::of(t.iter().map(|v| f64::from(*v)), None));
+                }
             }
+            let mut tensors = vec![image_tensor(&windows, multi, dtype)?];
+            if let Some(mask) = &mask {
+                tensors.push(Tensor::new("mask", &mask.view().into_dyn()));
+            }
+            if let Some(target) = &target {
+                tensors.push(Tensor::new("target", &target.view().into_dyn()));
+            }
+            if multi {
+                let dates = ndarray::Array2::from_shape_vec((frame_count, 2), dates.clone())
+                    .map_err(|e| Error::Options(e.to_string()))?;
+                tensors.push(Tensor::new("dates", &dates.view().into_dyn()));
+                let (x, y) = transform.pixel_to_map(col as f64 + size as f64 / 2.0, row as f64 + size as f64 / 2.0);
+                let mut point = [(x, y)];
+                if let Some(crs) = &crs {
+                    eoforge_raster::transform_points(&mut point, crs, &eoforge_raster::Crs::wgs84()?)?;
+                }
+                let location = ndarray::arr1(&[point[0].1 as f32, point[0].0 as f32]);
+                tensors.push(Tensor::new("location", &location.view().into_dyn()));
+            }
+            let sample = Sample { key, tensors, meta: serde_json::json!({ "row": row, "col": col }) };
             *report.written.entry(split.name().to_owned()).or_default() += 1;
             rt.block_on(writer.push(split, sample))?;
         }
@@ -209,9 +470,12 @@ pub fn convert_windows(
             report.skipped_nodata, report.skipped_unlabelled
         ));
     }
-    let mut tensors = serde_json::json!({
-        "image": format!("{} ({}, {size}, {size})", sample_dtype(&image, &bands)?, bands.len()),
-    });
+    let image_shape = if multi {
+        format!("{dtype} ({}, {frame_count}, {size}, {size})", channels.len())
+    } else {
+        format!("{dtype} ({}, {size}, {size})", channels.len())
+    };
+    let mut tensors = serde_json::json!({ "image": image_shape });
     let mut index = serde_json::json!({
         "task": "images",
         "source": { "scene": scene, "labels": labels, "bands": bands },
@@ -220,6 +484,18 @@ pub fn convert_windows(
         "window": { "size": size, "stride": options.stride, "block": options.block, "seed": options.seed },
         "splits": index_splits,
     });
+    if multi {
+        index["frames"] = frames
+            .iter()
+            .map(|(_, f)| {
+                serde_json::json!({
+                    "scene": f.scene, "bands": f.bands, "year": f.date.year, "day_of_year": f.date.day_of_year,
+                })
+            })
+            .collect();
+        tensors["dates"] = format!("float32 ({frame_count}, 2) year and day of year per frame").into();
+        tensors["location"] = "float32 (2) latitude and longitude of the window's centre".into();
+    }
     if let Some((_, label_raster)) = &label_raster {
         let class_info = class_table(label_raster, &report, ignore)?;
         if class_info.is_empty() {
@@ -235,6 +511,17 @@ pub fn convert_windows(
         index["class_pixels"] =
             serde_json::to_value(&report.class_pixels).map_err(|e| Error::Options(e.to_string()))?;
     }
+    if let Some((path, raster)) = &target_raster {
+        let stats = merge_all(target_stats.iter().map(std::slice::from_ref));
+        let stats = stats.first().copied().unwrap_or_default();
+        let name = raster.band_description(1).ok().filter(|d| !d.is_empty()).unwrap_or_else(|| "target".into());
+        tensors["target"] = format!("float32 ({size}, {size}) target values; NaN = no value").into();
+        index["task"] = "regression".into();
+        index["source"]["target"] = (*path).into();
+        index["target"] = serde_json::json!({
+            "name": name, "count": stats.count, "mean": stats.mean, "std": stats.std(), "min": stats.min, "max": stats.max,
+        });
+    }
     index["tensors"] = tensors;
     let names: Vec<&str> = channels.iter().map(String::as_str).collect();
     let stats = StatsReport::new(&names, &merge_all(train_stats.iter().map(Vec::as_slice)));
@@ -245,6 +532,34 @@ pub fn convert_windows(
     rt.block_on(out.put("index.json", json(&index)?.into()))?;
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// A raster read onto the scene's grid must share its CRS.
+fn check_aligned(image: &Raster, scene: &str, path: &str, raster: &Raster) -> Result<()> {
+    match (image.crs(), raster.crs()) {
+        (Some(a), Some(b)) if a.is_same(&b) => Ok(()),
+        (Some(a), Some(b)) => Err(Error::Input {
+            path: path.to_owned(),
+            reason: format!("its CRS {} differs from the scene's {}; reproject it first", b.label(), a.label()),
+        }),
+        _ => Err(Error::Input {
+            path: path.to_owned(),
+            reason: format!("the scene ({scene}) and this raster must both have a CRS"),
+        }),
+    }
+}
+
+/// The `image` tensor of a window: `(channels, h, w)` for one frame, `(channels, frames, h, w)` for several, in the
+/// set's element type.
+fn image_tensor(frames: &[Array3<f64>], multi: bool, dtype: &str) -> Result<Tensor> {
+    let views: Vec<_> = frames.iter().map(|f| f.view().insert_axis(Axis(1))).collect();
+    let stacked = ndarray::concatenate(Axis(1), &views).map_err(|e| Error::Options(e.to_string()))?;
+    let data = if multi { stacked.into_dyn() } else { stacked.index_axis_move(Axis(1), 0).into_dyn() };
+    Ok(if dtype == "uint16" {
+        Tensor::new("image", &data.mapv(|v| v as u16).view())
+    } else {
+        Tensor::new("image", &data.mapv(|v| v as f32).view())
+    })
 }
 
 /// A label raster must share the scene's CRS, have one band and hold UInt8 or UInt16 classes.
@@ -275,28 +590,6 @@ fn check_labels(image: &Raster, scene: &str, labels: &str, label_raster: &Raster
 fn sample_dtype(image: &Raster, bands: &[usize]) -> Result<&'static str> {
     let types: Vec<DataType> = bands.iter().map(|&b| image.dtype(b)).collect::<Result<_, _>>()?;
     Ok(if types.iter().all(|t| matches!(t, DataType::UInt8 | DataType::UInt16)) { "uint16" } else { "float32" })
-}
-
-/// One window as a sample: `image`, `mask` and its place in the scene.
-fn window_sample(
-    key: &str,
-    window: &Array3<f64>,
-    mask: Option<&Array2<u16>>,
-    image: &Raster,
-    bands: &[usize],
-    row: usize,
-    col: usize,
-) -> Result<Sample> {
-    let image_tensor = if sample_dtype(image, bands)? == "uint16" {
-        Tensor::new("image", &window.mapv(|v| v as u16).view().into_dyn())
-    } else {
-        Tensor::new("image", &window.mapv(|v| v as f32).view().into_dyn())
-    };
-    let mut tensors = vec![image_tensor];
-    if let Some(mask) = mask {
-        tensors.push(Tensor::new("mask", &mask.view().into_dyn()));
-    }
-    Ok(Sample { key: key.to_owned(), tensors, meta: serde_json::json!({ "row": row, "col": col }) })
 }
 
 /// The split block holding the window whose top-left pixel is `(col, row)`: its place on the ground in blocks of

@@ -32,6 +32,8 @@ mod segmenter;
 mod sr;
 mod unet;
 mod vit;
+mod vit_classifier;
+mod vit_decoders;
 mod vit_segmenter;
 mod weights;
 
@@ -44,6 +46,8 @@ pub use crate::segmenter::{Segmenter, SegmenterConfig};
 pub use crate::sr::{SuperResolution, SuperResolutionConfig, bicubic, pixel_shuffle};
 pub use crate::unet::{UNet, UNetConfig};
 pub use crate::vit::{Coords, OneOrMany, Vit, VitConfig};
+pub use crate::vit_classifier::{VitClassifier, VitClassifierConfig, VitPool};
+pub use crate::vit_decoders::VitDecoder;
 pub use crate::vit_segmenter::{VitSegmenter, VitSegmenterConfig};
 pub use crate::weights::{
     LoadOptions, LoadReport, WeightsError, load_safetensors, safetensors_metadata, save_safetensors, tensor_names,

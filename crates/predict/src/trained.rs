@@ -141,11 +141,29 @@ pub(crate) fn class_map_type(table: &ClassTable, out_nodata: Option<f64>) -> Res
 pub(crate) fn predict(scene: &Scene<'_>, source: Raster, dir: &Path, stages: &mut Stages) -> Result<Made> {
     let (o, info, source_url) = (scene.options(), &scene.info, scene.source_url);
     let run = open_run(dir, o.trained.allow_unfinished)?;
+    if run.data.frames > 1 {
+        return Err(Error::Model {
+            path: dir.to_owned(),
+            reason: format!(
+                "the run learned from windows of {} dates; predict reads one scene (score multi-temporal runs with \
+                 `eoforge-train eval`)",
+                run.data.frames
+            ),
+        });
+    }
     let multiple = match &run.config.model {
         eoforge_train::ModelConfig::Unet(unet) => unet.size_multiple(),
         eoforge_train::ModelConfig::Segmenter(segmenter) => segmenter.size_multiple(),
         eoforge_train::ModelConfig::Vit(vit) => vit.size_multiple(),
-        eoforge_train::ModelConfig::Classifier(_) => {
+        eoforge_train::ModelConfig::VitRegressor(_) => {
+            return Err(Error::Model {
+                path: dir.to_owned(),
+                reason: "the run trained a ViT pixel regressor; predict writes class maps and super-resolution \
+                         products (score regressors with `eoforge-train eval`)"
+                    .into(),
+            });
+        }
+        eoforge_train::ModelConfig::Classifier(_) | eoforge_train::ModelConfig::VitClassifier(_) => {
             return Err(Error::Model {
                 path: dir.to_owned(),
                 reason: "the run trained a multi-label patch classifier, which gives one score per patch, not a \

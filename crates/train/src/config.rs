@@ -1,6 +1,8 @@
 //! [`FitConfig`]: everything a training run is made of, as a run directory's `config.toml` holds it.
 
-use eoforge_models::{PatchClassifierConfig, SegmenterConfig, SuperResolutionConfig, UNetConfig, VitSegmenterConfig};
+use eoforge_models::{
+    PatchClassifierConfig, SegmenterConfig, SuperResolutionConfig, UNetConfig, VitClassifierConfig, VitSegmenterConfig,
+};
 
 use crate::parallel::LrScaling;
 
@@ -16,8 +18,15 @@ pub enum ModelConfig {
     /// the U-Net is.
     Segmenter(SegmenterConfig),
     /// Per-pixel segmentation with a ViT encoder (Prithvi-EO semantics, pretrained weights optional, frozen or
-    /// trained) and an FCN decoder; trained and scored as the U-Net is.
+    /// trained) and an FCN or UPerNet decoder; trained and scored as the U-Net is.
     Vit(VitSegmenterConfig),
+    /// Multi-label classification with a ViT encoder and a pooled linear head; trained and scored as the
+    /// classifier is.
+    VitClassifier(VitClassifierConfig),
+    /// Pixel regression of a `target` tensor with a ViT encoder and a dense decoder (`outputs` = 1): MSE or Huber
+    /// loss on the target normalised by the training split's statistics, its nodata (NaN) left out; RMSE, MAE and
+    /// R² in the target's units beside predicting the training mean.
+    VitRegressor(VitSegmenterConfig),
     /// Super-resolution: each input window is the high-resolution target, its area average by `scale` the input;
     /// L1 loss; PSNR and SSIM per band beside bicubic upsampling.
     Sr(SuperResolutionConfig),
@@ -30,7 +39,8 @@ impl ModelConfig {
             Self::Classifier(c) => c.in_channels,
             Self::Unet(c) => c.in_channels,
             Self::Segmenter(c) => c.in_channels,
-            Self::Vit(c) => c.in_channels(),
+            Self::Vit(c) | Self::VitRegressor(c) => c.in_channels(),
+            Self::VitClassifier(c) => c.in_channels(),
             Self::Sr(c) => c.in_channels,
         }
     }
@@ -41,7 +51,8 @@ impl ModelConfig {
             Self::Classifier(c) => c.classes,
             Self::Unet(c) => c.classes,
             Self::Segmenter(c) => c.classes,
-            Self::Vit(c) => c.classes,
+            Self::Vit(c) | Self::VitRegressor(c) => c.classes,
+            Self::VitClassifier(c) => c.classes,
             Self::Sr(c) => c.out_channels(),
         }
     }
@@ -49,9 +60,26 @@ impl ModelConfig {
     /// The validation metric a best checkpoint is chosen by when the configuration names none.
     pub fn default_metric(&self) -> &'static str {
         match self {
-            Self::Classifier(_) => "macro_map",
+            Self::Classifier(_) | Self::VitClassifier(_) => "macro_map",
             Self::Unet(_) | Self::Segmenter(_) | Self::Vit(_) => "mean_iou",
+            Self::VitRegressor(_) => "r2",
             Self::Sr(_) => "psnr",
+        }
+    }
+
+    /// Whether the network regresses per-pixel values from `target` tensors.
+    pub fn is_regression(&self) -> bool {
+        matches!(self, Self::VitRegressor(_))
+    }
+
+    /// The task family, as the evaluation suite and reports name it: `segmentation`, `classification`,
+    /// `regression` or `super_resolution`.
+    pub fn task_kind(&self) -> &'static str {
+        match self {
+            Self::Classifier(_) | Self::VitClassifier(_) => "classification",
+            Self::Unet(_) | Self::Segmenter(_) | Self::Vit(_) => "segmentation",
+            Self::VitRegressor(_) => "regression",
+            Self::Sr(_) => "super_resolution",
         }
     }
 
@@ -65,7 +93,8 @@ impl ModelConfig {
         match self {
             Self::Unet(c) => Some(c.size_multiple()),
             Self::Segmenter(c) => Some(c.size_multiple()),
-            Self::Vit(c) => Some(c.size_multiple()),
+            Self::Vit(c) | Self::VitRegressor(c) => Some(c.size_multiple()),
+            Self::VitClassifier(c) => Some(c.size_multiple()),
             Self::Classifier(_) | Self::Sr(_) => None,
         }
     }
@@ -89,6 +118,23 @@ pub struct LossConfig {
     /// Weight of the soft Dice term added to cross-entropy (0: cross-entropy alone).
     #[serde(default)]
     pub dice_weight: f64,
+    /// Pixel regression's loss, on the normalised target: `mse` or `huber`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub regression: RegressionLoss,
+    /// Huber's threshold in standard deviations of the target (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub huber_delta: Option<f64>,
+}
+
+/// Pixel regression's loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegressionLoss {
+    /// Mean squared error.
+    #[default]
+    Mse,
+    /// Huber (smooth L1) with `huber_delta`.
+    Huber,
 }
 
 /// Everything a training run is made of.
@@ -146,8 +192,8 @@ fn is_one(n: &usize) -> bool {
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // as above
-fn is_default(s: &LrScaling) -> bool {
-    *s == LrScaling::default()
+fn is_default<T: Default + PartialEq>(s: &T) -> bool {
+    *s == T::default()
 }
 
 impl FitConfig {

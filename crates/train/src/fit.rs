@@ -132,7 +132,12 @@ pub fn task_of(config: &FitConfig, data: &DataRecord, set: &ShardSet) -> Task {
                 }),
             })
             .collect();
-    Task { classes, ignore, loss, channels }
+    let target = data.target.as_ref().map(|t| crate::objective::ChannelScale {
+        mean: t.mean,
+        std: if t.std > 0.0 { t.std } else { 1.0 },
+        range: t.max - t.min,
+    });
+    Task { classes, ignore, loss, channels, target }
 }
 
 /// Trains the network of `config` on the `train` split of `set` (validating on `validation` when the set has
@@ -171,14 +176,20 @@ pub fn fit_on<B: AutodiffBackend>(
     let devices = crate::parallel::replica_devices(devices, config.replicas);
     let model_err = |e: eoforge_models::ConfigError| Error::Config { field: "model", reason: e.to_string() };
     std::fs::create_dir_all(run_dir)?;
-    let channels = set.stats().channels.len();
+    let channels = set.input_channels();
     if config.model.in_channels() != channels {
+        let frames = set.frames();
         return Err(Error::Config {
             field: "model.in_channels",
             reason: format!(
-                "is {}, the shard set has {channels} channels ({})",
+                "is {}, the shard set has {channels} input channels ({}{})",
                 config.model.in_channels(),
-                set.stats().channels.join(", ")
+                set.stats().channels.join(", "),
+                if frames > 1 {
+                    format!(" × {frames} frames; set encoder.num_frames = {frames}")
+                } else {
+                    String::new()
+                }
             ),
         });
     }
@@ -241,6 +252,13 @@ pub fn fit_on<B: AutodiffBackend>(
         ModelConfig::Vit(c) => {
             run::<B, _>(set, config, run_dir, &devices, stop, c.init_pretrained(device).map_err(model_err)?, multiple)
         }
+        ModelConfig::VitClassifier(c) => {
+            run::<B, _>(set, config, run_dir, &devices, stop, c.init_pretrained(device).map_err(model_err)?, multiple)
+        }
+        ModelConfig::VitRegressor(c) => {
+            let net = c.init_pretrained(device).map_err(model_err)?;
+            run::<B, _>(set, config, run_dir, &devices, stop, crate::objective::VitRegressor { net }, multiple)
+        }
         ModelConfig::Sr(c) => {
             run::<B, _>(set, config, run_dir, &devices, stop, c.init(device).map_err(model_err)?, multiple)
         }
@@ -248,8 +266,8 @@ pub fn fit_on<B: AutodiffBackend>(
 }
 
 /// Validation metrics a best checkpoint can be chosen by.
-const METRICS: [&str; 8] =
-    ["macro_map", "micro_map", "macro_f1", "micro_f1", "mean_iou", "pixel_accuracy", "psnr", "ssim"];
+const METRICS: [&str; 9] =
+    ["macro_map", "micro_map", "macro_f1", "micro_f1", "mean_iou", "pixel_accuracy", "psnr", "ssim", "r2"];
 
 /// The loop, for any trainable network. `size_multiple`: inputs must have sides divisible by it (U-Net,
 /// segmenter).

@@ -30,6 +30,8 @@ pub fn export_safetensors<B: Backend>(run: &TrainedRun, path: &Path, device: &B:
         ModelConfig::Unet(_) => save_safetensors(&run.unet::<B>(device)?, path, &metadata)?,
         ModelConfig::Segmenter(_) => save_safetensors(&run.segmenter::<B>(device)?, path, &metadata)?,
         ModelConfig::Vit(_) => save_safetensors(&run.segmentation::<B>(device)?, path, &metadata)?,
+        ModelConfig::VitClassifier(_) => save_safetensors(&run.vit_classifier::<B>(device)?, path, &metadata)?,
+        ModelConfig::VitRegressor(_) => save_safetensors(&run.vit_regressor::<B>(device)?, path, &metadata)?,
         ModelConfig::Sr(_) => save_safetensors(&run.sr::<B>(device)?, path, &metadata)?,
     };
     Ok(count)
@@ -112,6 +114,13 @@ fn write_run<B: Backend>(
             load_and_save(c.init::<B>(device).map_err(config_err)?, weights, options, &model_path)?
         }
         ModelConfig::Vit(c) => load_and_save(c.init::<B>(device).map_err(config_err)?, weights, options, &model_path)?,
+        ModelConfig::VitClassifier(c) => {
+            load_and_save(c.init::<B>(device).map_err(config_err)?, weights, options, &model_path)?
+        }
+        ModelConfig::VitRegressor(c) => {
+            let net = c.init::<B>(device).map_err(config_err)?;
+            load_and_save(crate::objective::VitRegressor { net }, weights, options, &model_path)?
+        }
         ModelConfig::Sr(c) => load_and_save(c.init::<B>(device).map_err(config_err)?, weights, options, &model_path)?,
     };
     let record = serde_json::json!({

@@ -41,6 +41,7 @@ Training for eoforge: the data side, metrics, optimisation helpers and the train
 #![deny(missing_docs)]
 
 mod augment;
+mod baseline;
 mod config;
 mod decode;
 mod error;
@@ -54,13 +55,15 @@ mod objective;
 mod optimize;
 mod parallel;
 mod pictures;
+mod regression;
 mod run_dir;
 mod run_files;
 mod shard_set;
 mod sr_metrics;
 
 pub use crate::augment::Dihedral;
-pub use crate::config::{FitConfig, LossConfig, ModelConfig};
+pub use crate::baseline::trivial_baseline;
+pub use crate::config::{FitConfig, LossConfig, ModelConfig, RegressionLoss};
 pub use crate::error::{Error, Result};
 pub use crate::fit::{FitOutcome, StepProgress, StopWhen, fit, fit_on, task_of};
 pub use crate::interop::{FeatureFiles, export_safetensors, import_safetensors, write_vit_features};
@@ -69,12 +72,14 @@ pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use crate::losses::{cross_entropy, dice};
 pub use crate::metrics::{ConfusionMatrix, MultiLabelMetrics, MultiLabelReport, SegmentationReport};
 pub use crate::objective::{
-    ChannelScale, PixelLogits, Report, Scores, SrReport, SrTotals, Task, Trainable, evaluate, predict_classes,
+    ChannelScale, PatchLogits, PixelLogits, Report, Scores, SrReport, SrTotals, Task, Trainable, VitRegressor,
+    evaluate, predict_classes,
 };
 pub use crate::optimize::{WarmupCosine, clip_grad_norm};
 pub use crate::parallel::{LrScaling, replica_gradients, share_of, shares};
 pub use crate::pictures::draw_run;
+pub use crate::regression::{RegressionReport, RegressionTotals};
 pub use crate::run_dir::{DataRecord, RunState, TrainedRun};
 pub use crate::run_files::{CallRecord, FitOverrides, FitProfile, RunDir, default_model};
-pub use crate::shard_set::{ShardEntry, ShardSet};
+pub use crate::shard_set::{ShardEntry, ShardSet, TargetRecord};
 pub use crate::sr_metrics::{SrScores, degrade_area, psnr, ssim};

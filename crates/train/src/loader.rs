@@ -70,6 +70,22 @@ pub struct Batch {
     /// Per-pixel class indices `(n, h, w)` when the samples hold a `mask` tensor (augmented with the inputs):
     /// label values mapped through the run's class table, "no label" as [`crate::IGNORED`].
     pub masks: Option<Array3<i64>>,
+    /// Per-pixel regression targets `(n, h, w)` in their own units when the samples hold a `target` tensor
+    /// (augmented with the inputs); NaN where there is no value.
+    pub targets: Option<Array3<f32>>,
+    /// Frames per sample: `inputs` holds `channels × frames` planes, channel-major (1 for single dates).
+    pub frames: usize,
+    /// (year, day of year) per sample and frame (`n × frames` pairs) when the samples hold `dates`.
+    pub dates: Option<Vec<[f32; 2]>>,
+    /// (latitude, longitude) per sample when the samples hold `location`.
+    pub location: Option<Vec<[f32; 2]>>,
+}
+
+impl Batch {
+    /// The batch's dates and locations for a foundation model's coordinate encodings.
+    pub fn coords(&self) -> eoforge_models::Coords {
+        eoforge_models::Coords { temporal: self.dates.clone(), location: self.location.clone() }
+    }
 }
 
 /// Batches of one split for one rank ([`LoaderConfig`]).
@@ -269,11 +285,18 @@ impl Loader {
             }
         }
         let n = samples.len();
-        let [c, h, w] = first.input.shape[..] else { unreachable!("checked by layout") };
+        let (planes, frames, height, width) = match first.input.shape[..] {
+            [channels, rows, cols] => (channels, 1, rows, cols),
+            [channels, count, rows, cols] => (channels * count, count, rows, cols),
+            _ => unreachable!("checked by layout"),
+        };
+        let (c, h, w) = (planes, height, width);
         let (mean, std) = (&self.scale.mean, &self.scale.std);
         let mut inputs = vec![0f32; n * c * h * w];
         inputs.par_chunks_mut(c * h * w).zip(&layouts).for_each(|(out, l)| {
-            decode_planes(l.input.dtype, &l.input.data, (h, w), l.transform, out, |k, v| (v - mean[k]) / std[k]);
+            decode_planes(l.input.dtype, &l.input.data, (h, w), l.transform, out, |k, v| {
+                (v - mean[k / frames]) / std[k / frames]
+            });
         });
         // Transposes keep the shape: they apply to square samples only.
         let inputs = Array4::from_shape_vec((n, c, h, w), inputs).map_err(|e| shard_error("batch", &e.to_string()))?;
@@ -314,7 +337,41 @@ impl Loader {
             }
             None => None,
         };
-        Ok(Batch { index, keys: samples.iter().map(|(_, s)| s.key.clone()).collect(), inputs, labels, masks })
+        let targets = match first.target {
+            Some(_) => {
+                let mut all = vec![0f32; n * h * w];
+                all.par_chunks_mut(h * w).zip(&layouts).for_each(|(out, l)| {
+                    if let Some(t) = l.target {
+                        decode_planes(t.dtype, &t.data, (h, w), l.transform, out, |_, v| v);
+                    }
+                });
+                Some(Array3::from_shape_vec((n, h, w), all).map_err(|e| shard_error("batch", &e.to_string()))?)
+            }
+            None => None,
+        };
+        let pairs = |pick: &dyn Fn(&Layout<'_>) -> Option<Tensor>| -> Option<Vec<[f32; 2]>> {
+            pick(first)?;
+            let mut out = Vec::new();
+            for l in &layouts {
+                let tensor = pick(l)?;
+                let mut values = vec![0f32; tensor.shape.iter().product()];
+                decode_planes(tensor.dtype, &tensor.data, (1, values.len()), Dihedral::IDENTITY, &mut values, |_, v| v);
+                out.extend(values.chunks_exact(2).map(|p| [p[0], p[1]]));
+            }
+            Some(out)
+        };
+        let (dates, location) = (pairs(&|l| l.dates.cloned()), pairs(&|l| l.location.cloned()));
+        Ok(Batch {
+            index,
+            keys: samples.iter().map(|(_, s)| s.key.clone()).collect(),
+            inputs,
+            labels,
+            masks,
+            targets,
+            frames,
+            dates,
+            location,
+        })
     }
 
     /// Checks a sample's tensors against the configuration and the channel statistics, and picks its augmentation.
@@ -330,8 +387,11 @@ impl Loader {
             }
         };
         let input = find(&self.config.input).ok_or_else(|| err(format!("no `{}` tensor", self.config.input)))?;
-        let [c, h, w] = input.shape[..] else {
-            return Err(err(format!("`{}` has shape {:?}, expected (channels, h, w)", input.name, input.shape)));
+        let ([c, h, w] | [c, _, h, w]) = input.shape[..] else {
+            return Err(err(format!(
+                "`{}` has shape {:?}, expected (channels, h, w) or (channels, frames, h, w)",
+                input.name, input.shape
+            )));
         };
         if c != self.scale.mean.len() {
             return Err(err(format!(
@@ -352,12 +412,34 @@ impl Loader {
             }
             sized(m, "mask")?;
         }
+        let target = find("target");
+        if let Some(t) = target {
+            if t.shape != [h, w] {
+                return Err(err(format!("`target` has shape {:?}, the input {h}x{w}", t.shape)));
+            }
+            sized(t, "target")?;
+        }
+        let frames = if input.shape.len() == 4 { input.shape[1] } else { 1 };
+        let dates = find("dates");
+        if let Some(d) = dates {
+            if d.shape != [frames, 2] {
+                return Err(err(format!("`dates` has shape {:?}, expected ({frames}, 2)", d.shape)));
+            }
+            sized(d, "dates")?;
+        }
+        let location = find("location");
+        if let Some(l) = location {
+            if l.shape != [2] {
+                return Err(err(format!("`location` has shape {:?}, expected (2)", l.shape)));
+            }
+            sized(l, "location")?;
+        }
         let transform = if self.config.augment {
             Dihedral::from_index(id_hash(&format!("augment/{epoch}/{}", sample.key), self.config.seed))
         } else {
             Dihedral::IDENTITY
         };
-        Ok(Layout { input, labels, mask, transform })
+        Ok(Layout { input, labels, mask, target, dates, location, transform })
     }
 }
 
@@ -372,6 +454,9 @@ struct Layout<'s> {
     input: &'s Tensor,
     labels: Option<&'s Tensor>,
     mask: Option<&'s Tensor>,
+    target: Option<&'s Tensor>,
+    dates: Option<&'s Tensor>,
+    location: Option<&'s Tensor>,
     transform: Dihedral,
 }
 
@@ -381,6 +466,9 @@ impl Layout<'_> {
         self.input.shape == other.input.shape
             && self.labels.map(|l| &l.shape) == other.labels.map(|l| &l.shape)
             && self.mask.is_some() == other.mask.is_some()
+            && self.target.is_some() == other.target.is_some()
+            && self.dates.is_some() == other.dates.is_some()
+            && self.location.is_some() == other.location.is_some()
     }
 }
 

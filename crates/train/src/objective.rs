@@ -4,7 +4,9 @@ use burn::module::Module;
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use eoforge_models::{PatchClassifier, SegmentationNet, Segmenter, SuperResolution, UNet, VitSegmenter, bicubic};
+use eoforge_models::{
+    Coords, PatchClassifier, SegmentationNet, Segmenter, SuperResolution, UNet, VitClassifier, VitSegmenter, bicubic,
+};
 use ndarray::{Array2, Array3, Array4};
 
 use crate::config::{LossConfig, ModelConfig};
@@ -12,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::loader::{Batch, Loader};
 use crate::losses::{cross_entropy, dice};
 use crate::metrics::{ConfusionMatrix, MultiLabelMetrics, MultiLabelReport, SegmentationReport};
+use crate::regression::{RegressionReport, RegressionTotals, regression_loss};
 
 /// What the loss and the metrics need to know beyond the network: classes, the ignore value, loss settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,6 +28,8 @@ pub struct Task {
     /// Per input channel: the mean and standard deviation inputs were normalised with, and the value range of the
     /// training split (`max − min`); super-resolution scores are computed in the original units with it.
     pub channels: Vec<ChannelScale>,
+    /// The regression target's training mean, standard deviation and range (regression runs).
+    pub target: Option<ChannelScale>,
 }
 
 /// How one channel was normalised, and its value range.
@@ -48,6 +53,8 @@ pub enum Report {
     Segmentation(SegmentationReport),
     /// Super-resolution: PSNR and SSIM per band beside bicubic upsampling's.
     SuperResolution(SrReport),
+    /// Pixel regression: RMSE, MAE and R² beside predicting the training mean.
+    Regression(RegressionReport),
 }
 
 /// Super-resolution scores of a split: the mean over windows of each band's PSNR and SSIM, for the model and for
@@ -115,6 +122,9 @@ impl Report {
             (Self::Segmentation(r), "pixel_accuracy") => Some(r.pixel_accuracy),
             (Self::SuperResolution(r), "psnr") => Some(r.psnr),
             (Self::SuperResolution(r), "ssim") => Some(r.ssim),
+            (Self::Regression(r), "r2") => Some(r.r2),
+            (Self::Regression(r), "rmse") => Some(r.rmse),
+            (Self::Regression(r), "mae") => Some(r.mae),
             _ => None,
         }
     }
@@ -138,15 +148,22 @@ pub enum Scores {
     Segmentation(ConfusionMatrix),
     /// Super-resolution PSNR and SSIM sums.
     SuperResolution(SrTotals),
+    /// Regression error sums.
+    Regression(RegressionTotals),
 }
 
 impl Scores {
     /// Empty scores for the family of `model`.
     pub fn for_model(model: &ModelConfig, task: &Task) -> Self {
         match model {
-            ModelConfig::Classifier(_) => Self::MultiLabel(MultiLabelMetrics::new(task.classes)),
+            ModelConfig::Classifier(_) | ModelConfig::VitClassifier(_) => {
+                Self::MultiLabel(MultiLabelMetrics::new(task.classes))
+            }
             ModelConfig::Unet(_) | ModelConfig::Segmenter(_) | ModelConfig::Vit(_) => {
                 Self::Segmentation(ConfusionMatrix::new(task.classes, task.ignore))
+            }
+            ModelConfig::VitRegressor(_) => {
+                Self::Regression(RegressionTotals::new(task.target.map_or(0.0, |t| t.mean)))
             }
             ModelConfig::Sr(_) => Self::SuperResolution(SrTotals::default()),
         }
@@ -158,6 +175,7 @@ impl Scores {
             Self::MultiLabel(m) => Report::MultiLabel(m.report(0.5)),
             Self::Segmentation(m) => Report::Segmentation(m.report()),
             Self::SuperResolution(t) => Report::SuperResolution(t.report()),
+            Self::Regression(t) => Report::Regression(t.report()),
         }
     }
 }
@@ -176,52 +194,151 @@ pub fn evaluate<B: Backend, M: Trainable<B>>(
     Ok(scores.report())
 }
 
+/// A network giving one logit per class `(n, classes)`: trained with BCE on logits against multi-hot labels and
+/// scored with F1 and mAP.
+pub trait PatchLogits<B: Backend> {
+    /// Class logits for a batch.
+    fn patch_logits(&self, input: Tensor<B, 4>, coords: &Coords) -> Tensor<B, 2>;
+}
+
+impl<B: Backend> PatchLogits<B> for PatchClassifier<B> {
+    fn patch_logits(&self, input: Tensor<B, 4>, _coords: &Coords) -> Tensor<B, 2> {
+        self.forward(input)
+    }
+}
+
+impl<B: Backend> PatchLogits<B> for VitClassifier<B> {
+    fn patch_logits(&self, input: Tensor<B, 4>, coords: &Coords) -> Tensor<B, 2> {
+        self.forward_with(input, coords)
+    }
+}
+
+fn patch_loss<B: Backend>(
+    model: &impl PatchLogits<B>,
+    batch: &Batch,
+    task: &Task,
+    device: &B::Device,
+) -> Result<Tensor<B, 1>> {
+    let labels = multi_hot(batch, task)?;
+    let targets: Vec<i64> = labels.iter().map(|v| i64::from(*v > 0.5)).collect();
+    let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [labels.nrows(), labels.ncols()]), device);
+    let loss = BinaryCrossEntropyLossConfig::new().with_logits(true).init(device);
+    Ok(loss.forward(model.patch_logits(inputs(batch, device), &batch.coords()), targets))
+}
+
+fn patch_scores<B: Backend>(
+    model: &impl PatchLogits<B>,
+    batch: &Batch,
+    task: &Task,
+    scores: &mut Scores,
+    device: &B::Device,
+) -> Result<()> {
+    let Scores::MultiLabel(metrics) = scores else {
+        return Err(Error::Config { field: "model", reason: "a classifier scores multi-label batches".into() });
+    };
+    let labels = multi_hot(batch, task)?;
+    let probabilities = burn::tensor::activation::sigmoid(model.patch_logits(inputs(batch, device), &batch.coords()));
+    let [n, c] = probabilities.dims();
+    let values: Vec<f32> = probabilities.into_data().convert::<f32>().to_vec().unwrap_or_default();
+    let values = Array2::from_shape_vec((n, c), values).map_err(|e| model_error(&e))?;
+    metrics.update(&values.view(), &labels.view());
+    Ok(())
+}
+
 impl<B: Backend> Trainable<B> for PatchClassifier<B> {
     fn batch_loss(&self, batch: &Batch, task: &Task, device: &B::Device) -> Result<Tensor<B, 1>> {
-        let labels = multi_hot(batch, task)?;
-        let targets: Vec<i64> = labels.iter().map(|v| i64::from(*v > 0.5)).collect();
-        let targets =
-            Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [labels.nrows(), labels.ncols()]), device);
-        let loss = BinaryCrossEntropyLossConfig::new().with_logits(true).init(device);
-        Ok(loss.forward(self.forward(inputs(batch, device)), targets))
+        patch_loss(self, batch, task, device)
     }
 
     fn score_batch(&self, batch: &Batch, task: &Task, scores: &mut Scores, device: &B::Device) -> Result<()> {
-        let Scores::MultiLabel(metrics) = scores else {
-            return Err(Error::Config { field: "model", reason: "a classifier scores multi-label batches".into() });
+        patch_scores(self, batch, task, scores, device)
+    }
+}
+
+impl<B: Backend> Trainable<B> for VitClassifier<B> {
+    fn batch_loss(&self, batch: &Batch, task: &Task, device: &B::Device) -> Result<Tensor<B, 1>> {
+        patch_loss(self, batch, task, device)
+    }
+
+    fn score_batch(&self, batch: &Batch, task: &Task, scores: &mut Scores, device: &B::Device) -> Result<()> {
+        patch_scores(self, batch, task, scores, device)
+    }
+}
+
+/// A ViT regressor: the dense ViT network whose outputs are target values (normalised by the training split's
+/// statistics).
+#[derive(burn::module::Module, Debug)]
+pub struct VitRegressor<B: Backend> {
+    /// The network.
+    pub net: VitSegmenter<B>,
+}
+
+impl<B: Backend> VitRegressor<B> {
+    /// Predicted values `(n, outputs, h, w)` in normalised units.
+    pub fn forward_with(&self, input: Tensor<B, 4>, coords: &Coords) -> Tensor<B, 4> {
+        self.net.forward_with(input, coords)
+    }
+}
+
+impl<B: Backend> Trainable<B> for VitRegressor<B> {
+    fn batch_loss(&self, batch: &Batch, task: &Task, device: &B::Device) -> Result<Tensor<B, 1>> {
+        let (targets, scale) = regression_targets(batch, task)?;
+        let predicted = self.forward_with(inputs(batch, device), &batch.coords());
+        Ok(regression_loss(predicted, targets, scale, &task.loss))
+    }
+
+    fn score_batch(&self, batch: &Batch, task: &Task, scores: &mut Scores, device: &B::Device) -> Result<()> {
+        let Scores::Regression(totals) = scores else {
+            return Err(Error::Config { field: "model", reason: "a regressor scores regression batches".into() });
         };
-        let labels = multi_hot(batch, task)?;
-        let probabilities = burn::tensor::activation::sigmoid(self.forward(inputs(batch, device)));
-        let [n, c] = probabilities.dims();
-        let values: Vec<f32> = probabilities.into_data().convert::<f32>().to_vec().unwrap_or_default();
-        let values = Array2::from_shape_vec((n, c), values).map_err(|e| model_error(&e))?;
-        metrics.update(&values.view(), &labels.view());
+        let (targets, scale) = regression_targets(batch, task)?;
+        let predicted = self.forward_with(inputs(batch, device), &batch.coords());
+        let values: Vec<f32> =
+            predicted.into_data().convert::<f32>().to_vec().map_err(|e| model_error(&format!("{e:?}")))?;
+        let values: Vec<f32> = values.iter().map(|v| (f64::from(*v) * scale.std + scale.mean) as f32).collect();
+        totals.update(&values, targets.as_slice().unwrap_or_default());
         Ok(())
     }
+}
+
+/// The batch's regression targets and the run's target normalisation.
+fn regression_targets<'a>(batch: &'a Batch, task: &Task) -> Result<(&'a Array3<f32>, ChannelScale)> {
+    let targets = batch.targets.as_ref().ok_or_else(|| Error::Config {
+        field: "model",
+        reason: format!(
+            "a regressor needs a `target` tensor; sample `{}` has none (cut the set with `prep windows --target`)",
+            batch.keys[0]
+        ),
+    })?;
+    let scale = task.target.ok_or_else(|| Error::Config {
+        field: "model",
+        reason: "the run records no target statistics (a regression set's index.json has `target`)".into(),
+    })?;
+    Ok((targets, scale))
 }
 
 /// A network giving per-pixel class logits `(n, classes, h, w)`: trained with cross-entropy (+ Dice) on masks and
 /// scored with a confusion matrix.
 pub trait PixelLogits<B: Backend> {
-    /// Class logits for a batch of inputs.
-    fn pixel_logits(&self, input: Tensor<B, 4>) -> Tensor<B, 4>;
+    /// Class logits for a batch of inputs, with their dates and locations (used by foundation models).
+    fn pixel_logits(&self, input: Tensor<B, 4>, coords: &Coords) -> Tensor<B, 4>;
 }
 
 impl<B: Backend> PixelLogits<B> for UNet<B> {
-    fn pixel_logits(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
+    fn pixel_logits(&self, input: Tensor<B, 4>, _coords: &Coords) -> Tensor<B, 4> {
         self.forward(input)
     }
 }
 
 impl<B: Backend> PixelLogits<B> for Segmenter<B> {
-    fn pixel_logits(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
+    fn pixel_logits(&self, input: Tensor<B, 4>, _coords: &Coords) -> Tensor<B, 4> {
         self.forward(input)
     }
 }
 
 impl<B: Backend> PixelLogits<B> for VitSegmenter<B> {
-    fn pixel_logits(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.forward(input)
+    fn pixel_logits(&self, input: Tensor<B, 4>, coords: &Coords) -> Tensor<B, 4> {
+        self.forward_with(input, coords)
     }
 }
 
@@ -236,8 +353,11 @@ impl<B: Backend> Trainable<B> for VitSegmenter<B> {
 }
 
 impl<B: Backend> PixelLogits<B> for SegmentationNet<B> {
-    fn pixel_logits(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.forward(input)
+    fn pixel_logits(&self, input: Tensor<B, 4>, coords: &Coords) -> Tensor<B, 4> {
+        match self {
+            Self::Vit(n) => n.forward_with(input, coords),
+            other => other.forward(input),
+        }
     }
 }
 
@@ -250,7 +370,7 @@ fn pixel_loss<B: Backend>(
 ) -> Result<Tensor<B, 1>> {
     let masks = masks(batch, task)?;
     let (n, h, w) = masks.dim();
-    let logits = model.pixel_logits(inputs(batch, device));
+    let logits = model.pixel_logits(inputs(batch, device), &batch.coords());
     let pixels = logits.permute([0, 2, 3, 1]).reshape([n * h * w, task.classes]);
     let targets =
         Tensor::<B, 1, Int>::from_data(TensorData::new(masks.iter().copied().collect::<Vec<_>>(), [n * h * w]), device);
@@ -391,7 +511,7 @@ pub fn predict_classes<B: Backend>(
     device: &B::Device,
 ) -> Result<Array3<i64>> {
     let (n, _, h, w) = batch.inputs.dim();
-    let mut scores = model.pixel_logits(inputs(batch, device));
+    let mut scores = model.pixel_logits(inputs(batch, device), &batch.coords());
     let classes = scores.dims()[1];
     if let Some(class) = ignore.and_then(|c| usize::try_from(c).ok()).filter(|&c| c < classes) {
         scores = scores.slice_assign([0..n, class..class + 1, 0..h, 0..w], Tensor::full([n, 1, h, w], -1e30, device));

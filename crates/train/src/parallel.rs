@@ -81,10 +81,14 @@ pub fn share_of(batch: &Batch, range: Range<usize>) -> Batch {
     let slice = Slice::from(range.clone());
     Batch {
         index: batch.index,
-        keys: batch.keys[range].to_vec(),
+        keys: batch.keys[range.clone()].to_vec(),
         inputs: batch.inputs.slice_axis(Axis(0), slice).to_owned(),
         labels: batch.labels.as_ref().map(|l| l.slice_axis(Axis(0), slice).to_owned()),
         masks: batch.masks.as_ref().map(|m| m.slice_axis(Axis(0), slice).to_owned()),
+        targets: batch.targets.as_ref().map(|t| t.slice_axis(Axis(0), slice).to_owned()),
+        frames: batch.frames,
+        dates: batch.dates.as_ref().map(|d| d[range.start * batch.frames..range.end * batch.frames].to_vec()),
+        location: batch.location.as_ref().map(|l| l[range.clone()].to_vec()),
     }
 }
 

@@ -1,5 +1,7 @@
 //! Pictures of a finished run, as PNG: `curves.png` (training loss per step and the validation metric per
-//! epoch) and, for segmentation runs, `samples.png` (validation windows: input RGB, label, prediction).
+//! epoch); for segmentation runs `samples.png` (validation windows: input RGB, label, prediction); for regression
+//! runs `samples.png` (input RGB, target, prediction on one grey scale) and `scatter.png` (prediction against
+//! target over the validation split, with the 1:1 line).
 
 use std::path::Path;
 
@@ -142,10 +144,127 @@ fn glyph(c: char) -> u16 {
 /// Draws `curves.png` and, for a segmentation run with a validation split, `samples.png` into the run directory.
 pub fn draw_run<B: Backend>(run: &TrainedRun, set: &ShardSet, device: &B::Device) -> Result<()> {
     draw_curves(run)?;
-    if run.config.model.is_segmentation() && set.shards("validation").is_ok_and(|s| !s.is_empty()) {
+    let validation = set.shards("validation").is_ok_and(|s| !s.is_empty());
+    if run.config.model.is_segmentation() && validation {
         draw_samples::<B>(run, set, 4, device)?;
     }
+    if run.config.model.is_regression() && validation {
+        draw_regression::<B>(run, set, 4, device)?;
+    }
     Ok(())
+}
+
+/// `samples.png` (input, target, prediction) and `scatter.png` of a regression run.
+fn draw_regression<B: Backend>(run: &TrainedRun, set: &ShardSet, count: usize, device: &B::Device) -> Result<()> {
+    let model = run.vit_regressor::<B>(device)?;
+    let Some(scale) = &run.data.target else { return Ok(()) };
+    let loader = Loader::for_run(
+        set.clone(),
+        LoaderConfig {
+            split: "validation".into(),
+            batch_size: count,
+            shuffle_buffer: 0,
+            input: run.data.input.clone(),
+            ..LoaderConfig::default()
+        },
+        &run.data,
+    )?;
+    if let Some(batch) = loader.epoch(0).next().transpose()?
+        && let Some(targets) = &batch.targets
+    {
+        let (n, _, h, w) = batch.inputs.dim();
+        let input = burn::tensor::Tensor::<B, 4>::from_data(
+            burn::tensor::TensorData::new(
+                batch.inputs.iter().copied().collect::<Vec<f32>>(),
+                [n, batch.inputs.dim().1, h, w],
+            ),
+            device,
+        );
+        let predicted: Vec<f32> =
+            model.forward_with(input, &batch.coords()).into_data().convert::<f32>().to_vec().unwrap_or_default();
+        let predicted = Array3::from_shape_vec((n, h, w), predicted)
+            .map_err(|e| Error::Config { field: "model", reason: e.to_string() })?
+            .mapv(|v| (f64::from(v) * scale.std + scale.mean) as f32);
+        let grey = |v: f32| -> [u8; 3] {
+            if !v.is_finite() {
+                return [255, 0, 255];
+            }
+            let level = ((f64::from(v) - scale.min) / (scale.max - scale.min).max(1e-12)).clamp(0.0, 1.0);
+            let g = (level * 255.0) as u8;
+            [g, g, g]
+        };
+        let gap = 8;
+        let rgb = rgb_channels(&run.data.channels);
+        let mut canvas = Canvas::new(3 * w + 4 * gap, n * (h + gap) + gap + 20);
+        for (k, title) in ["INPUT", "TARGET", "PREDICTION"].iter().enumerate() {
+            canvas.text(gap + k * (w + gap), 4, title, 2, [0, 0, 0]);
+        }
+        for i in 0..n {
+            let y = 20 + gap + i * (h + gap);
+            canvas.blit(gap, y, &stretch(&batch.inputs.index_axis(ndarray::Axis(0), i), rgb));
+            canvas.blit(2 * gap + w, y, &shade(&targets.index_axis(ndarray::Axis(0), i), &grey));
+            canvas.blit(3 * gap + 2 * w, y, &shade(&predicted.index_axis(ndarray::Axis(0), i), &grey));
+        }
+        canvas.save(&run.dir.join("samples.png"))?;
+    }
+    let crate::objective::Report::Regression(report) = run.evaluate::<B>(set, "validation", device)? else {
+        return Ok(());
+    };
+    draw_scatter(&report, &scale.name, &run.dir.join("scatter.png"))
+}
+
+/// Prediction (y) against target (x): pixel darkness grows with the pairs falling on it; the 1:1 line in red.
+fn draw_scatter(report: &crate::RegressionReport, name: &str, path: &Path) -> Result<()> {
+    let (left, top, side) = (70, 40, 400);
+    let mut canvas = Canvas::new(left + side + 20, top + side + 40);
+    canvas.text(left, 8, &format!("{name}: R2 {:.3} RMSE {:.4}", report.r2, report.rmse), 2, [0, 0, 0]);
+    canvas.rect(left, top, side, side, [128, 128, 128]);
+    let (lo, hi) = report
+        .pairs
+        .iter()
+        .flatten()
+        .filter(|v| v.is_finite())
+        .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+    if report.pairs.is_empty() || lo >= hi {
+        canvas.text(left + 10, top + 10, "NO DATA", 2, [128, 128, 128]);
+        return canvas.save(path);
+    }
+    let at = |v: f32| ((v - lo) / (hi - lo) * (side - 2) as f32) as usize;
+    let mut counts = vec![0u32; side * side];
+    for [t, p] in &report.pairs {
+        if t.is_finite() && p.is_finite() {
+            counts[(side - 1 - at(*p).min(side - 1)) * side + at(*t).min(side - 1)] += 1;
+        }
+    }
+    let most = counts.iter().copied().max().unwrap_or(1).max(1) as f32;
+    for (i, c) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+        let shade = (200.0 * (1.0 - (*c as f32).ln_1p() / most.ln_1p())) as u8;
+        canvas.set(left + 1 + i % side, top + 1 + i / side, [shade, shade, 255]);
+    }
+    canvas.line(
+        ((left + 1) as f64, (top + side - 1) as f64),
+        ((left + side - 1) as f64, (top + 1) as f64),
+        [214, 39, 40],
+    );
+    canvas.text(left, top + side + 6, &format!("TARGET {lo:.3}"), 2, [0, 0, 0]);
+    let label = format!("{hi:.3}");
+    canvas.text(left + side - label.len() * 8, top + side + 6, &label, 2, [0, 0, 0]);
+    canvas.text(4, top, &format!("{hi:.2}"), 2, [0, 0, 0]);
+    canvas.text(4, top + side - 10, &format!("{lo:.2}"), 2, [0, 0, 0]);
+    canvas.save(path)
+}
+
+/// Values as colours.
+fn shade(values: &ArrayView2<'_, f32>, color: &dyn Fn(f32) -> [u8; 3]) -> Array3<u8> {
+    let (h, w) = values.dim();
+    let mut out = Array3::<u8>::zeros((h, w, 3));
+    for ((r, c), v) in values.indexed_iter() {
+        let rgb = color(*v);
+        for k in 0..3 {
+            out[(r, c, k)] = rgb[k];
+        }
+    }
+    out
 }
 
 /// One JSON value per line of a run file (missing file: none).

@@ -38,6 +38,21 @@ pub struct DataRecord {
     pub classes: ClassTable,
     /// Label value left out of losses and metrics ("no label"); never a class.
     pub ignore: Option<i64>,
+    /// Frames per sample (multi-temporal sets; inputs hold `channels × frames` planes, channel-major).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub frames: usize,
+    /// The regression target and the statistics it is normalised with (regression runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<crate::shard_set::TargetRecord>,
+}
+
+fn one() -> usize {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl DataRecord {
@@ -48,6 +63,12 @@ impl DataRecord {
         if !config.model.is_segmentation() {
             // Only segmentation networks predict the set's classes.
             record.classes = ClassTable::default();
+        }
+        if config.model.is_regression() {
+            record.target = Some(set.target().ok_or_else(|| Error::ShardSet {
+                url: set.store().url_of("index.json"),
+                reason: "has no regression target (`target`); cut the set with `eoforge-prep windows --target`".into(),
+            })?);
         }
         Ok(record)
     }
@@ -76,6 +97,8 @@ impl DataRecord {
             range: stats.max.iter().zip(&stats.min).map(|(hi, lo)| hi - lo).collect(),
             classes,
             ignore,
+            frames: set.frames(),
+            target: None,
         })
     }
 
@@ -179,12 +202,15 @@ impl TrainedRun {
             .map_err(|e| Error::Run { path: dir.join("config.toml"), reason: e.to_string().trim().to_owned() })?;
         let data: DataRecord = serde_json::from_str(&read("data.json")?)
             .map_err(|e| Error::Run { path: dir.join("data.json"), reason: e.to_string() })?;
-        if data.channels.len() != config.model.in_channels() || data.mean.len() != data.channels.len() {
+        if data.channels.len() * data.frames.max(1) != config.model.in_channels()
+            || data.mean.len() != data.channels.len()
+        {
             return Err(Error::Run {
                 path: dir.join("data.json"),
                 reason: format!(
-                    "{} channels, but config.toml's model takes {}",
+                    "{} channels × {} frames, but config.toml's model takes {}",
                     data.channels.len(),
+                    data.frames,
                     config.model.in_channels()
                 ),
             });
@@ -273,6 +299,24 @@ impl TrainedRun {
         self.load(model, device)
     }
 
+    /// The trained ViT classifier; an error when the run trained another family.
+    pub fn vit_classifier<B: Backend>(&self, device: &B::Device) -> Result<eoforge_models::VitClassifier<B>> {
+        let ModelConfig::VitClassifier(config) = &self.config.model else {
+            return Err(self.wrong_family("a ViT classifier"));
+        };
+        let model = config.init(device).map_err(|e| self.config_error(&e))?;
+        self.load(model, device)
+    }
+
+    /// The trained ViT regressor; an error when the run trained another family.
+    pub fn vit_regressor<B: Backend>(&self, device: &B::Device) -> Result<crate::objective::VitRegressor<B>> {
+        let ModelConfig::VitRegressor(config) = &self.config.model else {
+            return Err(self.wrong_family("a ViT regressor"));
+        };
+        let net = config.init(device).map_err(|e| self.config_error(&e))?;
+        self.load(crate::objective::VitRegressor { net }, device)
+    }
+
     /// The trained super-resolution network; an error when the run trained another family.
     pub fn sr<B: Backend>(&self, device: &B::Device) -> Result<eoforge_models::SuperResolution<B>> {
         let ModelConfig::Sr(config) = &self.config.model else {
@@ -311,6 +355,10 @@ impl TrainedRun {
         let scores = Scores::for_model(&self.config.model, &task);
         match &self.config.model {
             ModelConfig::Classifier(_) => evaluate(&self.classifier::<B>(device)?, &loader, &task, scores, device),
+            ModelConfig::VitClassifier(_) => {
+                evaluate(&self.vit_classifier::<B>(device)?, &loader, &task, scores, device)
+            }
+            ModelConfig::VitRegressor(_) => evaluate(&self.vit_regressor::<B>(device)?, &loader, &task, scores, device),
             ModelConfig::Unet(_) => evaluate(&self.unet::<B>(device)?, &loader, &task, scores, device),
             ModelConfig::Segmenter(_) | ModelConfig::Vit(_) => {
                 evaluate(&self.segmentation::<B>(device)?, &loader, &task, scores, device)

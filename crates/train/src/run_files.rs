@@ -265,7 +265,14 @@ struct Call {
 /// per class of its class table for a segmentation set, else the multi-label classifier for BigEarthNet's 19
 /// classes.
 pub fn default_model(set: &ShardSet) -> Result<ModelConfig> {
-    let channels = set.stats().channels.len();
+    let channels = set.input_channels();
+    if set.target().is_some() {
+        return Err(Error::ShardSet {
+            url: set.store().url_of("index.json"),
+            reason: "is a regression set: name the network in the configuration ([model] kind = \"vit_regressor\")"
+                .into(),
+        });
+    }
     if !set.is_segmentation() {
         return Ok(ModelConfig::Classifier(PatchClassifierConfig::new(channels, 19)));
     }

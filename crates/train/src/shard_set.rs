@@ -24,6 +24,21 @@ impl ShardEntry {
     }
 }
 
+/// A regression target's name and the statistics of its training split.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TargetRecord {
+    /// The target's name (its band description).
+    pub name: String,
+    /// Mean over the training split's valid pixels.
+    pub mean: f64,
+    /// Population standard deviation.
+    pub std: f64,
+    /// Minimum.
+    pub min: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
 /// A shard set: its root store, shards per split and channel statistics.
 #[derive(Clone, Debug)]
 pub struct ShardSet {
@@ -135,6 +150,22 @@ impl ShardSet {
             .as_object()
             .map(|o| o.iter().filter_map(|(k, v)| Some((k.parse().ok()?, v.as_u64()?))).collect())
             .unwrap_or_default()
+    }
+
+    /// The regression target's name and training statistics (`index.json`'s `target`, written by
+    /// `prep windows --target`), when the set has one.
+    pub fn target(&self) -> Option<TargetRecord> {
+        serde_json::from_value(self.index.get("target")?.clone()).ok()
+    }
+
+    /// Frames per sample: the length of `index.json`'s `frames` (multi-temporal sets), else 1.
+    pub fn frames(&self) -> usize {
+        self.index["frames"].as_array().map_or(1, |f| f.len().max(1))
+    }
+
+    /// Input channels a network sees: the channels times the frames.
+    pub fn input_channels(&self) -> usize {
+        self.stats.channels.len() * self.frames()
     }
 
     /// Whether `index.json` declares a segmentation set (`"task": "segmentation"`: every sample has a `mask`).

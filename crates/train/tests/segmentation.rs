@@ -239,7 +239,9 @@ fn a_vit_encoder_fine_tunes_frozen_and_trained_on_land_use_windows() {
     let vit = |freeze: bool| eoforge_models::VitSegmenterConfig {
         encoder: encoder.clone(),
         classes,
+        decoder: eoforge_models::VitDecoder::Fcn,
         decoder_channels: 16,
+        feature_blocks: None,
         freeze,
         encoder_weights: Some(pretrained.clone()),
         encoder_remap: Vec::new(),
