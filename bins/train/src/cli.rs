@@ -40,6 +40,50 @@ pub enum Command {
     /// The config may be TerraTorch's own `PrithviViT` arguments (img_size, patch_size, num_frames, in_chans,
     /// embed_dim, depth, num_heads, mlp_ratio, coords_encoding, coords_scale_learn).
     Features(FeaturesArgs),
+    /// Fine-tune one backbone on several downstream tasks (SUITE.toml: [backbone], [defaults], [[task]]), each into
+    /// OUT/<task>/, then write OUT/suite.json (metrics beside trivial baselines, time, memory, parameters, content
+    /// hashes) and OUT/index.html. A finished task is skipped; a failing one writes OUT/<task>/error.txt and the
+    /// others go on (exit 1 at the end). `suite compare A B` prints the metric deltas of two suites.
+    ///
+    /// As a SLURM array: `--task-index` (default SLURM_ARRAY_TASK_ID) runs one task per array element; a final
+    /// `--report-only` call writes the table.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Suite(SuiteArgs),
+}
+
+/// `suite` flags.
+#[derive(Debug, Args)]
+pub struct SuiteArgs {
+    /// The suite file.
+    #[arg(value_name = "SUITE.toml", required = true)]
+    pub suite: Option<PathBuf>,
+    /// The suite's output directory (default: SUITE's name without .toml, beside it).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run only this task.
+    #[arg(long, value_name = "NAME", conflicts_with = "task_index")]
+    pub task: Option<String>,
+    /// Run only the task at this position (from 0), as a SLURM array element does.
+    #[arg(long, value_name = "N", env = "SLURM_ARRAY_TASK_ID")]
+    pub task_index: Option<usize>,
+    /// Train nothing: write the table and page from the task directories as they stand.
+    #[arg(long, conflicts_with_all = ["task", "task_index"])]
+    pub report_only: bool,
+    /// Compare two suites.
+    #[command(subcommand)]
+    pub compare: Option<SuiteCommand>,
+}
+
+/// `suite` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SuiteCommand {
+    /// Print each task's metrics in suite A and suite B and their difference (B − A), as JSON lines.
+    Compare {
+        /// Suite A: its output directory or suite.json.
+        a: PathBuf,
+        /// Suite B.
+        b: PathBuf,
+    },
 }
 
 /// `features` flags.

@@ -5,7 +5,7 @@ use eoforge_cli::UsageError;
 use eoforge_storage::StoreOptions;
 use eoforge_train::{CallRecord, FitOverrides, RunDir, ShardSet, StopWhen, TrainedRun};
 
-use crate::cli::{Cli, Command, EvalArgs, ExportArgs, FeaturesArgs, FitArgs, ImportArgs};
+use crate::cli::{Cli, Command, EvalArgs, ExportArgs, FeaturesArgs, FitArgs, ImportArgs, SuiteArgs, SuiteCommand};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -17,6 +17,73 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
         Command::Export(args) => export_command(&args),
         Command::Import(args) => import_command(&args),
         Command::Features(args) => features_command(&args),
+        Command::Suite(args) => suite_command(&args, &store),
+    }
+}
+
+fn suite_command(args: &SuiteArgs, store: &StoreOptions) -> Result<(), Error> {
+    if let Some(SuiteCommand::Compare { a, b }) = &args.compare {
+        let (a, b) = (eoforge_train::SuiteReport::read(a)?, eoforge_train::SuiteReport::read(b)?);
+        for (task, metric, x, y) in eoforge_train::compare_suites(&a, &b) {
+            let delta = x.zip(y).map(|(x, y)| y - x);
+            println!("{}", serde_json::json!({ "task": task, "metric": metric, "a": x, "b": y, "delta": delta }));
+        }
+        return Ok(());
+    }
+    let Some(path) = &args.suite else { return Err(UsageError("give SUITE.toml".into()).into()) };
+    let suite = eoforge_train::SuiteConfig::read(path)?;
+    let out = args.out.clone().unwrap_or_else(|| path.with_extension(""));
+    let cpu = burn::backend::flex::FlexDevice;
+    let report = if args.report_only {
+        eoforge_train::suite_report::<Flex>(&suite, &out, store, &cpu)?
+    } else {
+        let only = match (&args.task, args.task_index) {
+            (Some(name), _) => Some(name.clone()),
+            (None, Some(i)) => Some(
+                suite
+                    .tasks
+                    .get(i)
+                    .ok_or_else(|| UsageError(format!("--task-index {i}: the suite has {} tasks", suite.tasks.len())))?
+                    .name
+                    .clone(),
+            ),
+            (None, None) => None,
+        };
+        let record = CallRecord {
+            data: String::new(),
+            device: "cpu".into(),
+            command: std::env::args().collect(),
+            eoforge_version: env!("CARGO_PKG_VERSION").into(),
+            git_revision: env!("EOFORGE_GIT_REVISION").into(),
+        };
+        let run = eoforge_train::SuiteRun { out: &out, only: only.as_deref(), record: &record, store };
+        eoforge_train::run_suite::<Autodiff<Flex>, Flex>(&suite, &run, &[cpu], &cpu, &|task| eprintln!("task {task}"))?
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(
+            &report
+                .rows
+                .iter()
+                .map(|r| serde_json::json!({
+                    "task": r.task, "status": r.status, "metric": r.metric, "value": r.value, "baseline": r.baseline,
+                    "error": r.error,
+                }))
+                .collect::<Vec<_>>()
+        )?
+    );
+    let failed: Vec<&str> = report.rows.iter().filter(|r| r.error.is_some()).map(|r| r.task.as_str()).collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} tasks failed ({}); see {}/<task>/error.txt",
+            failed.len(),
+            report.rows.len(),
+            failed.join(", "),
+            out.display()
+        )
+        .into())
     }
 }
 
@@ -238,8 +305,5 @@ fn eval_on<B: burn::tensor::backend::Backend>(
 /// Opens a shard set on a runtime dropped before returning: an idle S3 connection pooled by a runtime that is
 /// still alive but no longer driven would hang the loader's first request until the request timeout.
 fn open_shards(url: &str, store: &StoreOptions) -> Result<ShardSet, Error> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let set = rt.block_on(ShardSet::open(url, store))?;
-    drop(rt);
-    Ok(set)
+    Ok(ShardSet::open_blocking(url, store)?)
 }

@@ -60,6 +60,7 @@ mod run_dir;
 mod run_files;
 mod shard_set;
 mod sr_metrics;
+mod suite;
 
 pub use crate::augment::Dihedral;
 pub use crate::baseline::trivial_baseline;
@@ -83,3 +84,7 @@ pub use crate::run_dir::{DataRecord, RunState, TrainedRun};
 pub use crate::run_files::{CallRecord, FitOverrides, FitProfile, RunDir, default_model};
 pub use crate::shard_set::{ShardEntry, ShardSet, TargetRecord};
 pub use crate::sr_metrics::{SrScores, degrade_area, psnr, ssim};
+pub use crate::suite::{
+    Backbone, SuiteConfig, SuiteReport, SuiteRow, SuiteRun, SuiteTask, TaskKind, compare_suites, run_suite,
+    suite_report,
+};

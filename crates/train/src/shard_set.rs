@@ -82,6 +82,12 @@ impl ShardSet {
         Ok(Self { store, index, stats })
     }
 
+    /// [`ShardSet::open`] for callers outside an async runtime.
+    pub fn open_blocking(url: &str, options: &StoreOptions) -> Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(Self::open(url, options))
+    }
+
     /// The root store.
     pub fn store(&self) -> &Store {
         &self.store
