@@ -101,7 +101,12 @@ impl<B: Backend> VitClassifier<B> {
         let [batch, stacked, height, width] = input.dims();
         let frames = stacked / self.channels.max(1);
         let input = input.reshape([batch, self.channels, frames, height, width]);
-        let last = self.encoder.tokens(input, coords).pop().expect("an encoder has blocks");
+        let tokens = if self.freeze {
+            self.encoder.clone().no_grad().tokens(input, coords)
+        } else {
+            self.encoder.tokens(input, coords)
+        };
+        let last = tokens.into_iter().last().expect("an encoder has blocks");
         let [n, count, d] = last.dims();
         let mut pooled = if self.cls {
             last.slice([0..n, 0..1, 0..d]).reshape([n, d])

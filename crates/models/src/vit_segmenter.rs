@@ -2,8 +2,8 @@
 //! with a dense decoder — an FCN (progressive upsampling of the last block) or a UPerNet over four blocks — and a
 //! per-pixel head: class logits for segmentation, values for pixel regression. Inputs of several frames come as
 //! `(n, channels × frames, h, w)` (channel-major); each frame's tokens are folded into the feature maps' channels,
-//! as TerraTorch's `ReshapeTokensToImage` does. With `freeze` the encoder's features are detached, so only the
-//! decoder learns.
+//! as TerraTorch's `ReshapeTokensToImage` does. With `freeze` the encoder runs without gradient tracking and its
+//! features are detached, so only the decoder learns (and no autodiff graph is kept for the encoder).
 
 use std::path::PathBuf;
 
@@ -159,7 +159,13 @@ impl<B: Backend> VitSegmenter<B> {
         let [batch, stacked, height, width] = input.dims();
         let frames = stacked / self.channels.max(1);
         let input = input.reshape([batch, self.channels, frames, height, width]);
-        let tokens = self.encoder.tokens(input, coords);
+        // A frozen encoder runs untracked (its parameters need no gradient): no autodiff graph is kept for it, as
+        // PyTorch does for parameters with `requires_grad = False`.
+        let tokens = if self.freeze {
+            self.encoder.clone().no_grad().tokens(input, coords)
+        } else {
+            self.encoder.tokens(input, coords)
+        };
         let (rows, cols) = (height / self.patch, width / self.patch);
         let maps = self
             .decoder

@@ -180,6 +180,13 @@ pub struct FitConfig {
     /// How the learning rate follows the replica count.
     #[serde(default, skip_serializing_if = "is_default")]
     pub lr_scaling: LrScaling,
+    /// A ViT encoder's learning rate as a share of `lr` (`None`: the same rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder_lr_scale: Option<f64>,
+    /// Layer-wise decay of a ViT encoder's learning rate: block `i` of `L` at `decay^(L − i)` of the encoder's rate,
+    /// the patch embedding at `decay^(L + 1)` (`None`: no decay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_decay: Option<f64>,
 }
 
 fn one() -> usize {
@@ -220,6 +227,8 @@ impl FitConfig {
             seed: 0,
             replicas: 1,
             lr_scaling: LrScaling::None,
+            encoder_lr_scale: None,
+            layer_decay: None,
         }
     }
 

@@ -201,6 +201,13 @@ pub fn fit_on<B: AutodiffBackend>(
             reason: format!("{} weights for {} classes", w.len(), config.model.classes()),
         });
     }
+    let positive = |v: Option<f64>| v.is_none_or(|v| v.is_finite() && v > 0.0);
+    if !positive(config.encoder_lr_scale) {
+        return Err(Error::Config { field: "encoder_lr_scale", reason: "must be a positive share of `lr`".into() });
+    }
+    if !positive(config.layer_decay) || config.layer_decay.is_some_and(|d| d > 1.0) {
+        return Err(Error::Config { field: "layer_decay", reason: "must be in (0, 1]".into() });
+    }
     if let Some(name) = &config.best_metric
         && !METRICS.contains(&name.as_str())
     {
@@ -362,6 +369,12 @@ where
             outcome.losses.push(value);
             if let Some(limit) = config.clip_norm {
                 clip_grad_norm(&model, &mut grads, limit);
+            }
+            for (share, group) in model.lr_groups(config) {
+                let part = crate::lr_groups::take_group(&model, &mut grads, &group);
+                if !part.is_empty() {
+                    model = optim.step(lr * share, model, part);
+                }
             }
             model = optim.step(lr, model, grads);
             position.step += 1;

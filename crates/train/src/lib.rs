@@ -50,6 +50,7 @@ mod interop;
 mod labels;
 mod loader;
 mod losses;
+mod lr_groups;
 mod metrics;
 mod objective;
 mod optimize;
@@ -71,6 +72,7 @@ pub use crate::interop::{FeatureFiles, export_safetensors, import_safetensors, w
 pub use crate::labels::{IGNORED, LabelMapping};
 pub use crate::loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use crate::losses::{cross_entropy, dice};
+pub use crate::lr_groups::LrGroups;
 pub use crate::metrics::{ConfusionMatrix, MultiLabelMetrics, MultiLabelReport, SegmentationReport};
 pub use crate::objective::{
     ChannelScale, PatchLogits, PixelLogits, Report, Scores, SrReport, SrTotals, Task, Trainable, VitRegressor,

@@ -137,6 +137,12 @@ pub trait Trainable<B: Backend>: Module<B> {
 
     /// Adds one batch's predictions to `scores`.
     fn score_batch(&self, batch: &Batch, task: &Task, scores: &mut Scores, device: &B::Device) -> Result<()>;
+
+    /// Parameters stepped at their own share of the learning rate (a ViT encoder's, [`crate::LrGroups`]); every
+    /// other parameter takes the base rate.
+    fn lr_groups(&self, _config: &crate::FitConfig) -> crate::LrGroups {
+        Vec::new()
+    }
 }
 
 /// Running validation scores of either family.
@@ -260,6 +266,10 @@ impl<B: Backend> Trainable<B> for VitClassifier<B> {
         patch_loss(self, batch, task, device)
     }
 
+    fn lr_groups(&self, config: &crate::FitConfig) -> crate::LrGroups {
+        crate::lr_groups::vit_groups(&self.encoder, config)
+    }
+
     fn score_batch(&self, batch: &Batch, task: &Task, scores: &mut Scores, device: &B::Device) -> Result<()> {
         patch_scores(self, batch, task, scores, device)
     }
@@ -281,6 +291,10 @@ impl<B: Backend> VitRegressor<B> {
 }
 
 impl<B: Backend> Trainable<B> for VitRegressor<B> {
+    fn lr_groups(&self, config: &crate::FitConfig) -> crate::LrGroups {
+        crate::lr_groups::vit_groups(&self.net.encoder, config)
+    }
+
     fn batch_loss(&self, batch: &Batch, task: &Task, device: &B::Device) -> Result<Tensor<B, 1>> {
         let (targets, scale) = regression_targets(batch, task)?;
         let predicted = self.forward_with(inputs(batch, device), &batch.coords());
@@ -345,6 +359,10 @@ impl<B: Backend> PixelLogits<B> for VitSegmenter<B> {
 impl<B: Backend> Trainable<B> for VitSegmenter<B> {
     fn batch_loss(&self, batch: &Batch, task: &Task, device: &B::Device) -> Result<Tensor<B, 1>> {
         pixel_loss(self, batch, task, device)
+    }
+
+    fn lr_groups(&self, config: &crate::FitConfig) -> crate::LrGroups {
+        crate::lr_groups::vit_groups(&self.encoder, config)
     }
 
     fn score_batch(&self, batch: &Batch, task: &Task, scores: &mut Scores, device: &B::Device) -> Result<()> {

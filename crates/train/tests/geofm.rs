@@ -286,3 +286,53 @@ fn multi_temporal_windows_feed_a_vit_with_their_dates() {
     assert_eq!(report.skipped_frames.len(), 1);
     assert_eq!(report.skipped_nodata, 12);
 }
+
+#[test]
+fn an_encoder_learns_at_its_own_rate_decayed_by_layer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shards = dir.path().join("shards");
+    let Some(()) = common::land_use_windows(&shards) else { return };
+    let set = open(&shards);
+    let encoder = encoder(68, 16, 4, 1, &[]);
+    let weights = pretrained(&encoder, &dir.path().join("encoder.safetensors"));
+    let start = encoder.init::<Flex>(&DEVICE).expect("encoder");
+    let start =
+        eoforge_models::load_safetensors(start, &weights, &eoforge_models::LoadOptions::default()).expect("load").0;
+    let qkv = |vit: &eoforge_models::Vit<Flex>, block: usize| -> Vec<f32> {
+        vit.blocks[block].attn.qkv.weight.val().into_data().convert::<f32>().to_vec().expect("f32")
+    };
+    // How far each block's attention weights moved in one epoch, for a run with these settings.
+    let moved = |name: &str, scale: Option<f64>, decay: Option<f64>| -> [f32; 4] {
+        let model = ModelConfig::Vit(VitSegmenterConfig {
+            encoder: encoder.clone(),
+            classes: set.class_table().expect("classes").len(),
+            decoder: VitDecoder::Fcn,
+            decoder_channels: 16,
+            feature_blocks: None,
+            freeze: false,
+            encoder_weights: Some(weights.clone()),
+            encoder_remap: Vec::new(),
+        });
+        let config = FitConfig { encoder_lr_scale: scale, layer_decay: decay, ..fit_config(model, 1) };
+        let run_dir = dir.path().join(name);
+        fit::<AD>(&set, &config, &run_dir, &DEVICE, &StopWhen::default()).expect("fit");
+        let Ok(eoforge_models::SegmentationNet::Vit(net)) =
+            TrainedRun::open(&run_dir).expect("run").segmentation::<Flex>(&DEVICE)
+        else {
+            panic!("a ViT run")
+        };
+        std::array::from_fn(|b| {
+            qkv(&net.encoder, b).iter().zip(qkv(&start, b)).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max)
+        })
+    };
+    let full = moved("full", None, None);
+    let slow = moved("slow", Some(0.01), None);
+    let decayed = moved("decayed", None, Some(0.5));
+    eprintln!("largest qkv change per block: full {full:?}, encoder at 1% {slow:?}, decay 0.5 {decayed:?}");
+    for b in 0..4 {
+        assert!(full[b] > 0.0 && slow[b] < 0.05 * full[b], "block {b}: {} against {}", slow[b], full[b]);
+    }
+    // Block 0 steps at 0.5⁴ of the rate, block 3 at 0.5.
+    assert!(decayed[0] < 0.3 * decayed[3], "{decayed:?}");
+    assert!(decayed[3] < full[3]);
+}
