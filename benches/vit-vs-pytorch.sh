@@ -16,7 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 steps=${1:-2}
 python=${TORCH_PYTHON:-}
-[ -n "$python" ] && "$python" -c "import torch, timm, einops" 2>/dev/null || {
+[ -n "$python" ] && "$python" -c "import torch, timm, einops" >/dev/null 2>&1 || {
   echo "error: set TORCH_PYTHON to a python with torch, timm, einops and terratorch (see the header of $0)" >&2
   exit 1
 }
