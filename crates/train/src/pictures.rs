@@ -154,10 +154,8 @@ pub fn draw_run<B: Backend>(run: &TrainedRun, set: &ShardSet, device: &B::Device
     Ok(())
 }
 
-/// `samples.png` (input, target, prediction) and `scatter.png` of a regression run.
-fn draw_regression<B: Backend>(run: &TrainedRun, set: &ShardSet, count: usize, device: &B::Device) -> Result<()> {
-    let model = run.vit_regressor::<B>(device)?;
-    let Some(scale) = &run.data.target else { return Ok(()) };
+/// The first `count` validation windows of `set`, read as `run` reads them.
+fn first_validation_batch(run: &TrainedRun, set: &ShardSet, count: usize) -> Result<Option<crate::loader::Batch>> {
     let loader = Loader::for_run(
         set.clone(),
         LoaderConfig {
@@ -169,7 +167,14 @@ fn draw_regression<B: Backend>(run: &TrainedRun, set: &ShardSet, count: usize, d
         },
         &run.data,
     )?;
-    if let Some(batch) = loader.epoch(0).next().transpose()?
+    loader.epoch(0).next().transpose()
+}
+
+/// `samples.png` (input, target, prediction) and `scatter.png` of a regression run.
+fn draw_regression<B: Backend>(run: &TrainedRun, set: &ShardSet, count: usize, device: &B::Device) -> Result<()> {
+    let model = run.vit_regressor::<B>(device)?;
+    let Some(scale) = &run.data.target else { return Ok(()) };
+    if let Some(batch) = first_validation_batch(run, set, count)?
         && let Some(targets) = &batch.targets
     {
         let (n, _, h, w) = batch.inputs.dim();
@@ -202,8 +207,8 @@ fn draw_regression<B: Backend>(run: &TrainedRun, set: &ShardSet, count: usize, d
         for i in 0..n {
             let y = 20 + gap + i * (h + gap);
             canvas.blit(gap, y, &stretch(&batch.inputs.index_axis(ndarray::Axis(0), i), rgb));
-            canvas.blit(2 * gap + w, y, &shade(&targets.index_axis(ndarray::Axis(0), i), &grey));
-            canvas.blit(3 * gap + 2 * w, y, &shade(&predicted.index_axis(ndarray::Axis(0), i), &grey));
+            canvas.blit(2 * gap + w, y, &paint(&targets.index_axis(ndarray::Axis(0), i), &grey));
+            canvas.blit(3 * gap + 2 * w, y, &paint(&predicted.index_axis(ndarray::Axis(0), i), &grey));
         }
         canvas.save(&run.dir.join("samples.png"))?;
     }
@@ -252,19 +257,6 @@ fn draw_scatter(report: &crate::RegressionReport, name: &str, path: &Path) -> Re
     canvas.text(4, top, &format!("{hi:.2}"), 2, [0, 0, 0]);
     canvas.text(4, top + side - 10, &format!("{lo:.2}"), 2, [0, 0, 0]);
     canvas.save(path)
-}
-
-/// Values as colours.
-fn shade(values: &ArrayView2<'_, f32>, color: &dyn Fn(f32) -> [u8; 3]) -> Array3<u8> {
-    let (h, w) = values.dim();
-    let mut out = Array3::<u8>::zeros((h, w, 3));
-    for ((r, c), v) in values.indexed_iter() {
-        let rgb = color(*v);
-        for k in 0..3 {
-            out[(r, c, k)] = rgb[k];
-        }
-    }
-    out
 }
 
 /// One JSON value per line of a run file (missing file: none).
@@ -326,18 +318,7 @@ fn plot(canvas: &mut Canvas, top: usize, title: &str, points: &[(f64, f64)], col
 /// The first `count` validation windows: input RGB, label and prediction side by side, one row each.
 fn draw_samples<B: Backend>(run: &TrainedRun, set: &ShardSet, count: usize, device: &B::Device) -> Result<()> {
     let model = run.segmentation::<B>(device)?;
-    let loader = Loader::for_run(
-        set.clone(),
-        LoaderConfig {
-            split: "validation".into(),
-            batch_size: count,
-            shuffle_buffer: 0,
-            input: run.data.input.clone(),
-            ..LoaderConfig::default()
-        },
-        &run.data,
-    )?;
-    let Some(batch) = loader.epoch(0).next().transpose()? else { return Ok(()) };
+    let Some(batch) = first_validation_batch(run, set, count)? else { return Ok(()) };
     let predicted = predict_classes(&model, &batch, None, device)?;
     let Some(masks) = &batch.masks else { return Ok(()) };
     let (n, _, h, w) = batch.inputs.dim();
@@ -398,11 +379,11 @@ fn stretch(image: &ArrayView3<'_, f32>, rgb: [usize; 3]) -> Array3<u8> {
     out
 }
 
-/// Class values as their colours.
-fn paint(classes: &ArrayView2<'_, i64>, color: &dyn Fn(i64) -> [u8; 3]) -> Array3<u8> {
-    let (h, w) = classes.dim();
+/// Values (classes, targets) as their colours.
+fn paint<T: Copy>(values: &ArrayView2<'_, T>, color: &dyn Fn(T) -> [u8; 3]) -> Array3<u8> {
+    let (h, w) = values.dim();
     let mut out = Array3::<u8>::zeros((h, w, 3));
-    for ((r, c), v) in classes.indexed_iter() {
+    for ((r, c), v) in values.indexed_iter() {
         let rgb = color(*v);
         for k in 0..3 {
             out[(r, c, k)] = rgb[k];
