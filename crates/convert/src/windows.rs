@@ -565,16 +565,7 @@ fn image_tensor(frames: &[Array3<f64>], multi: bool, dtype: &str) -> Result<Tens
 /// A label raster must share the scene's CRS, have one band and hold UInt8 or UInt16 classes.
 fn check_labels(image: &Raster, scene: &str, labels: &str, label_raster: &Raster) -> Result<()> {
     let refuse = |path: &str, reason: String| Err(Error::Input { path: path.to_owned(), reason });
-    match (image.crs(), label_raster.crs()) {
-        (Some(a), Some(b)) if a.is_same(&b) => {}
-        (Some(a), Some(b)) => {
-            return refuse(
-                labels,
-                format!("its CRS {} differs from the scene's {}; reproject it first", b.label(), a.label()),
-            );
-        }
-        _ => return refuse(labels, format!("the scene ({scene}) and the label raster must both have a CRS")),
-    }
+    check_aligned(image, scene, labels, label_raster)?;
     if label_raster.band_count() != 1 {
         return refuse(labels, format!("a label raster has one band, this one {}", label_raster.band_count()));
     }

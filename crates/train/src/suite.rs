@@ -223,7 +223,7 @@ pub struct SuiteRow {
     pub task: String,
     /// `segmentation`, `classification` or `regression`.
     pub kind: String,
-    /// `trained`, `skipped` (finished before) or `failed`.
+    /// `trained` (its run finished, in this call or an earlier one) or `failed`.
     pub status: String,
     /// The failure, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -371,14 +371,10 @@ pub fn suite_report<P: Backend>(
 
 /// A task's row from its directory: its error, or its scores beside the baseline's.
 fn task_row<P: Backend>(task: &SuiteTask, dir: &Path, store: &StoreOptions, device: &P::Device) -> SuiteRow {
-    let kind = match task.kind {
-        TaskKind::Segmentation => "segmentation",
-        TaskKind::Classification => "classification",
-        TaskKind::Regression => "regression",
-    };
+    let kind = serde_json::to_value(task.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
     let mut row = SuiteRow {
         task: task.name.clone(),
-        kind: kind.into(),
+        kind,
         status: "failed".into(),
         error: None,
         metric: String::new(),
@@ -436,9 +432,9 @@ fn fill_row<P: Backend>(
         row.train_s = profile.stages.get("training").copied().unwrap_or_default();
         row.device = profile.devices;
         row.peak_rss_mib = profile.peak_rss_mib;
-        // A skipped rerun keeps the profile of the call that trained it.
-        row.status = "trained".into();
     }
+    // A rerun that skipped the task reports the profile of the call that trained it.
+    row.status = "trained".into();
     let (total, frozen) = parameter_counts::<P>(&run, device)?;
     row.params_trained = total - frozen;
     row.params_frozen = frozen;
