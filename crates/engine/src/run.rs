@@ -152,6 +152,7 @@ pub struct EngineProfile {
 /// Runs `model` over the raster at `source` and writes the stitched output as a COG at `dest`.
 pub fn run(source: &str, dest: &Path, model: &mut dyn Model, options: &EngineOptions) -> Result<EngineProfile> {
     match options.out_dtype {
+        DataType::Int8 => Err(Error::Options("products are not written as signed bytes; choose Int16".into())),
         DataType::UInt8 => run_typed::<u8>(source, dest, model, options),
         DataType::UInt16 => run_typed::<u16>(source, dest, model, options),
         DataType::Int16 => run_typed::<i16>(source, dest, model, options),

@@ -215,7 +215,7 @@ pub fn band_stats(raster: &Raster) -> Result<Vec<BandStats>> {
     match dtype {
         DataType::UInt8 => scan::<u8>(raster),
         DataType::UInt16 => scan::<u16>(raster),
-        DataType::Int16 => scan::<i16>(raster),
+        DataType::Int8 | DataType::Int16 => scan::<i16>(raster),
         DataType::UInt32 => scan::<u32>(raster),
         DataType::Int32 => scan::<i32>(raster),
         DataType::Float32 => scan::<f32>(raster),

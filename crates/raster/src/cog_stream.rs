@@ -391,7 +391,7 @@ impl<T: Pixel> CogWriter<T> {
         let bits = (T::DTYPE.size() * 8) as u16;
         let format = match T::DTYPE {
             DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => 1,
-            DataType::Int16 | DataType::Int32 => 2,
+            DataType::Int8 | DataType::Int16 | DataType::Int32 => 2,
             DataType::Float32 | DataType::Float64 => 3,
         };
         let codec = match self.options.compression {
@@ -672,9 +672,10 @@ pub fn translate_to_cog(
     let colors = if dtype == DataType::UInt8 && info.band_count == 1 { raster.color_table(1)? } else { None };
     drop(raster);
     let nodata_pixels = match dtype {
+        // Signed bytes are written widened to Int16 (same values, nodata included).
+        DataType::Int8 | DataType::Int16 => stream::<i16>(source, store, dest, &spec, options, None),
         DataType::UInt8 => stream::<u8>(source, store, dest, &spec, options, colors.as_deref()),
         DataType::UInt16 => stream::<u16>(source, store, dest, &spec, options, None),
-        DataType::Int16 => stream::<i16>(source, store, dest, &spec, options, None),
         DataType::UInt32 => stream::<u32>(source, store, dest, &spec, options, None),
         DataType::Int32 => stream::<i32>(source, store, dest, &spec, options, None),
         DataType::Float32 => stream::<f32>(source, store, dest, &spec, options, None),

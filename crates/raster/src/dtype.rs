@@ -5,6 +5,8 @@ use gdal::raster::{GdalDataType, GdalType};
 /// A band data type eoforge reads and writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum DataType {
+    /// Signed 8-bit (GDAL before 3.7 stores it as Byte with `PIXELTYPE=SIGNEDBYTE`; read, never written).
+    Int8,
     /// Unsigned 8-bit.
     UInt8,
     /// Unsigned 16-bit.
@@ -25,6 +27,7 @@ impl DataType {
     /// GDAL's name for the type.
     pub fn name(self) -> &'static str {
         match self {
+            Self::Int8 => "Int8",
             Self::UInt8 => "UInt8",
             Self::UInt16 => "UInt16",
             Self::Int16 => "Int16",
@@ -38,7 +41,7 @@ impl DataType {
     /// Bytes per sample.
     pub fn size(self) -> usize {
         match self {
-            Self::UInt8 => 1,
+            Self::Int8 | Self::UInt8 => 1,
             Self::UInt16 | Self::Int16 => 2,
             Self::UInt32 | Self::Int32 | Self::Float32 => 4,
             Self::Float64 => 8,
@@ -53,6 +56,7 @@ impl DataType {
     /// The smallest and largest value of an integer type (`None` for floats).
     pub fn integer_range(self) -> Option<(f64, f64)> {
         match self {
+            Self::Int8 => Some((-128.0, 127.0)),
             Self::UInt8 => Some((0.0, 255.0)),
             Self::UInt16 => Some((0.0, 65_535.0)),
             Self::Int16 => Some((-32_768.0, 32_767.0)),
@@ -66,6 +70,7 @@ impl DataType {
     /// included, that the type holds exactly), e.g. whether a nodata value can be stored.
     pub fn holds(self, value: f64) -> bool {
         let (lo, hi) = match self {
+            Self::Int8 => (-128.0, 127.0),
             Self::UInt8 => (0.0, 255.0),
             Self::UInt16 => (0.0, 65_535.0),
             Self::Int16 => (-32_768.0, 32_767.0),
@@ -79,7 +84,16 @@ impl DataType {
 
     /// Parses GDAL's name (`UInt16`, `float32`, `Byte` …), case-insensitively.
     pub fn from_name(name: &str) -> Option<Self> {
-        let all = [Self::UInt8, Self::UInt16, Self::Int16, Self::UInt32, Self::Int32, Self::Float32, Self::Float64];
+        let all = [
+            Self::Int8,
+            Self::UInt8,
+            Self::UInt16,
+            Self::Int16,
+            Self::UInt32,
+            Self::Int32,
+            Self::Float32,
+            Self::Float64,
+        ];
         if name.eq_ignore_ascii_case("byte") {
             return Some(Self::UInt8);
         }
@@ -102,10 +116,11 @@ impl DataType {
 
     /// Whether every value of `self` is exactly representable in `target`.
     pub fn fits_in(self, target: DataType) -> bool {
-        use DataType::{Float32, Float64, Int16, Int32, UInt8, UInt16, UInt32};
+        use DataType::{Float32, Float64, Int8, Int16, Int32, UInt8, UInt16, UInt32};
         matches!(
             (self, target),
-            (UInt8, _)
+            (Int8, Int8 | Int16 | Int32 | Float32 | Float64)
+                | (UInt8, UInt8 | UInt16 | Int16 | UInt32 | Int32 | Float32 | Float64)
                 | (UInt16, UInt16 | UInt32 | Int32 | Float32 | Float64)
                 | (Int16, Int16 | Int32 | Float32 | Float64)
                 | (UInt32, UInt32 | Float64)

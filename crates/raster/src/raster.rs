@@ -106,6 +106,8 @@ pub struct RasterInfo {
 pub struct Raster {
     dataset: Dataset,
     location: String,
+    /// Stored bottom-up (a positive pixel height): reads and the geotransform are turned north-up.
+    bottom_up: bool,
 }
 
 impl std::fmt::Debug for Raster {
@@ -140,7 +142,8 @@ impl Raster {
                     Error::Open { path: location.to_owned(), reason }
                 }
             })?;
-        let raster = Self { dataset, location: location.to_owned() };
+        let bottom_up = dataset.geo_transform().is_ok_and(|t| t[2] == 0.0 && t[4] == 0.0 && t[5] > 0.0);
+        let raster = Self { dataset, location: location.to_owned(), bottom_up };
         if raster.band_count() == 0 {
             return Err(Error::Open { path: location.to_owned(), reason: "it has no raster bands".into() });
         }
@@ -172,9 +175,20 @@ impl Raster {
         self.dataset.raster_count()
     }
 
-    /// The geotransform, or `None` when the raster is not georeferenced.
+    /// The geotransform, or `None` when the raster is not georeferenced. A raster stored bottom-up (first row the
+    /// southernmost, a positive pixel height) is presented north-up: this transform and every read agree on it.
     pub fn geo_transform(&self) -> Option<GeoTransform> {
-        self.dataset.geo_transform().ok().map(GeoTransform)
+        let t = self.dataset.geo_transform().ok()?;
+        Some(GeoTransform(if self.bottom_up {
+            [t[0], t[1], 0.0, t[3] + t[5] * self.height() as f64, 0.0, -t[5]]
+        } else {
+            t
+        }))
+    }
+
+    /// Whether the file stores its rows bottom-up (south first); reads return them north-up regardless.
+    pub fn is_bottom_up(&self) -> bool {
+        self.bottom_up
     }
 
     /// The CRS, or `None` when unset.
@@ -191,6 +205,11 @@ impl Raster {
     /// The data type of band `index` (1-based), if it is one eoforge supports.
     pub fn dtype(&self, index: usize) -> Result<DataType> {
         let band = self.band(index)?;
+        if band.band_type() == gdal::raster::GdalDataType::UInt8
+            && band.metadata_item("PIXELTYPE", "IMAGE_STRUCTURE").as_deref() == Some("SIGNEDBYTE")
+        {
+            return Ok(DataType::Int8);
+        }
         DataType::from_gdal(band.band_type()).ok_or_else(|| Error::UnsupportedDtype {
             path: self.location.clone(),
             band: index,
@@ -341,6 +360,14 @@ impl Raster {
         for &index in bands {
             self.check_readable_as::<T>(index)?;
         }
+        let signed: Vec<bool> =
+            bands.iter().map(|&b| self.dtype(b).map(|t| t == DataType::Int8)).collect::<Result<_>>()?;
+        if signed.iter().any(|s| *s) && resampling != Resampling::Nearest {
+            return Err(grid_err(format!(
+                "signed-byte bands warp only with nearest-neighbour resampling, not {}",
+                resampling.gdal_name()
+            )));
+        }
         let gdal_err = |what: &str, e: &gdal::errors::GdalError| Error::Read {
             path: self.location.clone(),
             what: what.to_owned(),
@@ -395,6 +422,13 @@ impl Raster {
             let buf = plane.as_slice_mut().ok_or_else(|| grid_err("output array is not contiguous".into()))?;
             band.read_into_slice::<T>((0, 0), (grid.width, grid.height), (grid.width, grid.height), buf, None)
                 .map_err(|e| gdal_err("a warped band", &e))?;
+            if signed[slot] {
+                // The warper moved the stored (unsigned) bytes; the fill is left as it is.
+                let fill = T::from_f64(fill);
+                for value in buf.iter_mut().filter(|v| **v != fill) {
+                    *value = T::from_f64(f64::from(i8::from_ne_bytes([value.to_f64() as u8])));
+                }
+            }
         }
         Ok(out)
     }
@@ -419,6 +453,10 @@ impl Raster {
         for &index in bands {
             self.check_readable_as::<T>(index)?;
         }
+        // The stored rows of a bottom-up file: the window mirrored, its rows reversed after the read.
+        let stored =
+            if self.bottom_up { [src[0], self.height() as f64 - src[1] - src[3], src[2], src[3]] } else { src };
+        let one_to_one = src.iter().all(|v| v.fract() == 0.0) && (src[2], src[3]) == (cols as f64, rows as f64);
         let mut out = Array3::<T>::default((bands.len(), rows, cols));
         for (slot, &index) in bands.iter().enumerate() {
             let band = self.band(index)?;
@@ -427,11 +465,33 @@ impl Raster {
                 path: self.location.clone(),
                 reason: "output array is not contiguous".into(),
             })?;
-            read_band(&band, src, out_size, resampling, buf).map_err(|e| Error::Read {
+            let read_err = |e: gdal::errors::GdalError| Error::Read {
                 path: self.location.clone(),
                 what: format!("band {index} window {:.3},{:.3} {:.3}x{:.3}", src[0], src[1], src[2], src[3]),
                 reason: gdal_message(&e),
-            })?;
+            };
+            if self.dtype(index)? == DataType::Int8 {
+                // GDAL before 3.7 reads signed bytes as unsigned: read the bytes, then take them as signed.
+                if resampling != Resampling::Nearest && !one_to_one {
+                    return Err(Error::Invalid {
+                        path: self.location.clone(),
+                        reason: format!(
+                            "band {index} holds signed bytes, which only nearest-neighbour reads resample, not {}",
+                            resampling.gdal_name()
+                        ),
+                    });
+                }
+                let mut bytes = vec![0u8; buf.len()];
+                read_band(&band, stored, out_size, Resampling::Nearest, &mut bytes).map_err(read_err)?;
+                for (value, byte) in buf.iter_mut().zip(bytes) {
+                    *value = T::from_f64(f64::from(i8::from_ne_bytes([byte])));
+                }
+            } else {
+                read_band(&band, stored, out_size, resampling, buf).map_err(read_err)?;
+            }
+            if self.bottom_up {
+                flip_rows(buf, cols, cols);
+            }
         }
         Ok(out)
     }
@@ -458,6 +518,7 @@ impl Raster {
             )));
         }
         let size = T::DTYPE.size() as i64;
+        let stored_row = if self.bottom_up { self.height() - window.row - window.height } else { window.row };
         let mut extra = gdal_sys::GDALRasterIOExtraArg {
             nVersion: 1,
             eResampleAlg: gdal_sys::GDALRIOResampleAlg::GRIORA_NearestNeighbour,
@@ -477,7 +538,7 @@ impl Raster {
                 self.dataset.c_dataset(),
                 gdal_sys::GDALRWFlag::GF_Read,
                 window.col as i32,
-                window.row as i32,
+                stored_row as i32,
                 window.width as i32,
                 window.height as i32,
                 buf.as_mut_ptr().cast(),
@@ -493,6 +554,22 @@ impl Raster {
             )
         };
         if rv == gdal_sys::CPLErr::CE_None {
+            for (b, index) in (1..=bands).enumerate() {
+                if self.dtype(index)? == DataType::Int8 {
+                    for row in buf.chunks_mut(line_len).take(window.height) {
+                        for value in row[..window.width * bands].iter_mut().skip(b).step_by(bands) {
+                            *value = T::from_f64(f64::from(i8::from_ne_bytes([value.to_f64() as u8])));
+                        }
+                    }
+                }
+            }
+            if self.bottom_up {
+                flip_rows(
+                    &mut buf[..(window.height - 1) * line_len + window.width * bands],
+                    line_len,
+                    window.width * bands,
+                );
+            }
             Ok(())
         } else {
             Err(Error::Read {
@@ -598,6 +675,16 @@ fn snap(v: f64) -> f64 {
 }
 
 /// Reads one band window into `buf`, using GDAL's floating-point window when the window is fractional.
+/// Reverses the order of the rows of `buf` (row `r` starting at `r * line_len`, `used` elements of it in use).
+fn flip_rows<T: Copy>(buf: &mut [T], line_len: usize, used: usize) {
+    let rows = buf.len().div_ceil(line_len);
+    for top in 0..rows / 2 {
+        let bottom = rows - 1 - top;
+        let (head, tail) = buf.split_at_mut(bottom * line_len);
+        head[top * line_len..top * line_len + used].swap_with_slice(&mut tail[..used]);
+    }
+}
+
 #[allow(unsafe_code)]
 fn read_band<T: Pixel>(
     band: &RasterBand<'_>,

@@ -62,6 +62,9 @@ pub fn decode_geotiff<T: Pixel>(bytes: &[u8], location: &str) -> Result<Option<D
         return Ok(None);
     }
     let Some(transform) = transform(&ifd).map_err(corrupt)? else { return Ok(None) };
+    if transform.is_some_and(|t| t.0[5] > 0.0) {
+        return Ok(None); // bottom-up rows: GDAL's reader turns them north-up
+    }
     let nodata = ifd.ascii(GDAL_NODATA).map_err(corrupt)?.and_then(|s| s.trim().parse::<f64>().ok());
     let raw = layout.read_samples(&ifd).map_err(|reason| Error::Read {
         path: location.to_owned(),
@@ -83,7 +86,8 @@ fn convert<T: Pixel>(raw: &[u8], dtype: DataType) -> Vec<T> {
         raw.chunks_exact(size).map(|c| T::from_f64(S::read_le(c).to_f64())).collect()
     }
     match dtype {
-        DataType::UInt8 => via::<u8, T>(raw),
+        // The decoder declines signed bytes (GDAL reads them).
+        DataType::Int8 | DataType::UInt8 => via::<u8, T>(raw),
         DataType::UInt16 => via::<u16, T>(raw),
         DataType::Int16 => via::<i16, T>(raw),
         DataType::UInt32 => via::<u32, T>(raw),
