@@ -368,13 +368,31 @@ pub struct ShardArgs {
 #[derive(Debug, Args)]
 pub struct WindowsArgs {
     /// The scene: any raster GDAL reads (a multi-band GeoTIFF, a VRT of band files), path or URL.
-    #[arg(long, value_name = "URL")]
-    pub scene: String,
+    #[arg(long, value_name = "URL", required_unless_present = "catalog", conflicts_with = "catalog")]
+    pub scene: Option<String>,
 
-    /// The label raster: one band of class values in the scene's CRS (any values: they become the set's class
-    /// table). Without it the set holds images only (super-resolution).
-    #[arg(long, value_name = "URL")]
+    /// The label raster: one band of class values (any values: they become the set's class table) in any CRS
+    /// and resolution covering the scene, read onto the scene's grid (nearest neighbour; warped when its CRS
+    /// differs). Without it the set holds images only (super-resolution).
+    #[arg(long, value_name = "URL", conflicts_with = "catalog")]
     pub labels: Option<String>,
+
+    /// Many scenes into one set: a scene catalog (Parquet rows scene_id, role image|labels|target, url) or a text
+    /// list of `SCENE [LABELS]` lines. Each scene keeps its own CRS and grid; one class table and one stats.json
+    /// cover them all.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["frame", "time_stack", "target"])]
+    pub catalog: Option<String>,
+
+    /// This part of a --catalog set, i/n (default: SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, else 0/1).
+    /// Finished scenes are recorded under <out>/_manifest and skipped on rerun; the last part to finish writes
+    /// index.json and stats.json.
+    #[arg(long, value_name = "I/N", requires = "catalog", conflicts_with = "merge")]
+    pub shard: Option<String>,
+
+    /// Write the --catalog set's index.json and stats.json from its finished parts (an error names the scenes
+    /// not cut yet).
+    #[arg(long, requires = "catalog")]
+    pub merge: bool,
 
     /// Output root (path or URL).
     #[arg(long, value_name = "URL")]

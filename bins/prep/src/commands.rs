@@ -269,8 +269,13 @@ fn windows(args: &WindowsArgs, options: StoreOptions) -> Result {
             let text = std::fs::read_to_string(path).map_err(|e| format!("--time-stack {}: {e}", path.display()))?;
             let dates = eoforge_convert::Date::parse_list(&text)
                 .map_err(|e| format!("--time-stack {}: {e}", path.display()))?;
-            eoforge_convert::Frame::of_stack(&args.scene, &dates, &args.frames, args.channels_per_date)
-                .map_err(|e| usage("--frames", e))?
+            eoforge_convert::Frame::of_stack(
+                args.scene.as_deref().unwrap_or_default(),
+                &dates,
+                &args.frames,
+                args.channels_per_date,
+            )
+            .map_err(|e| usage("--frames", e))?
         }
         None => args
             .frame
@@ -304,7 +309,35 @@ fn windows(args: &WindowsArgs, options: StoreOptions) -> Result {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
-    let report = eoforge_convert::convert_windows(&args.scene, args.labels.as_deref(), &window_options, &|| bar.inc(1));
+    if let Some(catalog) = &args.catalog {
+        let list = eoforge_convert::SceneList::read(catalog, &window_options.store)?;
+        if args.merge {
+            bar.finish_and_clear();
+            eoforge_convert::merge_window_set(&list, &window_options)?;
+            eprintln!("{} scenes merged: {}/index.json and stats.json written", list.scenes.len(), args.out);
+            return Ok(());
+        }
+        let part = match &args.shard {
+            Some(spec) => spec.parse().map_err(|e| eoforge_cli::UsageError(format!("--shard: {e}")))?,
+            None => eoforge_sampling::ShardSpec::from_env()?,
+        };
+        let stop = eoforge_cli::stop_flag().map_err(|e| format!("cannot watch the stop signals: {e}"))?;
+        let report = eoforge_convert::cut_window_set(&list, &window_options, part, Some(&stop), &|| bar.inc(1));
+        bar.finish_and_clear();
+        let report = report?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        eoforge_cli::report_work(report.windows.windows as f64, "windows");
+        if report.stopped {
+            return Err(eoforge_cli::Stopped(format!(
+                "part {}: finished scenes are recorded under {}/_manifest; run the same command to continue",
+                report.part, args.out
+            ))
+            .into());
+        }
+        return Ok(());
+    }
+    let scene = args.scene.as_deref().unwrap_or_default();
+    let report = eoforge_convert::convert_windows(scene, args.labels.as_deref(), &window_options, &|| bar.inc(1));
     bar.finish_and_clear();
     let report = report?;
     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -23,6 +23,7 @@ mod patch;
 mod plan;
 mod profile;
 mod run;
+mod window_set;
 mod windows;
 
 pub use crate::error::{Error, Result};
@@ -34,4 +35,5 @@ pub use crate::patch::{
 pub use crate::plan::{PlannedShard, plan};
 pub use crate::profile::{Profile, SkippedPatch, SplitProfile};
 pub use crate::run::{ConvertOptions, Formats, OnError, ShardManifest, convert};
-pub use crate::windows::{Date, Frame, WindowOptions, WindowsReport, convert_windows};
+pub use crate::window_set::{SceneList, SetReport, cut_window_set, merge_window_set};
+pub use crate::windows::{Date, Frame, SceneJob, WindowOptions, WindowsReport, convert_windows};

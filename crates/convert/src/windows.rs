@@ -21,7 +21,9 @@ use std::time::Instant;
 
 use eoforge_raster::{DataType, Grid, Raster, Resampling, Window};
 use eoforge_sampling::{Split, SplitRatios};
-use eoforge_shards::{ChannelStats, ClassTable, Sample, StatsReport, Tensor, merge_all, parquet_shard, webdataset_tar};
+use eoforge_shards::{
+    ChannelStats, ClassInfo, ClassTable, Sample, StatsReport, Tensor, merge_all, parquet_shard, webdataset_tar,
+};
 use eoforge_storage::{Store, StoreOptions};
 use ndarray::{Array2, Array3, Axis, s};
 
@@ -191,7 +193,7 @@ impl Default for WindowOptions {
 }
 
 /// What a window conversion did.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WindowsReport {
     /// Windows planned over the scene.
     pub windows: usize,
@@ -203,7 +205,7 @@ pub struct WindowsReport {
     /// nodata).
     pub skipped_unlabelled: usize,
     /// Per frame date (`YYYY-DDD`) of a multi-temporal set: windows skipped because that frame holds nodata there.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped_frames: BTreeMap<String, usize>,
     /// Labelled pixels per class value, per split.
     pub class_pixels: BTreeMap<String, BTreeMap<u16, u64>>,
@@ -221,16 +223,178 @@ pub fn convert_windows(
     on_window: &(dyn Fn() + Sync),
 ) -> Result<WindowsReport> {
     let start = Instant::now();
+    options.check()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let out = Store::open_with(&options.out, &options.store)?;
+    let job = SceneJob { scene: scene.to_owned(), labels: labels.map(str::to_owned), target: options.target.clone() };
+    let context = CutContext {
+        out: &out,
+        rt: &rt,
+        shard_prefix: String::new(),
+        key_stem: None,
+        ground: None,
+        on_window,
+        stop: None,
+    };
+    let cut = cut_scene(&job, options, &context)?.ok_or_else(|| Error::Options("stopped".into()))?;
+    let mut report = cut.report.clone();
+    if report.written.values().sum::<usize>() == 0 {
+        return Err(Error::Options(format!(
+            "no window kept: {} hold nodata, {} are mostly unlabelled",
+            report.skipped_nodata, report.skipped_unlabelled
+        )));
+    }
+    let mut index = cut.describe(options);
+    index["source"] = serde_json::json!({ "scene": scene, "labels": labels, "bands": cut.bands });
+    if let Some(target) = &options.target {
+        index["source"]["target"] = target.as_str().into();
+    }
+    index["splits"] = cut.splits.clone();
+    if let Some(classes) = &cut.classes {
+        let table = ClassTable::of_values(
+            classes.iter().map(|c| c.value),
+            |v| classes.iter().find(|c| c.value == v).map(|c| c.name.clone()),
+            |v| classes.iter().find(|c| c.value == v).map(|c| c.color),
+        );
+        if table.is_empty() {
+            return Err(Error::Options("no labelled pixel in the kept windows".into()));
+        }
+        index["classes"] = serde_json::to_value(&table).map_err(|e| Error::Options(e.to_string()))?;
+        index["class_pixels"] =
+            serde_json::to_value(&report.class_pixels).map_err(|e| Error::Options(e.to_string()))?;
+    }
+    if let Some(stats) = &cut.target_stats {
+        index["target"] = target_summary(cut.target_name.as_deref().unwrap_or("target"), stats);
+    }
+    let names: Vec<&str> = cut.channels.iter().map(String::as_str).collect();
+    let stats = StatsReport::new(&names, &cut.train_stats);
+    rt.block_on(out.put("stats.json", json_bytes(&stats)?.into()))?;
+    rt.block_on(out.put("index.json", json_bytes(&index)?.into()))?;
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// One scene of a window set: the scene, and its labels or regression target.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SceneJob {
+    /// The scene (path or URL).
+    pub scene: String,
+    /// Its label raster: any CRS and resolution covering the scene (read onto the scene's grid).
+    pub labels: Option<String>,
+    /// Its regression target raster (the scene's CRS).
+    pub target: Option<String>,
+}
+
+/// What cutting one scene needs beside the options.
+pub(crate) struct CutContext<'a> {
+    pub(crate) out: &'a Store,
+    pub(crate) rt: &'a tokio::runtime::Runtime,
+    /// Put between a shard's split and number (`s00003-`): shard names unique across the scenes of a set.
+    pub(crate) shard_prefix: String,
+    /// The start of every window's key (default: the scene's file stem).
+    pub(crate) key_stem: Option<String>,
+    /// The CRS split blocks are laid out in (default: the scene's own), so scenes in different CRSs share blocks.
+    pub(crate) ground: Option<eoforge_raster::Crs>,
+    pub(crate) on_window: &'a (dyn Fn() + Sync),
+    /// Raised to stop: the scene is abandoned between two rows of windows.
+    pub(crate) stop: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+/// One scene's windows, written: what the set's index and statistics are made of.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SceneCut {
+    pub(crate) report: WindowsReport,
+    /// `index.json`'s `splits` member for this scene's shards.
+    pub(crate) splits: serde_json::Value,
+    /// Channel statistics of its training windows.
+    pub(crate) train_stats: Vec<ChannelStats>,
+    /// Statistics of its training windows' target values.
+    pub(crate) target_stats: Option<ChannelStats>,
+    pub(crate) target_name: Option<String>,
+    pub(crate) channels: Vec<String>,
+    pub(crate) dtype: String,
+    pub(crate) bands: Vec<usize>,
+    pub(crate) size: usize,
+    /// `index.json`'s `frames` member (multi-temporal sets).
+    pub(crate) frames: Option<serde_json::Value>,
+    /// The label values present, named and coloured from the label raster (segmentation).
+    pub(crate) classes: Option<Vec<ClassInfo>>,
+    pub(crate) ignore: Option<u16>,
+}
+
+impl SceneCut {
+    /// The index members every set of such windows shares: task, input, channels, window, tensors, frames.
+    pub(crate) fn describe(&self, options: &WindowOptions) -> serde_json::Value {
+        let size = self.size;
+        let frame_count = self.frames.as_ref().and_then(serde_json::Value::as_array).map_or(1, Vec::len);
+        let image_shape = if self.frames.is_some() {
+            format!("{} ({}, {frame_count}, {size}, {size})", self.dtype, self.channels.len())
+        } else {
+            format!("{} ({}, {size}, {size})", self.dtype, self.channels.len())
+        };
+        let mut tensors = serde_json::json!({ "image": image_shape });
+        let mut index = serde_json::json!({
+            "task": "images",
+            "input": "image",
+            "channels": self.channels,
+            "window": { "size": size, "stride": options.stride, "block": options.block, "seed": options.seed },
+        });
+        if let Some(frames) = &self.frames {
+            index["frames"] = frames.clone();
+            tensors["dates"] = format!("float32 ({frame_count}, 2) year and day of year per frame").into();
+            tensors["location"] = "float32 (2) latitude and longitude of the window's centre".into();
+        }
+        if self.classes.is_some() {
+            tensors["mask"] = serde_json::json!(format!(
+                "uint16 ({size}, {size}) label values (the class table maps them to model indices); {} = no label",
+                self.ignore.map_or("none".into(), |v| v.to_string())
+            ));
+            index["task"] = "segmentation".into();
+            index["ignore"] = serde_json::json!(self.ignore);
+        }
+        if self.target_stats.is_some() {
+            tensors["target"] = format!("float32 ({size}, {size}) target values; NaN = no value").into();
+            index["task"] = "regression".into();
+        }
+        index["tensors"] = tensors;
+        index
+    }
+}
+
+/// `index.json`'s `target` member: the target's name and statistics over the training windows.
+pub(crate) fn target_summary(name: &str, stats: &ChannelStats) -> serde_json::Value {
+    serde_json::json!({
+        "name": name, "count": stats.count, "mean": stats.mean, "std": stats.std(), "min": stats.min, "max": stats.max,
+    })
+}
+
+/// Pretty JSON bytes.
+pub(crate) fn json_bytes(value: &impl serde::Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value).map_err(|e| Error::Options(e.to_string()))
+}
+
+impl WindowOptions {
+    /// Refuses settings that cannot cut windows.
+    pub(crate) fn check(&self) -> Result<()> {
+        let bad = |reason: &str| Err(Error::Options(reason.into()));
+        if self.size == 0 || self.stride == 0 || self.samples_per_shard == 0 || self.block == 0 {
+            return bad("window size, stride, block and samples per shard must be at least 1");
+        }
+        if !self.formats.webdataset && !self.formats.parquet {
+            return bad("no shard format selected");
+        }
+        Ok(())
+    }
+}
+
+/// Cuts one scene's windows into shards under `context.out`; `None` when a stop was requested before it ended.
+pub(crate) fn cut_scene(job: &SceneJob, options: &WindowOptions, context: &CutContext<'_>) -> Result<Option<SceneCut>> {
+    let (scene, labels) = (job.scene.as_str(), job.labels.as_deref());
     let bad = |reason: String| Err(Error::Options(reason));
-    if options.size == 0 || options.stride == 0 || options.samples_per_shard == 0 || options.block == 0 {
-        return bad("window size, stride, block and samples per shard must be at least 1".into());
-    }
-    if !options.formats.webdataset && !options.formats.parquet {
-        return bad("no shard format selected".into());
-    }
-    if labels.is_some() && options.target.is_some() {
+    if labels.is_some() && job.target.is_some() {
         return bad("give labels (segmentation) or a target (regression), not both".into());
     }
+    let on_window = context.on_window;
     let image = Raster::open_with(scene, &options.store)?;
     let refuse = |path: &str, reason: String| Err(Error::Input { path: path.to_owned(), reason });
     let Some(transform) = image.geo_transform() else {
@@ -240,10 +404,12 @@ pub fn convert_windows(
         Some(labels) => Some((labels, Raster::open_with(labels, &options.store)?)),
         None => None,
     };
-    if let Some((labels, label_raster)) = &label_raster {
-        check_labels(&image, scene, labels, label_raster)?;
-    }
-    let target_raster = match &options.target {
+    // Labels in another CRS are warped onto each strip of windows (nearest neighbour); the others are read.
+    let warp_labels = match &label_raster {
+        Some((labels, label_raster)) => check_labels(&image, scene, labels, label_raster)?,
+        None => false,
+    };
+    let target_raster = match &job.target {
         Some(target) => {
             let raster = Raster::open_with(target, &options.store)?;
             check_aligned(&image, scene, target, &raster)?;
@@ -303,7 +469,11 @@ pub fn convert_windows(
     };
     let frame_count = frames.len().max(1);
     let ignore = match &label_raster {
-        Some((_, raster)) => options.ignore.or_else(|| raster.nodata(1).ok().flatten().map(|v| v as u16)),
+        // Warped labels mark the ground they do not cover as "no label": their nodata, else 65535.
+        Some((_, raster)) => options
+            .ignore
+            .or_else(|| raster.nodata(1).ok().flatten().map(|v| v as u16))
+            .or(warp_labels.then_some(u16::MAX)),
         None => None,
     };
     let channels: Vec<String> = first_bands
@@ -317,24 +487,36 @@ pub fn convert_windows(
     }
     let starts = |n: usize| (0..=n - options.size).step_by(options.stride).collect::<Vec<_>>();
     let (cols, rows) = (starts(width), starts(height));
-    let stem = std::path::Path::new(scene)
-        .file_stem()
-        .map_or_else(|| "scene".to_owned(), |s| s.to_string_lossy().into_owned());
+    let stem = context.key_stem.clone().unwrap_or_else(|| {
+        std::path::Path::new(scene).file_stem().map_or_else(|| "scene".to_owned(), |s| s.to_string_lossy().into_owned())
+    });
     // A split block's side on the ground, in map units along each axis.
     let block_side = (
         (options.block * options.stride) as f64 * transform.0[1].abs(),
         (options.block * options.stride) as f64 * transform.0[5].abs(),
     );
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let out = Store::open_with(&options.out, &options.store)?;
+    let rt = context.rt;
     let mut report = WindowsReport { windows: cols.len() * rows.len(), ..WindowsReport::default() };
-    let mut writer = SplitWriters::new(&out, options.formats, options.samples_per_shard);
+    let mut writer =
+        SplitWriters::new(context.out, options.formats, options.samples_per_shard, context.shard_prefix.clone());
+    let label_fill = ignore.map_or(f64::from(u16::MAX), f64::from);
+
     let mut train_stats: Vec<Vec<ChannelStats>> = Vec::new();
     let mut target_stats: Vec<ChannelStats> = Vec::new();
     let size = options.size;
     let crs = image.crs();
+    let ground = match &context.ground {
+        Some(common) => {
+            let Some(own) = &crs else { return refuse(scene, "the scene has no CRS".into()) };
+            Some((own, common))
+        }
+        None => None,
+    };
     let dates: Vec<f32> = frames.iter().flat_map(|(_, f)| [f.date.year as f32, f.date.day_of_year as f32]).collect();
     for &row in &rows {
+        if context.stop.is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst)) {
+            return Ok(None);
+        }
         let strip = Window::new(0, row, width, size);
         let grid = Grid::of_window(&transform, strip);
         // (frames, channels, rows, cols) and each frame's nodata per channel.
@@ -357,16 +539,41 @@ pub fn convert_windows(
             stack.push((pixels, nodata));
         }
         let classes = match &label_raster {
-            Some((labels, raster)) => Some(
-                raster
-                    .read_onto_grid::<u16>(&grid, Some(&[1]), Resampling::Nearest)
-                    .map_err(|e| Error::Input {
+            Some((labels, raster)) => {
+                let read = if warp_labels {
+                    let crs = crs.as_ref().ok_or_else(|| Error::Input {
+                        path: scene.to_owned(),
+                        reason: "the scene has no CRS to warp its labels into".into(),
+                    })?;
+                    raster.warp_onto::<u16>(&grid, crs, Some(&[1]), Resampling::Nearest, label_fill)
+                } else {
+                    raster.read_onto_grid::<u16>(&grid, Some(&[1]), Resampling::Nearest)
+                };
+                Some(
+                    read.map_err(|e| Error::Input {
                         path: (*labels).to_owned(),
                         reason: format!("does not cover the scene: {e}"),
                     })?
                     .index_axis_move(Axis(0), 0),
-            ),
+                )
+            }
             None => None,
+        };
+        // Each window's split block, from its centre on the ground (in the set's common CRS when it has one).
+        let blocks: Vec<String> = match ground {
+            Some((own, common)) => {
+                let mut centres: Vec<(f64, f64)> = cols
+                    .iter()
+                    .map(|&col| transform.pixel_to_map(col as f64 + size as f64 / 2.0, row as f64 + size as f64 / 2.0))
+                    .collect();
+                eoforge_raster::transform_points(&mut centres, own, common)?;
+                let side = ground_side(&transform, own, options);
+                centres
+                    .iter()
+                    .map(|(x, y)| format!("block/{}/{}", (x / side).floor() as i64, (y / side).floor() as i64))
+                    .collect()
+            }
+            None => cols.iter().map(|&col| ground_block(&transform, (col, row), block_side)).collect(),
         };
         let targets = match &target_raster {
             Some((path, raster)) => {
@@ -382,7 +589,7 @@ pub fn convert_windows(
             }
             None => None,
         };
-        for &col in &cols {
+        for (&col, block) in cols.iter().zip(&blocks) {
             on_window();
             let missing: Vec<usize> =
                 stack
@@ -413,8 +620,7 @@ pub fn convert_windows(
                 report.skipped_unlabelled += 1;
                 continue;
             }
-            let block = ground_block(&transform, (col, row), block_side);
-            let split = options.ratios.split_of(&block, options.seed);
+            let split = options.ratios.split_of(block, options.seed);
             let histogram = report.class_pixels.entry(split.name().to_owned()).or_default();
             for v in mask.iter().flatten().filter(|v| Some(**v) != ignore) {
                 *histogram.entry(*v).or_default() += 1;
@@ -463,75 +669,41 @@ pub fn convert_windows(
             rt.block_on(writer.push(split, sample))?;
         }
     }
-    let index_splits = rt.block_on(writer.finish())?;
-    if report.written.values().sum::<usize>() == 0 {
-        return bad(format!(
-            "no window kept: {} hold nodata, {} are mostly unlabelled",
-            report.skipped_nodata, report.skipped_unlabelled
-        ));
-    }
-    let image_shape = if multi {
-        format!("{dtype} ({}, {frame_count}, {size}, {size})", channels.len())
-    } else {
-        format!("{dtype} ({}, {size}, {size})", channels.len())
-    };
-    let mut tensors = serde_json::json!({ "image": image_shape });
-    let mut index = serde_json::json!({
-        "task": "images",
-        "source": { "scene": scene, "labels": labels, "bands": bands },
-        "input": "image",
-        "channels": channels,
-        "window": { "size": size, "stride": options.stride, "block": options.block, "seed": options.seed },
-        "splits": index_splits,
-    });
-    if multi {
-        index["frames"] = frames
+    let splits = rt.block_on(writer.finish())?;
+    let frames_json = multi.then(|| {
+        frames
             .iter()
             .map(|(_, f)| {
                 serde_json::json!({
                     "scene": f.scene, "bands": f.bands, "year": f.date.year, "day_of_year": f.date.day_of_year,
                 })
             })
-            .collect();
-        tensors["dates"] = format!("float32 ({frame_count}, 2) year and day of year per frame").into();
-        tensors["location"] = "float32 (2) latitude and longitude of the window's centre".into();
-    }
-    if let Some((_, label_raster)) = &label_raster {
-        let class_info = class_table(label_raster, &report, ignore)?;
-        if class_info.is_empty() {
-            return bad("no labelled pixel in the kept windows".into());
-        }
-        tensors["mask"] = serde_json::json!(format!(
-            "uint16 ({size}, {size}) label values (the class table maps them to model indices); {} = no label",
-            ignore.map_or("none".into(), |v| v.to_string())
-        ));
-        index["task"] = "segmentation".into();
-        index["ignore"] = serde_json::json!(ignore);
-        index["classes"] = serde_json::to_value(&class_info).map_err(|e| Error::Options(e.to_string()))?;
-        index["class_pixels"] =
-            serde_json::to_value(&report.class_pixels).map_err(|e| Error::Options(e.to_string()))?;
-    }
-    if let Some((path, raster)) = &target_raster {
-        let stats = merge_all(target_stats.iter().map(std::slice::from_ref));
-        let stats = stats.first().copied().unwrap_or_default();
-        let name = raster.band_description(1).ok().filter(|d| !d.is_empty()).unwrap_or_else(|| "target".into());
-        tensors["target"] = format!("float32 ({size}, {size}) target values; NaN = no value").into();
-        index["task"] = "regression".into();
-        index["source"]["target"] = (*path).into();
-        index["target"] = serde_json::json!({
-            "name": name, "count": stats.count, "mean": stats.mean, "std": stats.std(), "min": stats.min, "max": stats.max,
-        });
-    }
-    index["tensors"] = tensors;
-    let names: Vec<&str> = channels.iter().map(String::as_str).collect();
-    let stats = StatsReport::new(&names, &merge_all(train_stats.iter().map(Vec::as_slice)));
-    let json = |v: &serde_json::Value| serde_json::to_vec_pretty(v).map_err(|e| Error::Options(e.to_string()));
-    rt.block_on(
-        out.put("stats.json", json(&serde_json::to_value(&stats).map_err(|e| Error::Options(e.to_string()))?)?.into()),
-    )?;
-    rt.block_on(out.put("index.json", json(&index)?.into()))?;
-    report.seconds = start.elapsed().as_secs_f64();
-    Ok(report)
+            .collect()
+    });
+    let classes = match &label_raster {
+        Some((_, raster)) => Some(class_table(raster, &report, ignore)?.classes().to_vec()),
+        None => None,
+    };
+    let target_name = target_raster.as_ref().map(|(_, raster)| {
+        raster.band_description(1).ok().filter(|d| !d.is_empty()).unwrap_or_else(|| "target".into())
+    });
+    let target_stats = target_raster
+        .as_ref()
+        .map(|_| merge_all(target_stats.iter().map(std::slice::from_ref)).first().copied().unwrap_or_default());
+    Ok(Some(SceneCut {
+        report,
+        splits,
+        train_stats: merge_all(train_stats.iter().map(Vec::as_slice)),
+        target_stats,
+        target_name,
+        channels,
+        dtype: dtype.to_owned(),
+        bands,
+        size,
+        frames: frames_json,
+        classes,
+        ignore,
+    }))
 }
 
 /// A raster read onto the scene's grid must share its CRS.
@@ -562,10 +734,14 @@ fn image_tensor(frames: &[Array3<f64>], multi: bool, dtype: &str) -> Result<Tens
     })
 }
 
-/// A label raster must share the scene's CRS, have one band and hold UInt8 or UInt16 classes.
-fn check_labels(image: &Raster, scene: &str, labels: &str, label_raster: &Raster) -> Result<()> {
+/// A label raster must have a CRS (as the scene), one band and UInt8 or UInt16 classes; returns whether its CRS
+/// differs from the scene's (its classes are then warped onto the scene's grid).
+fn check_labels(image: &Raster, scene: &str, labels: &str, label_raster: &Raster) -> Result<bool> {
     let refuse = |path: &str, reason: String| Err(Error::Input { path: path.to_owned(), reason });
-    check_aligned(image, scene, labels, label_raster)?;
+    let warp = match (image.crs(), label_raster.crs()) {
+        (Some(a), Some(b)) => !a.is_same(&b),
+        _ => return refuse(labels, format!("the scene ({scene}) and its labels must both have a CRS")),
+    };
     if label_raster.band_count() != 1 {
         return refuse(labels, format!("a label raster has one band, this one {}", label_raster.band_count()));
     }
@@ -573,7 +749,15 @@ fn check_labels(image: &Raster, scene: &str, labels: &str, label_raster: &Raster
     if !matches!(label_type, DataType::UInt8 | DataType::UInt16) {
         return refuse(labels, format!("labels must be UInt8 or UInt16 classes, not {label_type}"));
     }
-    Ok(())
+    Ok(warp)
+}
+
+/// A split block's side in the set's common ground CRS (metres): `block × stride` pixels of the scene, its
+/// degrees taken as 111 320 m when its CRS is geographic.
+fn ground_side(transform: &eoforge_raster::GeoTransform, own: &eoforge_raster::Crs, options: &WindowOptions) -> f64 {
+    let pixel = transform.0[1].abs();
+    let metres = if own.is_geographic() { pixel * 111_320.0 } else { pixel };
+    (options.block * options.stride) as f64 * metres
 }
 
 /// The element type windows are stored in: the scene's integer type when every kept band is UInt8 or UInt16,
@@ -630,11 +814,12 @@ struct SplitWriters<'a> {
     per_shard: usize,
     pending: BTreeMap<&'static str, Vec<Sample>>,
     shards: BTreeMap<&'static str, Vec<serde_json::Value>>,
+    prefix: String,
 }
 
 impl<'a> SplitWriters<'a> {
-    fn new(out: &'a Store, formats: Formats, per_shard: usize) -> Self {
-        Self { out, formats, per_shard, pending: BTreeMap::new(), shards: BTreeMap::new() }
+    fn new(out: &'a Store, formats: Formats, per_shard: usize, prefix: String) -> Self {
+        Self { out, formats, per_shard, pending: BTreeMap::new(), shards: BTreeMap::new(), prefix }
     }
 
     async fn push(&mut self, split: Split, sample: Sample) -> Result<()> {
@@ -649,7 +834,7 @@ impl<'a> SplitWriters<'a> {
 
     async fn write(&mut self, split: &'static str, samples: &[Sample]) -> Result<()> {
         let list = self.shards.entry(split).or_default();
-        let name = format!("{split}-{:06}", list.len());
+        let name = format!("{split}-{}{:06}", self.prefix, list.len());
         let encode = |source| Error::Encode { shard: name.clone(), source };
         let mut files = serde_json::Map::new();
         if self.formats.webdataset {

@@ -45,6 +45,11 @@ impl Crs {
         }
     }
 
+    /// Whether its coordinates are angles (longitude/latitude) rather than projected map units.
+    pub fn is_geographic(&self) -> bool {
+        SpatialRef::from_wkt(&self.wkt).is_ok_and(|s| s.is_geographic())
+    }
+
     /// `EPSG:code` when it has one, else the CRS's name from its WKT.
     pub fn label(&self) -> String {
         match self.epsg {
