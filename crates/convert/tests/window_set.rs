@@ -1,4 +1,4 @@
-//! Many-scene window sets, as the crop-segmentation workflow builds them: embedding tiles (64-band signed bytes in
+//! Many-scene window sets, as the crop-segmentation workflow builds them: embedding tiles (8 signed-byte bands in
 //! AlphaEarth Foundations' layout — −128 nodata, one tile stored bottom-up, one in the next UTM zone) over Kansas,
 //! labelled by the real CDL fixture (30 m, EPSG:5070, sparse crop ids, no nodata) warped onto each tile's 10 m grid
 //! on the fly. A set cut in three parts — one stopped mid-scene and rerun — equals the set one process cuts, byte
@@ -7,63 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use eoforge_convert::{SceneList, WindowOptions, cut_window_set, merge_window_set};
 use eoforge_sampling::ShardSpec;
 use eoforge_shards::read_webdataset_tar;
-use eoforge_testkit::fixture;
-
-/// Writes `tile0.tif` (EPSG:32614, stored bottom-up), `tile1.tif` (EPSG:32614), `tile2.tif` (EPSG:32615,
-/// overlapping tile 1's ground), `tile3.tif` (half beyond CDL's eastern edge) as 8 signed-byte bands with −128 nodata in a corner, and for tile 1 GDAL's
-/// nearest-neighbour warp of CDL onto its grid (`tile1_cdl.bin`, uint8 rows × cols).
-const BUILD: &str = r"
-import sys, numpy as np
-from osgeo import gdal, osr
-gdal.UseExceptions()
-cdl, out = sys.argv[1], sys.argv[2]
-w, h, px = 96, 80, 10.0
-def tile(name, epsg, x0, y0, bottom_up, seed):
-    rng = np.random.default_rng(seed)
-    data = rng.integers(-127, 128, size=(8, h, w), dtype=np.int16).astype(np.int8)
-    data[:, :20, :20] = -128
-    ds = gdal.GetDriverByName('GTiff').Create(out + '/' + name, w, h, 8, gdal.GDT_Byte, ['PIXELTYPE=SIGNEDBYTE'])
-    srs = osr.SpatialReference(); srs.ImportFromEPSG(epsg)
-    ds.SetProjection(srs.ExportToWkt())
-    if bottom_up:
-        ds.SetGeoTransform([x0, px, 0, y0 - h * px, 0, px]); data = data[:, ::-1, :]
-    else:
-        ds.SetGeoTransform([x0, px, 0, y0, 0, -px])
-    for i in range(8):
-        b = ds.GetRasterBand(i + 1); b.SetNoDataValue(-128); b.SetDescription('A%02d' % i)
-        b.WriteArray(np.ascontiguousarray(data[i]).view(np.uint8))
-    ds = None
-# UTM 14N over the CDL fixture (about 97.1 W, 39.3 N), and the same ground in UTM 15N.
-t = osr.CoordinateTransformation(osr.SpatialReference(), osr.SpatialReference())
-def utm(epsg, lon, lat):
-    a = osr.SpatialReference(); a.ImportFromEPSG(4326); a.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    b = osr.SpatialReference(); b.ImportFromEPSG(epsg)
-    x, y, _ = osr.CoordinateTransformation(a, b).TransformPoint(lon, lat)
-    return round(x / 10) * 10, round(y / 10) * 10
-tile('tile0.tif', 32614, *utm(32614, -97.15, 39.35), True, 0)
-tile('tile1.tif', 32614, *utm(32614, -97.05, 39.25), False, 1)
-tile('tile2.tif', 32615, *utm(32615, -97.045, 39.252), False, 2)
-tile('tile3.tif', 32614, *utm(32614, -96.895, 39.30), False, 3)  # half east of CDL's edge
-ref = gdal.Open(out + '/tile1.tif')
-gt = ref.GetGeoTransform()
-warped = gdal.Warp('', cdl, format='MEM', dstSRS=ref.GetProjection(), resampleAlg='near',
-                   outputBounds=(gt[0], gt[3] + h * gt[5], gt[0] + w * gt[1], gt[3]), width=w, height=h)
-open(out + '/tile1_cdl.bin', 'wb').write(warped.ReadAsArray().astype(np.uint8).tobytes())
-";
-
-fn build(dir: &Path) -> Option<String> {
-    let cdl = fixture("labels/cdl_2021_30m_kansas_1000.tif")?;
-    let out = Command::new("/usr/bin/python3").arg("-c").arg(BUILD).arg(&cdl).arg(dir).output().expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    Some(cdl.display().to_string())
-}
+use eoforge_testkit::embedding_tiles;
 
 /// Files under `dir` with their bytes (profiles left out: they hold timings).
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -98,9 +48,9 @@ fn options(out: &Path) -> WindowOptions {
 #[test]
 fn a_set_cut_in_parts_with_a_stop_equals_the_one_process_set() {
     let dir = tempfile::tempdir().expect("tmp");
-    let Some(cdl) = build(dir.path()) else { return };
+    let Some(tiles) = embedding_tiles(dir.path(), 96, 80, 0) else { return };
     let list_text: String =
-        (0..4).map(|k| format!("{}/tile{k}.tif, {cdl}\n", dir.path().display())).collect::<Vec<_>>().concat();
+        tiles.tiles.iter().map(|t| format!("{}, {}\n", t.display(), tiles.cdl.display())).collect::<Vec<_>>().concat();
     let list = SceneList::parse_text("scenes.txt", &format!("# three AEF-style tiles\nscene,labels\n{list_text}"))
         .expect("list");
     assert_eq!(list.scenes.len(), 4);
@@ -157,7 +107,7 @@ fn a_set_cut_in_parts_with_a_stop_equals_the_one_process_set() {
     assert!(stats["min"][0].as_f64().expect("min") > -128.0, "no nodata in the statistics");
 
     // Tile 1's windows: labels are GDAL's warp of CDL onto them, values signed, keys unique across scenes.
-    let cdl_on_tile1 = std::fs::read(dir.path().join("tile1_cdl.bin")).expect("warped cdl");
+    let cdl_on_tile1 = std::fs::read(&tiles.tile1_cdl).expect("warped cdl");
     let mut keys = std::collections::HashSet::new();
     let mut checked = 0;
     for (name, bytes) in a.iter().filter(|(n, _)| Path::new(n.as_str()).extension().is_some_and(|e| e == "tar")) {

@@ -3,6 +3,7 @@ Test support shared by eoforge's integration tests.
 
 - [`fixtures`] finds the real Earth-observation fixtures (`$EOFORGE_FIXTURES`, else `../shared/fixtures` beside
   the repository).
+- [`embedding_tiles`] builds embedding tiles (signed bytes, bottom-up, two UTM zones) over the CDL fixture.
 - [`python_with`] finds the project's Python venv with the interop peers a test needs.
 - [`S3Server`] starts a real S3-compatible server (SeaweedFS, the `weed` binary from the project's Python venv or
   `$EOFORGE_WEED`) on free loopback ports, creates buckets, and can be killed and restarted mid-test.
@@ -14,11 +15,13 @@ Each skips (with a message on stderr) when its resource is absent, unless `EOFOR
 #![deny(missing_docs)]
 #![allow(clippy::print_stderr)]
 
+mod embedding;
 mod fixtures;
 mod python;
 mod s3_server;
 mod slurm;
 
+pub use crate::embedding::{EmbeddingTiles, embedding_tiles};
 pub use crate::fixtures::{fixture, fixtures};
 pub use crate::python::{onnxruntime_library, python_with};
 pub use crate::s3_server::S3Server;
