@@ -115,7 +115,7 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Shard(ShardArgs),
 
-    /// Cut a scene and an aligned label (or regression target) raster into shards
+    /// Cut a scene (or many: --catalog) and its label (or regression target) raster into shards
     ///
     /// Windows of --size pixels every --stride pixels become samples with an `image` tensor
     /// (bands, size, size) and a `mask` tensor (size, size) of class values (with --target: a
@@ -137,6 +137,11 @@ pub enum Command {
     /// Example (four dates of an NDVI time stack, land use as labels):
     ///   eoforge-prep windows --scene ndvi.tif --time-stack ndvi.timestamps.json --frames 17,21,25,29 \
     ///     --labels lulc.tif --size 16 --out ndvi-4dates
+    ///
+    /// Example (many embedding tiles, each `tile.tif cdl.tif` on a line of scenes.txt, CDL warped onto each tile;
+    /// as part 3 of 12, then the index once all parts are done; a rerun resumes, SIGTERM exits 75):
+    ///   eoforge-prep windows --catalog scenes.txt --size 128 --ignore 0 --out s3://me/aef --shard 3/12
+    ///   eoforge-prep windows --catalog scenes.txt --size 128 --ignore 0 --out s3://me/aef --merge
     #[command(verbatim_doc_comment)]
     Windows(WindowsArgs),
 }

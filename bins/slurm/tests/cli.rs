@@ -216,6 +216,29 @@ fn the_example_pipeline_emits() {
     );
 }
 
+/// The embeddings example (a many-scene window set as an array, its merge, training) emits against the example
+/// partition rules, each task pinned to its part.
+#[test]
+fn the_embeddings_example_pipeline_emits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = eoforge_testkit::workspace_root().join("examples/slurm");
+    let out = dir.path().join("aef");
+    let o = slurm(&[
+        "emit",
+        "--pipeline",
+        root.join("embeddings.toml").to_str().expect("utf-8"),
+        "--partition-rules",
+        root.join("partitions.toml").to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let script = |name: &str| std::fs::read_to_string(out.join(format!("{name}.sbatch"))).expect("script");
+    assert!(script("windows").contains("#SBATCH --array=0-11%4") && script("windows").contains("/12\""));
+    assert!(script("windows").contains("--catalog") && script("merge").contains("--merge"));
+    assert!(script("windows").contains("#SBATCH --requeue"));
+}
+
 #[test]
 fn secrets_by_value_and_bad_flags_are_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -5,6 +5,8 @@
 //!   local run;
 //! - a three-stage chain (windows → a short CPU training → predict) runs in order; its training is sent SIGTERM
 //!   mid-run, requeues itself and ends with weights byte-identical to an uninterrupted run;
+//! - a many-scene window set (embedding tiles over CDL) as a 2-task array plus a merge stage: both tasks are stopped
+//!   mid-scene by SLURM's signal, requeue, resume, and the set equals a one-process build byte for byte;
 //! - a failed first stage cancels the rest of its chain;
 //! - an area pipeline over 29RKH runs as arrays of tile tasks around its merge-and-train job and gives the map,
 //!   model and scores of one local run, byte for byte;
@@ -18,7 +20,7 @@ use std::process::{Command, Output};
 
 use eoforge_catalog::{Catalog, scan_bigearthnet_v1, write_parquet};
 use eoforge_storage::Store;
-use eoforge_testkit::{SlurmCluster, fixture};
+use eoforge_testkit::{SlurmCluster, embedding_tiles, fixture};
 
 const AWS_SECRET: &str = "planted-aws-secret-W7x2Qp";
 const DATABASE_URL: &str = "postgres://eoforge:planted-db-password-9Kd@db.example.org/eo";
@@ -140,6 +142,7 @@ fn pipelines_run_on_a_real_slurm_cluster() {
 
     array_conversion_with_a_failed_task_resubmitted(&cluster, w, &meta, &broken, &original_band);
     chain_with_a_stopped_and_requeued_training(&cluster, w, &ndvi, &lulc);
+    window_set_array_stopped_and_resumed(&cluster, w);
     a_failed_first_stage_cancels_the_chain(&cluster, w, &ndvi);
     area_pipeline_as_arrays(&cluster, w);
 
@@ -428,6 +431,165 @@ command = ["{infer}", "predict", {ndvi}, {map}, "--model", {run}, "--window", "3
     let qc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(w.join("chain/landuse.tif.qc.json")).expect("qc")).expect("json");
     assert_eq!(qc["passed"], true, "{qc}");
+}
+
+/// Releases a requeued job (`JobId` or `ArrayJobId_Task`) that SLURM holds for two minutes, once it is pending.
+fn release_when_pending(cluster: &SlurmCluster, job: &str, deadline: std::time::Instant) {
+    let state = || {
+        let o = cluster.command("squeue").args(["-h", "-o", "%T", "-j", job]).output().expect("squeue");
+        text(&o.stdout).trim().to_owned()
+    };
+    while state() != "PENDING" {
+        assert!(std::time::Instant::now() < deadline, "the requeued job {job} is not pending: {}", state());
+        std::thread::yield_now();
+    }
+    let o = cluster
+        .command("scontrol")
+        .args(["update", &format!("JobId={job}"), "StartTime=now"])
+        .output()
+        .expect("scontrol");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+fn window_set_array_stopped_and_resumed(cluster: &SlurmCluster, w: &Path) {
+    let dir = w.join("embeddings");
+    std::fs::create_dir_all(&dir).expect("dir");
+    // Eight 800 x 800 tiles: seconds of work per task, so both are caught mid-set.
+    let Some(tiles) = embedding_tiles(&dir, 800, 800, 4) else { return };
+    let list = dir.join("scenes.txt");
+    let lines: Vec<String> = tiles.tiles.iter().map(|t| format!("{} {}", t.display(), tiles.cdl.display())).collect();
+    let lines = lines.join("\n");
+    std::fs::write(&list, lines).expect("list");
+    let (set, local) = (dir.join("set"), dir.join("local"));
+    let prep = bin("eoforge-prep");
+    let windows = |out: &Path| -> Vec<String> {
+        [prep.as_str(), "windows", "--catalog", list.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")]
+            .into_iter()
+            .chain(["--size", "16", "--samples-per-shard", "16", "--block", "2"])
+            .map(str::to_owned)
+            .collect()
+    };
+    let toml_list = |args: &[String]| args.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
+    let mut merge = windows(&set);
+    merge.push("--merge".into());
+    let pipeline = format!(
+        r#"
+name = "embeddings"
+[defaults]
+time = "00:30:00"
+cpus = 1
+pass_env = ["AWS_SECRET_ACCESS_KEY", "DATABASE_URL"]
+requeue_on_stop = 1
+
+[[stage]]
+name = "windows"
+array = 2
+command = [{windows}]
+
+[[stage]]
+name = "merge"
+command = [{merge}]
+"#,
+        windows = toml_list(&windows(&set)),
+        merge = toml_list(&merge),
+    );
+    let file = w.join("embeddings.toml");
+    std::fs::write(&file, pipeline).expect("pipeline");
+    let jobs = w.join("jobs-embeddings");
+    let o = slurm(
+        cluster,
+        &["emit", "--out", jobs.to_str().expect("utf-8"), "--pipeline", file.to_str().expect("utf-8"), "--submit"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let submitted: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(jobs.join("jobs.json")).expect("jobs.json")).expect("json");
+    let array_job = submitted[0]["job_id"].as_str().expect("id").to_owned();
+
+    // Visible progress: a shard of each part's first scene. Then each task is paused, sent SLURM's signal (the
+    // script forwards it to the stage) and resumed, so the stop lands mid-set whatever the machine's speed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let started = |scene: usize| {
+        std::fs::read_dir(set.join("train"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains(&format!("-s{scene:05}-")))
+    };
+    while !(started(0) && started(1)) {
+        assert!(std::time::Instant::now() < deadline, "no shard of scenes 0 and 1");
+        std::thread::yield_now();
+    }
+    let pgrep = Command::new("pgrep").args(["-f", set.to_str().expect("utf-8")]).output().expect("pgrep");
+    let pids: Vec<String> = text(&pgrep.stdout).split_whitespace().map(str::to_owned).collect();
+    assert_eq!(pids.len(), 2, "both tasks' stages run: {pids:?}");
+    let signal = |sig: &str| {
+        for pid in &pids {
+            let o = Command::new("kill").args([sig, pid]).output().expect("kill");
+            assert!(o.status.success(), "kill {sig} {pid}: {}", text(&o.stderr));
+        }
+    };
+    signal("-STOP");
+    let manifests = std::fs::read_dir(set.join("_manifest")).map_or(0, Iterator::count);
+    assert!(manifests < tiles.tiles.len(), "the set was finished before the stop");
+    let o = cluster.command("scancel").args(["--signal=TERM", "--batch", &array_job]).output().expect("scancel");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let forwarded = || -> usize {
+        std::fs::read_dir(jobs.join("logs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default().matches("SIGTERM received").count())
+            .sum()
+    };
+    while forwarded() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the scripts did not forward the signal");
+        std::thread::yield_now();
+    }
+    signal("-CONT");
+    for task in 0..2 {
+        while !attempts(&jobs, "windows", task).first().is_some_and(|a| a["state"] == "requeued") {
+            assert!(std::time::Instant::now() < deadline, "task {task}: {:?}", attempts(&jobs, "windows", task));
+            std::thread::yield_now();
+        }
+        release_when_pending(cluster, &format!("{array_job}_{task}"), deadline);
+    }
+    // Both reruns finish; the merge stage starts after them.
+    for task in 0..2 {
+        while attempts(&jobs, "windows", task).get(1).is_none_or(|a| a["state"] != "done") {
+            assert!(std::time::Instant::now() < deadline, "task {task}: {:?}", attempts(&jobs, "windows", task));
+            std::thread::yield_now();
+        }
+    }
+    while attempts(&jobs, "merge", 0).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the merge stage did not run");
+        std::thread::yield_now();
+    }
+    let st = status(cluster, &jobs);
+    assert_eq!(ids(&stage(&st, "windows")["done"]), vec![0, 1], "{st}");
+    assert_eq!(ids(&stage(&st, "merge")["done"]), vec![0], "{st}");
+    let merged = &attempts(&jobs, "merge", 0)[0];
+    for task in 0..2 {
+        let rerun = &attempts(&jobs, "windows", task)[1];
+        assert!(
+            rerun["ended"].as_f64() <= merged["started"].as_f64(),
+            "the merge started before task {task} ended: {rerun} {merged}"
+        );
+    }
+    for task in 0..2 {
+        let runs = attempts(&jobs, "windows", task);
+        assert_eq!(runs.len(), 2, "{runs:?}");
+        assert_eq!((runs[0]["exit_code"].as_i64(), runs[1]["state"].as_str()), (Some(75), Some("done")), "{runs:?}");
+        assert_eq!(runs[1]["run"]["work"]["unit"], "windows", "{runs:?}");
+    }
+
+    // One local process builds the same set, byte for byte.
+    let args = windows(&local);
+    let o = Command::new(&args[0]).args(&args[1..]).env_remove("SLURM_ARRAY_TASK_ID").output().expect("local run");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (slurm_files, local_files) = (tree(&set), tree(&local));
+    assert!(slurm_files.contains_key("index.json") && slurm_files.len() > 20, "{:?}", slurm_files.keys());
+    assert_eq!(slurm_files.keys().collect::<Vec<_>>(), local_files.keys().collect::<Vec<_>>(), "the same files");
+    assert!(slurm_files == local_files, "the stopped, requeued 2-task set equals the one-process set");
 }
 
 fn a_failed_first_stage_cancels_the_chain(cluster: &SlurmCluster, w: &Path, ndvi: &Path) {

@@ -6,7 +6,9 @@ Model architectures for eoforge, generic over the burn backend: the model never 
   logits `(n, classes, h, w)`, `h` and `w` multiples of `2^depth`.
 - [`Segmenter`] ([`SegmenterConfig`]): a DeepLabv3+-class segmenter for 64–128-channel inputs (embeddings):
   strided stages to an output stride, atrous spatial pyramid pooling, a decoder joining full-resolution features;
-  [`SegmentationNet`] holds either segmentation network.
+  [`SegmentationNet`] holds any segmentation network.
+- [`SegFormer`] ([`SegFormerConfig`]): SegFormer's Mix Transformer encoder and all-MLP decoder, B0/B1 sizes, loading
+  Hugging Face `transformers` checkpoints by name; logits at 1/4 resolution upsampled bilinearly to the input.
 - [`PatchClassifier`] ([`PatchClassifierConfig`]): a small residual encoder with a pooled linear head;
   `(n, in_channels, h, w)` → one logit per class `(n, classes)`, e.g. BigEarthNet's 19 multi-label classes.
 - [`SuperResolution`] ([`SuperResolutionConfig`]): EDSR-style super-resolution at an integer scale 2–10,
@@ -27,6 +29,7 @@ mod batch_norm;
 mod classifier;
 mod error;
 mod norm;
+mod segformer;
 mod segmentation_net;
 mod segmenter;
 mod sr;
@@ -41,6 +44,7 @@ pub use crate::batch_norm::RowBatchNorm;
 pub use crate::classifier::{PatchClassifier, PatchClassifierConfig};
 pub use crate::error::{ConfigError, Result};
 pub use crate::norm::{Norm, NormKind};
+pub use crate::segformer::{SegFormer, SegFormerConfig};
 pub use crate::segmentation_net::SegmentationNet;
 pub use crate::segmenter::{Segmenter, SegmenterConfig};
 pub use crate::sr::{SuperResolution, SuperResolutionConfig, bicubic, pixel_shuffle};

@@ -118,22 +118,7 @@ pub(crate) fn pretrained_encoder<B: Backend>(
     weights: Option<&std::path::Path>,
     rules: &[String],
 ) -> Result<Vit<B>> {
-    let Some(path) = weights else {
-        return Ok(encoder);
-    };
-    let mut remap = Vec::new();
-    for rule in rules {
-        let (pattern, replacement) = rule
-            .split_once('=')
-            .ok_or_else(|| ConfigError::new("encoder_remap", format!("`{rule}`: expected RE=REPLACEMENT")))?;
-        let pattern =
-            regex::Regex::new(pattern).map_err(|e| ConfigError::new("encoder_remap", format!("`{rule}`: {e}")))?;
-        remap.push((pattern, replacement.to_owned()));
-    }
-    let options = crate::LoadOptions { allow_partial: false, remap };
-    Ok(crate::load_safetensors(encoder, path, &options)
-        .map_err(|e| ConfigError::new("encoder_weights", e.to_string()))?
-        .0)
+    crate::weights::pretrained(encoder, weights, rules, false, ("encoder_weights", "encoder_remap"))
 }
 
 /// The encoder with its dense decoder.

@@ -195,6 +195,31 @@ fn values_of(view: &safetensors::tensor::TensorView<'_>) -> Result<Vec<f32>, Str
     })
 }
 
+/// `model` with the tensors of `weights` (when given) loaded after the `RE=REPLACEMENT` renames in `rules`: every
+/// tensor of the model must load unless `partial`. Errors name the config `fields` (weights, remap) at fault.
+pub(crate) fn pretrained<B: Backend, M: Module<B>>(
+    model: M,
+    weights: Option<&Path>,
+    rules: &[String],
+    partial: bool,
+    (weights_field, remap_field): (&'static str, &'static str),
+) -> crate::Result<M> {
+    let Some(path) = weights else {
+        return Ok(model);
+    };
+    let mut remap = Vec::new();
+    for rule in rules {
+        let (pattern, replacement) = rule
+            .split_once('=')
+            .ok_or_else(|| crate::ConfigError::new(remap_field, format!("`{rule}`: expected RE=REPLACEMENT")))?;
+        let pattern =
+            regex::Regex::new(pattern).map_err(|e| crate::ConfigError::new(remap_field, format!("`{rule}`: {e}")))?;
+        remap.push((pattern, replacement.to_owned()));
+    }
+    let options = LoadOptions { allow_partial: partial, remap };
+    Ok(load_safetensors(model, path, &options).map_err(|e| crate::ConfigError::new(weights_field, e.to_string()))?.0)
+}
+
 /// Loads the safetensors file `path` into `model`: every tensor of the model is looked up by its name
 /// ([`tensor_names`]) among the file's names after `options.remap`; shapes must match exactly. Missing tensors are
 /// an error unless `options.allow_partial`; the file's other tensors are reported unused.
