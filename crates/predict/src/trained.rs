@@ -155,6 +155,7 @@ pub(crate) fn predict(scene: &Scene<'_>, source: Raster, dir: &Path, stages: &mu
         eoforge_train::ModelConfig::Unet(unet) => unet.size_multiple(),
         eoforge_train::ModelConfig::Segmenter(segmenter) => segmenter.size_multiple(),
         eoforge_train::ModelConfig::Vit(vit) => vit.size_multiple(),
+        eoforge_train::ModelConfig::Segformer(segformer) => segformer.size_multiple(),
         eoforge_train::ModelConfig::VitRegressor(_) => {
             return Err(Error::Model {
                 path: dir.to_owned(),

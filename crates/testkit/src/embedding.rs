@@ -1,5 +1,6 @@
 //! Embedding tiles as the crop-segmentation workflow reads them, built by GDAL and NumPy (Debian's python3-gdal)
-//! over the real CDL fixture: 8 signed-byte bands (AlphaEarth Foundations' layout, −128 nodata in a corner).
+//! over the real CDL fixture: 8 signed-byte bands (AlphaEarth Foundations' layout, −128 nodata in a corner) whose
+//! values are a code per CDL class plus noise, so a network can learn the crops from them.
 
 use std::path::{Path, PathBuf};
 
@@ -22,11 +23,15 @@ gdal.UseExceptions()
 cdl, out = sys.argv[1], sys.argv[2]
 w, h, extra, px = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), 10.0
 def tile(name, epsg, x0, y0, bottom_up, seed):
-    rng = np.random.default_rng(seed)
-    data = rng.integers(-127, 128, size=(8, h, w), dtype=np.int16).astype(np.int8)
+    # Embedding-like values that know the crop: a code per CDL class (outside CDL: class 0's) plus noise.
+    srs = osr.SpatialReference(); srs.ImportFromEPSG(epsg)
+    crop = gdal.Warp('', cdl, format='MEM', dstSRS=srs.ExportToWkt(), resampleAlg='near',
+                     outputBounds=(x0, y0 - h * px, x0 + w * px, y0), width=w, height=h).ReadAsArray()
+    codes = np.random.default_rng(1234).integers(-90, 91, size=(256, 8))
+    noise = np.random.default_rng(seed).integers(-25, 26, size=(8, h, w))
+    data = (codes[crop].transpose(2, 0, 1) + noise).astype(np.int8)
     data[:, :20, :20] = -128
     ds = gdal.GetDriverByName('GTiff').Create(out + '/' + name, w, h, 8, gdal.GDT_Byte, ['PIXELTYPE=SIGNEDBYTE'])
-    srs = osr.SpatialReference(); srs.ImportFromEPSG(epsg)
     ds.SetProjection(srs.ExportToWkt())
     if bottom_up:
         ds.SetGeoTransform([x0, px, 0, y0 - h * px, 0, px]); data = data[:, ::-1, :]

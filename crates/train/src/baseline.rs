@@ -40,7 +40,7 @@ pub fn trivial_baseline<B: Backend>(
     };
     let task = task_of(&run.config, &run.data, set);
     match &run.config.model {
-        ModelConfig::Unet(_) | ModelConfig::Segmenter(_) | ModelConfig::Vit(_) => {
+        ModelConfig::Unet(_) | ModelConfig::Segmenter(_) | ModelConfig::Vit(_) | ModelConfig::Segformer(_) => {
             let mapping = run.data.label_mapping();
             let mut counts = vec![0u64; task.classes];
             for (value, n) in set.class_pixels("train") {

@@ -1,7 +1,8 @@
 //! [`FitConfig`]: everything a training run is made of, as a run directory's `config.toml` holds it.
 
 use eoforge_models::{
-    PatchClassifierConfig, SegmenterConfig, SuperResolutionConfig, UNetConfig, VitClassifierConfig, VitSegmenterConfig,
+    PatchClassifierConfig, SegFormerConfig, SegmenterConfig, SuperResolutionConfig, UNetConfig, VitClassifierConfig,
+    VitSegmenterConfig,
 };
 
 use crate::parallel::LrScaling;
@@ -20,6 +21,9 @@ pub enum ModelConfig {
     /// Per-pixel segmentation with a ViT encoder (Prithvi-EO semantics, pretrained weights optional, frozen or
     /// trained) and an FCN or UPerNet decoder; trained and scored as the U-Net is.
     Vit(VitSegmenterConfig),
+    /// Per-pixel segmentation with SegFormer (Mix Transformer encoder, all-MLP decoder; B0/B1 sizes or any, its
+    /// `transformers` checkpoint optional); logits at 1/4 upsampled to the window; trained and scored as the U-Net is.
+    Segformer(SegFormerConfig),
     /// Multi-label classification with a ViT encoder and a pooled linear head; trained and scored as the
     /// classifier is.
     VitClassifier(VitClassifierConfig),
@@ -39,6 +43,7 @@ impl ModelConfig {
             Self::Classifier(c) => c.in_channels,
             Self::Unet(c) => c.in_channels,
             Self::Segmenter(c) => c.in_channels,
+            Self::Segformer(c) => c.in_channels,
             Self::Vit(c) | Self::VitRegressor(c) => c.in_channels(),
             Self::VitClassifier(c) => c.in_channels(),
             Self::Sr(c) => c.in_channels,
@@ -51,6 +56,7 @@ impl ModelConfig {
             Self::Classifier(c) => c.classes,
             Self::Unet(c) => c.classes,
             Self::Segmenter(c) => c.classes,
+            Self::Segformer(c) => c.classes,
             Self::Vit(c) | Self::VitRegressor(c) => c.classes,
             Self::VitClassifier(c) => c.classes,
             Self::Sr(c) => c.out_channels(),
@@ -61,7 +67,7 @@ impl ModelConfig {
     pub fn default_metric(&self) -> &'static str {
         match self {
             Self::Classifier(_) | Self::VitClassifier(_) => "macro_map",
-            Self::Unet(_) | Self::Segmenter(_) | Self::Vit(_) => "mean_iou",
+            Self::Unet(_) | Self::Segmenter(_) | Self::Vit(_) | Self::Segformer(_) => "mean_iou",
             Self::VitRegressor(_) => "r2",
             Self::Sr(_) => "psnr",
         }
@@ -77,7 +83,7 @@ impl ModelConfig {
     pub fn task_kind(&self) -> &'static str {
         match self {
             Self::Classifier(_) | Self::VitClassifier(_) => "classification",
-            Self::Unet(_) | Self::Segmenter(_) | Self::Vit(_) => "segmentation",
+            Self::Unet(_) | Self::Segmenter(_) | Self::Vit(_) | Self::Segformer(_) => "segmentation",
             Self::VitRegressor(_) => "regression",
             Self::Sr(_) => "super_resolution",
         }
@@ -85,7 +91,7 @@ impl ModelConfig {
 
     /// Whether the network segments (per-pixel classes from `mask` tensors): the U-Net and the segmenter.
     pub fn is_segmentation(&self) -> bool {
-        matches!(self, Self::Unet(_) | Self::Segmenter(_) | Self::Vit(_))
+        matches!(self, Self::Unet(_) | Self::Segmenter(_) | Self::Vit(_) | Self::Segformer(_))
     }
 
     /// Input sides must be multiples of this (`None`: any size).
@@ -93,6 +99,7 @@ impl ModelConfig {
         match self {
             Self::Unet(c) => Some(c.size_multiple()),
             Self::Segmenter(c) => Some(c.size_multiple()),
+            Self::Segformer(c) => Some(c.size_multiple()),
             Self::Vit(c) | Self::VitRegressor(c) => Some(c.size_multiple()),
             Self::VitClassifier(c) => Some(c.size_multiple()),
             Self::Classifier(_) | Self::Sr(_) => None,

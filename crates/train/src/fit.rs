@@ -262,6 +262,9 @@ pub fn fit_on<B: AutodiffBackend>(
         ModelConfig::VitClassifier(c) => {
             run::<B, _>(set, config, run_dir, &devices, stop, c.init_pretrained(device).map_err(model_err)?, multiple)
         }
+        ModelConfig::Segformer(c) => {
+            run::<B, _>(set, config, run_dir, &devices, stop, c.init_pretrained(device).map_err(model_err)?, multiple)
+        }
         ModelConfig::VitRegressor(c) => {
             let net = c.init_pretrained(device).map_err(model_err)?;
             run::<B, _>(set, config, run_dir, &devices, stop, crate::objective::VitRegressor { net }, multiple)

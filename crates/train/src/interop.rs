@@ -29,7 +29,9 @@ pub fn export_safetensors<B: Backend>(run: &TrainedRun, path: &Path, device: &B:
         ModelConfig::Classifier(_) => save_safetensors(&run.classifier::<B>(device)?, path, &metadata)?,
         ModelConfig::Unet(_) => save_safetensors(&run.unet::<B>(device)?, path, &metadata)?,
         ModelConfig::Segmenter(_) => save_safetensors(&run.segmenter::<B>(device)?, path, &metadata)?,
-        ModelConfig::Vit(_) => save_safetensors(&run.segmentation::<B>(device)?, path, &metadata)?,
+        ModelConfig::Vit(_) | ModelConfig::Segformer(_) => {
+            save_safetensors(&run.segmentation::<B>(device)?, path, &metadata)?
+        }
         ModelConfig::VitClassifier(_) => save_safetensors(&run.vit_classifier::<B>(device)?, path, &metadata)?,
         ModelConfig::VitRegressor(_) => save_safetensors(&run.vit_regressor::<B>(device)?, path, &metadata)?,
         ModelConfig::Sr(_) => save_safetensors(&run.sr::<B>(device)?, path, &metadata)?,
@@ -114,6 +116,9 @@ fn write_run<B: Backend>(
             load_and_save(c.init::<B>(device).map_err(config_err)?, weights, options, &model_path)?
         }
         ModelConfig::Vit(c) => load_and_save(c.init::<B>(device).map_err(config_err)?, weights, options, &model_path)?,
+        ModelConfig::Segformer(c) => {
+            load_and_save(c.init::<B>(device).map_err(config_err)?, weights, options, &model_path)?
+        }
         ModelConfig::VitClassifier(c) => {
             load_and_save(c.init::<B>(device).map_err(config_err)?, weights, options, &model_path)?
         }

@@ -5,7 +5,8 @@ use burn::nn::loss::BinaryCrossEntropyLossConfig;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use eoforge_models::{
-    Coords, PatchClassifier, SegmentationNet, Segmenter, SuperResolution, UNet, VitClassifier, VitSegmenter, bicubic,
+    Coords, PatchClassifier, SegFormer, SegmentationNet, Segmenter, SuperResolution, UNet, VitClassifier, VitSegmenter,
+    bicubic,
 };
 use ndarray::{Array2, Array3, Array4};
 
@@ -165,7 +166,7 @@ impl Scores {
             ModelConfig::Classifier(_) | ModelConfig::VitClassifier(_) => {
                 Self::MultiLabel(MultiLabelMetrics::new(task.classes))
             }
-            ModelConfig::Unet(_) | ModelConfig::Segmenter(_) | ModelConfig::Vit(_) => {
+            ModelConfig::Unet(_) | ModelConfig::Segmenter(_) | ModelConfig::Vit(_) | ModelConfig::Segformer(_) => {
                 Self::Segmentation(ConfusionMatrix::new(task.classes, task.ignore))
             }
             ModelConfig::VitRegressor(_) => {
@@ -347,6 +348,22 @@ impl<B: Backend> PixelLogits<B> for UNet<B> {
 impl<B: Backend> PixelLogits<B> for Segmenter<B> {
     fn pixel_logits(&self, input: Tensor<B, 4>, _coords: &Coords) -> Tensor<B, 4> {
         self.forward(input)
+    }
+}
+
+impl<B: Backend> PixelLogits<B> for SegFormer<B> {
+    fn pixel_logits(&self, input: Tensor<B, 4>, _coords: &Coords) -> Tensor<B, 4> {
+        self.forward(input)
+    }
+}
+
+impl<B: Backend> Trainable<B> for SegFormer<B> {
+    fn batch_loss(&self, batch: &Batch, task: &Task, device: &B::Device) -> Result<Tensor<B, 1>> {
+        pixel_loss(self, batch, task, device)
+    }
+
+    fn score_batch(&self, batch: &Batch, task: &Task, scores: &mut Scores, device: &B::Device) -> Result<()> {
+        pixel_scores(self, batch, task, scores, device)
     }
 }
 

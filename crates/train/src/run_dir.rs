@@ -277,7 +277,7 @@ impl TrainedRun {
         self.load(model, device)
     }
 
-    /// The trained segmentation network, U-Net, segmenter or ViT; an error when the run trained another family.
+    /// The trained segmentation network, U-Net, segmenter, ViT or SegFormer; an error when the run trained another family.
     pub fn segmentation<B: Backend>(&self, device: &B::Device) -> Result<eoforge_models::SegmentationNet<B>> {
         match &self.config.model {
             ModelConfig::Unet(_) => self.unet(device).map(eoforge_models::SegmentationNet::Unet),
@@ -286,7 +286,11 @@ impl TrainedRun {
                 let model = config.init(device).map_err(|e| self.config_error(&e))?;
                 self.load(model, device).map(eoforge_models::SegmentationNet::Vit)
             }
-            _ => Err(self.wrong_family("a segmentation network (U-Net, segmenter or ViT)")),
+            ModelConfig::Segformer(config) => {
+                let model = config.init(device).map_err(|e| self.config_error(&e))?;
+                self.load(model, device).map(eoforge_models::SegmentationNet::SegFormer)
+            }
+            _ => Err(self.wrong_family("a segmentation network (U-Net, segmenter, ViT or SegFormer)")),
         }
     }
 
@@ -360,7 +364,7 @@ impl TrainedRun {
             }
             ModelConfig::VitRegressor(_) => evaluate(&self.vit_regressor::<B>(device)?, &loader, &task, scores, device),
             ModelConfig::Unet(_) => evaluate(&self.unet::<B>(device)?, &loader, &task, scores, device),
-            ModelConfig::Segmenter(_) | ModelConfig::Vit(_) => {
+            ModelConfig::Segmenter(_) | ModelConfig::Vit(_) | ModelConfig::Segformer(_) => {
                 evaluate(&self.segmentation::<B>(device)?, &loader, &task, scores, device)
             }
             ModelConfig::Sr(_) => evaluate(&self.sr::<B>(device)?, &loader, &task, scores, device),
