@@ -372,7 +372,8 @@ pub struct ShardArgs {
 /// Arguments of `windows`.
 #[derive(Debug, Args)]
 pub struct WindowsArgs {
-    /// The scene: any raster GDAL reads (a multi-band GeoTIFF, a VRT of band files), path or URL.
+    /// The scene: any raster GDAL reads (a multi-band GeoTIFF, a VRT of band files), or a TESSERA tile
+    /// (`grid_X_Y.npy` beside its `_scales.npy` and landmask `.tiff`), path or URL.
     #[arg(long, value_name = "URL", required_unless_present = "catalog", conflicts_with = "catalog")]
     pub scene: Option<String>,
 

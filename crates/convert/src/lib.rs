@@ -23,6 +23,7 @@ mod patch;
 mod plan;
 mod profile;
 mod run;
+mod tessera;
 mod window_set;
 mod windows;
 

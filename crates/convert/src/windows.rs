@@ -395,7 +395,7 @@ pub(crate) fn cut_scene(job: &SceneJob, options: &WindowOptions, context: &CutCo
         return bad("give labels (segmentation) or a target (regression), not both".into());
     }
     let on_window = context.on_window;
-    let image = Raster::open_with(scene, &options.store)?;
+    let image = crate::tessera::open_scene(scene, &options.store)?;
     let refuse = |path: &str, reason: String| Err(Error::Input { path: path.to_owned(), reason });
     let Some(transform) = image.geo_transform() else {
         return refuse(scene, "the scene is not georeferenced".into());

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use eoforge_convert::{WindowOptions, convert_windows};
+use eoforge_convert::{WindowOptions, WindowsReport, convert_windows};
 use eoforge_shards::read_webdataset_tar;
 use eoforge_testkit::fixture;
 
@@ -145,4 +145,76 @@ fn bottom_up_signed_byte_windows_are_the_north_up_ground_with_their_labels() {
     let values: Vec<u64> =
         classes["classes"].as_array().expect("classes").iter().map(|c| c["value"].as_u64().expect("v")).collect();
     assert_eq!(values, [0, 1, 2], "class 0 kept, nodata 255 left out");
+}
+
+/// A TESSERA tile as `geotessera` stores it (`grid_X_Y.npy` int8 `(rows, cols, 16)`, `grid_X_Y_scales.npy`, the
+/// landmask `grid_X_Y.tiff` in UTM) and, in `export/`, GeoTIFF exports of it dequantised by NumPy (value =
+/// q × scale, NaN where the scale is NaN): per-pixel scales (`export/grid_0.15_52.05.tif`) and, for the tile
+/// `grid_0.25_52.05`, per-value scales.
+const TESSERA: &str = r"
+import sys, numpy as np
+from osgeo import gdal, osr
+gdal.UseExceptions()
+out = sys.argv[1]
+h, w, k = 70, 90, 16
+srs = osr.SpatialReference(); srs.ImportFromEPSG(32631)
+gt = [300000.0, 10.0, 0, 5770000.0, 0, -10.0]
+def tile(stem, scales):
+    rng = np.random.default_rng(len(stem))
+    q = rng.integers(-127, 128, size=(h, w, k)).astype(np.int8)
+    np.save(out + '/' + stem + '.npy', q)
+    np.save(out + '/' + stem + '_scales.npy', scales)
+    mask = gdal.GetDriverByName('GTiff').Create(out + '/' + stem + '.tiff', w, h, 1, gdal.GDT_Byte)
+    mask.SetGeoTransform(gt); mask.SetProjection(srs.ExportToWkt()); mask.GetRasterBand(1).Fill(1); mask = None
+    values = q.astype(np.float32) * (scales if scales.ndim == 3 else scales[..., None])
+    ds = gdal.GetDriverByName('GTiff').Create(out + '/export/' + stem + '.tif', w, h, k, gdal.GDT_Float32)
+    ds.SetGeoTransform(gt); ds.SetProjection(srs.ExportToWkt())
+    for i in range(k):
+        b = ds.GetRasterBand(i + 1); b.SetNoDataValue(float('nan')); b.SetDescription('T%03d' % i)
+        b.WriteArray(values[:, :, i])
+    ds = None
+scales = np.random.default_rng(7).uniform(0.001, 0.05, size=(h, w)).astype(np.float32)
+scales[50:, 60:] = np.nan
+tile('grid_0.15_52.05', scales)
+tile('grid_0.25_52.05', np.random.default_rng(8).uniform(0.001, 0.05, size=(h, w, k)).astype(np.float32))
+";
+
+#[test]
+fn tessera_tiles_give_the_windows_of_their_dequantised_export() {
+    if eoforge_testkit::fixtures().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(dir.path().join("export")).expect("dir");
+    let out = Command::new("/usr/bin/python3").arg("-c").arg(TESSERA).arg(dir.path()).output().expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let options = |out: &Path| WindowOptions {
+        out: out.display().to_string(),
+        size: 16,
+        stride: 16,
+        samples_per_shard: 4,
+        ..WindowOptions::default()
+    };
+    for stem in ["grid_0.15_52.05", "grid_0.25_52.05"] {
+        let (tile, export) = (dir.path().join(format!("{stem}.npy")), dir.path().join(format!("export/{stem}.tif")));
+        let (a, b) = (dir.path().join(format!("{stem}-tile")), dir.path().join(format!("{stem}-export")));
+        let from_tile = convert_windows(&tile.display().to_string(), None, &options(&a), &|| {}).expect("tile");
+        let from_export = convert_windows(&export.display().to_string(), None, &options(&b), &|| {}).expect("export");
+        assert_eq!(from_tile, WindowsReport { seconds: from_tile.seconds, ..from_export.clone() }, "{stem}");
+        let (ta, tb) = (samples(&a), samples(&b));
+        assert!(!ta.is_empty() && ta == tb, "{stem}: the tile's windows are its export's");
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(a.join("index.json")).expect("index")).expect("json");
+        assert_eq!(index["channels"][0], "T000");
+        assert_eq!(index["tensors"]["image"], "float32 (16, 16, 16)");
+        if stem == "grid_0.15_52.05" {
+            assert!(from_tile.skipped_nodata > 0, "NaN scales mark no data: {from_tile:?}");
+        }
+    }
+    // A tile without its landmask is refused, naming the file it looked for.
+    std::fs::remove_file(dir.path().join("grid_0.15_52.05.tiff")).expect("rm");
+    let tile = dir.path().join("grid_0.15_52.05.npy").display().to_string();
+    let e = convert_windows(&tile, None, &options(&dir.path().join("none")), &|| {}).expect_err("no landmask");
+    assert!(e.to_string().contains("grid_0.15_52.05.tiff"), "{e}");
+    assert!(!dir.path().join("none/index.json").exists());
 }

@@ -150,6 +150,51 @@ impl Raster {
         Ok(raster)
     }
 
+    /// An in-memory raster of `planes` `(bands, rows, cols)` on the north-up `transform` in `crs`, its bands named
+    /// `names` and `nodata` set on each: a scene assembled from arrays (embedding tiles stored as `.npy`), read like
+    /// any file; `location` names it in errors.
+    pub fn from_planes(
+        location: &str,
+        planes: &Array3<f32>,
+        transform: GeoTransform,
+        crs: &Crs,
+        names: &[String],
+        nodata: Option<f64>,
+    ) -> Result<Self> {
+        let (bands, rows, cols) = planes.dim();
+        let err = |what: &str, e: &gdal::errors::GdalError| Error::Read {
+            path: location.to_owned(),
+            what: what.to_owned(),
+            reason: gdal_message(e),
+        };
+        if bands == 0 || rows == 0 || cols == 0 || !transform.is_north_up() || transform.0[5] >= 0.0 {
+            return Err(Error::Invalid {
+                path: location.to_owned(),
+                reason: format!(
+                    "{bands}x{rows}x{cols} planes on transform {:?}: nothing to hold north-up",
+                    transform.0
+                ),
+            });
+        }
+        let driver = gdal::DriverManager::get_driver_by_name("MEM").map_err(|e| err("GDAL's MEM driver", &e))?;
+        let mut dataset = driver
+            .create_with_band_type::<f32, _>("", cols, rows, bands)
+            .map_err(|e| err("an in-memory raster", &e))?;
+        dataset.set_geo_transform(&transform.0).map_err(|e| err("its geotransform", &e))?;
+        dataset.set_spatial_ref(&crs.spatial_ref()?).map_err(|e| err("its CRS", &e))?;
+        for (index, plane) in planes.outer_iter().enumerate() {
+            let mut band = dataset.rasterband(index + 1).map_err(|e| err("a band", &e))?;
+            let values = plane.as_standard_layout().iter().copied().collect::<Vec<f32>>();
+            let mut buffer = gdal::raster::Buffer::new((cols, rows), values);
+            band.write((0, 0), (cols, rows), &mut buffer).map_err(|e| err("a band", &e))?;
+            band.set_no_data_value(nodata).map_err(|e| err("its nodata", &e))?;
+            if let Some(name) = names.get(index) {
+                band.set_description(name).map_err(|e| err("its name", &e))?;
+            }
+        }
+        Ok(Self { dataset, location: location.to_owned(), bottom_up: false })
+    }
+
     /// The location as given.
     pub fn location(&self) -> &str {
         &self.location

@@ -36,6 +36,7 @@ macro_rules! npy_element {
         }
     };
 }
+npy_element!(i8, "|i1", "int8");
 npy_element!(u8, "|u1", "uint8");
 npy_element!(u16, "<u2", "uint16");
 npy_element!(i16, "<i2", "int16");
