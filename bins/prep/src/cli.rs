@@ -459,6 +459,11 @@ pub struct WindowsArgs {
     #[arg(long, value_name = "FILE")]
     pub time_stack: Option<std::path::PathBuf>,
 
+    /// De-quantise an embedding product's stored values: `aef` (AlphaEarth Foundations: signed bytes v to
+    /// sign(v)·(|v|/127.5)², in [−1, 1]); its nodata (−128) stays nodata.
+    #[arg(long, value_name = "PRODUCT")]
+    pub dequantize: Option<eoforge_convert::Dequantize>,
+
     /// Dates of the time stack to use as frames, 1-based and comma-separated (default: all).
     #[arg(long, value_delimiter = ',', value_name = "N,N,...", requires = "time_stack")]
     pub frames: Vec<usize>,

@@ -302,6 +302,7 @@ fn windows(args: &WindowsArgs, options: StoreOptions) -> Result {
         store: options,
         target: args.target.clone(),
         frames,
+        dequantize: args.dequantize,
     };
     let bar = ProgressBar::new_spinner();
     bar.set_style(

@@ -203,7 +203,7 @@ fn settings(options: &WindowOptions) -> serde_json::Value {
         "seed": options.seed, "ratios": [options.ratios.train, options.ratios.validation, options.ratios.test],
         "samples_per_shard": options.samples_per_shard,
         "formats": { "webdataset": options.formats.webdataset, "parquet": options.formats.parquet },
-        "ignore": options.ignore, "max_ignored": options.max_ignored,
+        "ignore": options.ignore, "max_ignored": options.max_ignored, "dequantize": options.dequantize,
     })
 }
 
@@ -428,6 +428,7 @@ async fn finalize(out: &Store, list: &SceneList, require: bool) -> Result<bool> 
         stride: first.settings["stride"].as_u64().unwrap_or_default() as usize,
         block: first.settings["block"].as_u64().unwrap_or_default() as usize,
         seed: first.settings["seed"].as_u64().unwrap_or_default(),
+        dequantize: serde_json::from_value(first.settings["dequantize"].clone()).unwrap_or_default(),
         ..WindowOptions::default()
     };
     let mut index = first.cut.describe(&options);

@@ -62,6 +62,44 @@ pub struct WindowOptions {
     pub target: Option<String>,
     /// Frames of a multi-temporal set, oldest first (empty: one frame, the scene with `bands`).
     pub frames: Vec<Frame>,
+    /// A de-quantisation of the scene's stored values into the embedding's own (nodata left as it is).
+    pub dequantize: Option<Dequantize>,
+}
+
+/// How an embedding product's stored integers map to its values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dequantize {
+    /// AlphaEarth Foundations' annual embeddings: signed bytes `v` to `sign(v)·(|v|/127.5)²` in [−1, 1].
+    Aef,
+}
+
+impl Dequantize {
+    /// The embedding value of a stored one.
+    pub fn apply(self, stored: f64) -> f64 {
+        match self {
+            Self::Aef => (stored / 127.5).powi(2).copysign(stored),
+        }
+    }
+
+    /// The mapping in words, for `index.json`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Aef => "aef: sign(v) * (|v| / 127.5)^2 of the stored signed bytes",
+        }
+    }
+}
+
+impl std::str::FromStr for Dequantize {
+    type Err = String;
+
+    /// `aef`.
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "aef" => Ok(Self::Aef),
+            other => Err(format!("`{other}` is no known de-quantisation (aef)")),
+        }
+    }
 }
 
 /// One date of a multi-temporal window set: a scene (or a time stack) and its bands for that date.
@@ -188,6 +226,7 @@ impl Default for WindowOptions {
             store: StoreOptions::default(),
             target: None,
             frames: Vec::new(),
+            dequantize: None,
         }
     }
 }
@@ -355,6 +394,9 @@ impl SceneCut {
         if self.target_stats.is_some() {
             tensors["target"] = format!("float32 ({size}, {size}) target values; NaN = no value").into();
             index["task"] = "regression".into();
+        }
+        if let Some(mapping) = options.dequantize {
+            index["dequantize"] = mapping.describe().into();
         }
         index["tensors"] = tensors;
         index
@@ -537,6 +579,13 @@ pub(crate) fn cut_scene(job: &SceneJob, options: &WindowOptions, context: &CutCo
             };
             let nodata = frame.bands.iter().map(|&b| source.nodata(b)).collect::<Result<_, _>>()?;
             stack.push((pixels, nodata));
+        }
+        if let Some(mapping) = options.dequantize {
+            for (pixels, nodata) in &mut stack {
+                for (mut plane, nd) in pixels.outer_iter_mut().zip(nodata.iter()) {
+                    plane.mapv_inplace(|v| if nd.is_some_and(|nd| is_nodata(v, nd)) { v } else { mapping.apply(v) });
+                }
+            }
         }
         let classes = match &label_raster {
             Some((labels, raster)) => {

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use eoforge_convert::{WindowOptions, WindowsReport, convert_windows};
+use eoforge_convert::{Dequantize, WindowOptions, WindowsReport, convert_windows};
 use eoforge_shards::read_webdataset_tar;
 use eoforge_testkit::fixture;
 
@@ -47,6 +47,9 @@ assert back.GetGeoTransform()[5] > 0
 # GDAL's north-up read of the same ground: the oracle.
 north = gdal.Open(out + '/north.tif').ReadAsArray().view(np.int8)
 open(out + '/ground.bin', 'wb').write(north.tobytes())
+# AlphaEarth's published de-quantisation of the same values, in float64 then stored as float32.
+v = north.astype(np.float64)
+open(out + '/ground_aef.bin', 'wb').write((np.sign(v) * (np.abs(v) / 127.5) ** 2).astype(np.float32).tobytes())
 print(h, w)
 ";
 
@@ -140,6 +143,39 @@ fn bottom_up_signed_byte_windows_are_the_north_up_ground_with_their_labels() {
         assert!(values.iter().all(|v| *v > -128.0 && *v < 128.0), "{}: a nodata value kept", sample.key);
         assert!(values.iter().any(|v| *v < 0.0), "{}: signed values read as unsigned", sample.key);
     }
+    // De-quantised as AlphaEarth publishes it: the values NumPy computes, nodata windows still skipped.
+    let aef = std::fs::read(dir.path().join("ground_aef.bin")).expect("aef");
+    let aef_out = dir.path().join("aef_set");
+    let aef_report = convert_windows(
+        &path("b/scene.tif"),
+        Some(&path("b/labels.tif")),
+        &WindowOptions { dequantize: Some(Dequantize::Aef), ..options(&aef_out) },
+        &|| {},
+    )
+    .expect("de-quantised windows");
+    assert_eq!(aef_report.skipped_nodata, bottom.skipped_nodata);
+    for sample in samples(&aef_out) {
+        let image = sample.tensors.iter().find(|t| t.name == "image").expect("image");
+        let (row, col) =
+            (sample.meta["row"].as_u64().expect("row") as usize, sample.meta["col"].as_u64().expect("col") as usize);
+        let values: Vec<f32> =
+            image.data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+        let mut expected = Vec::with_capacity(values.len());
+        for band in 0..3 {
+            for r in row..row + 32 {
+                for c in col..col + 32 {
+                    let at = 4 * ((band * rows + r) * cols + c);
+                    expected.push(f32::from_le_bytes(aef[at..at + 4].try_into().expect("4 bytes")));
+                }
+            }
+        }
+        assert_eq!(values, expected, "window {}", sample.key);
+        assert!(values.iter().all(|v| (-1.0..=1.0).contains(v)));
+    }
+    let aef_index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(aef_out.join("index.json")).expect("index")).expect("json");
+    assert!(aef_index["dequantize"].as_str().is_some_and(|d| d.starts_with("aef")), "{aef_index}");
+
     let classes: serde_json::Value =
         serde_json::from_slice(&std::fs::read(bottom_out.join("index.json")).expect("index")).expect("json");
     let values: Vec<u64> =
