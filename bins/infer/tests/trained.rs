@@ -365,3 +365,70 @@ fn predict_refuses_what_it_cannot_honour_and_records_an_unfinished_run() {
     let profile = std::fs::read_to_string(format!("{early}.profile.json")).expect("profile");
     assert!(profile.contains("\"finished\": false"), "{profile}");
 }
+
+/// The crop-segmentation workflow end to end: embedding tiles (signed bytes with −128 nodata, one bottom-up) over
+/// the CDL crop map cut as one window set de-quantised as AlphaEarth publishes (`--dequantize aef`), a SegFormer
+/// trained on it, and `predict` over a tile: the run's mapping is applied to the tile's stored values, the class
+/// map keeps the tile's grid and nodata corner, and it agrees with CDL on most of the tile.
+#[test]
+fn a_segformer_run_on_dequantised_embeddings_maps_a_tile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(tiles) = eoforge_testkit::embedding_tiles(dir.path(), 192, 192, 0) else { return };
+    let text: Vec<String> = tiles.tiles.iter().map(|t| format!("{} {}", t.display(), tiles.cdl.display())).collect();
+    let list = eoforge_convert::SceneList::parse_text("scenes.txt", &text.join("\n")).expect("list");
+    let shards = dir.path().join("shards");
+    let options = eoforge_convert::WindowOptions {
+        out: shards.display().to_string(),
+        size: 32,
+        stride: 32,
+        block: 1,
+        max_ignored: 0.2,
+        dequantize: Some(eoforge_convert::Dequantize::Aef),
+        ..eoforge_convert::WindowOptions::default()
+    };
+    let all = eoforge_sampling::ShardSpec::new(0, 1).expect("0/1");
+    assert!(eoforge_convert::cut_window_set(&list, &options, all, None, &|| {}).expect("set").complete);
+    let set = common::open(&shards);
+    let model = ModelConfig::Segformer(eoforge_models::SegFormerConfig {
+        hidden_sizes: [16, 32, 48, 64],
+        depths: [1, 1, 1, 1],
+        num_attention_heads: [1, 2, 3, 4],
+        decoder_hidden_size: 32,
+        ..eoforge_models::SegFormerConfig::b0(8, set.class_table().expect("classes").len())
+    });
+    let config = FitConfig {
+        batch_size: 8,
+        epochs: 8,
+        lr: 3e-3,
+        warmup_steps: 4,
+        checkpoint_every: 1000,
+        ..FitConfig::new(model)
+    };
+    let run = dir.path().join("run");
+    fit::<Autodiff<Flex>>(&set, &config, &run, &burn::backend::flex::FlexDevice, &StopWhen::default()).expect("fit");
+
+    let tile = tiles.tiles[1].display().to_string();
+    let dest = dir.path().join("tile1_crops.tif");
+    let out = infer(&["predict", &tile, dest.to_str().expect("utf-8"), "--model", run.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (valid, report) = gdal_cog_validator(&dest);
+    assert!(valid, "{report}");
+    let (product, source) =
+        (Raster::open(&dest.display().to_string()).expect("map"), Raster::open(&tile).expect("tile"));
+    assert_eq!(product.geo_transform(), source.geo_transform());
+    let nodata = product.nodata(1).expect("nodata").expect("a nodata value") as u16;
+    let map = product.read_window::<u16>(eoforge_raster::Window::full(192, 192), None).expect("read");
+    let cdl = std::fs::read(&tiles.tile1_cdl).expect("CDL on tile 1");
+    let (mut agree, mut mapped) = (0usize, 0usize);
+    for ((_, r, c), v) in map.indexed_iter() {
+        if r < 20 && c < 20 {
+            assert!(*v == nodata, "the tile's nodata corner stays nodata");
+        } else if *v != nodata {
+            mapped += 1;
+            agree += usize::from(*v == u16::from(cdl[r * 192 + c]));
+        }
+    }
+    let share = agree as f64 / mapped.max(1) as f64;
+    eprintln!("SegFormer class map of a de-quantised AEF-style tile: {share:.3} of {mapped} pixels agree with CDL");
+    assert!(mapped > 30_000 && share > 0.6, "{agree} of {mapped} pixels agree with CDL");
+}

@@ -22,7 +22,8 @@ use std::time::Instant;
 use eoforge_raster::{DataType, Grid, Raster, Resampling, Window};
 use eoforge_sampling::{Split, SplitRatios};
 use eoforge_shards::{
-    ChannelStats, ClassInfo, ClassTable, Sample, StatsReport, Tensor, merge_all, parquet_shard, webdataset_tar,
+    ChannelStats, ClassInfo, ClassTable, Dequantize, Sample, StatsReport, Tensor, merge_all, parquet_shard,
+    webdataset_tar,
 };
 use eoforge_storage::{Store, StoreOptions};
 use ndarray::{Array2, Array3, Axis, s};
@@ -64,42 +65,6 @@ pub struct WindowOptions {
     pub frames: Vec<Frame>,
     /// A de-quantisation of the scene's stored values into the embedding's own (nodata left as it is).
     pub dequantize: Option<Dequantize>,
-}
-
-/// How an embedding product's stored integers map to its values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Dequantize {
-    /// AlphaEarth Foundations' annual embeddings: signed bytes `v` to `sign(v)·(|v|/127.5)²` in [−1, 1].
-    Aef,
-}
-
-impl Dequantize {
-    /// The embedding value of a stored one.
-    pub fn apply(self, stored: f64) -> f64 {
-        match self {
-            Self::Aef => (stored / 127.5).powi(2).copysign(stored),
-        }
-    }
-
-    /// The mapping in words, for `index.json`.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::Aef => "aef: sign(v) * (|v| / 127.5)^2 of the stored signed bytes",
-        }
-    }
-}
-
-impl std::str::FromStr for Dequantize {
-    type Err = String;
-
-    /// `aef`.
-    fn from_str(name: &str) -> Result<Self, String> {
-        match name {
-            "aef" => Ok(Self::Aef),
-            other => Err(format!("`{other}` is no known de-quantisation (aef)")),
-        }
-    }
 }
 
 /// One date of a multi-temporal window set: a scene (or a time stack) and its bands for that date.
@@ -396,7 +361,8 @@ impl SceneCut {
             index["task"] = "regression".into();
         }
         if let Some(mapping) = options.dequantize {
-            index["dequantize"] = mapping.describe().into();
+            index["dequantize"] = serde_json::json!(mapping);
+            index["dequantize_rule"] = mapping.describe().into();
         }
         index["tensors"] = tensors;
         index

@@ -35,6 +35,9 @@ pub struct EngineOptions {
     pub bands: Option<Vec<usize>>,
     /// Per-band normalisation `(x - mean) / std` applied before the model.
     pub normalize: Option<(Vec<f32>, Vec<f32>)>,
+    /// A map of every input value applied before the normalisation (an embedding product's de-quantisation);
+    /// nodata is found on the values as read.
+    pub input_map: Option<fn(f32) -> f32>,
     /// Seam handling.
     pub blend: Blend,
     /// Output element type.
@@ -82,6 +85,7 @@ impl Default for EngineOptions {
             batch: 0,
             bands: None,
             normalize: None,
+            input_map: None,
             blend: Blend::Hann,
             out_dtype: DataType::Float32,
             out_nodata: None,
@@ -342,6 +346,9 @@ fn run_typed<T: Pixel>(
                             });
                         }
                     }
+                }
+                if let Some(map) = options.input_map {
+                    array.mapv_inplace(map);
                 }
                 if let Some((mean, std)) = &options.normalize {
                     for (b, mut plane) in array.axis_iter_mut(Axis(1)).enumerate() {

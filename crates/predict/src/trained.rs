@@ -45,6 +45,7 @@ pub fn class_map_options(
         )),
         out_dtype,
         out_nodata: Some(nodata),
+        input_map: run.data.dequantize.map(eoforge_shards::Dequantize::map_f32),
         argmax: true,
         class_values: table.values().into_iter().map(f64::from).collect(),
         nodata_mask: eoforge_engine::NodataMask::AnyBand,
@@ -359,7 +360,8 @@ fn check_bands(run: &TrainedRun, picked: &[usize], info: &RasterInfo, source_url
 }
 
 /// The scene's bands must look like the run's training data: each picked band's mean (over a read of at most
-/// 512×512 pixels, from overviews where the scene has them; nodata and NaN left out) within 3 standard deviations
+/// 512×512 pixels, from overviews where the scene has them; nodata and NaN left out; de-quantised as the run's
+/// inputs were) within 3 standard deviations
 /// of the run's channel mean. A band far outside is refused, naming it (bands in another order pass the name
 /// check when unnamed); `force` lets it through with a warning.
 fn check_band_statistics(
@@ -375,7 +377,13 @@ fn check_band_statistics(
     let sample = source.read_window_resampled::<f64>(Window::full(w, h), size, Some(picked), Resampling::Nearest)?;
     for (k, (&band, plane)) in picked.iter().zip(sample.outer_iter()).enumerate() {
         let nodata = source.nodata(band)?;
-        let valid: Vec<f64> = plane.iter().copied().filter(|v| !v.is_nan() && Some(*v) != nodata).collect();
+        // Compared as the run saw its inputs: de-quantised where its set was.
+        let valid: Vec<f64> = plane
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan() && Some(*v) != nodata)
+            .map(|v| run.data.dequantize.map_or(v, |d| d.apply(v)))
+            .collect();
         let (Some(&mean), Some(&std)) = (run.data.mean.get(k), run.data.std.get(k)) else { continue };
         if valid.is_empty() || std <= 0.0 {
             continue;

@@ -19,12 +19,14 @@ Training shard formats for eoforge.
 pub mod npy;
 
 mod classes;
+mod dequantize;
 mod read;
 mod sample;
 mod stats;
 mod tar;
 
 pub use crate::classes::{ClassInfo, ClassMapType, ClassTable};
+pub use crate::dequantize::Dequantize;
 pub use crate::read::{ReadError, read_parquet_shard, read_webdataset_tar};
 pub use crate::sample::{Error, Sample, Tensor, parquet_shard, webdataset_tar};
 pub use crate::stats::{ChannelStats, StatsReport, merge_all, sample_stats, sample_stats_u16};

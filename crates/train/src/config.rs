@@ -241,8 +241,9 @@ impl FitConfig {
 
     /// A run configuration from TOML: every field it leaves out takes [`FitConfig::new`]'s default for its model
     /// (the same defaults as a run without a file), `[loss]` included; without `[model]` the model is
-    /// `default_model()`, and a `[model]` of the same kind without `classes` or `in_channels` takes them from it
-    /// (the class table's size, the data's channels). A wrong or unknown field is an error naming it.
+    /// `default_model()`, and a `[model]` of the same kind (or any segmentation network's, under a segmentation
+    /// default) without `classes` or `in_channels` takes them from it (the class table's size, the data's
+    /// channels). A wrong or unknown field is an error naming it.
     pub fn from_toml(text: &str, default_model: impl FnOnce() -> Result<ModelConfig, String>) -> Result<Self, String> {
         let mut given: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string().trim().to_owned())?;
         let model: ModelConfig = match given.remove("model") {
@@ -251,7 +252,13 @@ impl FitConfig {
                 if (!model.contains_key("classes") || !model.contains_key("in_channels"))
                     && let Ok(default) = default_model()
                     && let Ok(default) = toml::Table::try_from(&default)
-                    && default.get("kind") == model.get("kind")
+                    && (default.get("kind") == model.get("kind")
+                        || [&default, &model].iter().all(|t| {
+                            matches!(
+                                t.get("kind").and_then(toml::Value::as_str),
+                                Some("unet" | "segmenter" | "segformer")
+                            )
+                        }))
                 {
                     for key in ["classes", "in_channels"] {
                         if let (false, Some(value)) = (model.contains_key(key), default.get(key)) {

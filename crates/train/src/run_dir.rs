@@ -44,6 +44,9 @@ pub struct DataRecord {
     /// The regression target and the statistics it is normalised with (regression runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<crate::shard_set::TargetRecord>,
+    /// How the inputs were de-quantised from a scene's stored values (the same mapping applies to new scenes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dequantize: Option<eoforge_shards::Dequantize>,
 }
 
 fn one() -> usize {
@@ -99,6 +102,7 @@ impl DataRecord {
             ignore,
             frames: set.frames(),
             target: None,
+            dequantize: set.dequantize()?,
         })
     }
 

@@ -129,6 +129,18 @@ impl ShardSet {
         self.index["input"].as_str().unwrap_or("s2")
     }
 
+    /// How the set's image values were de-quantised from the scenes' stored ones (`index.json` `dequantize`); an
+    /// unknown mapping is an error naming it.
+    pub fn dequantize(&self) -> Result<Option<eoforge_shards::Dequantize>> {
+        match self.index.get("dequantize") {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(value) => serde_json::from_value(value.clone()).map(Some).map_err(|e| Error::ShardSet {
+                url: self.store.url_of("index.json"),
+                reason: format!("`dequantize` {value}: {e}"),
+            }),
+        }
+    }
+
     /// The mask value meaning "no label", when the set has masks and declares one.
     pub fn ignore(&self) -> Option<u16> {
         self.index["ignore"].as_u64().and_then(|v| u16::try_from(v).ok())

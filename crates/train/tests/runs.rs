@@ -170,6 +170,10 @@ fn a_config_file_takes_the_defaults_for_what_it_leaves_out() {
     assert_eq!((bare.model.classes(), bare.lr, bare.loss.balance, bare.loss.dice_weight), (5, 0.01, true, 0.5));
     let partial = FitConfig::from_toml("[model]\nkind = \"unet\"\ndepth = 2\n", unet_default).expect("parsed");
     assert_eq!((partial.model.classes(), partial.model.in_channels()), (5, 68));
+    // Another segmentation network under the data's U-Net default takes them too.
+    let segformer = FitConfig::from_toml("[model]\nkind = \"segformer\"\n", unet_default).expect("parsed");
+    assert_eq!((segformer.model.classes(), segformer.model.in_channels()), (5, 68));
+    assert!(matches!(segformer.model, ModelConfig::Segformer(_)));
     let err = FitConfig::from_toml("epochs = 3\nbatch = 4\n", unet_default).expect_err("unknown field");
     assert!(err.contains("batch"), "{err}");
 }
