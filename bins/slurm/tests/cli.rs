@@ -181,22 +181,27 @@ pass_env = ["DATABASE_URL"]
     assert!(!other.exists());
 }
 
-/// The example pipeline of the docs stays valid against the example partition rules.
-#[test]
-fn the_example_pipeline_emits() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// `emit` of `examples/slurm/<pipeline>` against the example partition rules into `out` (which it returns).
+fn emit_example(pipeline: &str, out: &std::path::Path) -> std::path::PathBuf {
     let root = eoforge_testkit::workspace_root().join("examples/slurm");
-    let out = dir.path().join("s2");
     let o = slurm(&[
         "emit",
         "--pipeline",
-        root.join("pipeline.toml").to_str().expect("utf-8"),
+        root.join(pipeline).to_str().expect("utf-8"),
         "--partition-rules",
         root.join("partitions.toml").to_str().expect("utf-8"),
         "--out",
         out.to_str().expect("utf-8"),
     ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(o.status.success(), "{pipeline}: {}", text(&o.stderr));
+    out.to_owned()
+}
+
+/// The example pipeline of the docs stays valid against the example partition rules.
+#[test]
+fn the_example_pipeline_emits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = emit_example("pipeline.toml", &dir.path().join("s2"));
     let script = |name: &str| std::fs::read_to_string(out.join(format!("{name}.sbatch"))).expect("script");
     assert!(script("convert").contains("#SBATCH --array=0-15%8") && script("convert").contains("/16\""));
     assert!(script("train").contains("#SBATCH --gpus=1") && script("train").contains("apptainer exec --cleanenv --nv"));
@@ -221,18 +226,7 @@ fn the_example_pipeline_emits() {
 #[test]
 fn the_embeddings_example_pipeline_emits() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let root = eoforge_testkit::workspace_root().join("examples/slurm");
-    let out = dir.path().join("aef");
-    let o = slurm(&[
-        "emit",
-        "--pipeline",
-        root.join("embeddings.toml").to_str().expect("utf-8"),
-        "--partition-rules",
-        root.join("partitions.toml").to_str().expect("utf-8"),
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = emit_example("embeddings.toml", &dir.path().join("aef"));
     let script = |name: &str| std::fs::read_to_string(out.join(format!("{name}.sbatch"))).expect("script");
     assert!(script("windows").contains("#SBATCH --array=0-11%4") && script("windows").contains("/12\""));
     assert!(script("windows").contains("--catalog") && script("merge").contains("--merge"));

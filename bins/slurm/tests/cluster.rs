@@ -20,7 +20,7 @@ use std::process::{Command, Output};
 
 use eoforge_catalog::{Catalog, scan_bigearthnet_v1, write_parquet};
 use eoforge_storage::Store;
-use eoforge_testkit::{SlurmCluster, embedding_tiles, fixture};
+use eoforge_testkit::{SlurmCluster, embedding_tiles, files_under as tree, fixture};
 
 const AWS_SECRET: &str = "planted-aws-secret-W7x2Qp";
 const DATABASE_URL: &str = "postgres://eoforge:planted-db-password-9Kd@db.example.org/eo";
@@ -67,24 +67,6 @@ fn stage<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value
 
 fn ids(value: &serde_json::Value) -> Vec<u64> {
     value.as_array().expect("ids").iter().filter_map(serde_json::Value::as_u64).collect()
-}
-
-/// Files under `dir` with their bytes (conversion profiles left out: they hold timings).
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = entry.path();
-            let rel = p.strip_prefix(dir).expect("inside").display().to_string();
-            if p.is_dir() {
-                stack.push(p);
-            } else if !rel.starts_with("profile/") {
-                files.insert(rel, std::fs::read(&p).expect("read"));
-            }
-        }
-    }
-    files
 }
 
 /// Every task record (the latest and every attempt) of a stage.
@@ -362,20 +344,7 @@ command = ["{infer}", "predict", {ndvi}, {map}, "--model", {run}, "--window", "3
         std::thread::yield_now();
     }
     // SLURM holds a requeued job for two minutes before it may start again; once it is pending, release it now.
-    let state = || {
-        let o = cluster.command("squeue").args(["-h", "-o", "%T", "-j", &train_job]).output().expect("squeue");
-        text(&o.stdout).trim().to_owned()
-    };
-    while state() != "PENDING" {
-        assert!(std::time::Instant::now() < deadline, "the requeued job is not pending: {}", state());
-        std::thread::yield_now();
-    }
-    let released = cluster
-        .command("scontrol")
-        .args(["update", &format!("JobId={train_job}"), "StartTime=now"])
-        .output()
-        .expect("scontrol");
-    assert!(released.status.success(), "{}", text(&released.stderr));
+    release_when_pending(cluster, &train_job, deadline);
 
     let st = status(cluster, &jobs);
     for name in ["windows", "train", "predict"] {

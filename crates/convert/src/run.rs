@@ -241,11 +241,15 @@ pub fn convert(catalog: &Catalog, options: &ConvertOptions, on_patch: &(dyn Fn()
 
 /// The manifest entry of a shard, if an earlier run finished it.
 async fn read_manifest(out: &Store, name: &str) -> Result<Option<ShardManifest>> {
-    let key = manifest_key(name);
-    match out.get(&key).await {
+    read_entry(out, &manifest_key(name)).await
+}
+
+/// A JSON manifest entry at `key`, if it exists; an unreadable one is an error naming its URL.
+pub(crate) async fn read_entry<T: serde::de::DeserializeOwned>(out: &Store, key: &str) -> Result<Option<T>> {
+    match out.get(key).await {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| Error::Manifest { url: out.url_of(&key), reason: e.to_string() }),
+            .map_err(|e| Error::Manifest { url: out.url_of(key), reason: e.to_string() }),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
     }

@@ -269,6 +269,7 @@ pub fn cut_window_set(
             *w.written.entry(split.clone()).or_default() += n;
         }
         let manifest = SceneManifest { number, job: job.clone(), settings: wanted.clone(), cut };
+        out.remove_stale_staging(&manifest_key(number))?;
         rt.block_on(out.put(&manifest_key(number), json_bytes(&manifest)?.into()))?;
         report.scenes_cut += 1;
     }
@@ -299,14 +300,7 @@ fn in_scene(job: &SceneJob, error: Error) -> Error {
 }
 
 async fn read_manifest(out: &Store, number: usize) -> Result<Option<SceneManifest>> {
-    let key = manifest_key(number);
-    match out.get(&key).await {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Manifest { url: out.url_of(&key), reason: e.to_string() }),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    crate::run::read_entry(out, &manifest_key(number)).await
 }
 
 /// A recorded scene may be kept only if it is the same scene, cut with the same settings.

@@ -856,12 +856,15 @@ impl<'a> SplitWriters<'a> {
             let bytes = webdataset_tar(samples).map_err(encode)?;
             let key = format!("{split}/{name}.tar");
             files.insert(key.clone(), serde_json::json!({ "bytes": bytes.len() }));
+            // A killed earlier attempt at this shard may have left its staging file (local outputs).
+            self.out.remove_stale_staging(&key)?;
             self.out.put(&key, bytes.into()).await?;
         }
         if self.formats.parquet {
             let bytes = parquet_shard(samples).map_err(encode)?;
             let key = format!("{split}/{name}.parquet");
             files.insert(key.clone(), serde_json::json!({ "bytes": bytes.len() }));
+            self.out.remove_stale_staging(&key)?;
             self.out.put(&key, bytes.into()).await?;
         }
         list.push(serde_json::json!({ "shard": name, "samples": samples.len(), "files": files }));

@@ -5,7 +5,6 @@
 //! for byte; each window's labels are GDAL's nearest-neighbour warp of CDL onto the window.
 #![allow(clippy::float_cmp)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,25 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use eoforge_convert::{SceneList, WindowOptions, cut_window_set, merge_window_set};
 use eoforge_sampling::ShardSpec;
 use eoforge_shards::read_webdataset_tar;
-use eoforge_testkit::embedding_tiles;
-
-/// Files under `dir` with their bytes (profiles left out: they hold timings).
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = entry.path();
-            let rel = p.strip_prefix(dir).expect("inside").display().to_string();
-            if p.is_dir() {
-                stack.push(p);
-            } else if !rel.starts_with("profile/") {
-                files.insert(rel, std::fs::read(&p).expect("read"));
-            }
-        }
-    }
-    files
-}
+use eoforge_testkit::{embedding_tiles, files_under as tree};
 
 fn options(out: &Path) -> WindowOptions {
     WindowOptions {

@@ -27,6 +27,25 @@ pub use crate::python::{onnxruntime_library, python_with};
 pub use crate::s3_server::S3Server;
 pub use crate::slurm::SlurmCluster;
 
+/// Every file under `dir` (its path relative to `dir`) with its bytes, `profile/` left out (timings): what two runs
+/// that must agree byte for byte are compared by.
+pub fn files_under(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            let rel = p.strip_prefix(dir).expect("inside").display().to_string();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !rel.starts_with("profile/") {
+                files.insert(rel, std::fs::read(&p).expect("read"));
+            }
+        }
+    }
+    files
+}
+
 /// Runs GDAL's own COG validator (Debian python3-gdal) on `path`: (passed, its output).
 pub fn gdal_cog_validator(path: &std::path::Path) -> (bool, String) {
     let script = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py";
