@@ -464,6 +464,11 @@ pub struct WindowsArgs {
     #[arg(long, value_name = "PRODUCT")]
     pub dequantize: Option<eoforge_convert::Dequantize>,
 
+    /// Store windows as `float16` (half the bytes of float32) or `int8` (a quarter: a signed-byte scene's own
+    /// values, without --dequantize); default: UInt16 for 8/16-bit unsigned scenes, else float32.
+    #[arg(long, value_name = "TYPE")]
+    pub store_dtype: Option<eoforge_convert::StoreDtype>,
+
     /// Dates of the time stack to use as frames, 1-based and comma-separated (default: all).
     #[arg(long, value_delimiter = ',', value_name = "N,N,...", requires = "time_stack")]
     pub frames: Vec<usize>,

@@ -303,6 +303,7 @@ fn windows(args: &WindowsArgs, options: StoreOptions) -> Result {
         target: args.target.clone(),
         frames,
         dequantize: args.dequantize,
+        store_dtype: args.store_dtype,
     };
     let bar = ProgressBar::new_spinner();
     bar.set_style(

@@ -37,5 +37,5 @@ pub use crate::plan::{PlannedShard, plan};
 pub use crate::profile::{Profile, SkippedPatch, SplitProfile};
 pub use crate::run::{ConvertOptions, Formats, OnError, ShardManifest, convert};
 pub use crate::window_set::{SceneList, SetReport, cut_window_set, merge_window_set};
-pub use crate::windows::{Date, Frame, SceneJob, WindowOptions, WindowsReport, convert_windows};
+pub use crate::windows::{Date, Frame, SceneJob, StoreDtype, WindowOptions, WindowsReport, convert_windows};
 pub use eoforge_shards::Dequantize;

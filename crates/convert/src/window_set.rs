@@ -204,6 +204,7 @@ fn settings(options: &WindowOptions) -> serde_json::Value {
         "samples_per_shard": options.samples_per_shard,
         "formats": { "webdataset": options.formats.webdataset, "parquet": options.formats.parquet },
         "ignore": options.ignore, "max_ignored": options.max_ignored, "dequantize": options.dequantize,
+        "store_dtype": options.store_dtype,
     })
 }
 

@@ -65,6 +65,32 @@ pub struct WindowOptions {
     pub frames: Vec<Frame>,
     /// A de-quantisation of the scene's stored values into the embedding's own (nodata left as it is).
     pub dequantize: Option<Dequantize>,
+    /// The `image` tensor's element type (`None`: UInt16 for 8- and 16-bit unsigned scenes, else float32).
+    pub store_dtype: Option<StoreDtype>,
+}
+
+/// An element type windows may be stored in, smaller than float32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreDtype {
+    /// IEEE half precision (2 bytes: half of float32; about 3 significant digits), any scene.
+    Float16,
+    /// The scene's own signed bytes (1 byte: a quarter of float32), for signed-byte scenes without a
+    /// de-quantisation (AlphaEarth's stored values).
+    Int8,
+}
+
+impl std::str::FromStr for StoreDtype {
+    type Err = String;
+
+    /// `float16` or `int8`.
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "float16" => Ok(Self::Float16),
+            "int8" => Ok(Self::Int8),
+            other => Err(format!("`{other}` is no storage type here (float16, int8)")),
+        }
+    }
 }
 
 /// One date of a multi-temporal window set: a scene (or a time stack) and its bands for that date.
@@ -192,6 +218,7 @@ impl Default for WindowOptions {
             target: None,
             frames: Vec::new(),
             dequantize: None,
+            store_dtype: None,
         }
     }
 }
@@ -488,7 +515,22 @@ pub(crate) fn cut_scene(job: &SceneJob, options: &WindowOptions, context: &CutCo
         .iter()
         .map(|&b| first_raster.band_description(b).ok().filter(|d| !d.is_empty()).unwrap_or_else(|| format!("band{b}")))
         .collect();
-    let dtype = sample_dtype(first_raster, &first_bands)?;
+    let dtype = match options.store_dtype {
+        None => sample_dtype(first_raster, &first_bands)?,
+        Some(StoreDtype::Float16) => "float16",
+        Some(StoreDtype::Int8) => {
+            let types: Vec<DataType> = first_bands.iter().map(|&b| first_raster.dtype(b)).collect::<Result<_, _>>()?;
+            if options.dequantize.is_some() || types.iter().any(|t| *t != DataType::Int8) {
+                return bad(format!(
+                    "--store-dtype int8 keeps a scene's own signed bytes: this one's bands are {} and {}; store \
+                     float16 instead",
+                    types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    if options.dequantize.is_some() { "they are de-quantised" } else { "not all Int8" }
+                ));
+            }
+            "int8"
+        }
+    };
     let (width, height) = (image.width(), image.height());
     if width < options.size || height < options.size {
         return bad(format!("{}x{} windows do not fit the {width}x{height} scene", options.size, options.size));
@@ -642,8 +684,14 @@ pub(crate) fn cut_scene(job: &SceneJob, options: &WindowOptions, context: &CutCo
             }
             let key = format!("{stem}_r{row:05}_c{col:05}");
             // (channels, frames, h, w), or (channels, h, w) for one frame.
-            let windows: Vec<Array3<f64>> =
+            let mut windows: Vec<Array3<f64>> =
                 stack.iter().map(|(pixels, _)| pixels.slice(s![.., .., col..col + size]).to_owned()).collect();
+            if dtype == "float16" {
+                // The statistics describe the values as stored.
+                for w in &mut windows {
+                    w.mapv_inplace(|v| half::f16::from_f64(v).to_f64());
+                }
+            }
             if split == Split::Train {
                 let channel_count = windows[0].dim().0;
                 train_stats.push(
@@ -742,10 +790,11 @@ fn image_tensor(frames: &[Array3<f64>], multi: bool, dtype: &str) -> Result<Tens
     let views: Vec<_> = frames.iter().map(|f| f.view().insert_axis(Axis(1))).collect();
     let stacked = ndarray::concatenate(Axis(1), &views).map_err(|e| Error::Options(e.to_string()))?;
     let data = if multi { stacked.into_dyn() } else { stacked.index_axis_move(Axis(1), 0).into_dyn() };
-    Ok(if dtype == "uint16" {
-        Tensor::new("image", &data.mapv(|v| v as u16).view())
-    } else {
-        Tensor::new("image", &data.mapv(|v| v as f32).view())
+    Ok(match dtype {
+        "uint16" => Tensor::new("image", &data.mapv(|v| v as u16).view()),
+        "float16" => Tensor::new("image", &data.mapv(half::f16::from_f64).view()),
+        "int8" => Tensor::new("image", &data.mapv(|v| v as i8).view()),
+        _ => Tensor::new("image", &data.mapv(|v| v as f32).view()),
     })
 }
 

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use eoforge_convert::{Dequantize, WindowOptions, WindowsReport, convert_windows};
+use eoforge_convert::{Dequantize, StoreDtype, WindowOptions, WindowsReport, convert_windows};
 use eoforge_shards::read_webdataset_tar;
 use eoforge_testkit::fixture;
 
@@ -115,16 +115,16 @@ fn bottom_up_signed_byte_windows_are_the_north_up_ground_with_their_labels() {
     assert_eq!(north.skipped_nodata, bottom.skipped_nodata);
     assert_eq!(north.class_pixels, bottom.class_pixels);
     assert_eq!(mixed.class_pixels, bottom.class_pixels);
-    let (n, b, m) = (samples(&north_out), samples(&bottom_out), samples(&mixed_out));
-    assert!(!n.is_empty());
-    assert_eq!(n, b, "bottom-up windows equal north-up ones, sample for sample");
-    assert_eq!(n, m);
+    let (from_north, from_bottom, mixed_samples) = (samples(&north_out), samples(&bottom_out), samples(&mixed_out));
+    assert!(!from_north.is_empty());
+    assert_eq!(from_north, from_bottom, "bottom-up windows equal north-up ones, sample for sample");
+    assert_eq!(from_north, mixed_samples);
     assert_eq!(
         std::fs::read(north_out.join("stats.json")).expect("north"),
         std::fs::read(bottom_out.join("stats.json")).expect("bottom")
     );
     // Every window is GDAL's north-up read of its ground, as signed values; none holds the nodata.
-    for sample in &n {
+    for sample in &from_north {
         let image = sample.tensors.iter().find(|t| t.name == "image").expect("image");
         assert_eq!(image.dtype, "float32");
         let (row, col) =
@@ -172,6 +172,42 @@ fn bottom_up_signed_byte_windows_are_the_north_up_ground_with_their_labels() {
         assert_eq!(values, expected, "window {}", sample.key);
         assert!(values.iter().all(|v| (-1.0..=1.0).contains(v)));
     }
+    // Stored smaller: the signed bytes themselves (a quarter of float32) and the de-quantised values in float16 (a
+    // half), each the same windows.
+    let bytes = |dir: &Path| -> u64 {
+        samples(dir).iter().flat_map(|s| &s.tensors).filter(|t| t.name == "image").map(|t| t.data.len() as u64).sum()
+    };
+    let int8_out = dir.path().join("int8_set");
+    let store = |dtype| WindowOptions { store_dtype: Some(dtype), ..options(&int8_out) };
+    convert_windows(&path("b/scene.tif"), Some(&path("b/labels.tif")), &store(StoreDtype::Int8), &|| {}).expect("int8");
+    assert_eq!(bytes(&int8_out) * 4, bytes(&bottom_out), "int8 windows are a quarter of float32's");
+    for (a, b) in samples(&int8_out).iter().zip(&samples(&bottom_out)) {
+        let (ia, ib) = (&a.tensors[0], &b.tensors[0]);
+        assert_eq!((ia.dtype, ia.shape.clone()), ("int8", ib.shape.clone()));
+        let widened: Vec<u8> = ia.data.iter().flat_map(|v| f32::from(i8::from_ne_bytes([*v])).to_le_bytes()).collect();
+        assert_eq!(widened, ib.data, "window {}", a.key);
+    }
+    let f16_out = dir.path().join("f16_set");
+    let half = WindowOptions {
+        dequantize: Some(Dequantize::Aef),
+        store_dtype: Some(StoreDtype::Float16),
+        ..options(&f16_out)
+    };
+    convert_windows(&path("b/scene.tif"), Some(&path("b/labels.tif")), &half, &|| {}).expect("float16");
+    assert_eq!(bytes(&f16_out) * 2, bytes(&aef_out), "float16 windows are half of float32's");
+    for (a, b) in samples(&f16_out).iter().zip(&samples(&aef_out)) {
+        let (ia, ib) = (&a.tensors[0], &b.tensors[0]);
+        assert_eq!(ia.dtype, "float16");
+        for (h, f) in ia.data.chunks_exact(2).zip(ib.data.chunks_exact(4)) {
+            let (h, f) =
+                (f32::from(half::f16::from_le_bytes([h[0], h[1]])), f32::from_le_bytes([f[0], f[1], f[2], f[3]]));
+            assert!((h - f).abs() <= f.abs() / 1024.0 + 1e-7, "{}: {h} against {f}", a.key);
+        }
+    }
+    let bad = WindowOptions { dequantize: Some(Dequantize::Aef), ..store(StoreDtype::Int8) };
+    let e = convert_windows(&path("b/scene.tif"), None, &bad, &|| {}).expect_err("int8 of de-quantised values");
+    assert!(e.to_string().contains("--store-dtype int8"), "{e}");
+
     let aef_index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(aef_out.join("index.json")).expect("index")).expect("json");
     assert!(aef_index["dequantize"].as_str().is_some_and(|d| d.starts_with("aef")), "{aef_index}");

@@ -40,6 +40,7 @@ npy_element!(i8, "|i1", "int8");
 npy_element!(u8, "|u1", "uint8");
 npy_element!(u16, "<u2", "uint16");
 npy_element!(i16, "<i2", "int16");
+npy_element!(half::f16, "<f2", "float16");
 npy_element!(f32, "<f4", "float32");
 
 /// The array's elements as little-endian bytes in C (row-major) order.

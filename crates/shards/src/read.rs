@@ -13,7 +13,17 @@ pub struct ReadError {
 }
 
 /// The element types a shard's `.npy` members may hold: descr → dtype name.
-const DTYPES: [(&str, &str); 4] = [("|u1", "uint8"), ("<u2", "uint16"), ("<i2", "int16"), ("<f4", "float32")];
+const DTYPES: [(&str, &str); 6] =
+    [("|u1", "uint8"), ("|i1", "int8"), ("<u2", "uint16"), ("<i2", "int16"), ("<f2", "float16"), ("<f4", "float32")];
+
+/// Bytes per element of a known descr.
+fn element_size(descr: &str) -> usize {
+    match descr {
+        "|u1" | "|i1" => 1,
+        "<f4" => 4,
+        _ => 2,
+    }
+}
 
 /// Decodes a WebDataset tar (as [`crate::webdataset_tar`] writes it, or any tar of `<key>.<name>.npy` and
 /// `<key>.json` members, consecutive per key) into its samples, in order. `shard` names it in errors: a
@@ -123,13 +133,7 @@ pub fn read_parquet_shard(bytes: &[u8], shard: &str) -> Result<Vec<Sample>, Read
             let mut sample_tensors = Vec::with_capacity(tensors.len());
             for ((name, descr, dtype, shape), values) in tensors.iter().zip(&binaries) {
                 let data = values.value(row);
-                let size = if *descr == "|u1" {
-                    1
-                } else if *descr == "<f4" {
-                    4
-                } else {
-                    2
-                };
+                let size = element_size(descr);
                 let expected = shape.iter().product::<usize>() * size;
                 if data.len() != expected || values.is_null(row) {
                     return Err(err(format!("row `{key}`: `{name}` holds {} bytes, {expected} expected", data.len())));
@@ -197,11 +201,7 @@ fn parse_npy(name: &str, bytes: &[u8]) -> Result<Tensor, String> {
         .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape entry {s:?}")))
         .collect::<Result<_, _>>()?;
     let data = &bytes[start + len..];
-    let size = match *descr {
-        "|u1" => 1,
-        "<f4" => 4,
-        _ => 2,
-    };
+    let size = element_size(descr);
     let expected = shape.iter().product::<usize>() * size;
     if data.len() != expected {
         return Err(format!("{} data bytes for shape {shape:?} of {dtype}, {expected} expected", data.len()));

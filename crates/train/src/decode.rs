@@ -10,7 +10,9 @@ trait Element {
 }
 
 struct U8;
+struct I8;
 struct U16;
+struct F16;
 struct I16;
 struct F32;
 
@@ -18,6 +20,20 @@ impl Element for U8 {
     const SIZE: usize = 1;
     fn get(b: &[u8]) -> f32 {
         f32::from(b[0])
+    }
+}
+
+impl Element for I8 {
+    const SIZE: usize = 1;
+    fn get(b: &[u8]) -> f32 {
+        f32::from(i8::from_le_bytes([b[0]]))
+    }
+}
+
+impl Element for F16 {
+    const SIZE: usize = 2;
+    fn get(b: &[u8]) -> f32 {
+        half::f16::from_le_bytes([b[0], b[1]]).to_f32()
     }
 }
 
@@ -45,8 +61,8 @@ impl Element for F32 {
 /// Bytes per element of a NumPy dtype name the loader reads, or `None` for one it does not.
 pub(crate) fn element_size(dtype: &str) -> Option<usize> {
     Some(match dtype {
-        "uint8" => U8::SIZE,
-        "uint16" | "int16" => U16::SIZE,
+        "uint8" | "int8" => U8::SIZE,
+        "uint16" | "int16" | "float16" => U16::SIZE,
         "float32" => F32::SIZE,
         _ => return None,
     })
@@ -65,6 +81,8 @@ pub(crate) fn decode_planes<T: Send>(
 ) {
     match dtype {
         "uint8" => planes::<U8, T>(src, (h, w), t, out, f),
+        "int8" => planes::<I8, T>(src, (h, w), t, out, f),
+        "float16" => planes::<F16, T>(src, (h, w), t, out, f),
         "uint16" => planes::<U16, T>(src, (h, w), t, out, f),
         "int16" => planes::<I16, T>(src, (h, w), t, out, f),
         "float32" => planes::<F32, T>(src, (h, w), t, out, f),

@@ -1,6 +1,7 @@
 //! SegFormer trained on a many-channel window set as the crop-segmentation workflow builds it: embedding tiles (8
 //! signed-byte channels, one tile bottom-up, one in the next UTM zone) over Kansas with the real CDL crop map warped
-//! onto them, cut as one set; the trained network beats the trivial baseline (the majority class) on validation.
+//! onto them, cut as one set stored as int8; the trained network beats the trivial baseline (the majority class) on
+//! validation.
 
 #![allow(clippy::print_stderr)] // the scores are printed beside the assertions for the record
 
@@ -33,6 +34,8 @@ fn segformer_learns_crops_from_embedding_tiles() {
         samples_per_shard: 16,
         seed: 4,
         max_ignored: 0.2,
+        // The tiles' own signed bytes, a quarter of float32's size: the loader widens them.
+        store_dtype: Some(eoforge_convert::StoreDtype::Int8),
         ..WindowOptions::default()
     };
     let report = cut_window_set(&list, &options, ShardSpec::ALL, None, &|| {}).expect("window set");
