@@ -196,18 +196,6 @@ fn manifest_key(number: usize) -> String {
     format!("_manifest/scene-{number:05}.json")
 }
 
-/// The settings a scene's windows depend on (a rerun with others would mix two sets).
-fn settings(options: &WindowOptions) -> serde_json::Value {
-    serde_json::json!({
-        "size": options.size, "stride": options.stride, "bands": options.bands, "block": options.block,
-        "seed": options.seed, "ratios": [options.ratios.train, options.ratios.validation, options.ratios.test],
-        "samples_per_shard": options.samples_per_shard,
-        "formats": { "webdataset": options.formats.webdataset, "parquet": options.formats.parquet },
-        "ignore": options.ignore, "max_ignored": options.max_ignored, "dequantize": options.dequantize,
-        "store_dtype": options.store_dtype,
-    })
-}
-
 /// Cuts this `part`'s scenes of `list` into the set under `options.out`, skipping scenes an earlier run recorded;
 /// writes `index.json` and `stats.json` when every scene of the list is done. `stop` ends the run early (exit 75
 /// in the binaries); `on_window` is called per window (progress).
@@ -229,7 +217,7 @@ pub fn cut_window_set(
     let out = Store::open_with(&options.out, &options.store)?;
     let ground = eoforge_raster::Crs::from_epsg(GROUND_EPSG)?;
     let mut report = SetReport { part: part.to_string(), scenes: list.scenes.len(), ..SetReport::default() };
-    let wanted = settings(options);
+    let wanted = options.settings();
     for (number, job) in list.scenes.iter().enumerate() {
         if !part.owns(number) {
             continue;
@@ -418,15 +406,7 @@ async fn finalize(out: &Store, list: &SceneList, require: bool) -> Result<bool> 
             totals.skipped_unlabelled
         )));
     }
-    let options = WindowOptions {
-        size: first.cut.size,
-        stride: first.settings["stride"].as_u64().unwrap_or_default() as usize,
-        block: first.settings["block"].as_u64().unwrap_or_default() as usize,
-        seed: first.settings["seed"].as_u64().unwrap_or_default(),
-        dequantize: serde_json::from_value(first.settings["dequantize"].clone()).unwrap_or_default(),
-        ..WindowOptions::default()
-    };
-    let mut index = first.cut.describe(&options);
+    let mut index = first.cut.describe(&first.settings);
     index["source"] = serde_json::json!({
         "catalog": list.source,
         "bands": first.cut.bands,

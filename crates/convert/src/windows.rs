@@ -275,18 +275,14 @@ pub fn convert_windows(
             report.skipped_nodata, report.skipped_unlabelled
         )));
     }
-    let mut index = cut.describe(options);
+    let mut index = cut.describe(&options.settings());
     index["source"] = serde_json::json!({ "scene": scene, "labels": labels, "bands": cut.bands });
     if let Some(target) = &options.target {
         index["source"]["target"] = target.as_str().into();
     }
     index["splits"] = cut.splits.clone();
     if let Some(classes) = &cut.classes {
-        let table = ClassTable::of_values(
-            classes.iter().map(|c| c.value),
-            |v| classes.iter().find(|c| c.value == v).map(|c| c.name.clone()),
-            |v| classes.iter().find(|c| c.value == v).map(|c| c.color),
-        );
+        let table = ClassTable::new(classes.clone()).map_err(Error::Options)?;
         if table.is_empty() {
             return Err(Error::Options("no labelled pixel in the kept windows".into()));
         }
@@ -354,8 +350,9 @@ pub(crate) struct SceneCut {
 }
 
 impl SceneCut {
-    /// The index members every set of such windows shares: task, input, channels, window, tensors, frames.
-    pub(crate) fn describe(&self, options: &WindowOptions) -> serde_json::Value {
+    /// The index members every set of such windows shares: task, input, channels, window, tensors, frames,
+    /// de-quantisation; `settings` are the options' [`WindowOptions::settings`].
+    pub(crate) fn describe(&self, settings: &serde_json::Value) -> serde_json::Value {
         let size = self.size;
         let frame_count = self.frames.as_ref().and_then(serde_json::Value::as_array).map_or(1, Vec::len);
         let image_shape = if self.frames.is_some() {
@@ -368,7 +365,9 @@ impl SceneCut {
             "task": "images",
             "input": "image",
             "channels": self.channels,
-            "window": { "size": size, "stride": options.stride, "block": options.block, "seed": options.seed },
+            "window": {
+                "size": size, "stride": settings["stride"], "block": settings["block"], "seed": settings["seed"],
+            },
         });
         if let Some(frames) = &self.frames {
             index["frames"] = frames.clone();
@@ -387,7 +386,7 @@ impl SceneCut {
             tensors["target"] = format!("float32 ({size}, {size}) target values; NaN = no value").into();
             index["task"] = "regression".into();
         }
-        if let Some(mapping) = options.dequantize {
+        if let Ok(Some(mapping)) = serde_json::from_value::<Option<Dequantize>>(settings["dequantize"].clone()) {
             index["dequantize"] = serde_json::json!(mapping);
             index["dequantize_rule"] = mapping.describe().into();
         }
@@ -409,6 +408,19 @@ pub(crate) fn json_bytes(value: &impl serde::Serialize) -> Result<Vec<u8>> {
 }
 
 impl WindowOptions {
+    /// The settings a set's windows depend on, as a set's manifests record them (a rerun with others would mix
+    /// two sets).
+    pub(crate) fn settings(&self) -> serde_json::Value {
+        serde_json::json!({
+            "size": self.size, "stride": self.stride, "bands": self.bands, "block": self.block, "seed": self.seed,
+            "ratios": [self.ratios.train, self.ratios.validation, self.ratios.test],
+            "samples_per_shard": self.samples_per_shard,
+            "formats": { "webdataset": self.formats.webdataset, "parquet": self.formats.parquet },
+            "ignore": self.ignore, "max_ignored": self.max_ignored, "dequantize": self.dequantize,
+            "store_dtype": self.store_dtype,
+        })
+    }
+
     /// Refuses settings that cannot cut windows.
     pub(crate) fn check(&self) -> Result<()> {
         let bad = |reason: &str| Err(Error::Options(reason.into()));

@@ -108,6 +108,8 @@ pub struct Raster {
     location: String,
     /// Stored bottom-up (a positive pixel height): reads and the geotransform are turned north-up.
     bottom_up: bool,
+    /// Per band: signed bytes GDAL reads as unsigned (a Byte band with `PIXELTYPE=SIGNEDBYTE`), found once at open.
+    signed_bytes: Vec<bool>,
 }
 
 impl std::fmt::Debug for Raster {
@@ -143,7 +145,15 @@ impl Raster {
                 }
             })?;
         let bottom_up = dataset.geo_transform().is_ok_and(|t| t[2] == 0.0 && t[4] == 0.0 && t[5] > 0.0);
-        let raster = Self { dataset, location: location.to_owned(), bottom_up };
+        let signed_bytes = (1..=dataset.raster_count())
+            .map(|i| {
+                dataset.rasterband(i).is_ok_and(|band| {
+                    band.band_type() == gdal::raster::GdalDataType::UInt8
+                        && band.metadata_item("PIXELTYPE", "IMAGE_STRUCTURE").as_deref() == Some("SIGNEDBYTE")
+                })
+            })
+            .collect();
+        let raster = Self { dataset, location: location.to_owned(), bottom_up, signed_bytes };
         if raster.band_count() == 0 {
             return Err(Error::Open { path: location.to_owned(), reason: "it has no raster bands".into() });
         }
@@ -192,7 +202,7 @@ impl Raster {
                 band.set_description(name).map_err(|e| err("its name", &e))?;
             }
         }
-        Ok(Self { dataset, location: location.to_owned(), bottom_up: false })
+        Ok(Self { dataset, location: location.to_owned(), bottom_up: false, signed_bytes: vec![false; bands] })
     }
 
     /// The location as given.
@@ -231,6 +241,11 @@ impl Raster {
         }))
     }
 
+    /// Whether band `index` (1-based) holds signed bytes stored as GDAL's Byte.
+    fn is_signed_byte(&self, index: usize) -> bool {
+        self.signed_bytes.get(index.wrapping_sub(1)).copied().unwrap_or(false)
+    }
+
     /// Whether the file stores its rows bottom-up (south first); reads return them north-up regardless.
     pub fn is_bottom_up(&self) -> bool {
         self.bottom_up
@@ -250,9 +265,7 @@ impl Raster {
     /// The data type of band `index` (1-based), if it is one eoforge supports.
     pub fn dtype(&self, index: usize) -> Result<DataType> {
         let band = self.band(index)?;
-        if band.band_type() == gdal::raster::GdalDataType::UInt8
-            && band.metadata_item("PIXELTYPE", "IMAGE_STRUCTURE").as_deref() == Some("SIGNEDBYTE")
-        {
+        if self.is_signed_byte(index) {
             return Ok(DataType::Int8);
         }
         DataType::from_gdal(band.band_type()).ok_or_else(|| Error::UnsupportedDtype {
@@ -405,8 +418,7 @@ impl Raster {
         for &index in bands {
             self.check_readable_as::<T>(index)?;
         }
-        let signed: Vec<bool> =
-            bands.iter().map(|&b| self.dtype(b).map(|t| t == DataType::Int8)).collect::<Result<_>>()?;
+        let signed: Vec<bool> = bands.iter().map(|&b| self.is_signed_byte(b)).collect();
         if signed.iter().any(|s| *s) && resampling != Resampling::Nearest {
             return Err(grid_err(format!(
                 "signed-byte bands warp only with nearest-neighbour resampling, not {}",
@@ -470,9 +482,7 @@ impl Raster {
             if signed[slot] {
                 // The warper moved the stored (unsigned) bytes; the fill is left as it is.
                 let fill = T::from_f64(fill);
-                for value in buf.iter_mut().filter(|v| **v != fill) {
-                    *value = T::from_f64(f64::from(i8::from_ne_bytes([value.to_f64() as u8])));
-                }
+                buf.iter_mut().filter(|v| **v != fill).for_each(|v| *v = as_signed_byte(*v));
             }
         }
         Ok(out)
@@ -515,7 +525,7 @@ impl Raster {
                 what: format!("band {index} window {:.3},{:.3} {:.3}x{:.3}", src[0], src[1], src[2], src[3]),
                 reason: gdal_message(&e),
             };
-            if self.dtype(index)? == DataType::Int8 {
+            if self.is_signed_byte(index) {
                 // GDAL before 3.7 reads signed bytes as unsigned: read the bytes, then take them as signed.
                 if resampling != Resampling::Nearest && !one_to_one {
                     return Err(Error::Invalid {
@@ -599,13 +609,9 @@ impl Raster {
             )
         };
         if rv == gdal_sys::CPLErr::CE_None {
-            for (b, index) in (1..=bands).enumerate() {
-                if self.dtype(index)? == DataType::Int8 {
-                    for row in buf.chunks_mut(line_len).take(window.height) {
-                        for value in row[..window.width * bands].iter_mut().skip(b).step_by(bands) {
-                            *value = T::from_f64(f64::from(i8::from_ne_bytes([value.to_f64() as u8])));
-                        }
-                    }
+            for b in (0..bands).filter(|b| self.is_signed_byte(b + 1)) {
+                for row in buf.chunks_mut(line_len).take(window.height) {
+                    row[..window.width * bands].iter_mut().skip(b).step_by(bands).for_each(|v| *v = as_signed_byte(*v));
                 }
             }
             if self.bottom_up {
@@ -719,7 +725,6 @@ fn snap(v: f64) -> f64 {
     if (v - v.round()).abs() < 1e-6 { v.round() } else { v }
 }
 
-/// Reads one band window into `buf`, using GDAL's floating-point window when the window is fractional.
 /// Reverses the order of the rows of `buf` (row `r` starting at `r * line_len`, `used` elements of it in use).
 fn flip_rows<T: Copy>(buf: &mut [T], line_len: usize, used: usize) {
     let rows = buf.len().div_ceil(line_len);
@@ -730,6 +735,12 @@ fn flip_rows<T: Copy>(buf: &mut [T], line_len: usize, used: usize) {
     }
 }
 
+/// A stored byte (read by GDAL as unsigned, 0–255) taken as the signed byte it is.
+fn as_signed_byte<T: Pixel>(stored: T) -> T {
+    T::from_f64(f64::from(i8::from_ne_bytes([stored.to_f64() as u8])))
+}
+
+/// Reads one band window into `buf`, using GDAL's floating-point window when the window is fractional.
 #[allow(unsafe_code)]
 fn read_band<T: Pixel>(
     band: &RasterBand<'_>,
