@@ -402,22 +402,33 @@ command = ["{infer}", "predict", {ndvi}, {map}, "--model", {run}, "--window", "3
     assert_eq!(qc["passed"], true, "{qc}");
 }
 
-/// Releases a requeued job (`JobId` or `ArrayJobId_Task`) that SLURM holds for two minutes, once it is pending.
-fn release_when_pending(cluster: &SlurmCluster, job: &str, deadline: std::time::Instant) {
-    let state = || {
-        let o = cluster.command("squeue").args(["-h", "-o", "%T", "-j", job]).output().expect("squeue");
-        text(&o.stdout).trim().to_owned()
-    };
-    while state() != "PENDING" {
-        assert!(std::time::Instant::now() < deadline, "the requeued job {job} is not pending: {}", state());
-        std::thread::yield_now();
-    }
+/// SLURM's state of a job (`JobId` or `ArrayJobId_Task`), empty once it left the queue.
+fn job_state(cluster: &SlurmCluster, job: &str) -> String {
+    let o = cluster.command("squeue").args(["-h", "-o", "%T", "-j", job]).output().expect("squeue");
+    text(&o.stdout).trim().to_owned()
+}
+
+/// Lets a pending job start now (SLURM holds a requeued job for two minutes).
+fn release(cluster: &SlurmCluster, job: &str) {
     let o = cluster
         .command("scontrol")
         .args(["update", &format!("JobId={job}"), "StartTime=now"])
         .output()
         .expect("scontrol");
     assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+/// Releases a requeued job once it is pending.
+fn release_when_pending(cluster: &SlurmCluster, job: &str, deadline: std::time::Instant) {
+    while job_state(cluster, job) != "PENDING" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the requeued job {job} is not pending: {}",
+            job_state(cluster, job)
+        );
+        std::thread::yield_now();
+    }
+    release(cluster, job);
 }
 
 fn window_set_array_stopped_and_resumed(cluster: &SlurmCluster, w: &Path) {
@@ -522,10 +533,15 @@ command = [{merge}]
         }
         release_when_pending(cluster, &format!("{array_job}_{task}"), deadline);
     }
-    // Both reruns finish; the merge stage starts after them.
+    // Both reruns finish; the merge stage starts after them. SLURM may set a requeued task's begin time again after
+    // it was released: while it still waits, it is released again.
     for task in 0..2 {
+        let job = format!("{array_job}_{task}");
         while attempts(&jobs, "windows", task).get(1).is_none_or(|a| a["state"] != "done") {
             assert!(std::time::Instant::now() < deadline, "task {task}: {:?}", attempts(&jobs, "windows", task));
+            if job_state(cluster, &job) == "PENDING" {
+                release(cluster, &job);
+            }
             std::thread::yield_now();
         }
     }
