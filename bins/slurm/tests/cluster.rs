@@ -408,6 +408,16 @@ fn job_state(cluster: &SlurmCluster, job: &str) -> String {
     text(&o.stdout).trim().to_owned()
 }
 
+/// What SLURM says of a job and what its controller logged last, for a failure's message.
+fn diagnose(cluster: &SlurmCluster, job: &str) -> String {
+    let o = cluster.command("scontrol").args(["show", "job", job]).output().expect("scontrol");
+    let q = cluster.command("squeue").args(["-h", "-o", "%i %T %r %S"]).output().expect("squeue");
+    let log = std::fs::read_to_string(cluster.dir().join("log/slurmctld.log")).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    format!("{}\nqueue:\n{}\nslurmctld:\n{}", text(&o.stdout), text(&q.stdout), tail.join("\n"))
+}
+
 /// Lets a pending job start now (SLURM holds a requeued job for two minutes); one that started meanwhile is left.
 fn release(cluster: &SlurmCluster, job: &str) {
     let o = cluster
@@ -419,15 +429,22 @@ fn release(cluster: &SlurmCluster, job: &str) {
     assert!(o.status.success() || text(&o.stderr).contains("no longer pending"), "{}", text(&o.stderr));
 }
 
-/// Releases a requeued job once it is pending.
+/// Releases a requeued job once it is pending, in a later second than its requeue: slurmd revokes the old run's
+/// credential at the requeue and refuses any credential issued in the same second (its clock counts whole seconds),
+/// so a job released and scheduled within that second fails to launch ("Job credential revoked").
 fn release_when_pending(cluster: &SlurmCluster, job: &str, deadline: std::time::Instant) {
     while job_state(cluster, job) != "PENDING" {
         assert!(
             std::time::Instant::now() < deadline,
             "the requeued job {job} is not pending: {}",
-            job_state(cluster, job)
+            diagnose(cluster, job)
         );
         std::thread::yield_now();
+    }
+    let unix_s = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let requeued_by = unix_s();
+    while unix_s() < requeued_by + 2 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
     release(cluster, job);
 }
@@ -539,7 +556,12 @@ command = [{merge}]
     for task in 0..2 {
         let job = format!("{array_job}_{task}");
         while attempts(&jobs, "windows", task).get(1).is_none_or(|a| a["state"] != "done") {
-            assert!(std::time::Instant::now() < deadline, "task {task}: {:?}", attempts(&jobs, "windows", task));
+            assert!(
+                std::time::Instant::now() < deadline,
+                "task {task}: {:?}\n{}",
+                attempts(&jobs, "windows", task),
+                diagnose(cluster, &job)
+            );
             if job_state(cluster, &job) == "PENDING" {
                 release(cluster, &job);
             }
