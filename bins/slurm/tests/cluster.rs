@@ -503,30 +503,44 @@ command = [{merge}]
         serde_json::from_slice(&std::fs::read(jobs.join("jobs.json")).expect("jobs.json")).expect("json");
     let array_job = submitted[0]["job_id"].as_str().expect("id").to_owned();
 
-    // Visible progress: a shard of each part's first scene. Then each task is paused, sent SLURM's signal (the
-    // script forwards it to the stage) and resumed, so the stop lands mid-set whatever the machine's speed.
+    // Visible progress: a shard of a part's first scene. Each part is paused as soon as it shows it (three of its
+    // four scenes still to cut, however late the other part started), then both are sent SLURM's signal (the script
+    // forwards it to the stage) and resumed, so the stop lands mid-set whatever the machine's speed.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    let started = |scene: usize| {
+    let poll = || std::thread::sleep(std::time::Duration::from_millis(20));
+    let started = |scene: u32| {
         std::fs::read_dir(set.join("train"))
             .into_iter()
             .flatten()
             .flatten()
             .any(|e| e.file_name().to_string_lossy().contains(&format!("-s{scene:05}-")))
     };
-    while !(started(0) && started(1)) {
-        assert!(std::time::Instant::now() < deadline, "no shard of scenes 0 and 1");
-        std::thread::yield_now();
-    }
-    let pgrep = Command::new("pgrep").args(["-f", set.to_str().expect("utf-8")]).output().expect("pgrep");
-    let pids: Vec<String> = text(&pgrep.stdout).split_whitespace().map(str::to_owned).collect();
-    assert_eq!(pids.len(), 2, "both tasks' stages run: {pids:?}");
-    let signal = |sig: &str| {
-        for pid in &pids {
-            let o = Command::new("kill").args([sig, pid]).output().expect("kill");
-            assert!(o.status.success(), "kill {sig} {pid}: {}", text(&o.stderr));
-        }
+    // The stage process of array task `task`: its command line names the set, its environment the task.
+    let stage_of = |task: u32| -> Option<String> {
+        let pgrep = Command::new("pgrep").args(["-f", set.to_str().expect("utf-8")]).output().expect("pgrep");
+        text(&pgrep.stdout).split_whitespace().map(str::to_owned).find(|pid| {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            environ.split(|b| *b == 0).any(|v| v == format!("SLURM_ARRAY_TASK_ID={task}").as_bytes())
+        })
     };
-    signal("-STOP");
+    let kill = |sig: &str, pid: &str| {
+        let o = Command::new("kill").args([sig, pid]).output().expect("kill");
+        assert!(o.status.success(), "kill {sig} {pid}: {}", text(&o.stderr));
+    };
+    let mut pids: Vec<Option<String>> = vec![None, None];
+    while pids.iter().any(Option::is_none) {
+        assert!(std::time::Instant::now() < deadline, "no shard of both parts' first scenes: {pids:?}");
+        for (task, pid) in (0u32..).zip(pids.iter_mut()) {
+            if pid.is_none() && started(task) {
+                *pid = stage_of(task);
+                if let Some(pid) = pid {
+                    kill("-STOP", pid);
+                }
+            }
+        }
+        poll();
+    }
+    let pids: Vec<String> = pids.into_iter().flatten().collect();
     let manifests = std::fs::read_dir(set.join("_manifest")).map_or(0, Iterator::count);
     assert!(manifests < tiles.tiles.len(), "the set was finished before the stop");
     let o = cluster.command("scancel").args(["--signal=TERM", "--batch", &array_job]).output().expect("scancel");
@@ -541,13 +555,21 @@ command = [{merge}]
     };
     while forwarded() < 2 {
         assert!(std::time::Instant::now() < deadline, "the scripts did not forward the signal");
-        std::thread::yield_now();
+        poll();
     }
-    signal("-CONT");
+    for pid in &pids {
+        kill("-CONT", pid);
+    }
     for task in 0..2 {
         while !attempts(&jobs, "windows", task).first().is_some_and(|a| a["state"] == "requeued") {
-            assert!(std::time::Instant::now() < deadline, "task {task}: {:?}", attempts(&jobs, "windows", task));
-            std::thread::yield_now();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "task {task}: {:?}\nmanifests: {:?}\n{}",
+                attempts(&jobs, "windows", task),
+                tree(&set.join("_manifest")).keys().collect::<Vec<_>>(),
+                diagnose(cluster, &format!("{array_job}_{task}"))
+            );
+            poll();
         }
         release_when_pending(cluster, &format!("{array_job}_{task}"), deadline);
     }
@@ -565,14 +587,16 @@ command = [{merge}]
             if job_state(cluster, &job) == "PENDING" {
                 release(cluster, &job);
             }
-            std::thread::yield_now();
+            poll();
         }
     }
-    while attempts(&jobs, "merge", 0).is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the merge stage did not run");
-        std::thread::yield_now();
+    // The task's record is written before its job ends: until SLURM has it ended too, status says "running".
+    let mut st = status(cluster, &jobs);
+    while attempts(&jobs, "merge", 0).is_empty() || stage(&st, "merge")["done"].as_array().is_none_or(Vec::is_empty) {
+        assert!(std::time::Instant::now() < deadline, "the merge stage did not end: {st}");
+        poll();
+        st = status(cluster, &jobs);
     }
-    let st = status(cluster, &jobs);
     assert_eq!(ids(&stage(&st, "windows")["done"]), vec![0, 1], "{st}");
     assert_eq!(ids(&stage(&st, "merge")["done"]), vec![0], "{st}");
     let merged = &attempts(&jobs, "merge", 0)[0];
