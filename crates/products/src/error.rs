@@ -34,6 +34,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A product's STAC Item could not be made (its grid, CRS or bands unreadable); nothing was published.
+    #[error("cannot make the STAC item of `{dest}`: {reason}")]
+    Item {
+        /// The product's destination.
+        dest: String,
+        /// Why.
+        reason: String,
+    },
     /// A destination already holds a product made with other options.
     #[error("`{dest}` already holds a product made with other options ({differences}); pass --force to replace it")]
     OptionsChanged {

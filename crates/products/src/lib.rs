@@ -6,7 +6,8 @@ Map products: from a working folder through QC to an atomic, idempotent publish.
   dropped and on SIGINT/SIGTERM; folders a killed run left are removed by the next run.
 - [`ProductSet`]: a finished product and its derived maps; [`ProductSet::check_and_publish`] runs QC on each and
   publishes all of them (derived maps first, the product last) or none, with reports at `DEST.qc.json` (passing)
-  or `DEST.rejected.qc.json` (rejected) and the run's profile at `DEST.profile.json`.
+  or `DEST.rejected.qc.json` (rejected), the run's profile at `DEST.profile.json` and, once published, its STAC
+  Item at `DEST.json` ([`product_item`]).
 - [`publish_file`] publishes one checked file and records its options and content ([`ProductStamp`]);
   [`existing`] decides from that record whether a destination already holds a product ([`Existing`]): passing,
   unchanged since published (entity tag and size), made with the same options.
@@ -19,6 +20,7 @@ mod naming;
 mod publish;
 mod record;
 mod scenes;
+mod stac;
 mod work;
 
 pub use crate::error::{Error, Result};
@@ -26,4 +28,5 @@ pub use crate::naming::{derived_dest, product_stem, profile_key, rejected_report
 pub use crate::publish::{Outcome, ProductSet, Published, publish_file};
 pub use crate::record::{Existing, ProductStamp, existing, sha256_file};
 pub use crate::scenes::{Scene, read_scene_list};
+pub use crate::stac::{COG_MEDIA_TYPE, ItemContext, ItemFile, STAC_EXTENSIONS, STAC_VERSION, item_key, product_item};
 pub use crate::work::WorkDir;

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::naming::{profile_key, rejected_report_key, report_key};
 use crate::record::{Existing, ProductStamp, existing, sha256_file};
+use crate::stac::{ItemContext, ItemFile, item_key, product_item};
 
 /// What publishing did with one file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -64,7 +65,7 @@ impl Outcome {
 impl ProductSet {
     /// Runs QC on the product (with `qc`) and on every derived map (with `qc` less the band, type and mean
     /// limits, which are the product's). If all pass, publishes the derived maps, then the product, each with
-    /// its report and record at `DEST.qc.json`; if any fails, publishes nothing and writes the reports to
+    /// its report and record at `DEST.qc.json`, then the product's STAC Item at `DEST.json` ([`Self::item`]); if any fails, publishes nothing and writes the reports to
     /// `DEST.rejected.qc.json`, so a good product already at the destination keeps its own. Stage timings so
     /// far feed QC's stage limits; timings, peak memory and `figures` go to `DEST.profile.json` either way.
     pub async fn check_and_publish(
@@ -88,11 +89,16 @@ impl ProductSet {
         let passed = report.passed && derived_reports.iter().all(|r| r.passed);
         let published = if passed {
             let started = std::time::Instant::now();
+            // Made while the files are still here (publishing moves them); published after the product.
+            let item = self.item(&report, &derived_reports)?;
             for ((file, dest), derived) in self.derived.iter().zip(&derived_reports) {
                 publish_file(file, dest, derived, &self.options, true, true, options).await?;
             }
             let outcome =
                 publish_file(&self.product, &self.dest, &report, &self.options, self.force, true, options).await?;
+            if outcome == Published::Uploaded || store.head(&item_key(&key)).await.is_err() {
+                put_json(&store, &item_key(&key), &item).await?;
+            }
             // An earlier run's rejection report would contradict the product now published beside it.
             store.delete(&rejected_report_key(&key)).await?;
             for (_, dest) in &self.derived {
@@ -127,6 +133,20 @@ impl ProductSet {
         }
         put_json(&store, &profile_key(&key), &profile).await?;
         Ok(Outcome { report, derived_reports, published })
+    }
+}
+
+impl ProductSet {
+    /// The STAC Item of this set, from its local files and their reports (see [`product_item`]).
+    pub fn item(&self, report: &QcReport, derived_reports: &[QcReport]) -> Result<Value> {
+        let product = ItemFile { file: &self.product, dest: &self.dest, report };
+        let derived: Vec<ItemFile<'_>> = self
+            .derived
+            .iter()
+            .zip(derived_reports)
+            .map(|((file, dest), report)| ItemFile { file, dest, report })
+            .collect();
+        product_item(product, &derived, ItemContext { source: &self.source, options: &self.options, datetime: None })
     }
 }
 

@@ -145,3 +145,118 @@ fn working_folders_of_a_killed_run_are_removed_by_the_next() {
     drop(work);
     assert!(!path.exists());
 }
+
+/// The corners of GDAL's own lon/lat footprint of `file` (`gdalinfo -json`'s `wgs84Extent`).
+fn gdal_wgs84_corners(file: &str) -> Vec<[f64; 2]> {
+    let out = std::process::Command::new("gdalinfo").args(["-json", file]).output().expect("gdalinfo");
+    let info: Value = serde_json::from_slice(&out.stdout).expect("gdalinfo json");
+    info["wgs84Extent"]["coordinates"][0]
+        .as_array()
+        .expect("wgs84Extent")
+        .iter()
+        .map(|p| [p[0].as_f64().expect("lon"), p[1].as_f64().expect("lat")])
+        .collect()
+}
+
+#[test]
+fn a_published_set_has_a_stac_item_that_readers_understand() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (Some(product), Some(ndvi)) = (cog(dir.path(), "product", 1098), cog(dir.path(), "ndvi", 1098)) else {
+        return;
+    };
+    let Some(python) = eoforge_testkit::python_with(&["pystac"]) else { return };
+    let dest = dir.path().join("maps/B04.tif").display().to_string();
+    let ndvi_dest = eoforge_products::derived_dest(&dest, "ndvi");
+    let source = fixture("s2-l2a-29RKH/B04.tif").expect("fixture").display().to_string();
+    let set = ProductSet {
+        source: source.clone(),
+        product,
+        dest: dest.clone(),
+        derived: vec![(ndvi, ndvi_dest.clone())],
+        options: options("identity"),
+        force: false,
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let so = StoreOptions::default();
+    let outcome = rt
+        .block_on(set.check_and_publish(&QcConfig::default(), &so, &mut Stages::default(), json!({})))
+        .expect("publish");
+    assert_eq!(outcome.published, Some(Published::Uploaded));
+    let item_path = eoforge_products::item_key(&dest);
+    let item: Value =
+        serde_json::from_slice(&std::fs::read(&item_path).expect("item beside the product")).expect("json");
+
+    // The grid and footprint, against GDAL's reading of the published COG.
+    assert_eq!(item["properties"]["proj:code"], "EPSG:32629", "{item}");
+    assert_eq!(item["properties"]["proj:shape"], json!([1098, 1098]));
+    let raster = eoforge_raster::Raster::open(&dest).expect("open");
+    let g = raster.geo_transform().expect("grid").0;
+    assert_eq!(item["properties"]["proj:transform"], json!([g[1], g[2], g[0], g[4], g[5], g[3]]));
+    let ring = item["geometry"]["coordinates"][0].as_array().expect("ring");
+    for corner in gdal_wgs84_corners(&dest) {
+        let near = ring.iter().any(|p| {
+            (p[0].as_f64().expect("lon") - corner[0]).abs() < 1e-6
+                && (p[1].as_f64().expect("lat") - corner[1]).abs() < 1e-6
+        });
+        assert!(near, "GDAL's corner {corner:?} is a corner of the item's footprint {ring:?}");
+    }
+    assert_eq!(ring.first(), ring.last(), "a closed ring");
+    let bbox: Vec<f64> = item["bbox"].as_array().expect("bbox").iter().filter_map(Value::as_f64).collect();
+    for corner in gdal_wgs84_corners(&dest) {
+        // GDAL prints its extent to 7 decimals.
+        let e = 1e-6;
+        let inside = bbox[0] - e <= corner[0]
+            && corner[0] <= bbox[2] + e
+            && bbox[1] - e <= corner[1]
+            && corner[1] <= bbox[3] + e;
+        assert!(inside, "GDAL's corner {corner:?} lies in the bbox {bbox:?}");
+    }
+
+    // Bands: the type and nodata of the file, the statistics of its QC report.
+    let band = &item["assets"]["data"]["raster:bands"][0];
+    assert_eq!(band["data_type"], "uint16");
+    assert_eq!(band["nodata"], json!(raster.nodata(1).expect("nodata").expect("B04 has nodata") as i64));
+    assert_eq!(band["statistics"]["mean"].as_f64(), Some(outcome.report.bands[0].mean));
+    assert_eq!(band["spatial_resolution"], json!(g[1]));
+
+    // Assets and links point at what was published.
+    for (asset, at) in [("data", dest.clone()), ("ndvi", ndvi_dest), ("qc", format!("{dest}.qc.json"))] {
+        let href = item["assets"][asset]["href"].as_str().expect("href");
+        assert_eq!(href, at);
+        assert!(Path::new(href).is_file(), "{asset}: {href}");
+    }
+    assert!(Path::new(item["assets"]["profile"]["href"].as_str().expect("href")).is_file());
+    assert_eq!(item["links"][0], json!({ "rel": "derived_from", "href": source, "title": "Source" }));
+
+    // PySTAC reads it as an item with the projection and raster extensions.
+    let script = r#"
+import json, sys
+import pystac
+from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import RasterExtension
+item = pystac.Item.from_file(sys.argv[1])
+proj = ProjectionExtension.ext(item)
+data = item.assets["data"]
+bands = RasterExtension.ext(data).bands
+print(json.dumps({
+    "id": item.id, "code": proj.code, "epsg": proj.epsg, "shape": proj.shape, "transform": proj.transform,
+    "datetime": item.datetime.isoformat(), "bbox": item.bbox, "assets": sorted(item.assets),
+    "data_type": str(getattr(bands[0].data_type, "value", bands[0].data_type)), "nodata": bands[0].nodata, "mean": bands[0].statistics.mean,
+    "roles": data.roles, "derived_from": [l.href for l in item.links if l.rel == "derived_from"],
+}))
+"#;
+    let out = std::process::Command::new(python).args(["-c", script, &item_path]).output().expect("python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(read["id"], "B04");
+    assert_eq!((read["code"].as_str(), read["epsg"].as_u64()), (Some("EPSG:32629"), Some(32629)));
+    assert_eq!(read["shape"], item["properties"]["proj:shape"]);
+    assert_eq!(read["transform"], item["properties"]["proj:transform"]);
+    assert_eq!(read["assets"], json!(["data", "ndvi", "profile", "qc"]));
+    assert_eq!(
+        (read["data_type"].as_str(), read["mean"].as_f64()),
+        (Some("uint16"), band["statistics"]["mean"].as_f64())
+    );
+    assert_eq!(read["derived_from"], json!([source]));
+    assert_eq!(read["bbox"], item["bbox"]);
+}
