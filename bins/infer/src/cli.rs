@@ -176,13 +176,24 @@ pub struct CogArgs {
 /// Arguments of `predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// Input scene (path or URL); or give --scenes.
-    #[arg(required_unless_present = "scenes", requires = "dest")]
+    /// Input scene (path or URL), then DEST; with --stac-item, DEST alone; or give --scenes.
+    #[arg(required_unless_present_any = ["scenes", "stac_item"])]
     pub source: Option<String>,
 
     /// Destination (path or URL).
     #[arg(conflicts_with = "scenes")]
     pub dest: Option<String>,
+
+    /// A STAC Item (path, file:// or s3:// URL) as the scene: its --assets, stacked in that order and read in
+    /// place (relative hrefs against the Item, https:// ones through GDAL's /vsicurl/), each band named as asked
+    /// and with the asset's nodata, scale and offset; the product's STAC Item links the Item as its source and
+    /// takes its datetime. Give DEST alone.
+    #[arg(long, value_name = "ITEM.json", conflicts_with = "scenes", requires = "assets")]
+    pub stac_item: Option<String>,
+
+    /// With --stac-item: the assets, by key or band (common) name, e.g. blue,green,red,nir.
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',', requires = "stac_item")]
+    pub assets: Vec<String>,
 
     /// A list of scenes, one `SOURCE DEST` pair per line (`#` starts a comment); path or URL. Each worker of
     /// --shard takes every n-th scene; scenes already published with a passing QC report are skipped.

@@ -369,6 +369,7 @@ pub(crate) fn publish_zone(
         derived: Vec::new(),
         options: recorded.as_object().cloned().unwrap_or_default(),
         force: options.force,
+        datetime: None,
     };
     let figures = serde_json::json!({ "zone": mosaic });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| Error::Io {

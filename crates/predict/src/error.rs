@@ -59,6 +59,9 @@ pub enum Error {
     /// Object storage.
     #[error(transparent)]
     Storage(#[from] eoforge_storage::Error),
+    /// A STAC Item that cannot be used as the scene.
+    #[error(transparent)]
+    Stac(#[from] eoforge_stac::Error),
 }
 
 impl Error {

@@ -10,6 +10,7 @@ use eoforge_profile::{Stages, error_chain};
 use eoforge_qc::{QcConfig, SourceReference};
 use eoforge_raster::{CogWriterOptions, Crs, GeoTransform, Raster, RasterInfo, Window};
 use eoforge_sampling::ShardSpec;
+use eoforge_stac::StacItem;
 use eoforge_storage::{Store, StoreOptions};
 
 use crate::error::{Error, Result};
@@ -122,9 +123,28 @@ impl Plan {
 
     /// Makes the product of `source` at `dest` (QC decides whether it is published: see [`Outcome::gate`]).
     pub fn predict(&self, source: &str, dest: &str) -> Result<Made> {
+        self.predict_source(&SceneSource::raster(source), dest)
+    }
+
+    /// Makes the product of the STAC Item `item`'s `assets` (by key or band name, stacked in that order and read in
+    /// place) at `dest`; the product's own Item links `item` as its source and takes its datetime.
+    pub fn predict_item(&self, item: &str, assets: &[String], dest: &str) -> Result<Made> {
+        let item = StacItem::read(item, &self.store)?;
+        let scene = item.scene(assets, &self.store)?;
+        let source = SceneSource {
+            pixels: scene.path.display().to_string(),
+            name: item.location().to_owned(),
+            datetime: item.datetime().map(str::to_owned),
+        };
+        self.predict_source(&source, dest)
+    }
+
+    /// [`Self::predict`] for a scene whose pixels and provenance differ (a STAC Item's assets stacked in a VRT).
+    pub fn predict_source(&self, scene_source: &SceneSource, dest: &str) -> Result<Made> {
         eoforge_raster::set_gdal_cache_mib(128);
         let mut stages = Stages::default();
-        let raster = Raster::open_with(source, &self.store)?;
+        let source = scene_source.name.as_str();
+        let raster = Raster::open_with(&scene_source.pixels, &self.store)?;
         let crop = match &self.options.aoi {
             Some(aoi) => {
                 let bounds = eoforge_raster::Bounds::new(aoi.min_lon, aoi.min_lat, aoi.max_lon, aoi.max_lat);
@@ -133,7 +153,15 @@ impl Plan {
             None => None,
         };
         let info = raster.info()?;
-        let scene = Scene { plan: self, source_url: source, dest, crop, info };
+        let scene = Scene {
+            plan: self,
+            source_url: source,
+            pixels: &scene_source.pixels,
+            datetime: scene_source.datetime.as_deref(),
+            dest,
+            crop,
+            info,
+        };
         match &self.options.model {
             ModelSource::Run(dir) => crate::trained::predict(&scene, raster, dir, &mut stages),
             ModelSource::Onnx(file) => crate::onnx_product::predict(&scene, raster, file, &mut stages),
@@ -198,10 +226,32 @@ impl Plan {
     }
 }
 
+/// A scene to make a product of: where its pixels are read, what the product records it was made from, and when
+/// it was acquired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SceneSource {
+    /// The raster read (path or URL; a VRT for a STAC Item's assets).
+    pub pixels: String,
+    /// What the product was made from, in messages and its STAC Item's `derived_from` link.
+    pub name: String,
+    /// Acquisition time (RFC 3339), when known.
+    pub datetime: Option<String>,
+}
+
+impl SceneSource {
+    /// A raster that is its own provenance.
+    pub fn raster(location: &str) -> Self {
+        Self { pixels: location.to_owned(), name: location.to_owned(), datetime: None }
+    }
+}
+
 /// One scene being made.
 pub(crate) struct Scene<'a> {
     pub plan: &'a Plan,
     pub source_url: &'a str,
+    /// Where the pixels are read (the source itself, or a VRT of a STAC Item's assets).
+    pub pixels: &'a str,
+    pub datetime: Option<&'a str>,
     pub dest: &'a str,
     pub crop: Option<Window>,
     pub info: RasterInfo,
@@ -257,7 +307,7 @@ impl Scene<'_> {
         let work = WorkDir::for_dest(self.dest)?;
         let tmp = work.path().join("product.tif");
         let engine = stages
-            .time("infer", || eoforge_engine::run(self.source_url, &tmp, model, engine_options))
+            .time("infer", || eoforge_engine::run(self.pixels, &tmp, model, engine_options))
             .map_err(|e| at_dest(&e, work.path(), self.dest))?;
         let derived: Vec<(PathBuf, String)> = engine_options
             .derivatives
@@ -285,6 +335,7 @@ impl Scene<'_> {
             derived,
             options: o.recorded(),
             force: o.force,
+            datetime: self.datetime.map(str::to_owned),
         };
         let qc = QcConfig {
             source: Some(reference),

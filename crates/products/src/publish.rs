@@ -38,6 +38,8 @@ pub struct ProductSet {
     pub options: Map<String, Value>,
     /// Replace a destination made with other options.
     pub force: bool,
+    /// When the source was acquired (RFC 3339), for the STAC Item; `None`: from the source's tags, else now.
+    pub datetime: Option<String>,
 }
 
 /// What [`ProductSet::check_and_publish`] found and did.
@@ -146,7 +148,11 @@ impl ProductSet {
             .zip(derived_reports)
             .map(|((file, dest), report)| ItemFile { file, dest, report })
             .collect();
-        product_item(product, &derived, ItemContext { source: &self.source, options: &self.options, datetime: None })
+        product_item(
+            product,
+            &derived,
+            ItemContext { source: &self.source, options: &self.options, datetime: self.datetime.as_deref() },
+        )
     }
 }
 

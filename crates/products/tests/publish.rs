@@ -91,6 +91,7 @@ fn a_failed_set_publishes_nothing_and_keeps_the_good_product() {
         derived: Vec::new(),
         options: options("identity"),
         force: false,
+        datetime: None,
     };
     let outcome = rt
         .block_on(set.check_and_publish(&QcConfig::default(), &so, &mut Stages::default(), json!({})))
@@ -175,6 +176,7 @@ fn a_published_set_has_a_stac_item_that_readers_understand() {
         derived: vec![(ndvi, ndvi_dest.clone())],
         options: options("identity"),
         force: false,
+        datetime: None,
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let so = StoreOptions::default();

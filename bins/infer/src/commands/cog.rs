@@ -68,6 +68,7 @@ pub(super) fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
         derived: Vec::new(),
         options: recorded.as_object().cloned().unwrap_or_default(),
         force: args.force,
+        datetime: None,
     };
     finish(&set, &qc_config, options, &mut stages, figures)
 }

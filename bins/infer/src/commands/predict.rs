@@ -18,10 +18,14 @@ fn usage_or(e: eoforge_predict::Error) -> Box<dyn std::error::Error + Send + Syn
 pub(super) fn predict(args: &PredictArgs, store: &StoreOptions) -> Result {
     let plan = Plan::new(args.options()?, store.clone());
     let Some(list) = &args.scenes else {
-        let (Some(source), Some(dest)) = (&args.source, &args.dest) else {
-            return Err("give SOURCE and DEST, or --scenes LIST".into());
+        let (made, dest) = match (&args.stac_item, &args.source, &args.dest) {
+            (Some(item), Some(dest), None) => (plan.predict_item(item, &args.assets, dest).map_err(usage_or)?, dest),
+            (Some(_), _, _) => return Err(UsageError("with --stac-item give DEST alone".into()).into()),
+            (None, Some(source), Some(dest)) => (plan.predict(source, dest).map_err(usage_or)?, dest),
+            (None, _, _) => {
+                return Err(UsageError("give SOURCE and DEST, --stac-item ITEM DEST, or --scenes LIST".into()).into());
+            }
         };
-        let made = plan.predict(source, dest).map_err(usage_or)?;
         report(&made);
         announce(&made.outcome, dest)?;
         return Ok(());
