@@ -168,6 +168,11 @@ pub struct CogArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Add the published product's STAC Item (always written at DEST.json) to the static collection in this
+    /// folder or under this s3:// prefix.
+    #[arg(long, value_name = "DIR|URL")]
+    pub stac_collection: Option<String>,
+
     /// The limits.
     #[command(flatten)]
     pub limits: QcLimits,
@@ -194,6 +199,12 @@ pub struct PredictArgs {
     /// With --stac-item: the assets, by key or band (common) name, e.g. blue,green,red,nir.
     #[arg(long, value_name = "NAME,…", value_delimiter = ',', requires = "stac_item")]
     pub assets: Vec<String>,
+
+    /// Add each published product's STAC Item (always written at DEST.json) to the static collection in this
+    /// folder or under this s3:// prefix: catalog.json, collection.json and items/ITEM.json, its extent and item
+    /// links rebuilt from the items on every addition.
+    #[arg(long, value_name = "DIR|URL")]
+    pub stac_collection: Option<String>,
 
     /// A list of scenes, one `SOURCE DEST` pair per line (`#` starts a comment); path or URL. Each worker of
     /// --shard takes every n-th scene; scenes already published with a passing QC report are skipped.
@@ -422,6 +433,7 @@ impl PredictArgs {
             },
             qc,
             nodata_tolerance: self.limits.nodata_tolerance,
+            stac_collection: self.stac_collection.clone(),
         })
     }
 }

@@ -47,8 +47,19 @@ fn an_items_assets_are_the_scene_and_the_product_keeps_its_bands_grid_and_time()
     let dest = work.path().join("out/T29RKH.tif");
     let dest_s = dest.display().to_string();
     // Common names and a key; swir16 (20 m) joins the 10 m bands on their grid.
-    let args =
-        ["predict", "--stac-item", &item_s, "--assets", "blue,green,red,nir,swir16", &dest_s, "--model", "identity"];
+    let collection = work.path().join("catalog").display().to_string();
+    let args = [
+        "predict",
+        "--stac-item",
+        &item_s,
+        "--assets",
+        "blue,green,red,nir,swir16",
+        &dest_s,
+        "--model",
+        "identity",
+        "--stac-collection",
+        &collection,
+    ];
     let out = infer(&args, &[]);
     assert!(out.status.success(), "{}", text(&out));
 
@@ -80,6 +91,37 @@ fn an_items_assets_are_the_scene_and_the_product_keeps_its_bands_grid_and_time()
         .collect();
     assert_eq!(eo, ["blue", "green", "red", "nir", "swir16"]);
     assert_eq!(product_item["assets"]["data"]["raster:bands"][2]["scale"], json!(0.0001));
+
+    // A second product joins the static collection; a rerun of the first (already published) changes nothing.
+    let second = work.path().join("out/T29RKH_rn.tif").display().to_string();
+    let args2 = ["predict", "--stac-item", &item_s, "--assets", "red,nir", &second, "--model", "identity"];
+    let out = infer(&[&args2[..], &["--stac-collection", &collection]].concat(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = infer(&args, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    if let Some(python) = eoforge_testkit::python_with(&["pystac"]) {
+        let script = r#"
+import json, sys
+import pystac
+root = pystac.Catalog.from_file(sys.argv[1] + "/catalog.json")
+collection = next(iter(root.get_children()))
+items = sorted(collection.get_items(), key=lambda i: i.id)
+print(json.dumps({
+    "type": collection.STAC_OBJECT_TYPE.value, "ids": [i.id for i in items],
+    "bbox": collection.extent.spatial.bboxes[0],
+    "interval": [t.isoformat() if t else None for t in collection.extent.temporal.intervals[0]],
+    "item_bboxes": [i.bbox for i in items], "collections": [i.collection_id for i in items],
+}))
+"#;
+        let out = Command::new(python).args(["-c", script, &collection]).output().expect("python");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let read: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(read["type"], "Collection");
+        assert_eq!(read["ids"], json!(["T29RKH", "T29RKH_rn"]), "{read}");
+        assert_eq!(read["collections"], json!(["catalog", "catalog"]));
+        assert_eq!(read["bbox"], read["item_bboxes"][0], "{read}");
+        assert!(read["interval"][0].as_str().is_some_and(|t| t.starts_with("2020-02-19T11:34:25")), "{read}");
+    }
 
     // An asset the Item lacks is named with those it has; no product, no working files.
     let bad = work.path().join("bad.tif").display().to_string();

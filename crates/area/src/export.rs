@@ -370,6 +370,7 @@ pub(crate) fn publish_zone(
         options: recorded.as_object().cloned().unwrap_or_default(),
         force: options.force,
         datetime: None,
+        collection: None,
     };
     let figures = serde_json::json!({ "zone": mosaic });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| Error::Io {

@@ -167,6 +167,8 @@ pub struct PredictOptions {
     pub qc: QcConfig,
     /// How far the product's nodata share may exceed the source's.
     pub nodata_tolerance: f64,
+    /// A static STAC collection (folder or URL) each published product's Item is added to.
+    pub stac_collection: Option<String>,
 }
 
 impl PredictOptions {

@@ -336,6 +336,7 @@ impl Scene<'_> {
             options: o.recorded(),
             force: o.force,
             datetime: self.datetime.map(str::to_owned),
+            collection: o.stac_collection.clone(),
         };
         let qc = QcConfig {
             source: Some(reference),

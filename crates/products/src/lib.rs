@@ -7,7 +7,7 @@ Map products: from a working folder through QC to an atomic, idempotent publish.
 - [`ProductSet`]: a finished product and its derived maps; [`ProductSet::check_and_publish`] runs QC on each and
   publishes all of them (derived maps first, the product last) or none, with reports at `DEST.qc.json` (passing)
   or `DEST.rejected.qc.json` (rejected), the run's profile at `DEST.profile.json` and, once published, its STAC
-  Item at `DEST.json` ([`product_item`]).
+  Item at `DEST.json` ([`product_item`]), added to a static collection when one is named ([`add_to_collection`]).
 - [`publish_file`] publishes one checked file and records its options and content ([`ProductStamp`]);
   [`existing`] decides from that record whether a destination already holds a product ([`Existing`]): passing,
   unchanged since published (entity tag and size), made with the same options.
@@ -15,6 +15,7 @@ Map products: from a working folder through QC to an atomic, idempotent publish.
 */
 #![deny(missing_docs)]
 
+mod collection;
 mod error;
 mod naming;
 mod publish;
@@ -23,6 +24,7 @@ mod scenes;
 mod stac;
 mod work;
 
+pub use crate::collection::add_to_collection;
 pub use crate::error::{Error, Result};
 pub use crate::naming::{derived_dest, product_stem, profile_key, rejected_report_key, report_key};
 pub use crate::publish::{Outcome, ProductSet, Published, publish_file};

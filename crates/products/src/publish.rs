@@ -8,6 +8,7 @@ use eoforge_qc::{QcConfig, QcReport, run_qc};
 use eoforge_storage::{Store, StoreOptions};
 use serde_json::{Map, Value};
 
+use crate::collection::add_to_collection;
 use crate::error::{Error, Result};
 use crate::naming::{profile_key, rejected_report_key, report_key};
 use crate::record::{Existing, ProductStamp, existing, sha256_file};
@@ -40,6 +41,8 @@ pub struct ProductSet {
     pub force: bool,
     /// When the source was acquired (RFC 3339), for the STAC Item; `None`: from the source's tags, else now.
     pub datetime: Option<String>,
+    /// A static STAC collection (folder or URL) the product's Item is added to once published.
+    pub collection: Option<String>,
 }
 
 /// What [`ProductSet::check_and_publish`] found and did.
@@ -100,6 +103,9 @@ impl ProductSet {
                 publish_file(&self.product, &self.dest, &report, &self.options, self.force, true, options).await?;
             if outcome == Published::Uploaded || store.head(&item_key(&key)).await.is_err() {
                 put_json(&store, &item_key(&key), &item).await?;
+            }
+            if let Some(collection) = &self.collection {
+                add_to_collection(collection, &item, options).await?;
             }
             // An earlier run's rejection report would contradict the product now published beside it.
             store.delete(&rejected_report_key(&key)).await?;

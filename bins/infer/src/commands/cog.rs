@@ -69,6 +69,7 @@ pub(super) fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
         options: recorded.as_object().cloned().unwrap_or_default(),
         force: args.force,
         datetime: None,
+        collection: args.stac_collection.clone(),
     };
     finish(&set, &qc_config, options, &mut stages, figures)
 }
