@@ -206,6 +206,13 @@ pub struct PredictArgs {
     #[arg(long, value_name = "DIR|URL")]
     pub stac_collection: Option<String>,
 
+    /// POST a message about each product (published; rejected by QC, with the failed checks; failed, with the
+    /// stage and error) to this webhook: Slack-compatible for hooks.slack.com or a `slack+` prefix, the whole
+    /// notice as JSON otherwise (or with `json+`). Repeatable. Tried 3 times; a failed delivery is logged, never
+    /// fatal; the URL's path (its secret) is never printed.
+    #[arg(long, value_name = "URL")]
+    pub notify: Vec<eoforge_products::Webhook>,
+
     /// A list of scenes, one `SOURCE DEST` pair per line (`#` starts a comment); path or URL. Each worker of
     /// --shard takes every n-th scene; scenes already published with a passing QC report are skipped.
     #[arg(long, value_name = "LIST")]
@@ -434,6 +441,7 @@ impl PredictArgs {
             qc,
             nodata_tolerance: self.limits.nodata_tolerance,
             stac_collection: self.stac_collection.clone(),
+            notify: eoforge_products::Notifier { webhooks: self.notify.clone(), attempts: 0 },
         })
     }
 }

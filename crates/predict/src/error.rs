@@ -65,6 +65,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// The stage a run stopped in, as notifications name it.
+    pub fn stage(&self) -> &'static str {
+        match self {
+            Self::Usage(_) | Self::Card(_) | Self::Scenes(_) => "setup",
+            Self::Runtime(_) | Self::Model { .. } | Self::Train(_) => "model",
+            Self::Scene { .. } | Self::Raster(_) | Self::Stac(_) => "read",
+            Self::Engine(_) => "infer",
+            Self::Product(_) | Self::Products(_) => "qc and publish",
+            Self::Io { .. } | Self::Storage(_) => "storage",
+        }
+    }
+}
+
+impl Error {
     /// A scene error.
     pub(crate) fn scene(source_url: &str, reason: impl Into<String>) -> Self {
         Self::Scene { source_url: source_url.to_owned(), reason: reason.into() }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use eoforge_engine::{EngineOptions, EngineProfile, Model};
-use eoforge_products::{Existing, Outcome, ProductSet, WorkDir, existing};
+use eoforge_products::{Existing, Notice, Outcome, ProductSet, Verdict, WorkDir, existing};
 use eoforge_profile::{Stages, error_chain};
 use eoforge_qc::{QcConfig, SourceReference};
 use eoforge_raster::{CogWriterOptions, Crs, GeoTransform, Raster, RasterInfo, Window};
@@ -140,7 +140,20 @@ impl Plan {
     }
 
     /// [`Self::predict`] for a scene whose pixels and provenance differ (a STAC Item's assets stacked in a VRT).
+    /// Each webhook of the options' notifier hears what became of it.
     pub fn predict_source(&self, scene_source: &SceneSource, dest: &str) -> Result<Made> {
+        let started = std::time::Instant::now();
+        let made = self.make(scene_source, dest);
+        if !self.options.notify.webhooks.is_empty() {
+            let notice = notice(&made, &scene_source.name, dest, started.elapsed().as_secs_f64());
+            if let Ok(runtime) = runtime() {
+                runtime.block_on(self.options.notify.send(&notice));
+            }
+        }
+        made
+    }
+
+    fn make(&self, scene_source: &SceneSource, dest: &str) -> Result<Made> {
         eoforge_raster::set_gdal_cache_mib(128);
         let mut stages = Stages::default();
         let source = scene_source.name.as_str();
@@ -224,6 +237,43 @@ impl Plan {
         }
         Ok(outcome)
     }
+}
+
+/// The message about one product: its verdict, the files published, the engine's timings and throughput.
+fn notice(made: &Result<Made>, source: &str, dest: &str, wall_s: f64) -> Notice {
+    let (verdict, products, stages, throughput) = match made {
+        Ok(made) if made.outcome.published.is_some() => {
+            let mut files = vec![dest.to_owned()];
+            files.extend(made.outcome.derived_reports.iter().map(|r| r.path.clone()));
+            files.push(eoforge_products::item_key(dest));
+            files.push(eoforge_products::report_key(dest));
+            (Verdict::Published, files, engine_stages(made), engine_throughput(made))
+        }
+        Ok(made) => {
+            let mut failed: Vec<String> = Vec::new();
+            for report in std::iter::once(&made.outcome.report).chain(&made.outcome.derived_reports) {
+                if !report.passed {
+                    failed.push(format!("{}: {}", report.path, report.failures()));
+                }
+            }
+            let files = vec![eoforge_products::rejected_report_key(dest)];
+            (Verdict::Rejected { failed_checks: failed }, files, engine_stages(made), engine_throughput(made))
+        }
+        Err(e) => {
+            let verdict = Verdict::Failed { stage: e.stage().to_owned(), error: error_chain(e) };
+            (verdict, Vec::new(), serde_json::json!({}), serde_json::json!({}))
+        }
+    };
+    Notice { subject: dest.to_owned(), source: source.to_owned(), verdict, products, stages, wall_s, throughput }
+}
+
+fn engine_stages(made: &Made) -> serde_json::Value {
+    serde_json::to_value(&made.engine.busy_s).unwrap_or_default()
+}
+
+fn engine_throughput(made: &Made) -> serde_json::Value {
+    let e = &made.engine;
+    serde_json::json!({ "windows": e.windows, "windows_per_s": e.windows_per_s, "output_mb_per_s": e.output_mb_per_s })
 }
 
 /// A scene to make a product of: where its pixels are read, what the product records it was made from, and when

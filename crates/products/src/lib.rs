@@ -11,6 +11,8 @@ Map products: from a working folder through QC to an atomic, idempotent publish.
 - [`publish_file`] publishes one checked file and records its options and content ([`ProductStamp`]);
   [`existing`] decides from that record whether a destination already holds a product ([`Existing`]): passing,
   unchanged since published (entity tag and size), made with the same options.
+- [`Notifier`]: a [`Notice`] per run (published, rejected with the failed checks, failed with the stage and error)
+  POSTed to Slack-compatible or plain JSON webhooks, retried, never fatal, URLs redacted.
 - [`read_scene_list`] reads `SOURCE DEST` lists for many-scene runs; [`derived_dest`] names derived maps.
 */
 #![deny(missing_docs)]
@@ -18,6 +20,7 @@ Map products: from a working folder through QC to an atomic, idempotent publish.
 mod collection;
 mod error;
 mod naming;
+mod notify;
 mod publish;
 mod record;
 mod scenes;
@@ -27,6 +30,7 @@ mod work;
 pub use crate::collection::add_to_collection;
 pub use crate::error::{Error, Result};
 pub use crate::naming::{derived_dest, product_stem, profile_key, rejected_report_key, report_key};
+pub use crate::notify::{Delivery, Notice, Notifier, Verdict, Webhook, WebhookKind};
 pub use crate::publish::{Outcome, ProductSet, Published, publish_file};
 pub use crate::record::{Existing, ProductStamp, existing, sha256_file};
 pub use crate::scenes::{Scene, read_scene_list};

@@ -17,12 +17,14 @@ Each skips (with a message on stderr) when its resource is absent, unless `EOFOR
 
 mod embedding;
 mod fixtures;
+mod http_receiver;
 mod python;
 mod s3_server;
 mod slurm;
 
 pub use crate::embedding::{EmbeddingTiles, embedding_tiles};
 pub use crate::fixtures::{fixture, fixtures};
+pub use crate::http_receiver::{HttpReceiver, Received};
 pub use crate::python::{onnxruntime_library, python_with};
 pub use crate::s3_server::S3Server;
 pub use crate::slurm::SlurmCluster;
