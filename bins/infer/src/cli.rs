@@ -182,7 +182,7 @@ pub struct CogArgs {
 #[derive(Debug, Args)]
 pub struct PredictArgs {
     /// Input scene (path or URL), then DEST; with --stac-item, DEST alone; or give --scenes.
-    #[arg(required_unless_present_any = ["scenes", "stac_item"])]
+    #[arg(required_unless_present_any = ["scenes", "stac_item", "stac_api"])]
     pub source: Option<String>,
 
     /// Destination (path or URL).
@@ -193,8 +193,34 @@ pub struct PredictArgs {
     /// place (relative hrefs against the Item, https:// ones through GDAL's /vsicurl/), each band named as asked
     /// and with the asset's nodata, scale and offset; the product's STAC Item links the Item as its source and
     /// takes its datetime. Give DEST alone.
-    #[arg(long, value_name = "ITEM.json", conflicts_with = "scenes", requires = "assets")]
+    #[arg(long, value_name = "ITEM.json", conflicts_with_all = ["scenes", "stac_api"], requires = "assets")]
     pub stac_item: Option<String>,
+
+    /// A STAC API (root URL) to find the scene in: the Item of --collection for --mgrs (Earth Search's
+    /// `grid:code`) and/or --aoi on --date, with --max-cloud; among several products of the day (ordered by cloud
+    /// cover, least first, then id) --s2-index picks. Then as --stac-item. Give DEST alone.
+    #[arg(long, value_name = "URL", conflicts_with = "scenes", requires_all = ["assets", "collection", "date"])]
+    pub stac_api: Option<String>,
+
+    /// With --stac-api: the collection, e.g. sentinel-2-l2a.
+    #[arg(long, value_name = "ID", requires = "stac_api")]
+    pub collection: Option<String>,
+
+    /// With --stac-api: the MGRS tile, e.g. 33LWF.
+    #[arg(long, value_name = "TILE", requires = "stac_api")]
+    pub mgrs: Option<String>,
+
+    /// With --stac-api: the acquisition day, YYYY-MM-DD or YYYYMMDD.
+    #[arg(long, value_name = "DAY", requires = "stac_api")]
+    pub date: Option<String>,
+
+    /// With --stac-api: the largest cloud cover, percent.
+    #[arg(long, value_name = "PERCENT", requires = "stac_api")]
+    pub max_cloud: Option<f64>,
+
+    /// With --stac-api: which of the day's products, 0 for the least cloudy.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "stac_api")]
+    pub s2_index: usize,
 
     /// With --stac-item: the assets, by key or band (common) name, e.g. blue,green,red,nir.
     #[arg(long, value_name = "NAME,…", value_delimiter = ',', requires = "stac_item")]
@@ -399,6 +425,18 @@ pub struct OnnxArgs {
 }
 
 impl PredictArgs {
+    /// The STAC API search `--stac-api` asks for.
+    pub fn scene_query(&self) -> eoforge_stac::SceneQuery {
+        eoforge_stac::SceneQuery {
+            collection: self.collection.clone().unwrap_or_default(),
+            date: self.date.clone().unwrap_or_default(),
+            mgrs: self.mgrs.clone(),
+            bbox: self.aoi.map(|a| [a.min_lon, a.min_lat, a.max_lon, a.max_lat]),
+            max_cloud: self.max_cloud,
+            index: self.s2_index,
+        }
+    }
+
     /// The typed options of `predict`: every flag resolved, in one place.
     pub fn options(&self) -> Result<eoforge_predict::PredictOptions, eoforge_cli::UsageError> {
         let qc = self.limits.config();

@@ -186,3 +186,73 @@ fn an_item_on_s3_with_relative_hrefs_is_read_in_place() {
         assert!(!body.contains(server.secret_key()), "{file} holds the secret");
     }
 }
+
+#[test]
+fn a_stac_api_search_finds_the_days_item_for_a_tile_by_a_stated_rule() {
+    let Some(dir) = fixture("s2-l2a-29RKH") else { return };
+    let Some((item, _)) = item_with_hrefs(|file| dir.join(file).display().to_string()) else { return };
+    let work = tempfile::tempdir().expect("tempdir");
+    // The real Item (4 % cloud), a cloudier product of the same day and tile, and the next tile's.
+    let mut cloudy = item.clone();
+    cloudy["id"] = json!("S2B_29RKH_20200219_1_L2A");
+    cloudy["properties"]["eo:cloud_cover"] = json!(30.0);
+    let mut neighbour = item.clone();
+    neighbour["id"] = json!("S2A_29RKJ_20200219_0_L2A");
+    neighbour["properties"]["grid:code"] = json!("MGRS-29RKJ");
+    neighbour["properties"]["eo:cloud_cover"] = json!(0.5);
+    let mut files = Vec::new();
+    for (name, value) in [("a.json", &item), ("b.json", &cloudy), ("c.json", &neighbour)] {
+        let path = work.path().join(name);
+        // Served as an API serves its own: the links to Earth Search (self, parent, …) go.
+        let mut value = value.clone();
+        value["links"] = json!([]);
+        std::fs::write(&path, serde_json::to_vec(&value).expect("json")).expect("write");
+        files.push(path);
+    }
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let Some(api) = eoforge_testkit::StacApiServer::start(&paths) else { return };
+    let search = |dest: &str, extra: &[&str]| {
+        let base = ["predict", "--stac-api", api.url(), "--collection", "sentinel-2-l2a", "--mgrs", "29rkh"];
+        let args =
+            [&base[..], &["--date", "20200219", "--assets", "red,nir", dest, "--model", "identity"], extra].concat();
+        infer(&args, &[])
+    };
+    let linked =
+        |dest: &str| json_at(Path::new(&format!("{dest}.json")))["links"][0]["href"].as_str().map(str::to_owned);
+
+    let first = work.path().join("first.tif").display().to_string();
+    let out = search(&first, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let link = linked(&first);
+    assert!(
+        link.as_ref().is_some_and(|l| l.starts_with(api.url()) && l.ends_with("/S2A_29RKH_20200219_0_L2A")),
+        "{link:?}"
+    );
+    let product = eoforge_raster::Raster::open(&first).expect("product");
+    assert_eq!((product.band_count(), product.band_description(2).expect("name")), (2, "nir".to_owned()));
+
+    let second = work.path().join("second.tif").display().to_string();
+    let out = search(&second, &["--s2-index", "1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(linked(&second).is_some_and(|l| l.ends_with("/S2B_29RKH_20200219_1_L2A")), "{:?}", linked(&second));
+
+    let none = work.path().join("none.tif").display().to_string();
+    let out = search(&none, &["--s2-index", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("0: S2A_29RKH_20200219_0_L2A") && text(&out).contains("1: S2B_29RKH"),
+        "{}",
+        text(&out)
+    );
+    let out = search(&none, &["--max-cloud", "10", "--s2-index", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let base = ["predict", "--stac-api", api.url(), "--collection", "sentinel-2-l2a", "--mgrs", "29RKH"];
+    let out =
+        infer(&[&base[..], &["--date", "2020-02-20", "--assets", "red", &none, "--model", "identity"]].concat(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("no Item") && text(&out).contains("MGRS-29RKH"), "{}", text(&out));
+    assert!(!Path::new(&none).exists());
+    // --date is needed.
+    let out = infer(&[&base[..], &["--assets", "red", &none, "--model", "identity"]].concat(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

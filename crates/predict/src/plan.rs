@@ -10,7 +10,7 @@ use eoforge_profile::{Stages, error_chain};
 use eoforge_qc::{QcConfig, SourceReference};
 use eoforge_raster::{CogWriterOptions, Crs, GeoTransform, Raster, RasterInfo, Window};
 use eoforge_sampling::ShardSpec;
-use eoforge_stac::StacItem;
+use eoforge_stac::{SceneQuery, StacItem, search_scene};
 use eoforge_storage::{Store, StoreOptions};
 
 use crate::error::{Error, Result};
@@ -129,7 +129,16 @@ impl Plan {
     /// Makes the product of the STAC Item `item`'s `assets` (by key or band name, stacked in that order and read in
     /// place) at `dest`; the product's own Item links `item` as its source and takes its datetime.
     pub fn predict_item(&self, item: &str, assets: &[String], dest: &str) -> Result<Made> {
-        let item = StacItem::read(item, &self.store)?;
+        self.predict_stac(&StacItem::read(item, &self.store)?, assets, dest)
+    }
+
+    /// Makes the product of the Item a STAC API search finds (see [`eoforge_stac::search_scene`]) at `dest`.
+    pub fn predict_search(&self, api: &str, query: &SceneQuery, assets: &[String], dest: &str) -> Result<Made> {
+        self.predict_stac(&search_scene(api, query)?, assets, dest)
+    }
+
+    /// Makes the product of `item`'s `assets` at `dest`.
+    pub fn predict_stac(&self, item: &StacItem, assets: &[String], dest: &str) -> Result<Made> {
         let scene = item.scene(assets, &self.store)?;
         let source = SceneSource {
             pixels: scene.path.display().to_string(),

@@ -28,6 +28,14 @@ pub enum Error {
         /// What is wrong, with the assets the Item has.
         reason: String,
     },
+    /// A STAC API search failed or found no Item to take.
+    #[error("STAC API `{api}`: {reason}")]
+    Search {
+        /// The API's root URL.
+        api: String,
+        /// What happened.
+        reason: String,
+    },
     /// Stacking the assets failed (an unreadable asset, CRSs that differ).
     #[error(transparent)]
     Raster(#[from] eoforge_raster::Error),

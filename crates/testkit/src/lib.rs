@@ -21,6 +21,7 @@ mod http_receiver;
 mod python;
 mod s3_server;
 mod slurm;
+mod stac_api;
 
 pub use crate::embedding::{EmbeddingTiles, embedding_tiles};
 pub use crate::fixtures::{fixture, fixtures};
@@ -28,6 +29,7 @@ pub use crate::http_receiver::{HttpReceiver, Received};
 pub use crate::python::{onnxruntime_library, python_with};
 pub use crate::s3_server::S3Server;
 pub use crate::slurm::SlurmCluster;
+pub use crate::stac_api::StacApiServer;
 
 /// Every file under `dir` (its path relative to `dir`) with its bytes, `profile/` left out (timings): what two runs
 /// that must agree byte for byte are compared by.

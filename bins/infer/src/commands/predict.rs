@@ -18,11 +18,18 @@ fn usage_or(e: eoforge_predict::Error) -> Box<dyn std::error::Error + Send + Syn
 pub(super) fn predict(args: &PredictArgs, store: &StoreOptions) -> Result {
     let plan = Plan::new(args.options()?, store.clone());
     let Some(list) = &args.scenes else {
-        let (made, dest) = match (&args.stac_item, &args.source, &args.dest) {
-            (Some(item), Some(dest), None) => (plan.predict_item(item, &args.assets, dest).map_err(usage_or)?, dest),
-            (Some(_), _, _) => return Err(UsageError("with --stac-item give DEST alone".into()).into()),
-            (None, Some(source), Some(dest)) => (plan.predict(source, dest).map_err(usage_or)?, dest),
-            (None, _, _) => {
+        let (made, dest) = match (&args.stac_item, &args.stac_api, &args.source, &args.dest) {
+            (Some(item), None, Some(dest), None) => {
+                (plan.predict_item(item, &args.assets, dest).map_err(usage_or)?, dest)
+            }
+            (None, Some(api), Some(dest), None) => {
+                (plan.predict_search(api, &args.scene_query(), &args.assets, dest).map_err(usage_or)?, dest)
+            }
+            (Some(_), _, _, _) | (_, Some(_), _, _) => {
+                return Err(UsageError("with --stac-item or --stac-api give DEST alone".into()).into());
+            }
+            (None, None, Some(source), Some(dest)) => (plan.predict(source, dest).map_err(usage_or)?, dest),
+            (None, None, _, _) => {
                 return Err(UsageError("give SOURCE and DEST, --stac-item ITEM DEST, or --scenes LIST".into()).into());
             }
         };

@@ -1,0 +1,207 @@
+//! [`search_scene`]: the one Item of a day a STAC API holds for a tile or an area — a `POST /search` with the
+//! Earth Search conventions (`grid:code` = `MGRS-<tile>`, `eo:cloud_cover`), checked again on the answer, and a
+//! stated rule to pick among several products of the day.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::item::StacItem;
+
+/// What to search for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SceneQuery {
+    /// The collection, e.g. `sentinel-2-l2a`.
+    pub collection: String,
+    /// The acquisition day, `YYYY-MM-DD` (or `YYYYMMDD`).
+    pub date: String,
+    /// An MGRS tile (`33LWF`, or `MGRS-33LWF`).
+    pub mgrs: Option<String>,
+    /// A lon/lat box the Item must intersect: min lon, min lat, max lon, max lat.
+    pub bbox: Option<[f64; 4]>,
+    /// Largest `eo:cloud_cover` (percent).
+    pub max_cloud: Option<f64>,
+    /// Which of the day's products (ordered by cloud cover, least first, then id): 0 for the first.
+    pub index: usize,
+}
+
+impl SceneQuery {
+    /// The day as `YYYY-MM-DD`, or a usage error naming `--date`.
+    fn day(&self) -> Result<String> {
+        let digits: String = self.date.chars().filter(char::is_ascii_digit).collect();
+        let shaped =
+            self.date.len() == 8 || (self.date.len() == 10 && &self.date[4..5] == "-" && &self.date[7..8] == "-");
+        if digits.len() != 8 || !shaped {
+            return Err(Error::Search {
+                api: String::new(),
+                reason: format!("--date `{}` is not YYYY-MM-DD or YYYYMMDD", self.date),
+            });
+        }
+        Ok(format!("{}-{}-{}", &digits[..4], &digits[4..6], &digits[6..]))
+    }
+
+    /// `MGRS-33LWF` from `33LWF`, `mgrs-33lwf` or `MGRS-33LWF`.
+    fn grid_code(&self) -> Option<String> {
+        self.mgrs.as_ref().map(|tile| {
+            let tile = tile.trim().to_ascii_uppercase();
+            let tile = tile.strip_prefix("MGRS-").unwrap_or(&tile);
+            format!("MGRS-{tile}")
+        })
+    }
+
+    /// The search request: collections, the day, the box, and a CQL2 filter for tile and cloud cover.
+    fn body(&self) -> Result<Value> {
+        let day = self.day()?;
+        let mut body = json!({
+            "collections": [self.collection],
+            "datetime": format!("{day}T00:00:00Z/{day}T23:59:59.999Z"),
+            "limit": 100,
+        });
+        if let Some(bbox) = self.bbox {
+            body["bbox"] = json!(bbox);
+        }
+        let mut clauses = Vec::new();
+        if let Some(code) = self.grid_code() {
+            clauses.push(json!({ "op": "=", "args": [{ "property": "grid:code" }, code] }));
+        }
+        if let Some(max) = self.max_cloud {
+            clauses.push(json!({ "op": "<=", "args": [{ "property": "eo:cloud_cover" }, max] }));
+        }
+        if !clauses.is_empty() {
+            // CQL2 JSON is a POST search's default filter language; some servers refuse the field itself.
+            body["filter"] =
+                if clauses.len() == 1 { clauses.remove(0) } else { json!({ "op": "and", "args": clauses }) };
+        }
+        Ok(body)
+    }
+
+    /// Whether an answered Item meets the query (a server that ignores a filter is not trusted).
+    fn admits(&self, item: &Value) -> bool {
+        let properties = &item["properties"];
+        let tile = self
+            .grid_code()
+            .is_none_or(|code| properties["grid:code"].as_str().is_none_or(|c| c.eq_ignore_ascii_case(&code)));
+        let cloud = self.max_cloud.is_none_or(|max| properties["eo:cloud_cover"].as_f64().is_none_or(|c| c <= max));
+        let collection = item["collection"].as_str().is_none_or(|c| c == self.collection);
+        tile && cloud && collection
+    }
+}
+
+/// The Item `query` picks from the STAC API at `api` (its root URL). None found, or fewer than `index + 1`, is an
+/// error naming the query and the candidates.
+pub fn search_scene(api: &str, query: &SceneQuery) -> Result<StacItem> {
+    let err = |reason: String| Error::Search { api: api.to_owned(), reason };
+    let body = query.body().map_err(|e| match e {
+        Error::Search { reason, .. } => err(reason),
+        other => other,
+    })?;
+    let url = format!("{}/search", api.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io { location: api.to_owned(), source })?;
+    let answer: Value = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| err(format!("cannot make an HTTP client: {}", e.without_url())))?;
+        let response = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/geo+json")
+            .body(serde_json::to_vec(&body).unwrap_or_default())
+            .send()
+            .await
+            .map_err(|e| err(format!("POST /search failed: {}", e.without_url())))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| err(format!("reading the answer: {}", e.without_url())))?;
+        if !status.is_success() {
+            let excerpt: String = text.chars().take(300).collect();
+            return Err(err(format!("POST /search answered {status}: {excerpt}")));
+        }
+        serde_json::from_str(&text).map_err(|e| err(format!("the answer is not JSON: {e}")))
+    })?;
+    let features = answer["features"].as_array().ok_or_else(|| err("the answer has no `features`".into()))?;
+    let mut found: Vec<&Value> = features.iter().filter(|f| query.admits(f)).collect();
+    found.sort_by(|a, b| {
+        let cloud = |v: &Value| v["properties"]["eo:cloud_cover"].as_f64().unwrap_or(f64::INFINITY);
+        cloud(a).total_cmp(&cloud(b)).then_with(|| a["id"].as_str().cmp(&b["id"].as_str()))
+    });
+    let describe = || {
+        let mut parts = vec![format!("collection {}", query.collection), format!("day {}", query.date)];
+        if let Some(code) = query.grid_code() {
+            parts.push(code);
+        }
+        if let Some(max) = query.max_cloud {
+            parts.push(format!("cloud cover ≤ {max}%"));
+        }
+        parts.join(", ")
+    };
+    let Some(item) = found.get(query.index) else {
+        if found.is_empty() {
+            return Err(err(format!("no Item for {}", describe())));
+        }
+        let ids: Vec<String> = found
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                format!("{i}: {} ({}% cloud)", f["id"].as_str().unwrap_or("?"), f["properties"]["eo:cloud_cover"])
+            })
+            .collect();
+        return Err(err(format!(
+            "--s2-index {} but {} has {} product(s): {}",
+            query.index,
+            describe(),
+            found.len(),
+            ids.join(", ")
+        )));
+    };
+    let id = item["id"].as_str().unwrap_or_default();
+    let location = item["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["rel"] == "self")
+        .and_then(|l| l["href"].as_str())
+        .map_or_else(
+            || format!("{}/collections/{}/items/{id}", api.trim_end_matches('/'), query.collection),
+            str::to_owned,
+        );
+    StacItem::from_value(&location, (*item).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query() -> SceneQuery {
+        SceneQuery {
+            collection: "sentinel-2-l2a".into(),
+            date: "20230626".into(),
+            mgrs: Some("33lwf".into()),
+            bbox: None,
+            max_cloud: Some(20.0),
+            index: 0,
+        }
+    }
+
+    #[test]
+    fn the_request_follows_earth_search_conventions() {
+        let body = query().body().expect("body");
+        assert_eq!(body["datetime"], "2023-06-26T00:00:00Z/2023-06-26T23:59:59.999Z");
+        assert_eq!(body["filter"]["args"][0]["args"][1], "MGRS-33LWF");
+        assert_eq!(body["filter"]["args"][1]["args"][1], 20.0);
+        let bad = SceneQuery { date: "26/06/2023".into(), ..query() };
+        assert!(bad.body().expect_err("bad date").to_string().contains("--date `26/06/2023`"));
+    }
+
+    #[test]
+    fn answers_are_checked_again() {
+        let q = query();
+        let item = |code: &str, cloud: f64| json!({ "properties": { "grid:code": code, "eo:cloud_cover": cloud } });
+        assert!(q.admits(&item("MGRS-33LWF", 4.0)));
+        assert!(!q.admits(&item("MGRS-33LWG", 4.0)));
+        assert!(!q.admits(&item("MGRS-33LWF", 40.0)));
+    }
+}
