@@ -64,7 +64,7 @@ fn cog_publishes_a_good_product_once_and_blocks_a_bad_one() {
     assert!(again.status.success() && text(&again).contains("already published"), "{}", text(&again));
     let leftovers: Vec<_> =
         std::fs::read_dir(dir.path().join("maps")).expect("list").map(|e| e.expect("entry").file_name()).collect();
-    assert_eq!(leftovers.len(), 3, "product, report, profile only: {leftovers:?}");
+    assert_eq!(leftovers.len(), 4, "product, report, profile and STAC Item only: {leftovers:?}");
 
     let zeros = dir.path().join("zeros.tif");
     constant(&zeros, 1024, 0, None);
@@ -190,7 +190,11 @@ fn a_killed_cog_run_leaves_nothing_at_the_destination_and_reruns_cleanly() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(eoforge_raster::check_cog(&dest).expect("check").is_valid());
     let leftovers: Vec<_> = std::fs::read_dir(&out_dir).expect("list").flatten().map(|e| e.file_name()).collect();
-    assert_eq!(leftovers.len(), 3, "product, report and profile; the killed run's folder is gone: {leftovers:?}");
+    assert_eq!(
+        leftovers.len(),
+        4,
+        "product, report, profile and STAC Item; the killed run's folder is gone: {leftovers:?}"
+    );
 }
 
 #[test]
