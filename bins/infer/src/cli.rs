@@ -137,11 +137,21 @@ pub struct QcArgs {
 /// Arguments of `cog`.
 #[derive(Debug, Args)]
 pub struct CogArgs {
-    /// Source raster (path or URL).
+    /// Source raster (path or URL), then DEST; with --stac-item, DEST alone.
     pub source: String,
 
     /// Destination (path or URL).
-    pub dest: String,
+    #[arg(required_unless_present = "stac_item")]
+    pub dest: Option<String>,
+
+    /// A STAC Item (path, file:// or s3:// URL) as the source: its --assets stacked in that order (as `predict
+    /// --stac-item` does); the COG's STAC Item links the Item and takes its datetime. Give DEST alone.
+    #[arg(long, value_name = "ITEM.json", requires = "assets")]
+    pub stac_item: Option<String>,
+
+    /// With --stac-item: the assets, by key or band (common) name, e.g. blue,green,red,nir.
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',', requires = "stac_item")]
+    pub assets: Vec<String>,
 
     /// Codec: lzw, deflate or zstd.
     #[arg(long, default_value = "lzw", value_name = "CODEC")]

@@ -123,6 +123,16 @@ print(json.dumps({
         assert!(read["interval"][0].as_str().is_some_and(|t| t.starts_with("2020-02-19T11:34:25")), "{read}");
     }
 
+    // `cog` takes the Item as its source too.
+    let cog = work.path().join("cog/rn.tif").display().to_string();
+    let out = infer(&["cog", "--stac-item", &item_s, "--assets", "red,nir", &cog], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let raster = eoforge_raster::Raster::open(&cog).expect("cog");
+    assert_eq!((raster.band_count(), raster.band_description(1).expect("name")), (2, "red".to_owned()));
+    let cog_item = json_at(Path::new(&format!("{cog}.json")));
+    assert_eq!(cog_item["properties"]["datetime"], item["properties"]["datetime"]);
+    assert_eq!(cog_item["links"][0]["href"], item_s.as_str());
+
     // An asset the Item lacks is named with those it has; no product, no working files.
     let bad = work.path().join("bad.tif").display().to_string();
     let out = infer(&["predict", "--stac-item", &item_s, "--assets", "red,swir99", &bad, "--model", "identity"], &[]);

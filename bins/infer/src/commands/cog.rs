@@ -8,6 +8,9 @@ use eoforge_qc::{QcConfig, SourceReference};
 use eoforge_raster::{BigTiff, CogWriterOptions, DataType, Raster, translate_to_cog};
 use eoforge_storage::StoreOptions;
 
+use eoforge_cli::UsageError;
+use eoforge_stac::StacItem;
+
 use super::{Result, announce, runtime, summarize};
 use crate::cli::CogArgs;
 
@@ -15,9 +18,22 @@ pub(super) fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
     // Every source block is read once: GDAL's default cache (5 % of RAM) would only hold memory.
     eoforge_raster::set_gdal_cache_mib(128);
     let mut stages = Stages::default();
-    let source = stages.time("open", || Raster::open_with(&args.source, options))?;
+    // The pixels read, what the product records as its source, its time, and the destination.
+    let (item, scene, dest) = match (&args.stac_item, &args.dest) {
+        (Some(item), None) => {
+            let item = StacItem::read(item, options)?;
+            let scene = item.scene(&args.assets, options)?;
+            (Some(item), Some(scene), args.source.clone())
+        }
+        (None, Some(dest)) => (None, None, dest.clone()),
+        _ => return Err(UsageError("give SOURCE and DEST, or --stac-item ITEM --assets … DEST".into()).into()),
+    };
+    let pixels = scene.as_ref().map_or_else(|| args.source.clone(), |s| s.path.display().to_string());
+    let source_name = item.as_ref().map_or_else(|| args.source.clone(), |i| i.location().to_owned());
+    let datetime = item.as_ref().and_then(|i| i.datetime().map(str::to_owned));
+    let source = stages.time("open", || Raster::open_with(&pixels, options))?;
     let qc_config = args.limits.config();
-    let work = WorkDir::for_dest(&args.dest)?;
+    let work = WorkDir::for_dest(&dest)?;
     let tmp: PathBuf = work.path().join("product.tif");
     let compression = crate::cli::compression(args.compress, args.level)?;
     let resampling = args.resampling.for_data(source.dtype(1)?, source.band_count());
@@ -30,11 +46,11 @@ pub(super) fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
     };
     let pool = rayon_pool(args.threads)?;
     let translated = stages
-        .time("write", || pool.install(|| translate_to_cog(&args.source, options, &tmp, &cog_options)))
-        .map_err(|e| at_dest(&e, work.path(), &args.dest))?;
+        .time("write", || pool.install(|| translate_to_cog(&pixels, options, &tmp, &cog_options)))
+        .map_err(|e| at_dest(&e, work.path(), &dest))?;
     let qc_config = QcConfig {
         source: Some(SourceReference {
-            location: args.source.clone(),
+            location: source_name.clone(),
             crs: source.crs(),
             geo_transform: source.geo_transform(),
             nodata_fraction: translated.source_nodata_fraction,
@@ -62,13 +78,13 @@ pub(super) fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
         "resampling": resampling.gdal_name(),
     });
     let set = ProductSet {
-        source: args.source.clone(),
+        source: source_name,
         product: tmp,
-        dest: args.dest.clone(),
+        dest: dest.clone(),
         derived: Vec::new(),
         options: recorded.as_object().cloned().unwrap_or_default(),
         force: args.force,
-        datetime: None,
+        datetime,
         collection: args.stac_collection.clone(),
     };
     finish(&set, &qc_config, options, &mut stages, figures)
