@@ -245,8 +245,9 @@ pub struct PredictArgs {
     /// POST a message about each product (published; rejected by QC, with the failed checks; failed, with the
     /// stage and error) to this webhook: Slack-compatible for hooks.slack.com or a `slack+` prefix, the whole
     /// notice as JSON otherwise (or with `json+`). Repeatable. Tried 3 times; a failed delivery is logged, never
-    /// fatal; the URL's path (its secret) is never printed.
-    #[arg(long, value_name = "URL")]
+    /// fatal; the URL's path (its secret) is never printed. EOFORGE_NOTIFY (URLs separated by spaces) keeps the
+    /// secret off the command line.
+    #[arg(long, value_name = "URL", env = "EOFORGE_NOTIFY", hide_env_values = true, value_delimiter = ' ')]
     pub notify: Vec<eoforge_products::Webhook>,
 
     /// A list of scenes, one `SOURCE DEST` pair per line (`#` starts a comment); path or URL. Each worker of

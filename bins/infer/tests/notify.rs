@@ -73,6 +73,18 @@ fn each_product_is_notified_with_its_verdict_and_delivery_failures_are_not_fatal
     assert_eq!((notice["verdict"].as_str(), notice["stage"].as_str()), (Some("failed"), Some("read")), "{notice}");
     assert!(notice["error"].as_str().is_some_and(|e| e.contains("no-such-scene.tif")), "{notice}");
 
+    // From the environment (off the command line).
+    let receiver = HttpReceiver::start(Vec::new());
+    let env_dest = work.path().join("env.tif").display().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_eoforge-infer"))
+        .args(["predict", &b04, &env_dest, "--model", "identity"])
+        .env("EOFORGE_NOTIFY", receiver.url("/hook/SECRET-ENV"))
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(body(&receiver, 0)["verdict"], "published");
+
     // A webhook that never answers (a closed port): the product is still published, the failure is told with the
     // host only.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
