@@ -13,7 +13,7 @@ use crate::stac::STAC_VERSION;
 /// collection; each file is replaced atomically.
 pub async fn add_to_collection(location: &str, item: &Value, options: &StoreOptions) -> Result<()> {
     let store = Store::open_with(location, options)?;
-    let bad = |reason: String| Error::Item { dest: location.to_owned(), reason };
+    let bad = |reason: String| Error::Collection { collection: location.to_owned(), reason };
     let id = item["id"].as_str().filter(|id| !id.is_empty()).ok_or_else(|| bad("the item has no id".into()))?;
     if id.contains('/') || id.starts_with('.') {
         return Err(bad(format!("the item id `{id}` cannot name a file of the collection")));

@@ -42,6 +42,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A static STAC collection could not be updated.
+    #[error("cannot add to the STAC collection `{collection}`: {reason}")]
+    Collection {
+        /// The collection's folder or URL.
+        collection: String,
+        /// Why.
+        reason: String,
+    },
     /// A destination already holds a product made with other options.
     #[error("`{dest}` already holds a product made with other options ({differences}); pass --force to replace it")]
     OptionsChanged {

@@ -70,7 +70,8 @@ impl Outcome {
 impl ProductSet {
     /// Runs QC on the product (with `qc`) and on every derived map (with `qc` less the band, type and mean
     /// limits, which are the product's). If all pass, publishes the derived maps, then the product, each with
-    /// its report and record at `DEST.qc.json`, then the product's STAC Item at `DEST.json` ([`Self::item`]); if any fails, publishes nothing and writes the reports to
+    /// its report and record at `DEST.qc.json`, then the product's STAC Item at `DEST.json` ([`Self::item`]),
+    /// added to the set's collection when it names one; if any fails, publishes nothing and writes the reports to
     /// `DEST.rejected.qc.json`, so a good product already at the destination keeps its own. Stage timings so
     /// far feed QC's stage limits; timings, peak memory and `figures` go to `DEST.profile.json` either way.
     pub async fn check_and_publish(
@@ -101,7 +102,7 @@ impl ProductSet {
             }
             let outcome =
                 publish_file(&self.product, &self.dest, &report, &self.options, self.force, true, options).await?;
-            if outcome == Published::Uploaded || store.head(&item_key(&key)).await.is_err() {
+            if outcome == Published::Uploaded || !store.exists(&item_key(&key)).await? {
                 put_json(&store, &item_key(&key), &item).await?;
             }
             if let Some(collection) = &self.collection {
@@ -142,9 +143,7 @@ impl ProductSet {
         put_json(&store, &profile_key(&key), &profile).await?;
         Ok(Outcome { report, derived_reports, published })
     }
-}
 
-impl ProductSet {
     /// The STAC Item of this set, from its local files and their reports (see [`product_item`]).
     pub fn item(&self, report: &QcReport, derived_reports: &[QcReport]) -> Result<Value> {
         let product = ItemFile { file: &self.product, dest: &self.dest, report };

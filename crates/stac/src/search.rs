@@ -27,16 +27,13 @@ pub struct SceneQuery {
 }
 
 impl SceneQuery {
-    /// The day as `YYYY-MM-DD`, or a usage error naming `--date`.
-    fn day(&self) -> Result<String> {
+    /// The day as `YYYY-MM-DD`, or why `--date` is not one.
+    fn day(&self) -> std::result::Result<String, String> {
+        let bytes = self.date.as_bytes();
         let digits: String = self.date.chars().filter(char::is_ascii_digit).collect();
-        let shaped =
-            self.date.len() == 8 || (self.date.len() == 10 && &self.date[4..5] == "-" && &self.date[7..8] == "-");
+        let shaped = bytes.len() == 8 || (bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-');
         if digits.len() != 8 || !shaped {
-            return Err(Error::Search {
-                api: String::new(),
-                reason: format!("--date `{}` is not YYYY-MM-DD or YYYYMMDD", self.date),
-            });
+            return Err(format!("--date `{}` is not YYYY-MM-DD or YYYYMMDD", self.date));
         }
         Ok(format!("{}-{}-{}", &digits[..4], &digits[4..6], &digits[6..]))
     }
@@ -51,7 +48,7 @@ impl SceneQuery {
     }
 
     /// The search request: collections, the day, the box, and a CQL2 filter for tile and cloud cover.
-    fn body(&self) -> Result<Value> {
+    fn body(&self) -> std::result::Result<Value, String> {
         let day = self.day()?;
         let mut body = json!({
             "collections": [self.collection],
@@ -92,10 +89,7 @@ impl SceneQuery {
 /// error naming the query and the candidates.
 pub fn search_scene(api: &str, query: &SceneQuery) -> Result<StacItem> {
     let err = |reason: String| Error::Search { api: api.to_owned(), reason };
-    let body = query.body().map_err(|e| match e {
-        Error::Search { reason, .. } => err(reason),
-        other => other,
-    })?;
+    let body = query.body().map_err(err)?;
     let url = format!("{}/search", api.trim_end_matches('/'));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -193,7 +187,9 @@ mod tests {
         assert_eq!(body["filter"]["args"][0]["args"][1], "MGRS-33LWF");
         assert_eq!(body["filter"]["args"][1]["args"][1], 20.0);
         let bad = SceneQuery { date: "26/06/2023".into(), ..query() };
-        assert!(bad.body().expect_err("bad date").to_string().contains("--date `26/06/2023`"));
+        assert!(bad.body().expect_err("bad date").contains("--date `26/06/2023`"));
+        let wide = SceneQuery { date: "2023年6月2".into(), ..query() };
+        assert!(wide.body().is_err(), "a date of other characters is refused, not sliced");
     }
 
     #[test]
