@@ -11,6 +11,8 @@ cd "$root"
 
 # The scale-out tests start a real single-node SLURM cluster (scripts/slurm.sh; needs root, installs slurm-wlm).
 export EOFORGE_REQUIRE_S3=1 EOFORGE_REQUIRE_PYTHON=1 EOFORGE_REQUIRE_BROWSER=1 EOFORGE_REQUIRE_SLURM=1
+# The request-queue tests start a private PostgreSQL server (scripts/postgres.sh; installs Debian's server).
+export EOFORGE_REQUIRE_POSTGRES=1
 export EOFORGE_WEED="$root/.venv/bin/weed"
 fixtures=${EOFORGE_FIXTURES:-$root/../shared/fixtures}
 if [ -f "$fixtures/README.md" ]; then

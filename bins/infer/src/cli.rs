@@ -67,6 +67,156 @@ pub enum Command {
     ///   eoforge-infer predict --scenes scenes.txt --shard 3/16 --model identity
     #[command(verbatim_doc_comment)]
     Predict(Box<PredictArgs>),
+
+    /// Serve imagery requests from a queue in PostgreSQL, or add, list and retry requests
+    ///
+    /// Each worker claims one request at a time (SELECT … FOR UPDATE SKIP LOCKED, so workers on
+    /// several nodes never share one) under a lease it renews; a dead worker's request goes back
+    /// to the queue when its lease ends. A request runs STAC search (the least cloudy Item of its
+    /// days over its area) → predict over the area → derived maps → QC → publish under
+    /// --store/<id>/ → STAC Item → the row marked published, in that order; a QC failure marks it
+    /// rejected with the report; other failures are retried after --retry-delay, then marked
+    /// failed after --max-attempts. SIGTERM finishes the current request, then stops (exit 0).
+    /// The table and commands: docs/service.md.
+    ///
+    /// Examples:
+    ///   eoforge-infer serve --queue postgres://eo@db/eo --init-db
+    ///   eoforge-infer serve submit --queue postgres://eo@db/eo --aoi 14.2,45.9,14.4,46.1 \
+    ///     --date 2023-06-01/2023-06-30 --derivatives ndvi,rgb
+    ///   eoforge-infer serve --queue postgres://eo@db/eo --store s3://maps/requests \
+    ///     --stac-api https://earth-search.aws.element84.com/v1 --model sr.onnx --once
+    ///   eoforge-infer serve list --queue postgres://eo@db/eo --status failed
+    #[command(verbatim_doc_comment)]
+    Serve(Box<ServeArgs>),
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ServeArgs {
+    /// Add, list or retry requests instead of serving them.
+    #[command(subcommand)]
+    pub action: Option<ServeAction>,
+
+    /// The queue's PostgreSQL database, postgres://USER:PASSWORD@HOST:PORT/DB (libpq parameters such as
+    /// sslmode understood); EOFORGE_QUEUE keeps the password off the command line. Never printed with its
+    /// password.
+    #[arg(long, global = true, env = "EOFORGE_QUEUE", hide_env_values = true, value_name = "postgres://…")]
+    pub queue: Option<String>,
+
+    /// Create the queue's tables (or migrate them to this version), then exit. Safe to run again.
+    #[arg(long)]
+    pub init_db: bool,
+
+    /// Where products go: STORE/<request id>/<scene id>.tif with its derived maps, STAC Item and QC report (a
+    /// folder or an s3:// prefix).
+    #[arg(long, value_name = "DIR|URL", required_unless_present = "init_db")]
+    pub store: Option<String>,
+
+    /// The STAC API scenes are searched in (root URL).
+    #[arg(long, value_name = "URL", required_unless_present = "init_db")]
+    pub stac_api: Option<String>,
+
+    /// The collection searched.
+    #[arg(long, value_name = "ID", default_value = "sentinel-2-l2a")]
+    pub collection: String,
+
+    /// The Item's assets stacked as the scene's bands, by key or band (common) name.
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',', default_value = "blue,green,red,nir")]
+    pub assets: Vec<String>,
+
+    /// The largest cloud cover of a scene, percent.
+    #[arg(long, value_name = "PERCENT")]
+    pub max_cloud: Option<f64>,
+
+    /// Process what can be claimed now, then exit (a SLURM job or a cron entry) instead of waiting for more.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Seconds a claim holds without renewal (renewed every third of it while the request runs): after a
+    /// worker dies, its request is taken over this long after its last renewal.
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS", value_parser = seconds)]
+    pub lease: f64,
+
+    /// Attempts before a failing request (or one whose workers keep dying) is marked failed.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..))]
+    pub max_attempts: i32,
+
+    /// Seconds a failed attempt's request waits before it is tried again.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS", value_parser = seconds)]
+    pub retry_delay: f64,
+
+    /// Seconds an idle worker waits before it looks for requests again.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = seconds)]
+    pub poll: f64,
+
+    /// This worker's name in the table (default: HOST:PID).
+    #[arg(long, value_name = "NAME")]
+    pub worker: Option<String>,
+
+    /// The model's name: requests for this model (`serve submit --model`) or for none are taken (default:
+    /// identity, upsample, or the run folder's or ONNX file's name).
+    #[arg(long, value_name = "NAME")]
+    pub model_name: Option<String>,
+
+    /// The model and how its products are made, checked and announced (one message per request).
+    #[command(flatten)]
+    pub make: MakeArgs,
+}
+
+/// What `serve` does besides serving.
+#[derive(Debug, Subcommand)]
+pub enum ServeAction {
+    /// Add a request to the queue; prints its id
+    Submit(SubmitArgs),
+    /// List the requests (one line each, or JSON)
+    List(ListArgs),
+    /// Put a published, rejected or failed request back in the queue with its attempts reset
+    Retry(RetryArgs),
+}
+
+/// Arguments of `serve submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The area: MINLON,MINLAT,MAXLON,MAXLAT, a GeoJSON file (geometry, Feature or FeatureCollection) or inline
+    /// GeoJSON, in WGS 84; the product covers its bounding box.
+    #[arg(long, value_name = "BOX|FILE|JSON", allow_hyphen_values = true)]
+    pub aoi: eoforge_service::Aoi,
+
+    /// The day, YYYY-MM-DD, or days FIRST/LAST: the least cloudy scene of them is used.
+    #[arg(long, value_name = "DAY|FIRST/LAST")]
+    pub date: eoforge_service::DateRange,
+
+    /// Only a service with this --model-name takes it (default: any).
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+
+    /// Maps derived from the product (ndvi, evi, rgb, nir); default: the service's --derivatives.
+    #[arg(long, value_delimiter = ',', value_name = "MAP,…")]
+    pub derivatives: Option<Vec<Derivative>>,
+
+    /// Higher first; equal priorities in order of submission.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    pub priority: i32,
+}
+
+/// Arguments of `serve list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only requests in this state: pending, running, published, rejected or failed.
+    #[arg(long)]
+    pub status: Option<eoforge_service::Status>,
+
+    /// One JSON array with every field (products, QC report, error) instead of one line each.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `serve retry`.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The request.
+    pub id: i64,
 }
 
 /// QC limits shared by `qc` and `cog`.
@@ -236,6 +386,31 @@ pub struct PredictArgs {
     #[arg(long, value_name = "NAME,…", value_delimiter = ',', requires = "stac_item")]
     pub assets: Vec<String>,
 
+    /// A list of scenes, one `SOURCE DEST` pair per line (`#` starts a comment); path or URL. Each worker of
+    /// --shard takes every n-th scene; scenes already published with a passing QC report are skipped.
+    #[arg(long, value_name = "LIST")]
+    pub scenes: Option<String>,
+
+    /// This worker's part of the scene list, i/n (default: from SLURM array variables, else 0/1).
+    #[arg(long, value_name = "I/N", requires = "scenes")]
+    pub shard: Option<String>,
+
+    /// Only this lon/lat box (WGS 84), reprojected to the scene's CRS.
+    #[arg(long, value_name = "MINLON,MINLAT,MAXLON,MAXLAT", allow_hyphen_values = true)]
+    pub aoi: Option<LonLatBox>,
+
+    /// Replace DEST even if it already holds a product that passed.
+    #[arg(long)]
+    pub force: bool,
+
+    /// The model and how its product is made, checked and announced.
+    #[command(flatten)]
+    pub make: MakeArgs,
+}
+
+/// How a product is made, checked and announced: what `predict` and `serve` share.
+#[derive(Debug, Args)]
+pub struct MakeArgs {
     /// Add each published product's STAC Item (always written at DEST.json) to the static collection in this
     /// folder or under this s3:// prefix: catalog.json, collection.json and items/ITEM.json, its extent and item
     /// links rebuilt from the items on every addition.
@@ -250,21 +425,13 @@ pub struct PredictArgs {
     #[arg(long, value_name = "URL", env = "EOFORGE_NOTIFY", hide_env_values = true, value_delimiter = ' ')]
     pub notify: Vec<eoforge_products::Webhook>,
 
-    /// A list of scenes, one `SOURCE DEST` pair per line (`#` starts a comment); path or URL. Each worker of
-    /// --shard takes every n-th scene; scenes already published with a passing QC report are skipped.
-    #[arg(long, value_name = "LIST")]
-    pub scenes: Option<String>,
-
-    /// This worker's part of the scene list, i/n (default: from SLURM array variables, else 0/1).
-    #[arg(long, value_name = "I/N", requires = "scenes")]
-    pub shard: Option<String>,
-
     /// The model: `identity`, `upsample`, a run directory of `eoforge-train fit` (its U-Net writes a class map
     /// of the label values in the run's class table — UInt8 when they and a nodata value fit it, else UInt16 —
     /// with their colours and names), or an ONNX file (`model.onnx`, run by ONNX Runtime; fed as its model card
     /// `model.onnx.json` or the ONNX flags say).
+    /// Required (by `predict` and by `serve` when it serves).
     #[arg(long, value_name = "identity|upsample|RUN_DIR|FILE.onnx")]
-    pub model: ModelSource,
+    pub model: Option<ModelSource>,
 
     /// Where the model runs: cpu, or cuda:N (builds with the `cuda` feature; ONNX models need
     /// `onnxruntime-gpu`).
@@ -309,10 +476,6 @@ pub struct PredictArgs {
     #[arg(long, default_value = "hann", value_name = "hann|center")]
     pub blend: Blend,
 
-    /// Only this lon/lat box (WGS 84), reprojected to the scene's CRS.
-    #[arg(long, value_name = "MINLON,MINLAT,MAXLON,MAXLAT", allow_hyphen_values = true)]
-    pub aoi: Option<LonLatBox>,
-
     /// Output data type (default: the input's, as the built-in models keep its values). A type that
     /// cannot hold the model's values is refused, never cast silently.
     #[arg(long, value_name = "TYPE")]
@@ -339,10 +502,6 @@ pub struct PredictArgs {
     /// average (nodata-aware mean of 2x2) or nearest.
     #[arg(long, default_value = "auto", value_name = "auto|average|nearest")]
     pub resampling: OverviewResampling,
-
-    /// Replace DEST even if it already holds a product that passed.
-    #[arg(long)]
-    pub force: bool,
 
     /// Maps derived from the output, written and published beside DEST as <DEST stem>_<name>.tif (map.tif: map_ndvi.tif).
     /// ndvi, evi, rgb (true colour, 3 x UInt8) or nir.
@@ -376,6 +535,14 @@ fn positive(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(v) if v >= 1 => Ok(v),
         _ => Err(format!("`{text}` is not a whole number of at least 1")),
+    }
+}
+
+/// A number of seconds, more than 0.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("`{text}` is not a number of seconds above 0")),
     }
 }
 
@@ -441,6 +608,7 @@ impl PredictArgs {
         eoforge_stac::SceneQuery {
             collection: self.collection.clone().unwrap_or_default(),
             date: self.date.clone().unwrap_or_default(),
+            until: None,
             mgrs: self.mgrs.clone(),
             bbox: self.aoi.map(|a| [a.min_lon, a.min_lat, a.max_lon, a.max_lat]),
             max_cloud: self.max_cloud,
@@ -450,9 +618,22 @@ impl PredictArgs {
 
     /// The typed options of `predict`: every flag resolved, in one place.
     pub fn options(&self) -> Result<eoforge_predict::PredictOptions, eoforge_cli::UsageError> {
+        self.make.options(self.aoi, self.force)
+    }
+}
+
+impl MakeArgs {
+    /// The typed options of a product over `aoi` (`force`: replace a current one): every flag resolved, in one
+    /// place.
+    pub fn options(
+        &self,
+        aoi: Option<LonLatBox>,
+        force: bool,
+    ) -> Result<eoforge_predict::PredictOptions, eoforge_cli::UsageError> {
         let qc = self.limits.config();
+        let model = self.model.clone().ok_or_else(|| eoforge_cli::UsageError("--model is required".into()))?;
         Ok(eoforge_predict::PredictOptions {
-            model: self.model.clone(),
+            model,
             device: self.device,
             allow_cpu_fallback: self.allow_cpu_fallback,
             scale: self.scale,
@@ -461,13 +642,13 @@ impl PredictArgs {
             batch: self.batch,
             input_bands: self.input_bands.clone(),
             blend: self.blend,
-            aoi: self.aoi,
+            aoi,
             out_dtype: self.out_dtype,
             out_nodata: self.out_nodata,
             blocksize: self.blocksize,
             compression: compression(self.compress, self.level)?,
             resampling: self.resampling,
-            force: self.force,
+            force,
             derivatives: eoforge_engine::DerivativeOptions {
                 kinds: self.derivatives.clone(),
                 roles: self.band_roles,

@@ -34,7 +34,7 @@ pub use crate::onnx::{
     InInputUnits, OnnxModel, OnnxOptions, OnnxSignature, OutputGeometry, reflect_pad, upsample_bilinear,
 };
 pub use crate::options::{LonLatBox, ModelSource, OnnxFlags, PredictOptions, TrainedOptions};
-pub use crate::plan::{ListOutcome, Made, Plan, SceneEvent, SceneSource};
+pub use crate::plan::{ListOutcome, Made, Plan, SceneEvent, SceneSource, notice};
 pub use crate::runtime::{ORT_DYLIB_PATH, find_library};
 pub use crate::trained::{class_map_options, class_model};
 pub use eoforge_card::{CardClass, CardFlags, ModelCard, Normalization, NormalizeSpec, OutputKind, card_path};

@@ -248,8 +248,9 @@ impl Plan {
     }
 }
 
-/// The message about one product: its verdict, the files published, the engine's timings and throughput.
-fn notice(made: &Result<Made>, source: &str, dest: &str, wall_s: f64) -> Notice {
+/// The message about one product made from `source` at `dest` in `wall_s` seconds: its verdict, the files published
+/// (product, derived maps, STAC Item, QC report), the engine's timings and throughput.
+pub fn notice(made: &Result<Made>, source: &str, dest: &str, wall_s: f64) -> Notice {
     let (verdict, products, stages, throughput) = match made {
         Ok(made) if made.outcome.published.is_some() => {
             let mut files = vec![dest.to_owned()];

@@ -35,4 +35,4 @@ pub use crate::publish::{Outcome, ProductSet, Published, publish_file};
 pub use crate::record::{Existing, ProductStamp, existing, sha256_file};
 pub use crate::scenes::{Scene, read_scene_list};
 pub use crate::stac::{COG_MEDIA_TYPE, ItemContext, ItemFile, STAC_EXTENSIONS, STAC_VERSION, item_key, product_item};
-pub use crate::work::WorkDir;
+pub use crate::work::{WorkDir, finish_on_stop_signals};

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 
 use eoforge_storage::StoreUrl;
@@ -11,6 +12,15 @@ use crate::error::{Error, Result};
 
 /// Working folders alive in this process, removed by the signal handler.
 static LIVE: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// Set by [`finish_on_stop_signals`]: a stop request no longer abandons the product being written.
+static FINISH_ON_STOP: AtomicBool = AtomicBool::new(false);
+
+/// For a process that handles stop requests (SIGTERM, SIGUSR1, SIGUSR2) itself, finishing its current unit of work
+/// before it stops (a queue worker): from now on only SIGINT removes the working folders and exits.
+pub fn finish_on_stop_signals() {
+    FINISH_ON_STOP.store(true, Ordering::SeqCst);
+}
 
 /// A working folder for one destination.
 #[derive(Debug)]
@@ -70,7 +80,8 @@ impl Drop for WorkDir {
 /// On SIGINT: remove every live working folder, then exit with 130 (128 + 2, as a shell reports it). On a stop
 /// request (SIGTERM, SIGUSR1, SIGUSR2: a SLURM time limit or preemption) the same, then exit with
 /// [`EXIT_STOPPED`](eoforge_profile::EXIT_STOPPED): the product being written is abandoned, those already
-/// published stay, and a rerun skips them. Installed once, by the first working folder.
+/// published stay, and a rerun skips them — unless [`finish_on_stop_signals`] was called. Installed once, by the first
+/// working folder.
 fn install_signal_cleanup() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -80,7 +91,10 @@ fn install_signal_cleanup() {
             return;
         };
         std::thread::spawn(move || {
-            if let Some(signal) = signals.forever().next() {
+            for signal in signals.forever() {
+                if signal != SIGINT && FINISH_ON_STOP.load(Ordering::SeqCst) {
+                    continue;
+                }
                 // The registry stays locked until the process exits: a run failing meanwhile (its files gone)
                 // blocks in `WorkDir::drop` instead of reporting that failure as the outcome.
                 let live = LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -17,4 +17,4 @@ mod search;
 
 pub use crate::error::{Error, Result};
 pub use crate::item::{ItemScene, StacItem};
-pub use crate::search::{SceneQuery, search_scene};
+pub use crate::search::{SceneQuery, iso_day, search_scene};

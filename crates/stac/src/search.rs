@@ -14,8 +14,10 @@ use crate::item::StacItem;
 pub struct SceneQuery {
     /// The collection, e.g. `sentinel-2-l2a`.
     pub collection: String,
-    /// The acquisition day, `YYYY-MM-DD` (or `YYYYMMDD`).
+    /// The acquisition day, `YYYY-MM-DD` (or `YYYYMMDD`); with `until`, the first day of a range.
     pub date: String,
+    /// The last day of a range (inclusive), `YYYY-MM-DD` or `YYYYMMDD`; `None`: `date` alone.
+    pub until: Option<String>,
     /// An MGRS tile (`33LWF`, or `MGRS-33LWF`).
     pub mgrs: Option<String>,
     /// A lon/lat box the Item must intersect: min lon, min lat, max lon, max lat.
@@ -29,13 +31,20 @@ pub struct SceneQuery {
 impl SceneQuery {
     /// The day as `YYYY-MM-DD`, or why `--date` is not one.
     fn day(&self) -> std::result::Result<String, String> {
-        let bytes = self.date.as_bytes();
-        let digits: String = self.date.chars().filter(char::is_ascii_digit).collect();
-        let shaped = bytes.len() == 8 || (bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-');
-        if digits.len() != 8 || !shaped {
-            return Err(format!("--date `{}` is not YYYY-MM-DD or YYYYMMDD", self.date));
+        iso_day(&self.date)
+    }
+
+    /// The searched interval, `FIRST/LAST` (days), or why a day is not one.
+    fn days(&self) -> std::result::Result<(String, String), String> {
+        let first = self.day()?;
+        let last = match &self.until {
+            Some(until) => iso_day(until)?,
+            None => first.clone(),
+        };
+        if last < first {
+            return Err(format!("the date range {first}/{last} ends before it starts"));
         }
-        Ok(format!("{}-{}-{}", &digits[..4], &digits[4..6], &digits[6..]))
+        Ok((first, last))
     }
 
     /// `MGRS-33LWF` from `33LWF`, `mgrs-33lwf` or `MGRS-33LWF`.
@@ -49,10 +58,10 @@ impl SceneQuery {
 
     /// The search request: collections, the day, the box, and a CQL2 filter for tile and cloud cover.
     fn body(&self) -> std::result::Result<Value, String> {
-        let day = self.day()?;
+        let (first, last) = self.days()?;
         let mut body = json!({
             "collections": [self.collection],
-            "datetime": format!("{day}T00:00:00Z/{day}T23:59:59.999Z"),
+            "datetime": format!("{first}T00:00:00Z/{last}T23:59:59.999Z"),
             "limit": 100,
         });
         if let Some(bbox) = self.bbox {
@@ -83,6 +92,18 @@ impl SceneQuery {
         let collection = item["collection"].as_str().is_none_or(|c| c == self.collection);
         tile && cloud && collection
     }
+}
+
+/// `YYYY-MM-DD` from `YYYY-MM-DD` or `YYYYMMDD`, or why `text` is neither (checked by bytes: a multi-byte text is
+/// refused, never sliced).
+pub fn iso_day(text: &str) -> std::result::Result<String, String> {
+    let bytes = text.as_bytes();
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let shaped = bytes.len() == 8 || (bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-');
+    if digits.len() != 8 || !shaped {
+        return Err(format!("--date `{text}` is not YYYY-MM-DD or YYYYMMDD"));
+    }
+    Ok(format!("{}-{}-{}", &digits[..4], &digits[4..6], &digits[6..]))
 }
 
 /// The Item `query` picks from the STAC API at `api` (its root URL). None found, or fewer than `index + 1`, is an
@@ -123,7 +144,11 @@ pub fn search_scene(api: &str, query: &SceneQuery) -> Result<StacItem> {
         cloud(a).total_cmp(&cloud(b)).then_with(|| a["id"].as_str().cmp(&b["id"].as_str()))
     });
     let describe = || {
-        let mut parts = vec![format!("collection {}", query.collection), format!("day {}", query.date)];
+        let day = match &query.until {
+            Some(until) => format!("days {} to {until}", query.date),
+            None => format!("day {}", query.date),
+        };
+        let mut parts = vec![format!("collection {}", query.collection), day];
         if let Some(code) = query.grid_code() {
             parts.push(code);
         }
@@ -173,6 +198,7 @@ mod tests {
         SceneQuery {
             collection: "sentinel-2-l2a".into(),
             date: "20230626".into(),
+            until: None,
             mgrs: Some("33lwf".into()),
             bbox: None,
             max_cloud: Some(20.0),
@@ -190,6 +216,10 @@ mod tests {
         assert!(bad.body().expect_err("bad date").contains("--date `26/06/2023`"));
         let wide = SceneQuery { date: "2023年6月2".into(), ..query() };
         assert!(wide.body().is_err(), "a date of other characters is refused, not sliced");
+        let range = SceneQuery { until: Some("2023-07-02".into()), ..query() };
+        assert_eq!(range.body().expect("range")["datetime"], "2023-06-26T00:00:00Z/2023-07-02T23:59:59.999Z");
+        let inverted = SceneQuery { until: Some("2023-06-01".into()), ..query() };
+        assert!(inverted.body().expect_err("inverted").contains("ends before it starts"));
     }
 
     #[test]

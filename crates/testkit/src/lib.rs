@@ -5,11 +5,12 @@ Test support shared by eoforge's integration tests.
   the repository).
 - [`embedding_tiles`] builds embedding tiles (signed bytes, bottom-up, two UTM zones) over the CDL fixture.
 - [`python_with`] finds the project's Python venv with the interop peers a test needs.
+- [`PostgresServer`] starts a private PostgreSQL cluster (`scripts/postgres.sh`) for the request-queue tests.
 - [`S3Server`] starts a real S3-compatible server (SeaweedFS, the `weed` binary from the project's Python venv or
   `$EOFORGE_WEED`) on free loopback ports, creates buckets, and can be killed and restarted mid-test.
 
 Each skips (with a message on stderr) when its resource is absent, unless `EOFORGE_REQUIRE_FIXTURES=1`,
-`EOFORGE_REQUIRE_S3=1`, `EOFORGE_REQUIRE_PYTHON=1` or `EOFORGE_REQUIRE_BROWSER=1` is set, in which case a missing resource fails the test.
+`EOFORGE_REQUIRE_S3=1`, `EOFORGE_REQUIRE_POSTGRES=1`, `EOFORGE_REQUIRE_PYTHON=1` or `EOFORGE_REQUIRE_BROWSER=1` is set, in which case a missing resource fails the test.
 `make test` sets them, so the project's test command can never pass by skipping.
 */
 #![deny(missing_docs)]
@@ -18,6 +19,7 @@ Each skips (with a message on stderr) when its resource is absent, unless `EOFOR
 mod embedding;
 mod fixtures;
 mod http_receiver;
+mod postgres;
 mod python;
 mod s3_server;
 mod slurm;
@@ -26,6 +28,7 @@ mod stac_api;
 pub use crate::embedding::{EmbeddingTiles, embedding_tiles};
 pub use crate::fixtures::{fixture, fixtures};
 pub use crate::http_receiver::{HttpReceiver, Received};
+pub use crate::postgres::PostgresServer;
 pub use crate::python::{onnxruntime_library, python_with};
 pub use crate::s3_server::S3Server;
 pub use crate::slurm::SlurmCluster;

@@ -3,6 +3,7 @@
 mod cog;
 mod predict;
 mod qc;
+mod serve;
 
 use eoforge_products::{Outcome, Published};
 use eoforge_qc::QcReport;
@@ -17,6 +18,7 @@ pub(crate) fn run(cli: Cli) -> Result {
         Command::Qc(args) => qc::qc(&args, &options),
         Command::Cog(args) => cog::cog(&args, &options),
         Command::Predict(args) => predict::predict(&args, &options),
+        Command::Serve(args) => serve::serve(&args, &options),
     }
 }
 
