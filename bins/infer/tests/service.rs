@@ -297,15 +297,21 @@ fn failing_requests_are_retried_then_failed_and_qc_rejections_publish_nothing() 
 }
 
 #[test]
-fn workers_running_at_once_never_share_a_request() {
+fn workers_running_at_once_never_share_a_request_and_publish_to_s3() {
     let Some(s) = Setup::start("concurrent") else { return };
+    let Some(server) = eoforge_testkit::S3Server::start() else { return };
+    server.create_bucket("maps");
+    let endpoint = server.endpoint();
     assert!(s.infer(&["serve", "--init-db"]).status.success());
     let ids: Vec<i64> = (0..6).map(|i| s.submit(&s.aoi(i), &[])).collect();
-    let store = s.store();
+    let store = "s3://maps/requests";
     let workers: Vec<Child> = (0..3)
         .map(|n| {
             let name = format!("w{n}");
-            s.command(&s.serve_args(&store, &["--once", "--worker", &name]))
+            s.command(&s.serve_args(store, &["--once", "--worker", &name]))
+                .env("AWS_ACCESS_KEY_ID", server.access_key())
+                .env("AWS_SECRET_ACCESS_KEY", server.secret_key())
+                .env("EOFORGE_S3_ENDPOINT", &endpoint)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -316,12 +322,25 @@ fn workers_running_at_once_never_share_a_request() {
     for worker in workers {
         let out = worker.wait_with_output().expect("worker");
         assert!(out.status.success(), "{}", text(&out));
+        assert!(!text(&out).contains(server.secret_key()), "{}", text(&out));
         claimed += text(&out).matches(": attempt 1,").count();
     }
     assert_eq!(claimed, ids.len(), "every request claimed exactly once over all workers");
+    let mut options = eoforge_storage::StoreOptions::default();
+    options.s3.endpoint = Some(endpoint.clone());
+    options.s3.access_key_id = Some(server.access_key().into());
+    options.s3.secret_access_key = Some(eoforge_storage::Secret::new(server.secret_key()));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
     for id in ids {
         let row = s.row(id);
         assert_eq!((row["status"].as_str(), row["attempts"].as_i64()), (Some("published"), Some(1)), "{row}");
+        let products: Vec<&str> =
+            row["products"].as_array().expect("products").iter().filter_map(Value::as_str).collect();
+        assert_eq!(products.first().copied(), Some(format!("{store}/{id}/S2A_29RKH_20200219_0_L2A.tif").as_str()));
+        for product in products {
+            let (bucket, key) = eoforge_storage::Store::open_object(product, &options).expect("store");
+            assert!(rt.block_on(bucket.exists(&key)).expect("exists"), "{product} is listed but not on S3");
+        }
     }
 }
 

@@ -103,6 +103,19 @@ pub fn iso_day(text: &str) -> std::result::Result<String, String> {
     if digits.len() != 8 || !shaped {
         return Err(format!("--date `{text}` is not YYYY-MM-DD or YYYYMMDD"));
     }
+    let number = |range: std::ops::Range<usize>| digits[range].parse::<u32>().unwrap_or(0);
+    let (year, month, day) = (number(0..4), number(4..6), number(6..8));
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(format!("--date `{text}`: there is no month {month}")),
+    };
+    if !(1..=days).contains(&day) {
+        return Err(format!("--date `{text}`: month {month} of {year} has no day {day}"));
+    }
     Ok(format!("{}-{}-{}", &digits[..4], &digits[4..6], &digits[6..]))
 }
 
@@ -218,6 +231,11 @@ mod tests {
         assert!(wide.body().is_err(), "a date of other characters is refused, not sliced");
         let range = SceneQuery { until: Some("2023-07-02".into()), ..query() };
         assert_eq!(range.body().expect("range")["datetime"], "2023-06-26T00:00:00Z/2023-07-02T23:59:59.999Z");
+        for (bad, says) in [("2023-13-01", "no month 13"), ("20230231", "no day 31"), ("2023-02-29", "no day 29")] {
+            let e = SceneQuery { date: bad.into(), ..query() }.body().expect_err(bad);
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        assert!(SceneQuery { date: "2024-02-29".into(), ..query() }.body().is_ok(), "a leap day");
         let inverted = SceneQuery { until: Some("2023-06-01".into()), ..query() };
         assert!(inverted.body().expect_err("inverted").contains("ends before it starts"));
     }
