@@ -3,6 +3,7 @@
 # folder of its own, password (SCRAM) logins over TCP only. Tuned for tests (fsync off): not for data you keep.
 # usage: postgres.sh install        install the packages that are missing (root or sudo)
 #        postgres.sh up DIR         install, then start a cluster; DIR/url holds its superuser URL (with password)
+# EOFORGE_PG_POSTGIS=1 adds PostGIS (Debian's postgresql-N-postgis-3), which pgstac (a STAC API's store) needs.
 #        postgres.sh down DIR       stop the cluster `up DIR` started and remove its data
 # EOFORGE_PG_PASSWORD sets the superuser's password (default: random).
 set -euo pipefail
@@ -12,7 +13,13 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 install() {
-  local packages=(postgresql postgresql-client) missing=()
+  local packages=(postgresql postgresql-client) missing=() major
+  if [ "${EOFORGE_PG_POSTGIS:-0}" = 1 ]; then
+    # PostGIS for the server version Debian installs (postgresql depends on postgresql-N).
+    major=$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$major" ] || major=$(apt-cache depends postgresql 2>/dev/null | sed -n 's/.*Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -n 1)
+    packages+=("postgresql-${major:?cannot tell the PostgreSQL version}-postgis-3")
+  fi
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done

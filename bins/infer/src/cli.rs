@@ -333,6 +333,12 @@ pub struct CogArgs {
     #[arg(long, value_name = "DIR|URL")]
     pub stac_collection: Option<String>,
 
+    /// Send each published product's STAC Item to this collection of a STAC API with the Transactions extension
+    /// (API/collections/ID): POSTed, or PUT when the API already holds it; the collection is made from the first
+    /// Item when missing. A refusal is an error (the product itself stays published).
+    #[arg(long, value_name = "API/collections/ID")]
+    pub stac_publish: Option<String>,
+
     /// The limits.
     #[command(flatten)]
     pub limits: QcLimits,
@@ -416,6 +422,12 @@ pub struct MakeArgs {
     /// links rebuilt from the items on every addition.
     #[arg(long, value_name = "DIR|URL")]
     pub stac_collection: Option<String>,
+
+    /// Send each published product's STAC Item to this collection of a STAC API with the Transactions extension
+    /// (API/collections/ID): POSTed, or PUT when the API already holds it; the collection is made from the first
+    /// Item when missing. A refusal is an error (the product itself stays published).
+    #[arg(long, value_name = "API/collections/ID")]
+    pub stac_publish: Option<String>,
 
     /// POST a message about each product (published; rejected by QC, with the failed checks; failed, with the
     /// stage and error) to this webhook: Slack-compatible for hooks.slack.com or a `slack+` prefix, the whole
@@ -671,6 +683,7 @@ impl MakeArgs {
             qc,
             nodata_tolerance: self.limits.nodata_tolerance,
             stac_collection: self.stac_collection.clone(),
+            stac_publish: self.stac_publish.clone(),
             notify: eoforge_products::Notifier { webhooks: self.notify.clone(), attempts: 0 },
         })
     }

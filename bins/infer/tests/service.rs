@@ -27,8 +27,13 @@ struct Setup {
 
 impl Setup {
     fn start(db: &str) -> Option<Self> {
+        Self::start_with(db, false)
+    }
+
+    /// With `postgis`, the server can also hold a pgstac catalogue.
+    fn start_with(db: &str, postgis: bool) -> Option<Self> {
         let dir = fixture("s2-l2a-29RKH")?;
-        let pg = PostgresServer::start(PASSWORD)?;
+        let pg = if postgis { PostgresServer::start_postgis(PASSWORD)? } else { PostgresServer::start(PASSWORD)? };
         let queue = pg.database(db);
         let work = tempfile::tempdir().expect("tempdir");
         let mut item: Value =
@@ -397,4 +402,46 @@ fn a_killed_workers_request_is_taken_over_and_sigterm_finishes_the_current_reque
             assert!(Path::new(&format!("{store}/{id}/S2A_29RKH_20200219_0_L2A.tif")).is_file());
         }
     }
+}
+
+#[test]
+fn published_requests_items_reach_a_stac_api_with_transactions() {
+    let Some(s) = Setup::start_with("catalogued", true) else { return };
+    let Some(catalogue) = eoforge_testkit::PgStacApi::start(&s.pg) else { return };
+    assert!(s.infer(&["serve", "--init-db"]).status.success());
+    let id = s.submit(&s.aoi(0), &["--derivatives", "ndvi"]);
+    let store = s.store();
+    let collection = format!("{}/collections/sr-products", catalogue.url());
+    let out = s.infer(&s.serve_args(&store, &["--once", "--stac-publish", &collection]));
+    assert!(out.status.success() && text(&out).contains("1 published"), "{}", text(&out));
+    let item_path = "/collections/sr-products/items/S2A_29RKH_20200219_0_L2A";
+    let (status, body) = catalogue.get(item_path);
+    assert_eq!(status, 200, "{body}");
+    let served: Value = serde_json::from_str(&body).expect("item json");
+    let written: Value = serde_json::from_slice(
+        &std::fs::read(format!("{store}/{id}/S2A_29RKH_20200219_0_L2A.tif.json")).expect("item file"),
+    )
+    .expect("json");
+    assert_eq!(served["collection"], "sr-products");
+    assert_eq!(served["assets"]["data"]["href"], written["assets"]["data"]["href"]);
+    assert_eq!(served["properties"]["proj:code"], "EPSG:32629");
+    assert!(served["assets"].as_object().is_some_and(|a| a.keys().any(|k| k.contains("ndvi"))), "{served}");
+    // The collection was made from the Item.
+    let (status, body) = catalogue.get("/collections/sr-products");
+    assert_eq!(status, 200, "{body}");
+
+    // A rerun keeps the current product and sends its Item again (the API already holds it: replaced).
+    assert!(s.infer(&["serve", "retry", &id.to_string()]).status.success());
+    let out = s.infer(&s.serve_args(&store, &["--once", "--stac-publish", &collection]));
+    assert!(out.status.success() && text(&out).contains("current product kept"), "{}", text(&out));
+    assert_eq!(catalogue.get(item_path).0, 200);
+
+    // An API that refuses: the attempt fails at publishing (the product itself stays), the error names the URL.
+    assert!(s.infer(&["serve", "retry", &id.to_string()]).status.success());
+    let wrong = format!("{}/collections/", catalogue.url());
+    let out = s.infer(&s.serve_args(&store, &["--once", "--stac-publish", &wrong, "--max-attempts", "1"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let row = s.row(id);
+    assert_eq!(row["status"], "failed", "{row}");
+    assert!(row["error"].as_str().is_some_and(|e| e.contains("not a collection URL")), "{row}");
 }

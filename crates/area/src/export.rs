@@ -371,6 +371,7 @@ pub(crate) fn publish_zone(
         force: options.force,
         datetime: None,
         collection: None,
+        stac_api: None,
     };
     let figures = serde_json::json!({ "zone": mosaic });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| Error::Io {

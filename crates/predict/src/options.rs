@@ -169,6 +169,9 @@ pub struct PredictOptions {
     pub nodata_tolerance: f64,
     /// A static STAC collection (folder or URL) each published product's Item is added to.
     pub stac_collection: Option<String>,
+    /// A STAC API collection (`API/collections/ID`, Transactions extension) each published product's Item is sent
+    /// to.
+    pub stac_publish: Option<String>,
     /// Where a message about each product goes (published, rejected, failed).
     pub notify: eoforge_products::Notifier,
 }

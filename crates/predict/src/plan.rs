@@ -397,6 +397,7 @@ impl Scene<'_> {
             force: o.force,
             datetime: self.datetime.map(str::to_owned),
             collection: o.stac_collection.clone(),
+            stac_api: o.stac_publish.clone(),
         };
         let qc = QcConfig {
             source: Some(reference),

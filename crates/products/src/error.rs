@@ -42,6 +42,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A STAC API did not take a product's Item.
+    #[error("STAC API collection {url}: {reason}")]
+    StacApi {
+        /// The collection's URL, without its query.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// A static STAC collection could not be updated.
     #[error("cannot add to the STAC collection `{collection}`: {reason}")]
     Collection {

@@ -25,6 +25,7 @@ mod publish;
 mod record;
 mod scenes;
 mod stac;
+mod stac_api;
 mod work;
 
 pub use crate::collection::add_to_collection;
@@ -35,4 +36,5 @@ pub use crate::publish::{Outcome, ProductSet, Published, publish_file};
 pub use crate::record::{Existing, ProductStamp, existing, sha256_file};
 pub use crate::scenes::{Scene, read_scene_list};
 pub use crate::stac::{COG_MEDIA_TYPE, ItemContext, ItemFile, STAC_EXTENSIONS, STAC_VERSION, item_key, product_item};
+pub use crate::stac_api::publish_to_api;
 pub use crate::work::{WorkDir, finish_on_stop_signals};

@@ -43,6 +43,8 @@ pub struct ProductSet {
     pub datetime: Option<String>,
     /// A static STAC collection (folder or URL) the product's Item is added to once published.
     pub collection: Option<String>,
+    /// A STAC API collection (`API/collections/ID`, Transactions extension) the Item is sent to once published.
+    pub stac_api: Option<String>,
 }
 
 /// What [`ProductSet::check_and_publish`] found and did.
@@ -107,6 +109,9 @@ impl ProductSet {
             }
             if let Some(collection) = &self.collection {
                 add_to_collection(collection, &item, options).await?;
+            }
+            if let Some(api) = &self.stac_api {
+                crate::stac_api::publish_to_api(api, &item).await?;
             }
             // An earlier run's rejection report would contradict the product now published beside it.
             store.delete(&rejected_report_key(&key)).await?;

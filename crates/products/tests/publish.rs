@@ -93,6 +93,7 @@ fn a_failed_set_publishes_nothing_and_keeps_the_good_product() {
         force: false,
         datetime: None,
         collection: None,
+        stac_api: None,
     };
     let outcome = rt
         .block_on(set.check_and_publish(&QcConfig::default(), &so, &mut Stages::default(), json!({})))
@@ -179,6 +180,7 @@ fn a_published_set_has_a_stac_item_that_readers_understand() {
         force: false,
         datetime: None,
         collection: None,
+        stac_api: None,
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let so = StoreOptions::default();

@@ -341,9 +341,18 @@ fn current_product(
         Store::open_object(&report_key, options).map_err(|e| eoforge_profile::error_chain(&e))?;
     let bytes = runtime.block_on(report_store.get(&report_object)).map_err(|e| eoforge_profile::error_chain(&e))?;
     let qc_report: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{report_key}: {e}"))?;
+    let item_key = eoforge_products::item_key(dest);
+    if let Some(api) = &predict.stac_publish {
+        // The attempt that published it may have died before the API took its Item.
+        let (item_store, item_object) =
+            Store::open_object(&item_key, options).map_err(|e| eoforge_profile::error_chain(&e))?;
+        let bytes = runtime.block_on(item_store.get(&item_object)).map_err(|e| eoforge_profile::error_chain(&e))?;
+        let item: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{item_key}: {e}"))?;
+        runtime.block_on(eoforge_products::publish_to_api(api, &item)).map_err(|e| eoforge_profile::error_chain(&e))?;
+    }
     let mut products = vec![dest.to_owned()];
     products.extend(predict.derivatives.kinds.iter().map(|kind| eoforge_products::derived_dest(dest, kind.name())));
-    products.push(eoforge_products::item_key(dest));
+    products.push(item_key.clone());
     products.push(report_key);
-    Ok(Some(Published { scene: String::new(), products, item: eoforge_products::item_key(dest), qc_report }))
+    Ok(Some(Published { scene: String::new(), products, item: item_key, qc_report }))
 }

@@ -32,7 +32,7 @@ pub use crate::postgres::PostgresServer;
 pub use crate::python::{onnxruntime_library, python_with};
 pub use crate::s3_server::S3Server;
 pub use crate::slurm::SlurmCluster;
-pub use crate::stac_api::StacApiServer;
+pub use crate::stac_api::{PgStacApi, StacApiServer};
 
 /// Every file under `dir` (its path relative to `dir`) with its bytes, `profile/` left out (timings): what two runs
 /// that must agree byte for byte are compared by.

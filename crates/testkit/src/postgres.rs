@@ -13,6 +13,15 @@ impl PostgresServer {
     /// Installs what is missing and starts a cluster whose superuser password is `password`, or returns `None`
     /// (skipping) where it cannot run; with `EOFORGE_REQUIRE_POSTGRES=1` that is a failure.
     pub fn start(password: &str) -> Option<Self> {
+        Self::start_with(password, false)
+    }
+
+    /// [`Self::start`] with PostGIS installed (Debian's `postgresql-N-postgis-3`), as pgstac needs.
+    pub fn start_postgis(password: &str) -> Option<Self> {
+        Self::start_with(password, true)
+    }
+
+    fn start_with(password: &str, postgis: bool) -> Option<Self> {
         let parent = tempfile::Builder::new().prefix("eoforge-pg-").tempdir().expect("temp dir for PostgreSQL");
         let script = crate::workspace_root().join("scripts/postgres.sh");
         let dir = parent.path().join("cluster");
@@ -21,6 +30,7 @@ impl PostgresServer {
             .arg("up")
             .arg(&dir)
             .env("EOFORGE_PG_PASSWORD", password)
+            .env("EOFORGE_PG_POSTGIS", if postgis { "1" } else { "0" })
             .output()
             .expect("run scripts/postgres.sh");
         let server = Self { url: std::fs::read_to_string(dir.join("url")).unwrap_or_default().trim().into(), parent };
@@ -38,6 +48,16 @@ impl PostgresServer {
     pub fn database(&self, name: &str) -> String {
         self.psql("postgres", &format!("CREATE DATABASE {name}"));
         format!("{}/{name}", self.url.rsplit_once('/').map_or(self.url.as_str(), |(base, _)| base))
+    }
+
+    /// The server's loopback port.
+    pub fn port(&self) -> u16 {
+        url::Url::parse(&self.url).ok().and_then(|u| u.port()).unwrap_or(5432)
+    }
+
+    /// The superuser's password.
+    pub fn password(&self) -> String {
+        url::Url::parse(&self.url).map(|u| u.password().unwrap_or_default().to_owned()).unwrap_or_default()
     }
 
     /// Runs `sql` in database `db` with `psql`; returns its unaligned, tuples-only output (`|` between fields).

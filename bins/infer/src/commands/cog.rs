@@ -86,6 +86,7 @@ pub(super) fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
         force: args.force,
         datetime,
         collection: args.stac_collection.clone(),
+        stac_api: args.stac_publish.clone(),
     };
     finish(&set, &qc_config, options, &mut stages, figures)
 }
