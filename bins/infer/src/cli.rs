@@ -520,6 +520,12 @@ pub struct MakeArgs {
     #[arg(long, value_delimiter = ',', value_name = "MAP,…")]
     pub derivatives: Vec<Derivative>,
 
+    /// Append a quality band after the model's (named `quality`, the product's type): 0 no data, 1 valid, 2 the
+    /// input had nodata within the halo around the pixel, 3 a band's value was clipped to the type's range. QC
+    /// counts each value; the STAC Item describes them. Not for class maps.
+    #[arg(long)]
+    pub quality_band: bool,
+
     /// Which output bands (1-based) are blue, green, red and NIR; the default is the B02,B03,B04,B08 order.
     #[arg(long, default_value = "blue=1,green=2,red=3,nir=4", value_name = "ROLE=B,…")]
     pub band_roles: BandRoles,
@@ -669,6 +675,7 @@ impl MakeArgs {
                 ..eoforge_engine::DerivativeOptions::default()
             },
             stitch_memory_mib: self.stitch_memory_mib,
+            quality_band: self.quality_band,
             trained: eoforge_predict::TrainedOptions {
                 no_clip: self.trained.no_clip,
                 force_bands: self.trained.force_bands,

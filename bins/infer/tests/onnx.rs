@@ -275,3 +275,91 @@ fn a_model_with_fixed_sizes_gets_windows_of_that_size_and_its_batch() {
         "2x the scene everywhere"
     );
 }
+
+#[test]
+fn the_quality_band_marks_nodata_pixels_those_near_it_and_clipped_values() {
+    let (Some(model), Some(library)) = (fixture("models/swin2sr_x4_tiny.onnx"), onnxruntime_library()) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(scene) = scene(dir.path()) else { return };
+    // A 16 x 16 hole of nodata (0, the fixture's) in every band at columns 100..116, rows 60..76.
+    let hole = "from osgeo import gdal\nimport sys\nds = gdal.Open(sys.argv[1], 1)\n\
+                [ds.GetRasterBand(b).WriteRaster(100, 60, 16, 16, bytes(512)) for b in range(1, 5)]\nds = None\n";
+    let status =
+        Command::new("/usr/bin/python3").args(["-c", hole, &scene.display().to_string()]).status().expect("python");
+    assert!(status.success());
+    let (model_arg, lib, scene_arg) =
+        (model.display().to_string(), library.display().to_string(), scene.display().to_string());
+    let run = |dest: &Path, extra: &[&str]| {
+        let dest = dest.display().to_string();
+        let base = [
+            "predict",
+            &scene_arg,
+            &dest,
+            "--model",
+            &model_arg,
+            "--onnxruntime",
+            &lib,
+            "--output",
+            "image",
+            "--normalize",
+            "scale=0.0001/offset=0",
+            "--size-multiple",
+            "8",
+            "--window",
+            "128",
+            "--halo",
+            "32",
+        ];
+        let out = infer(&[&base[..], extra].concat());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let product = dir.path().join("sr.tif");
+    run(&product, &["--quality-band"]);
+    // The same blend unclipped (Float32): which values the UInt16 product had to clip.
+    let unclipped = dir.path().join("sr_f32.tif");
+    run(&unclipped, &["--out-dtype", "float32"]);
+
+    let raster = Raster::open(&product.display().to_string()).expect("product");
+    assert_eq!(raster.band_count(), 5);
+    assert_eq!(raster.band_description(5).expect("name"), "quality");
+    let quality = raster.read_window::<u16>(Window::full(1024, 768), Some(&[5])).expect("read");
+    let values = read::<f32>(&unclipped);
+    let mut counts = [0u64; 4];
+    for ((_, y, x), &q) in quality.indexed_iter() {
+        let (col, row) = (x / 4, y / 4);
+        let inside = (100..116).contains(&col) && (60..76).contains(&row);
+        // Chebyshev distance from the input pixel to the hole, in input pixels.
+        let dx = if col < 100 { 100 - col } else { col.saturating_sub(115) };
+        let dy = if row < 60 { 60 - row } else { row.saturating_sub(75) };
+        let near = dx.max(dy) <= 32;
+        let clipped = values.index_axis(Axis(1), y).column(x).iter().any(|&v| v.round() < 1.0 || v.round() > 65535.0);
+        let want = if inside {
+            0
+        } else if clipped {
+            3
+        } else if near {
+            2
+        } else {
+            1
+        };
+        assert_eq!(q, want, "quality at output ({x}, {y}), input ({col}, {row})");
+        counts[usize::from(q)] += 1;
+    }
+    assert_eq!(counts[0], 64 * 64, "the hole at 4x");
+    assert!(counts[1] > 0 && counts[2] > 0 && counts[3] > 0, "{counts:?}");
+
+    // QC counts each value; the Item describes the band.
+    let qc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.qc.json", product.display())).expect("qc")).expect("json");
+    assert_eq!(qc["passed"], true, "{qc}");
+    let check = qc["checks"].as_array().expect("checks").iter().find(|c| c["name"] == "band_5.quality").expect("check");
+    let detail = check["detail"].as_str().expect("detail");
+    for (v, n) in counts.iter().enumerate() {
+        assert!(detail.contains(&format!("{v} (")) && detail.contains(&format!(": {n}")), "{detail} vs {counts:?}");
+    }
+    let item: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.json", product.display())).expect("item")).expect("json");
+    let band = &item["assets"]["data"]["raster:bands"][4];
+    assert_eq!(band["classification:classes"][2]["name"], "nodata_near", "{band}");
+    assert!(item["stac_extensions"].to_string().contains("classification"), "{item}");
+}

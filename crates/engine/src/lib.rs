@@ -28,4 +28,6 @@ pub use crate::derivatives::{BandRoles, Derivative, DerivativeOptions, derivativ
 pub use crate::error::{Error, Result};
 pub use crate::model::{FnModel, Model, ModelError};
 pub use crate::plan::{Blend, WindowPlan, window_starts};
-pub use crate::run::{EngineOptions, EngineProfile, NodataMask, run};
+pub use crate::run::{
+    EngineOptions, EngineProfile, NodataMask, QUALITY_CLIPPED, QUALITY_NEAR_NODATA, QUALITY_NODATA, QUALITY_VALID, run,
+};

@@ -73,7 +73,21 @@ pub struct EngineOptions {
     pub store: StoreOptions,
     /// Maps derived from the output bands, written beside `dest` (`<stem>_ndvi.tif`, …).
     pub derivatives: DerivativeOptions,
+    /// Append a quality band (named `quality`) after the model's: per pixel [`QUALITY_NODATA`],
+    /// [`QUALITY_VALID`], [`QUALITY_NEAR_NODATA`] (input nodata within the halo of its input pixel) or
+    /// [`QUALITY_CLIPPED`] (a band's value clipped to the type's range). Not for class maps.
+    pub quality_band: bool,
 }
+
+/// Quality band value: no data (input nodata, or not covered).
+pub const QUALITY_NODATA: u8 = 0;
+/// Quality band value: valid.
+pub const QUALITY_VALID: u8 = 1;
+/// Quality band value: valid, but the input had nodata within the halo around the pixel's input pixel (what the
+/// model saw was partly missing).
+pub const QUALITY_NEAR_NODATA: u8 = 2;
+/// Quality band value: a band's value was clipped to the output type's range.
+pub const QUALITY_CLIPPED: u8 = 3;
 
 impl Default for EngineOptions {
     /// 128 px windows with a 16 px halo, automatic batch, all bands, Hann blending, Float32 output, LZW COG,
@@ -101,6 +115,7 @@ impl Default for EngineOptions {
             stitch_memory_mib: 512,
             store: StoreOptions::default(),
             derivatives: DerivativeOptions::default(),
+            quality_band: false,
         }
     }
 }
@@ -148,6 +163,9 @@ pub struct EngineProfile {
     pub source_nodata_fraction: Vec<f64>,
     /// Output values clipped to the output type's range (with [`EngineOptions::clip`]), over all bands.
     pub clipped_pixels: u64,
+    /// Pixels of each quality band value (0 no data, 1 valid, 2 nodata near, 3 clipped), with
+    /// [`EngineOptions::quality_band`].
+    pub quality_counts: Option<[u64; 4]>,
     /// Derived maps written beside the product (working paths: not part of the serialized profile).
     #[serde(skip)]
     pub derivatives: Vec<PathBuf>,
@@ -216,10 +234,15 @@ fn run_typed<T: Pixel>(
         )));
     }
 
-    // Bands of the product: the model's, or one class band.
-    let written = if options.argmax { 1 } else { out_bands };
-    if options.argmax && (!options.derivatives.kinds.is_empty() || options.nodata_mask == NodataMask::PerBand) {
-        return Err(Error::Options("a class map (argmax) has no derived maps and no per-band nodata mask".into()));
+    // Bands of the product: the model's (and the quality band), or one class band.
+    let quality = usize::from(options.quality_band);
+    let written = if options.argmax { 1 } else { out_bands + quality };
+    if options.argmax
+        && (!options.derivatives.kinds.is_empty() || options.nodata_mask == NodataMask::PerBand || quality > 0)
+    {
+        return Err(Error::Options(
+            "a class map (argmax) has no derived maps, no per-band nodata mask and no quality band".into(),
+        ));
     }
     if !options.class_values.is_empty() && (!options.argmax || options.class_values.len() != out_bands) {
         return Err(Error::Options(format!(
@@ -231,15 +254,27 @@ fn run_typed<T: Pixel>(
     if let Some(v) = options.class_values.iter().find(|v| !T::DTYPE.holds(**v) || Some(**v) == options.out_nodata) {
         return Err(Error::Options(format!("class value {v} is not a value of {} beside nodata", T::DTYPE)));
     }
+    let model_written = written - quality;
     let names = options.out_band_descriptions.len();
-    if names != 0 && names != written {
-        return Err(Error::Options(format!("{names} output band descriptions for {written} output bands")));
+    if names != 0 && names != model_written {
+        return Err(Error::Options(format!("{names} output band descriptions for {model_written} output bands")));
     }
-    if !options.out_metadata.bands.is_empty() && options.out_metadata.bands.len() != written {
+    if !options.out_metadata.bands.is_empty() && options.out_metadata.bands.len() != model_written {
         return Err(Error::Options(format!(
-            "band metadata for {} bands, but the product has {written}",
+            "band metadata for {} bands, but the model writes {model_written}",
             options.out_metadata.bands.len()
         )));
+    }
+    let mut band_descriptions = options.out_band_descriptions.clone();
+    let mut metadata = options.out_metadata.clone();
+    if quality > 0 {
+        if band_descriptions.is_empty() {
+            band_descriptions = (1..=model_written).map(|b| format!("band {b}")).collect();
+        }
+        band_descriptions.push("quality".into());
+        if !metadata.bands.is_empty() {
+            metadata.bands.push(eoforge_raster::BandMetadata::default());
+        }
     }
     if let Some(nodata) = options.out_nodata
         && !T::DTYPE.holds(nodata)
@@ -280,8 +315,8 @@ fn run_typed<T: Pixel>(
         geo_transform: gt,
         crs: raster.crs(),
         nodata: options.out_nodata,
-        band_descriptions: options.out_band_descriptions.clone(),
-        metadata: options.out_metadata.clone(),
+        band_descriptions,
+        metadata,
     };
     drop(raster);
     let mut derived = DerivedWriters::<T>::create(dest, &spec, &options.cog, &options.derivatives)?;
@@ -401,7 +436,12 @@ fn run_typed<T: Pixel>(
             let nodata = options.out_nodata;
             (if nodata == Some(lo) { lo + 1.0 } else { lo }, if nodata == Some(hi) { hi - 1.0 } else { hi })
         });
-        let mut acc = Accumulator { class_values: options.class_values.clone(), clip, ..Accumulator::default() };
+        let mut acc = Accumulator {
+            class_values: options.class_values.clone(),
+            clip,
+            quality: options.quality_band,
+            ..Accumulator::default()
+        };
         let halo = options.halo * scale;
         for item in rx_model {
             let (out, _, masks) = item?;
@@ -417,6 +457,8 @@ fn run_typed<T: Pixel>(
                         class_values: std::mem::take(&mut acc.class_values),
                         clip: acc.clip,
                         clipped: acc.clipped,
+                        quality: acc.quality,
+                        quality_counts: acc.quality_counts,
                         ..Default::default()
                     };
                 }
@@ -427,7 +469,9 @@ fn run_typed<T: Pixel>(
                 let wy = weights_1d(options.blend, oh, halo, r == 0, r + plan.height >= crop.height);
                 acc.add(&win, (oc, or), &wx, &wy);
                 if let Some(masks) = &masks {
-                    acc.mask(&masks.index_axis(Axis(0), i), (oc, or), scale, ow, oh);
+                    let window_mask = masks.index_axis(Axis(0), i);
+                    let near = options.quality_band.then(|| near_nodata(&window_mask, options.halo));
+                    acc.mask(&window_mask, near.as_ref(), (oc, or), scale, ow, oh);
                 }
                 profile.windows += 1;
                 let final_rows = match step.row_end {
@@ -464,6 +508,7 @@ fn run_typed<T: Pixel>(
         let pixels = (out_w * out_h) as f64;
         profile.source_nodata_fraction = acc.masked_written.iter().map(|n| *n as f64 / pixels).collect();
         profile.clipped_pixels = acc.clipped;
+        profile.quality_counts = options.quality_band.then_some(acc.quality_counts);
         Ok(())
     })?;
     let t = Instant::now();
@@ -505,11 +550,52 @@ struct Accumulator {
     clip: Option<(f64, f64)>,
     /// Values clipped so far (kept across stripes).
     clipped: u64,
+    /// Write a quality band after the bands.
+    quality: bool,
+    /// 1 where input nodata lies within the halo of the pixel's input pixel (with `quality`).
+    near: Vec<u8>,
+    /// Pixels of each quality value written so far (kept across stripes).
+    quality_counts: [u64; 4],
+}
+
+/// 1 where any band of a window's input mask `(mask bands, h, w)` has nodata within `radius` pixels (a square
+/// neighbourhood): two passes of running counts, linear in the window's size.
+fn near_nodata(mask: &ndarray::ArrayView3<'_, u8>, radius: usize) -> ndarray::Array2<u8> {
+    let (_, h, w) = mask.dim();
+    let any = mask.map_axis(Axis(0), |bands| u8::from(bands.iter().any(|&m| m != 0)));
+    // Running sums along one axis of `src` (h x w, as lines of length `len`), 1 where the window [i-r, i+r] holds any.
+    let spread = |src: &ndarray::Array2<u8>, along_rows: bool| -> ndarray::Array2<u8> {
+        let mut out = ndarray::Array2::<u8>::zeros((h, w));
+        let lanes = if along_rows { h } else { w };
+        let len = if along_rows { w } else { h };
+        let mut prefix = vec![0u32; len + 1];
+        for lane in 0..lanes {
+            for i in 0..len {
+                let v = if along_rows { src[[lane, i]] } else { src[[i, lane]] };
+                prefix[i + 1] = prefix[i] + u32::from(v);
+            }
+            for i in 0..len {
+                let (lo, hi) = (i.saturating_sub(radius), (i + radius + 1).min(len));
+                if prefix[hi] > prefix[lo] {
+                    if along_rows {
+                        out[[lane, i]] = 1;
+                    } else {
+                        out[[i, lane]] = 1;
+                    }
+                }
+            }
+        }
+        out
+    };
+    spread(&spread(&any, true), false)
 }
 
 impl Accumulator {
     /// Makes room for `rows` rows from `top`.
     fn grow(&mut self, rows: usize, bands: usize, mask_bands: usize) {
+        if self.quality && rows * self.width > self.near.len() {
+            self.near.resize(rows * self.width, 0);
+        }
         self.sum.resize_with(bands, Vec::new);
         self.masked.resize_with(mask_bands, Vec::new);
         self.masked_written.resize(mask_bands, 0);
@@ -559,11 +645,21 @@ impl Accumulator {
     fn mask(
         &mut self,
         mask: &ndarray::ArrayView3<'_, u8>,
+        near: Option<&ndarray::Array2<u8>>,
         (oc, or): (usize, usize),
         scale: usize,
         ow: usize,
         oh: usize,
     ) {
+        if let Some(near) = near {
+            for y in 0..oh {
+                let src = near.row(y / scale);
+                let at = (or + y - self.top) * self.width + oc;
+                for (x, m) in self.near[at..at + ow].iter_mut().enumerate() {
+                    *m |= src[x / scale];
+                }
+            }
+        }
         for (plane, band) in self.masked.iter_mut().zip(mask.outer_iter()) {
             for y in 0..oh {
                 let src = band.row(y / scale);
@@ -585,6 +681,9 @@ impl Accumulator {
             }
             for plane in &mut self.masked {
                 plane.drain(..n);
+            }
+            if self.quality {
+                self.near.drain(..n.min(self.near.len()));
             }
             self.weight.drain(..n);
             self.top = self.flushed;
@@ -614,7 +713,10 @@ impl Accumulator {
         };
         for tx in tiles {
             let (c0, cols) = (tx * bs, bs.min(out_w - tx * bs));
-            let mut tile = Array3::<T>::from_elem((bands, rows, cols), fill);
+            let quality = usize::from(self.quality);
+            let mut tile = Array3::<T>::from_elem((bands + quality, rows, cols), fill);
+            // Per pixel of the tile: some band's value was clipped (for the quality band).
+            let mut clipped_here = if self.quality { vec![false; rows * cols] } else { Vec::new() };
             for (b, (mut out_band, plane)) in tile.outer_iter_mut().zip(&self.sum).enumerate() {
                 let masked = self.masked.get(b.min(self.masked.len().saturating_sub(1)));
                 for (y, mut out_row) in out_band.outer_iter_mut().enumerate() {
@@ -635,6 +737,9 @@ impl Accumulator {
                             if rounded < lo || rounded > hi {
                                 v = rounded.clamp(lo, hi) as f32;
                                 self.clipped += 1;
+                                if let Some(flag) = clipped_here.get_mut(y * cols + x) {
+                                    *flag = true;
+                                }
                             }
                         }
                         *o = T::from_f32(v);
@@ -653,8 +758,11 @@ impl Accumulator {
                     }
                 }
             }
+            if self.quality {
+                self.fill_quality(&mut tile.index_axis_mut(Axis(0), bands), &clipped_here, top, c0);
+            }
             writer.write_block(tx, self.flushed / bs, tile.view())?;
-            derived.write_block(tx, self.flushed / bs, tile.view())?;
+            derived.write_block(tx, self.flushed / bs, tile.slice(ndarray::s![..bands, .., ..]))?;
             self.count_masked(top, c0, cols, rows);
         }
         self.flushed += rows;
@@ -663,6 +771,37 @@ impl Accumulator {
 }
 
 impl Accumulator {
+    /// The quality band of a tile (`rows` x `cols` from accumulator row `top`, column `c0`): no data where every
+    /// band is masked or uncovered, else clipped, else near nodata, else valid; counted.
+    fn fill_quality<T: Pixel>(
+        &mut self,
+        band: &mut ndarray::ArrayViewMut2<'_, T>,
+        clipped: &[bool],
+        top: usize,
+        c0: usize,
+    ) {
+        let (rows, cols) = band.dim();
+        for y in 0..rows {
+            let at = (top + y) * self.width + c0 - self.left;
+            for x in 0..cols {
+                let i = at + x;
+                let uncovered = self.weight[i] <= 0.0;
+                let masked = !self.masked.is_empty() && self.masked.iter().all(|m| m[i] != 0);
+                let value = if uncovered || masked {
+                    QUALITY_NODATA
+                } else if clipped[y * cols + x] {
+                    QUALITY_CLIPPED
+                } else if self.near.get(i).is_some_and(|&n| n != 0) {
+                    QUALITY_NEAR_NODATA
+                } else {
+                    QUALITY_VALID
+                };
+                band[[y, x]] = T::from_f64(f64::from(value));
+                self.quality_counts[usize::from(value)] += 1;
+            }
+        }
+    }
+
     /// [`Accumulator::emit_tile_row`] for a class map: per pixel, the index of the largest blended band (the
     /// first on ties), written as its class value when the accumulator has them; masked or uncovered pixels get
     /// `fill`.

@@ -157,6 +157,9 @@ pub struct PredictOptions {
     pub force: bool,
     /// Maps derived from the output.
     pub derivatives: DerivativeOptions,
+    /// Append a quality band: 0 no data, 1 valid, 2 input nodata within the halo, 3 clipped (see
+    /// [`eoforge_engine::EngineOptions::quality_band`]).
+    pub quality_band: bool,
     /// Memory for stitching, MiB.
     pub stitch_memory_mib: usize,
     /// Trained runs.
@@ -193,6 +196,7 @@ impl PredictOptions {
             blend: Blend,
             aoi: Option<LonLatBox>,
             derivatives: &'a [Derivative],
+            quality_band: bool,
             band_roles: eoforge_engine::BandRoles,
             reflectance: [f64; 2],
             compression: Compression,
@@ -213,6 +217,7 @@ impl PredictOptions {
             blend: self.blend,
             aoi: self.aoi,
             derivatives: &self.derivatives.kinds,
+            quality_band: self.quality_band,
             band_roles: self.derivatives.roles,
             reflectance: [self.derivatives.scale, self.derivatives.offset],
             compression: self.compression,

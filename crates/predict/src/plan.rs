@@ -340,6 +340,7 @@ impl Scene<'_> {
             },
             store: self.plan.store.clone(),
             stitch_memory_mib: o.stitch_memory_mib,
+            quality_band: o.quality_band,
             ..EngineOptions::default()
         }
     }
@@ -403,6 +404,7 @@ impl Scene<'_> {
             source: Some(reference),
             class_values: product.class_values,
             clipped_pixels: product.clipped.then_some(engine.clipped_pixels),
+            quality_band: engine.quality_counts.map(|_| engine.output.2),
             ..o.qc.clone()
         };
         let figures = serde_json::json!({ "engine": engine, "model": product.record });

@@ -35,6 +35,9 @@ pub use crate::notify::{Delivery, Notice, Notifier, Verdict, Webhook, WebhookKin
 pub use crate::publish::{Outcome, ProductSet, Published, publish_file};
 pub use crate::record::{Existing, ProductStamp, existing, sha256_file};
 pub use crate::scenes::{Scene, read_scene_list};
-pub use crate::stac::{COG_MEDIA_TYPE, ItemContext, ItemFile, STAC_EXTENSIONS, STAC_VERSION, item_key, product_item};
+pub use crate::stac::{
+    CLASSIFICATION_EXTENSION, COG_MEDIA_TYPE, ItemContext, ItemFile, STAC_EXTENSIONS, STAC_VERSION, item_key,
+    product_item,
+};
 pub use crate::stac_api::publish_to_api;
 pub use crate::work::{WorkDir, finish_on_stop_signals};

@@ -21,6 +21,8 @@ pub const STAC_EXTENSIONS: [&str; 4] = [
     "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
     "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
 ];
+/// The classification extension, used where a product has a quality band (its values and what they mean).
+pub const CLASSIFICATION_EXTENSION: &str = "https://stac-extensions.github.io/classification/v2.0.0/schema.json";
 /// Media type of a cloud-optimized GeoTIFF asset.
 pub const COG_MEDIA_TYPE: &str = "image/tiff; application=geotiff; profile=cloud-optimized";
 
@@ -90,10 +92,14 @@ pub fn product_item(product: ItemFile<'_>, derived: &[ItemFile<'_>], context: It
         json!({ "href": href(&profile_key(product.dest)), "type": "application/json", "roles": ["metadata"],
                 "title": "Stage timings, throughput and peak memory" }),
     );
+    let mut extensions: Vec<&str> = STAC_EXTENSIONS.to_vec();
+    if product.report.config.quality_band.is_some() {
+        extensions.push(CLASSIFICATION_EXTENSION);
+    }
     let mut item = json!({
         "type": "Feature",
         "stac_version": STAC_VERSION,
-        "stac_extensions": STAC_EXTENSIONS,
+        "stac_extensions": extensions,
         "id": id,
         "geometry": geometry,
         "properties": properties,
@@ -218,6 +224,26 @@ fn raster_asset(raster: &Raster, file: ItemFile<'_>, title: &str) -> Result<Valu
         }
         if let Some(stats) = file.report.bands.iter().find(|s| s.band == band.index) {
             entry.insert("statistics".into(), statistics(stats));
+        }
+        if file.report.config.quality_band == Some(band.index) {
+            // The mask band: what each value means (classification extension).
+            let classes = [
+                (0, "nodata", "no data: input nodata or not covered"),
+                (1, "valid", "valid"),
+                (2, "nodata_near", "valid, but the input had nodata within the halo around the pixel"),
+                (3, "clipped", "a band's value was clipped to the output type's range"),
+            ];
+            let classes: Vec<Value> = classes
+                .iter()
+                .map(|(value, name, description)| {
+                    let mut class = json!({ "value": value, "name": name, "description": description });
+                    if *value == 0 {
+                        class["nodata"] = json!(true);
+                    }
+                    class
+                })
+                .collect();
+            entry.insert("classification:classes".into(), Value::Array(classes));
         }
         raster_bands.push(Value::Object(entry));
         let name = band.description.trim();

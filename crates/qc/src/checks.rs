@@ -61,6 +61,9 @@ pub struct QcConfig {
     /// Output values the writer clipped to the product's type (a super-resolved 8-bit scene): recorded in the
     /// report as the `clipped_pixels` check, which informs and never fails.
     pub clipped_pixels: Option<u64>,
+    /// The product's quality band (1-based; `predict --quality-band`): checked to hold only 0 (no data), 1 (valid),
+    /// 2 (input nodata near) and 3 (clipped), each counted (`band_N.quality`), instead of the data bands' checks.
+    pub quality_band: Option<usize>,
 }
 
 impl Default for QcConfig {
@@ -79,6 +82,7 @@ impl Default for QcConfig {
             stage_limit: None,
             class_values: None,
             clipped_pixels: None,
+            quality_band: None,
         }
     }
 }
@@ -203,6 +207,10 @@ pub fn run_qc(path: &Path, config: &QcConfig, stage_seconds: &BTreeMap<String, f
     let bands = band_stats(&raster)?;
     for s in &bands {
         let b = s.band;
+        if config.quality_band == Some(b) {
+            quality_check(&mut checks, s, raster.nodata(b)?);
+            continue;
+        }
         let source_fraction = config.source.as_ref().and_then(|src| {
             src.nodata_fraction.get(b - 1).or(src.nodata_fraction.first()).map(|f| (f, src.nodata_tolerance))
         });
@@ -318,6 +326,38 @@ pub fn run_qc(path: &Path, config: &QcConfig, stage_seconds: &BTreeMap<String, f
         tracing::warn!(path = %report.path, failed = %report.failures(), "QC failed");
     }
     Ok(report)
+}
+
+/// The quality band's values: only its four, each counted (a nodata value of 0 counts as "no data").
+fn quality_check(checks: &mut Vec<Check>, s: &BandStats, nodata: Option<f64>) {
+    const NAMES: [&str; 4] = ["no data", "valid", "input nodata near", "clipped"];
+    let mut counts = [0u64; 4];
+    let mut foreign = Vec::new();
+    match &s.value_counts {
+        Some(values) => {
+            for &(v, n) in values {
+                match usize::try_from(v).ok().filter(|v| *v < 4) {
+                    Some(v) => counts[v] += n,
+                    None => foreign.push(format!("{v} ({n} px)")),
+                }
+            }
+        }
+        None if s.min >= 0.0 && s.max <= 3.0 => {}
+        None => foreign.push(format!("values from {} to {}", s.min, s.max)),
+    }
+    if nodata == Some(0.0) {
+        counts[0] += s.nodata;
+    } else if s.nodata > 0 {
+        foreign.push(format!("{} px of the nodata value", s.nodata));
+    }
+    let told: Vec<String> =
+        counts.iter().zip(NAMES).enumerate().map(|(v, (n, name))| format!("{v} ({name}): {n}")).collect();
+    let detail = if foreign.is_empty() {
+        told.join(", ")
+    } else {
+        format!("not quality values: {}; {}", foreign.join(", "), told.join(", "))
+    };
+    check(checks, format!("band_{}.quality", s.band), foreign.is_empty(), detail);
 }
 
 /// The product's CRS and geotransform against its source's.
