@@ -362,4 +362,10 @@ fn the_quality_band_marks_nodata_pixels_those_near_it_and_clipped_values() {
     let band = &item["assets"]["data"]["raster:bands"][4];
     assert_eq!(band["classification:classes"][2]["name"], "nodata_near", "{band}");
     assert!(item["stac_extensions"].to_string().contains("classification"), "{item}");
+    let item_path = PathBuf::from(format!("{}.json", product.display()));
+    let report = eoforge_testkit::validate_stac(&[&item_path]).expect("validator");
+    assert!(
+        report.contains(": valid") && !report.contains("not checked: https://stac-extensions.github.io/classification"),
+        "{report}"
+    );
 }

@@ -179,7 +179,10 @@ fn requests_are_searched_made_checked_published_and_recorded_and_reruns_keep_cur
             assert!(Path::new(product).is_file(), "{product} is listed but missing");
         }
         assert_eq!(row["item"].as_str(), Some(format!("{dest}.json").as_str()));
-        // The product covers the request's area, in the scene's CRS, and its Item links the API's Item.
+        // The product covers the request's area, in the scene's CRS, and its Item links the API's Item; the Item is
+        // valid against the STAC schemas (core, projection, raster, eo).
+        let report = eoforge_testkit::validate_stac(&[Path::new(&format!("{dest}.json"))]).expect("validator");
+        assert!(report.contains(": valid"), "{report}");
         let item: Value = serde_json::from_slice(&std::fs::read(format!("{dest}.json")).expect("item")).expect("json");
         assert_eq!(item["properties"]["proj:code"], "EPSG:32629");
         assert!(

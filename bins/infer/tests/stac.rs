@@ -122,6 +122,13 @@ print(json.dumps({
         assert_eq!(read["bbox"], read["item_bboxes"][0], "{read}");
         assert!(read["interval"][0].as_str().is_some_and(|t| t.starts_with("2020-02-19T11:34:25")), "{read}");
     }
+    // The catalog, the collection and its Items are valid against the STAC schemas.
+    let root = PathBuf::from(&collection);
+    let files = [root.join("catalog.json"), root.join("collection.json"), root.join("items/T29RKH.json")];
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    if let Some(report) = eoforge_testkit::validate_stac(&paths) {
+        assert_eq!(report.matches(": valid").count(), 3, "{report}");
+    }
 
     // `cog` takes the Item as its source too.
     let cog = work.path().join("cog/rn.tif").display().to_string();

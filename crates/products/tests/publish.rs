@@ -265,4 +265,20 @@ print(json.dumps({
     );
     assert_eq!(read["derived_from"], json!([source]));
     assert_eq!(read["bbox"], item["bbox"]);
+
+    // Valid against the STAC schemas (core 1.1, projection, raster, eo; processing has no offline schema).
+    let report = eoforge_testkit::validate_stac(&[Path::new(&item_path)]).expect("validator");
+    assert!(
+        report.contains(": valid") && report.contains("not checked: https://stac-extensions.github.io/processing"),
+        "{report}"
+    );
+    // A broken Item is caught: the validator is no rubber stamp.
+    let mut broken = item.clone();
+    broken["properties"]["proj:shape"] = json!("bad");
+    let broken_path = Path::new(&item_path).with_file_name("broken.json");
+    std::fs::write(&broken_path, serde_json::to_vec(&broken).expect("json")).expect("write");
+    let python = eoforge_testkit::python_with(&["jsonschema"]).expect("python");
+    let script = eoforge_testkit::workspace_root().join("scripts/validate-stac.py");
+    let out = std::process::Command::new(python).arg(script).arg(&broken_path).output().expect("validator");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stdout).contains("proj:shape"), "{out:?}");
 }

@@ -29,7 +29,7 @@ pub use crate::embedding::{EmbeddingTiles, embedding_tiles};
 pub use crate::fixtures::{fixture, fixtures};
 pub use crate::http_receiver::{HttpReceiver, Received};
 pub use crate::postgres::PostgresServer;
-pub use crate::python::{onnxruntime_library, python_with};
+pub use crate::python::{onnxruntime_library, python_with, validate_stac};
 pub use crate::s3_server::S3Server;
 pub use crate::slurm::SlurmCluster;
 pub use crate::stac_api::{PgStacApi, StacApiServer};

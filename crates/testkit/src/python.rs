@@ -36,3 +36,15 @@ pub fn onnxruntime_library() -> Option<PathBuf> {
     assert!(library.is_some(), "the onnxruntime package has no libonnxruntime.so.* in {}", capi.display());
     library
 }
+
+/// Validates STAC documents offline against the JSON schemas PySTAC ships (`scripts/validate-stac.py`): panics
+/// with the errors when one is invalid; returns the script's report (`valid`, `not checked: URL` lines), or `None`
+/// (skipping) without the venv.
+pub fn validate_stac(paths: &[&std::path::Path]) -> Option<String> {
+    let python = python_with(&["pystac", "jsonschema", "referencing"])?;
+    let script = crate::workspace_root().join("scripts/validate-stac.py");
+    let out = Command::new(python).arg(script).args(paths).output().expect("run scripts/validate-stac.py");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "STAC schema validation failed:\n{report}");
+    Some(report)
+}
