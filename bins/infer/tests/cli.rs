@@ -64,7 +64,7 @@ fn cog_publishes_a_good_product_once_and_blocks_a_bad_one() {
     assert!(again.status.success() && text(&again).contains("already published"), "{}", text(&again));
     let leftovers: Vec<_> =
         std::fs::read_dir(dir.path().join("maps")).expect("list").map(|e| e.expect("entry").file_name()).collect();
-    assert_eq!(leftovers.len(), 4, "product, report, profile and STAC Item only: {leftovers:?}");
+    assert_eq!(leftovers.len(), 5, "product, report, profile, STAC Item and preview only: {leftovers:?}");
 
     let zeros = dir.path().join("zeros.tif");
     constant(&zeros, 1024, 0, None);
@@ -192,8 +192,8 @@ fn a_killed_cog_run_leaves_nothing_at_the_destination_and_reruns_cleanly() {
     let leftovers: Vec<_> = std::fs::read_dir(&out_dir).expect("list").flatten().map(|e| e.file_name()).collect();
     assert_eq!(
         leftovers.len(),
-        4,
-        "product, report, profile and STAC Item; the killed run's folder is gone: {leftovers:?}"
+        5,
+        "product, report, profile, STAC Item and preview; the killed run's folder is gone: {leftovers:?}"
     );
 }
 

@@ -185,6 +185,9 @@ fn requests_are_searched_made_checked_published_and_recorded_and_reruns_keep_cur
         assert!(report.contains(": valid"), "{report}");
         let item: Value = serde_json::from_slice(&std::fs::read(format!("{dest}.json")).expect("item")).expect("json");
         assert_eq!(item["properties"]["proj:code"], "EPSG:32629");
+        // A true-colour preview (the Item's red, green and blue assets) beside it.
+        let thumbnail = item["assets"]["thumbnail"]["href"].as_str().expect("thumbnail");
+        assert!(std::fs::read(thumbnail).expect("preview").starts_with(b"\x89PNG"), "{thumbnail}");
         assert!(
             item["links"]
                 .as_array()

@@ -372,6 +372,7 @@ pub(crate) fn publish_zone(
         datetime: None,
         collection: None,
         stac_api: None,
+        preview_rgb: None,
     };
     let figures = serde_json::json!({ "zone": mosaic });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| Error::Io {

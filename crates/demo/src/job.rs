@@ -9,9 +9,9 @@ use eoforge_storage::{Store, StoreOptions};
 
 use crate::error::{Error, Result};
 use crate::metrics::{ConfusionSummary, baseline_confusion};
-use crate::preview::{class_preview, ramp, ramp_preview, rgb_preview};
 use crate::report::{Figure, MetricRow, QcVerdict, Report, render_html};
 use crate::stage::{Stage, StageRecord, run_stage};
+use eoforge_raster::preview::{class_preview, ramp, ramp_preview, rgb_preview};
 
 /// Which scene bands (1-based) hold which part of the spectrum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

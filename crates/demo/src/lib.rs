@@ -11,13 +11,12 @@ where every output lies.
 mod error;
 mod job;
 mod metrics;
-mod preview;
 mod report;
 mod stage;
 
 pub use crate::error::{Error, Result};
 pub use crate::job::{BandRoles, DemoOptions, DemoOutcome, run_demo};
 pub use crate::metrics::{ClassScore, ConfusionSummary, baseline_confusion};
-pub use crate::preview::{MAX_SIDE, Preview, class_preview, ramp, ramp_preview, rgb_preview};
 pub use crate::report::{Figure, MetricRow, QcVerdict, Report, escape, render_html};
 pub use crate::stage::{Stage, StageRecord, Throughput, command_line, run_stage};
+pub use eoforge_raster::preview::{MAX_SIDE, Preview, class_preview, ramp, ramp_preview, rgb_preview};

@@ -399,6 +399,15 @@ impl Scene<'_> {
             datetime: self.datetime.map(str::to_owned),
             collection: o.stac_collection.clone(),
             stac_api: o.stac_publish.clone(),
+            // True colour from the band roles (the derived maps' too), for an image of at least three bands.
+            preview_rgb: match (&product.class_values, o.derivatives.roles) {
+                (None, eoforge_engine::BandRoles { red: Some(r), green: Some(g), blue: Some(b), .. })
+                    if engine.output.2 >= 3 =>
+                {
+                    Some([r, g, b])
+                }
+                _ => None,
+            },
         };
         let qc = QcConfig {
             source: Some(reference),

@@ -45,6 +45,9 @@ pub struct ProductSet {
     pub collection: Option<String>,
     /// A STAC API collection (`API/collections/ID`, Transactions extension) the Item is sent to once published.
     pub stac_api: Option<String>,
+    /// The product's red, green and blue bands (1-based) for its preview PNG; `None`: bands named so, else a class
+    /// map's colours or a ramp of band 1.
+    pub preview_rgb: Option<[usize; 3]>,
 }
 
 /// What [`ProductSet::check_and_publish`] found and did.
@@ -98,9 +101,16 @@ impl ProductSet {
         let published = if passed {
             let started = std::time::Instant::now();
             // Made while the files are still here (publishing moves them); published after the product.
-            let item = self.item(&report, &derived_reports)?;
+            let preview_file = self.product.with_file_name("preview.png");
+            let preview_dest = crate::preview::preview_key(&self.dest);
+            let drawn = crate::preview::draw(&self.product, self.preview_rgb, &report, &preview_file).is_some();
+            let item = self.item(&report, &derived_reports, drawn.then_some(preview_dest.as_str()))?;
             for ((file, dest), derived) in self.derived.iter().zip(&derived_reports) {
                 publish_file(file, dest, derived, &self.options, true, true, options).await?;
+            }
+            if drawn {
+                let (preview_store, preview_key) = Store::open_object(&preview_dest, options)?;
+                preview_store.put_file(&preview_key, &preview_file).await?;
             }
             let outcome =
                 publish_file(&self.product, &self.dest, &report, &self.options, self.force, true, options).await?;
@@ -149,8 +159,9 @@ impl ProductSet {
         Ok(Outcome { report, derived_reports, published })
     }
 
-    /// The STAC Item of this set, from its local files and their reports (see [`product_item`]).
-    pub fn item(&self, report: &QcReport, derived_reports: &[QcReport]) -> Result<Value> {
+    /// The STAC Item of this set, from its local files and their reports (see [`product_item`]), with its preview
+    /// PNG's destination when it has one.
+    pub fn item(&self, report: &QcReport, derived_reports: &[QcReport], preview: Option<&str>) -> Result<Value> {
         let product = ItemFile { file: &self.product, dest: &self.dest, report };
         let derived: Vec<ItemFile<'_>> = self
             .derived
@@ -161,7 +172,7 @@ impl ProductSet {
         product_item(
             product,
             &derived,
-            ItemContext { source: &self.source, options: &self.options, datetime: self.datetime.as_deref() },
+            ItemContext { source: &self.source, options: &self.options, datetime: self.datetime.as_deref(), preview },
         )
     }
 }

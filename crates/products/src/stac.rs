@@ -52,6 +52,8 @@ pub struct ItemContext<'a> {
     pub options: &'a Map<String, Value>,
     /// The acquisition time (RFC 3339), when known; else the source's `TIFFTAG_DATETIME`, else the time of making.
     pub datetime: Option<&'a str>,
+    /// Where the product's preview PNG is published, when it has one (the `thumbnail` asset).
+    pub preview: Option<&'a str>,
 }
 
 /// The STAC Item of `product` (published at `product.dest`) and its `derived` maps. The footprint is the grid's
@@ -87,6 +89,12 @@ pub fn product_item(product: ItemFile<'_>, derived: &[ItemFile<'_>], context: It
         json!({ "href": href(&report_key(product.dest)), "type": "application/json", "roles": ["metadata"],
                 "title": "QC report" }),
     );
+    if let Some(preview) = context.preview {
+        assets.insert(
+            "thumbnail".into(),
+            json!({ "href": href(preview), "type": "image/png", "roles": ["thumbnail"], "title": "Preview" }),
+        );
+    }
     assets.insert(
         "profile".into(),
         json!({ "href": href(&profile_key(product.dest)), "type": "application/json", "roles": ["metadata"],

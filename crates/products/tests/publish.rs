@@ -94,6 +94,7 @@ fn a_failed_set_publishes_nothing_and_keeps_the_good_product() {
         datetime: None,
         collection: None,
         stac_api: None,
+        preview_rgb: None,
     };
     let outcome = rt
         .block_on(set.check_and_publish(&QcConfig::default(), &so, &mut Stages::default(), json!({})))
@@ -181,6 +182,7 @@ fn a_published_set_has_a_stac_item_that_readers_understand() {
         datetime: None,
         collection: None,
         stac_api: None,
+        preview_rgb: None,
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let so = StoreOptions::default();
@@ -232,6 +234,14 @@ fn a_published_set_has_a_stac_item_that_readers_understand() {
         assert!(Path::new(href).is_file(), "{asset}: {href}");
     }
     assert!(Path::new(item["assets"]["profile"]["href"].as_str().expect("href")).is_file());
+    // The preview: a PNG (one band: a colour ramp) of at most 720 px a side, published beside the product.
+    let thumbnail = &item["assets"]["thumbnail"];
+    assert_eq!((thumbnail["type"].as_str(), thumbnail["roles"][0].as_str()), (Some("image/png"), Some("thumbnail")));
+    assert_eq!(thumbnail["href"].as_str(), Some(eoforge_products::preview_key(&dest).as_str()));
+    let png = std::fs::read(eoforge_products::preview_key(&dest)).expect("preview published");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let side = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
+    assert_eq!((side(16), side(20)), (720, 720), "IHDR width and height");
     assert_eq!(item["links"][0], json!({ "rel": "derived_from", "href": source, "title": "Source" }));
 
     // PySTAC reads it as an item with the projection and raster extensions.
@@ -258,7 +268,7 @@ print(json.dumps({
     assert_eq!((read["code"].as_str(), read["epsg"].as_u64()), (Some("EPSG:32629"), Some(32629)));
     assert_eq!(read["shape"], item["properties"]["proj:shape"]);
     assert_eq!(read["transform"], item["properties"]["proj:transform"]);
-    assert_eq!(read["assets"], json!(["data", "ndvi", "profile", "qc"]));
+    assert_eq!(read["assets"], json!(["data", "ndvi", "profile", "qc", "thumbnail"]));
     assert_eq!(
         (read["data_type"].as_str(), read["mean"].as_f64()),
         (Some("uint16"), band["statistics"]["mean"].as_f64())

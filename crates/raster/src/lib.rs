@@ -63,6 +63,7 @@ mod lzw;
 mod metadata;
 mod names;
 mod partial;
+pub mod preview;
 mod raster;
 mod rasterize;
 mod stack;

@@ -87,6 +87,7 @@ pub(super) fn cog(args: &CogArgs, options: &StoreOptions) -> Result {
         datetime,
         collection: args.stac_collection.clone(),
         stac_api: args.stac_publish.clone(),
+        preview_rgb: None,
     };
     finish(&set, &qc_config, options, &mut stages, figures)
 }

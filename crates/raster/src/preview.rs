@@ -1,14 +1,14 @@
-//! PNG previews of rasters for the report: true colour with a percentile stretch, class maps in their own
+//! PNG previews of rasters (a report's pictures, a STAC Item's thumbnail): true colour with a percentile stretch, class maps in their own
 //! colours, and continuous maps (NDVI, EVI) on a colour ramp; nodata is transparent. Rasters are read through
 //! GDAL at preview size (overviews when the file has them), local or remote.
 
 use std::path::Path;
 
-use eoforge_raster::{Raster, Resampling, Window};
 use eoforge_storage::StoreOptions;
 use ndarray::Array3;
 
 use crate::error::{Error, Result};
+use crate::{Raster, Resampling, Window};
 
 /// The longest side of a preview in pixels (smaller rasters keep their size and are scaled up by the browser).
 pub const MAX_SIDE: usize = 720;
@@ -27,7 +27,7 @@ pub fn rgb_preview(url: &str, rgb: [usize; 3], out: &Path, options: &StoreOption
     let raster = Raster::open_with(url, options)?;
     let (w, h) = preview_size(&raster);
     let data: Array3<f64> = read(&raster, (w, h), Some(&rgb), Resampling::Average)?;
-    let nodata: Vec<Option<f64>> = rgb.iter().map(|&b| raster.nodata(b)).collect::<eoforge_raster::Result<_>>()?;
+    let nodata: Vec<Option<f64>> = rgb.iter().map(|&b| raster.nodata(b)).collect::<Result<_>>()?;
     let valid = |b: usize, v: f64| v.is_finite() && Some(v) != nodata[b];
     let ranges: Vec<(f64, f64)> = (0..3)
         .map(|b| {
@@ -114,12 +114,16 @@ fn preview_size(raster: &Raster) -> (usize, usize) {
 
 fn read(raster: &Raster, size: (usize, usize), bands: Option<&[usize]>, resampling: Resampling) -> Result<Array3<f64>> {
     let whole = Window::new(0, 0, raster.width(), raster.height());
-    Ok(raster.read_window_resampled::<f64>(whole, size, bands, resampling)?)
+    raster.read_window_resampled::<f64>(whole, size, bands, resampling)
 }
 
 fn write_png(out: &Path, width: usize, height: usize, rgba: &[u8]) -> Result<Preview> {
-    let file = std::fs::File::create(out).map_err(|e| Error::io(out, e))?;
-    let err = |e: png::EncodingError| Error::Output { path: out.display().to_string(), reason: e.to_string() };
+    let file = std::fs::File::create(out).map_err(|source| Error::Io {
+        operation: "create",
+        path: out.display().to_string(),
+        source,
+    })?;
+    let err = |e: png::EncodingError| Error::Write { path: out.display().to_string(), reason: e.to_string() };
     let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width as u32, height as u32);
     encoder.set_color(png::ColorType::Rgba);
     encoder.set_depth(png::BitDepth::Eight);
