@@ -45,6 +45,33 @@ fn python_onnxruntime(model: &Path, input: &Array4<f32>, dir: &Path) -> ArrayD<f
     eoforge_shards::npy::from_npy::<f32>(&std::fs::read(&y).expect("read y")).expect("decode y")
 }
 
+/// `predict` of `scene` through the Swin2SR fixture (`model`, run by ONNX Runtime `library`) at 4x into `dest`, its
+/// output an image in the input's units, 128 px windows with a 32 px halo, then `extra` flags; it must succeed.
+fn swin2sr(model: &str, library: &str, scene: &str, dest: &Path, extra: &[&str]) {
+    let dest = dest.display().to_string();
+    let base = [
+        "predict",
+        scene,
+        &dest,
+        "--model",
+        model,
+        "--onnxruntime",
+        library,
+        "--output",
+        "image",
+        "--normalize",
+        "scale=0.0001/offset=0",
+        "--size-multiple",
+        "8",
+        "--window",
+        "128",
+        "--halo",
+        "32",
+    ];
+    let out = infer(&[&base[..], extra].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn read<T: eoforge_raster::Pixel>(path: &Path) -> Array3<T> {
     let r = Raster::open(&path.display().to_string()).expect("open");
     r.read_window::<T>(Window::full(r.width(), r.height()), None).expect("read")
@@ -57,31 +84,7 @@ fn swin2sr_over_a_scene_equals_onnx_runtime_on_the_whole_scene_at_four_times() {
     let Some(scene) = scene(dir.path()) else { return };
     let (model_arg, lib, scene_arg) =
         (model.display().to_string(), library.display().to_string(), scene.display().to_string());
-    let run = |dest: &Path, extra: &[&str]| {
-        let dest = dest.display().to_string();
-        let mut args = vec![
-            "predict",
-            &scene_arg,
-            &dest,
-            "--model",
-            &model_arg,
-            "--onnxruntime",
-            &lib,
-            "--output",
-            "image",
-            "--normalize",
-            "scale=0.0001/offset=0",
-            "--size-multiple",
-            "8",
-            "--window",
-            "128",
-            "--halo",
-            "32",
-        ];
-        args.extend_from_slice(extra);
-        let out = infer(&args);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    };
+    let run = |dest: &Path, extra: &[&str]| swin2sr(&model_arg, &lib, &scene_arg, dest, extra);
     // Centre blending: each output pixel from the window whose centre holds it, 32 px from its edges, beyond the
     // network's reach, so the tiles equal the whole scene's inference within float tolerance.
     let exact = dir.path().join("sr_f32.tif");
@@ -289,30 +292,7 @@ fn the_quality_band_marks_nodata_pixels_those_near_it_and_clipped_values() {
     assert!(status.success());
     let (model_arg, lib, scene_arg) =
         (model.display().to_string(), library.display().to_string(), scene.display().to_string());
-    let run = |dest: &Path, extra: &[&str]| {
-        let dest = dest.display().to_string();
-        let base = [
-            "predict",
-            &scene_arg,
-            &dest,
-            "--model",
-            &model_arg,
-            "--onnxruntime",
-            &lib,
-            "--output",
-            "image",
-            "--normalize",
-            "scale=0.0001/offset=0",
-            "--size-multiple",
-            "8",
-            "--window",
-            "128",
-            "--halo",
-            "32",
-        ];
-        let out = infer(&[&base[..], extra].concat());
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    };
+    let run = |dest: &Path, extra: &[&str]| swin2sr(&model_arg, &lib, &scene_arg, dest, extra);
     let product = dir.path().join("sr.tif");
     run(&product, &["--quality-band"]);
     // The same blend unclipped (Float32): which values the UInt16 product had to clip.

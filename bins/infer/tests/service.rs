@@ -451,3 +451,58 @@ fn published_requests_items_reach_a_stac_api_with_transactions() {
     assert_eq!(row["status"], "failed", "{row}");
     assert!(row["error"].as_str().is_some_and(|e| e.contains("not a collection URL")), "{row}");
 }
+
+#[test]
+fn a_full_tile_run_from_a_stac_search_publishes_a_valid_item_to_the_catalogue_and_notifies() {
+    let Some(s) = Setup::start_with("fulltile", true) else { return };
+    let Some(catalogue) = eoforge_testkit::PgStacApi::start(&s.pg) else { return };
+    let hook = HttpReceiver::start(vec![]);
+    let dest = s.work.path().join("tiles/T29RKH_20200219.tif").display().to_string();
+    let collection = format!("{}/collections/sr-tiles", catalogue.url());
+    let notify = hook.url("/hook/secret-path");
+    let out = s.infer(&[
+        "predict",
+        "--stac-api",
+        s.api.url(),
+        "--collection",
+        "sentinel-2-l2a",
+        "--mgrs",
+        "29RKH",
+        "--date",
+        "20200219",
+        "--assets",
+        "blue,green,red,nir",
+        &dest,
+        "--model",
+        "upsample",
+        "--scale",
+        "2",
+        "--quality-band",
+        "--derivatives",
+        "ndvi",
+        "--stac-publish",
+        &collection,
+        "--notify",
+        &notify,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The whole tile at 2x with its quality band, QC passed.
+    let product = eoforge_raster::Raster::open(&dest).expect("product");
+    assert_eq!((product.width(), product.height(), product.band_count()), (2196, 2196, 5));
+    let qc: Value = serde_json::from_slice(&std::fs::read(format!("{dest}.qc.json")).expect("qc")).expect("json");
+    assert_eq!(qc["passed"], true, "{qc}");
+    // Its Item: schema-valid, beside it and in the catalogue.
+    let item_path = PathBuf::from(format!("{dest}.json"));
+    let report = eoforge_testkit::validate_stac(&[&item_path]).expect("validator");
+    assert!(report.contains(": valid"), "{report}");
+    let (status, body) = catalogue.get("/collections/sr-tiles/items/T29RKH_20200219");
+    assert_eq!(status, 200, "{body}");
+    let served: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(served["assets"]["data"]["href"].as_str(), Some(dest.as_str()));
+    // One notification: published, with the product.
+    let received = hook.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let body = String::from_utf8_lossy(&received[0].body);
+    assert!(body.contains("\"verdict\":\"published\"") && body.contains(&dest), "{body}");
+    assert!(!text(&out).contains("secret-path"), "{}", text(&out));
+}
