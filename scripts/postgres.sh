@@ -9,27 +9,15 @@
 set -euo pipefail
 cmd=${1:?usage: postgres.sh install | up DIR | down DIR}
 
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-
 install() {
-  local packages=(postgresql postgresql-client) missing=() major
-  if [ "${EOFORGE_PG_POSTGIS:-0}" = 1 ]; then
-    # PostGIS for the server version Debian installs (postgresql depends on postgresql-N).
-    major=$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)
-    [ -n "$major" ] || major=$(apt-cache depends postgresql 2>/dev/null | sed -n 's/.*Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -n 1)
-    packages+=("postgresql-${major:?cannot tell the PostgreSQL version}-postgis-3")
-  fi
-  for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  command -v apt-get >/dev/null || { echo "error: missing packages ${missing[*]} and no apt-get" >&2; exit 1; }
-  echo "installing system packages: ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
   # Debian's package starts a system cluster on port 5432; ours is separate and that one is left as it is.
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  "$(dirname "$0")/apt-install.sh" postgresql postgresql-client
+  if [ "${EOFORGE_PG_POSTGIS:-0}" = 1 ]; then
+    # PostGIS for the server version just installed.
+    local major
+    major=$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)
+    "$(dirname "$0")/apt-install.sh" "postgresql-${major:?cannot tell the PostgreSQL version}-postgis-3"
+  fi
 }
 
 # The newest server binaries Debian installed.

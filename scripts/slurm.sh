@@ -13,16 +13,7 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 install() {
-  local packages=(slurmctld slurmd slurm-client slurmdbd munge mariadb-server) missing=()
-  for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  command -v apt-get >/dev/null || { echo "error: missing packages ${missing[*]} and no apt-get" >&2; exit 1; }
-  echo "installing system packages: ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  "$(dirname "$0")/apt-install.sh" slurmctld slurmd slurm-client slurmdbd munge mariadb-server
 }
 
 # fail WHAT LOG: says which daemon did not come up, with the last lines of its log, and exits 1.

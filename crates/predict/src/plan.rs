@@ -253,10 +253,8 @@ impl Plan {
 pub fn notice(made: &Result<Made>, source: &str, dest: &str, wall_s: f64) -> Notice {
     let (verdict, products, stages, throughput) = match made {
         Ok(made) if made.outcome.published.is_some() => {
-            let mut files = vec![dest.to_owned()];
-            files.extend(made.outcome.derived_reports.iter().map(|r| r.path.clone()));
-            files.push(eoforge_products::item_key(dest));
-            files.push(eoforge_products::report_key(dest));
+            let files =
+                eoforge_products::published_files(dest, made.outcome.derived_reports.iter().map(|r| r.path.clone()));
             (Verdict::Published, files, engine_stages(made), engine_throughput(made))
         }
         Ok(made) => {

@@ -31,7 +31,7 @@ mod work;
 
 pub use crate::collection::add_to_collection;
 pub use crate::error::{Error, Result};
-pub use crate::naming::{derived_dest, product_stem, profile_key, rejected_report_key, report_key};
+pub use crate::naming::{derived_dest, product_stem, profile_key, published_files, rejected_report_key, report_key};
 pub use crate::notify::{Delivery, Notice, Notifier, Verdict, Webhook, WebhookKind};
 pub use crate::preview::preview_key;
 pub use crate::publish::{Outcome, ProductSet, Published, publish_file};

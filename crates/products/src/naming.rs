@@ -28,6 +28,16 @@ pub fn profile_key(product_key: &str) -> String {
     format!("{product_key}.profile.json")
 }
 
+/// The files a published product consists of, as records and messages list them: the product, its derived maps
+/// (their destinations), its STAC Item and its QC report.
+pub fn published_files(dest: &str, derived: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut files = vec![dest.to_owned()];
+    files.extend(derived);
+    files.push(crate::item_key(dest));
+    files.push(report_key(dest));
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,6 +107,20 @@ pub struct Notice {
 }
 
 impl Notice {
+    /// A notice about `source` with no engine figures (nothing ran, or a product kept from an earlier run); the
+    /// subject and wall time are the sender's to set.
+    pub fn new(source: String, verdict: Verdict, products: Vec<String>) -> Self {
+        Self {
+            subject: String::new(),
+            source,
+            verdict,
+            products,
+            stages: Value::Object(serde_json::Map::new()),
+            wall_s: 0.0,
+            throughput: Value::Object(serde_json::Map::new()),
+        }
+    }
+
     /// One line for chat: the verdict, subject, and what a reader acts on.
     pub fn text(&self) -> String {
         let head = match &self.verdict {

@@ -301,11 +301,6 @@ impl Queue {
         })
     }
 
-    /// Renews `claim`'s lease for `lease`; false when the claim is no longer this worker's.
-    pub fn renew(&self, claim: &Claim, lease: Duration) -> Result<bool> {
-        self.runtime.block_on(renew(&self.pool, claim, lease)).map_err(self.query_error("renew a lease"))
-    }
-
     /// Keeps `claim`'s lease alive (renewed every third of `lease`) until the returned guard is dropped.
     pub fn keep_alive(&self, claim: &Claim, lease: Duration) -> KeepAlive {
         let (pool, claim) = (self.pool.clone(), claim.clone());

@@ -182,15 +182,7 @@ pub fn serve(
                     summary.failed += 1;
                     on_event(ServiceEvent::Failed { id, stage: &stage, error: &error, after });
                 }
-                Notice {
-                    subject: String::new(),
-                    source: scene.unwrap_or_default(),
-                    verdict: Verdict::Failed { stage, error },
-                    products: Vec::new(),
-                    stages: serde_json::json!({}),
-                    wall_s,
-                    throughput: serde_json::json!({}),
-                }
+                Notice::new(scene.unwrap_or_default(), Verdict::Failed { stage, error }, Vec::new())
             }
         };
         if !options.predict.notify.webhooks.is_empty() {
@@ -232,15 +224,7 @@ fn handle(request: &Request, options: &ServiceOptions) -> Ending {
     let dest = product_dest(&options.products, request.id, &item);
     match current_product(&dest, &predict, &options.store) {
         Ok(Some(published)) => {
-            let notice = Notice {
-                subject: String::new(),
-                source: scene.clone(),
-                verdict: Verdict::Published,
-                products: published.products.clone(),
-                stages: serde_json::json!({}),
-                wall_s: 0.0,
-                throughput: serde_json::json!({}),
-            };
+            let notice = Notice::new(scene.clone(), Verdict::Published, published.products.clone());
             return Ending::Published { published: Published { scene, ..published }, dest, reused: true, notice };
         }
         Ok(None) => {}
@@ -344,15 +328,12 @@ fn current_product(
     let item_key = eoforge_products::item_key(dest);
     if let Some(api) = &predict.stac_publish {
         // The attempt that published it may have died before the API took its Item.
-        let (item_store, item_object) =
-            Store::open_object(&item_key, options).map_err(|e| eoforge_profile::error_chain(&e))?;
-        let bytes = runtime.block_on(item_store.get(&item_object)).map_err(|e| eoforge_profile::error_chain(&e))?;
-        let item: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{item_key}: {e}"))?;
-        runtime.block_on(eoforge_products::publish_to_api(api, &item)).map_err(|e| eoforge_profile::error_chain(&e))?;
+        let item = StacItem::read(&item_key, options).map_err(|e| eoforge_profile::error_chain(&e))?;
+        runtime
+            .block_on(eoforge_products::publish_to_api(api, item.value()))
+            .map_err(|e| eoforge_profile::error_chain(&e))?;
     }
-    let mut products = vec![dest.to_owned()];
-    products.extend(predict.derivatives.kinds.iter().map(|kind| eoforge_products::derived_dest(dest, kind.name())));
-    products.push(item_key.clone());
-    products.push(report_key);
+    let derived = predict.derivatives.kinds.iter().map(|kind| eoforge_products::derived_dest(dest, kind.name()));
+    let products = eoforge_products::published_files(dest, derived);
     Ok(Some(Published { scene: String::new(), products, item: item_key, qc_report }))
 }

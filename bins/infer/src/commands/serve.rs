@@ -19,10 +19,15 @@ pub(super) fn serve(args: &ServeArgs, store: &StoreOptions) -> Result {
             other => other.into(),
         }
     };
+    // The queue of an existing schema, for the commands that read or add requests.
+    let existing = || -> Result<Queue> {
+        let queue = Queue::connect(url)?;
+        queue.check_schema()?;
+        Ok(queue)
+    };
     match &args.action {
         Some(ServeAction::Submit(submit)) => {
-            let queue = Queue::connect(url)?;
-            queue.check_schema()?;
+            let queue = existing()?;
             let request = NewRequest {
                 aoi: submit.aoi.clone(),
                 dates: submit.date.clone(),
@@ -36,8 +41,7 @@ pub(super) fn serve(args: &ServeArgs, store: &StoreOptions) -> Result {
             return Ok(());
         }
         Some(ServeAction::List(list)) => {
-            let queue = Queue::connect(url)?;
-            queue.check_schema()?;
+            let queue = existing()?;
             let requests = queue.list(list.status)?;
             if list.json {
                 println!("{}", serde_json::to_string_pretty(&requests)?);
@@ -57,8 +61,7 @@ pub(super) fn serve(args: &ServeArgs, store: &StoreOptions) -> Result {
             return Ok(());
         }
         Some(ServeAction::Retry(retry)) => {
-            let queue = Queue::connect(url)?;
-            queue.check_schema()?;
+            let queue = existing()?;
             queue.retry(retry.id)?;
             eprintln!("request {} is pending again", retry.id);
             return Ok(());
